@@ -1,0 +1,49 @@
+package terminal
+
+import (
+	"time"
+	_ "time/tzdata" // UTC+8 rules on terminals without zoneinfo
+)
+
+// Zone is China Standard Time (Asia/Shanghai, UTC+8), in which the programme's
+// days, validity windows and reports are defined.
+var Zone = loadZone()
+
+func loadZone() *time.Location {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return time.FixedZone("CST", 8*3600)
+	}
+	return loc
+}
+
+// Clock returns the current time. Components take a Clock so that expiry and
+// split-bill windows can be tested; nil means time.Now.
+type Clock func() time.Time
+
+// Now returns c(), or time.Now() for a nil Clock.
+func (c Clock) Now() time.Time {
+	if c == nil {
+		return time.Now()
+	}
+	return c()
+}
+
+// Day returns the start of t's calendar day in Zone.
+func Day(t time.Time) time.Time {
+	t = t.In(Zone)
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, Zone)
+}
+
+// ParseDay parses "YYYY-MM-DD" as the start of that day in Zone.
+func ParseDay(s string) (time.Time, error) {
+	return time.ParseInLocation(time.DateOnly, s, Zone)
+}
+
+// ClaimDay returns the validity window of a voucher released on day: 10:00 to
+// 23:59 that day, UTC+8, as the plan says. Until is exclusive: the voucher is
+// good through 23:59:59 and expired from midnight.
+func ClaimDay(day time.Time) (from, until time.Time) {
+	d := Day(day)
+	return d.Add(10 * time.Hour), d.AddDate(0, 0, 1)
+}

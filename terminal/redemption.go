@@ -1,0 +1,175 @@
+package terminal
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Kind tells a redemption record from a refund record.
+type Kind string
+
+// Record kinds.
+const (
+	KindRedemption Kind = "redemption"
+	KindRefund     Kind = "refund"
+)
+
+// Redemption is one durable record of public money: a completed redemption,
+// or a refund of one. Records are kept in the terminal's ledger, chained and
+// signed, and synced to the server.
+type Redemption struct {
+	// ID is "<terminal>-<seq>", assigned by the ledger at commit.
+	ID         string    `json:"id"`
+	Kind       Kind      `json:"kind"`
+	Seq        uint64    `json:"seq"`
+	TerminalID string    `json:"terminal_id"`
+	MerchantID string    `json:"merchant_id"`
+	At         time.Time `json:"at"`
+	CheckoutID string    `json:"checkout_id,omitempty"`
+	// Code is the voucher code as scanned, so the server and auditors can
+	// verify the issuer's signature themselves.
+	Code        string   `json:"code"`
+	Voucher     Voucher  `json:"voucher"`
+	Items       []Item   `json:"items"`
+	TotalFen    Fen      `json:"total_fen"`
+	EligibleFen Fen      `json:"eligible_fen"`
+	DiscountFen Fen      `json:"discount_fen"`
+	PayableFen  Fen      `json:"payable_fen"`
+	Flags       []string `json:"flags,omitempty"`
+	// Online is true if the server claimed the voucher before approval.
+	Online bool `json:"online"`
+
+	// Refund records only: the redemption refunded, the lines and amounts.
+	RefundOf        string `json:"refund_of,omitempty"`
+	RefundFen       Fen    `json:"refund_fen,omitempty"`
+	VoucherShareFen Fen    `json:"voucher_share_fen,omitempty"`
+	VoucherReturned bool   `json:"voucher_returned,omitempty"`
+}
+
+// RecordID returns the id of a terminal's record with seq.
+func RecordID(terminal string, seq uint64) string { return fmt.Sprintf("%s-%010d", terminal, seq) }
+
+// ChainHash is the hash that links a terminal's records: SHA-256 over the
+// domain tag, the previous record's hash, the sequence (8 bytes big-endian)
+// and the record's exact stored bytes. The terminal signs it with its key,
+// so a deleted, reordered or altered record breaks the chain.
+func ChainHash(prev [32]byte, seq uint64, body []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte("voucherpos-chain-v1\x00"))
+	h.Write(prev[:])
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], seq)
+	h.Write(b[:])
+	h.Write(body)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// ErrNotFound is returned when a record, checkout or day has nothing stored.
+var ErrNotFound = errors.New("not found")
+
+// Ledger is the terminal's durable record of redemptions. Implemented by offline.Ledger.
+type Ledger interface {
+	History
+	// Commit durably stores r (a redemption or refund), assigning Seq, ID and
+	// its place in the chain and the outbox; it returns only after the commit.
+	Commit(ctx context.Context, r *Redemption) error
+	// Get returns the record with id, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Redemption, error)
+	// Refunds returns the refund records of redemption id, oldest first.
+	Refunds(ctx context.Context, id string) ([]*Redemption, error)
+	// Day returns the records committed on the UTC+8 day starting at day.
+	Day(ctx context.Context, day time.Time) ([]*Redemption, error)
+}
+
+// RefundPlan is what a refund pays back.
+type RefundPlan struct {
+	Items           []Item
+	GrossFen        Fen
+	VoucherShareFen Fen
+	RefundFen       Fen
+	// Full is true when this refund takes back the whole sale at once.
+	Full bool
+	// VoucherReturned is true when the voucher goes back to its holder: a
+	// full refund while the voucher is still valid.
+	VoucherReturned bool
+}
+
+// ErrRefund is returned for a refund that does not match the sale (unknown
+// SKU, more than was sold or is left, nothing to refund).
+var ErrRefund = errors.New("refund does not match the sale")
+
+// PlanRefund works out a refund of lines (SKU and quantity; prices come from
+// the sale) of redemption orig, after the refunds already made. Empty lines
+// mean everything not yet refunded. Per RULES.md a full refund while the
+// voucher is valid returns the voucher; otherwise the money refunded is
+// reduced by the voucher's share of the refunded eligible items, rounded up,
+// so that after any sequence of refunds the customer has got back exactly
+// what they paid and no subsidy leaves as cash.
+func PlanRefund(orig *Redemption, prior []*Redemption, lines []Item, now time.Time) (RefundPlan, error) {
+	if orig.Kind != KindRedemption {
+		return RefundPlan{}, fmt.Errorf("%s is a %s: %w", orig.ID, orig.Kind, ErrRefund)
+	}
+	left := make(map[string]int64, len(orig.Items))
+	price := make(map[string]*Item, len(orig.Items))
+	for i := range orig.Items {
+		it := &orig.Items[i]
+		left[it.SKU] += it.Qty
+		if price[it.SKU] == nil {
+			price[it.SKU] = it
+		}
+	}
+	var before Fen // eligible amount refunded earlier
+	for _, p := range prior {
+		for _, it := range p.Items {
+			left[it.SKU] -= it.Qty
+			if it.Eligible() {
+				before += it.UnitPriceFen * Fen(it.Qty)
+			}
+		}
+	}
+	if len(lines) == 0 {
+		for sku, q := range left {
+			if q > 0 {
+				lines = append(lines, Item{SKU: sku, Qty: q})
+			}
+		}
+		if len(lines) == 0 {
+			return RefundPlan{}, fmt.Errorf("%s: everything is already refunded: %w", orig.ID, ErrRefund)
+		}
+		slices.SortFunc(lines, func(a, b Item) int { return strings.Compare(a.SKU, b.SKU) })
+	}
+	var plan RefundPlan
+	var eligible Fen
+	for _, l := range lines {
+		it, ok := price[l.SKU]
+		if !ok {
+			return RefundPlan{}, fmt.Errorf("sku %q was not sold in %s: %w", l.SKU, orig.ID, ErrRefund)
+		}
+		if l.Qty <= 0 || l.Qty > left[l.SKU] {
+			return RefundPlan{}, fmt.Errorf("sku %q: refund %d, %d left of the sale: %w", l.SKU, l.Qty, left[l.SKU], ErrRefund)
+		}
+		left[l.SKU] -= l.Qty
+		line := *it
+		line.Qty = l.Qty
+		a := line.UnitPriceFen * Fen(line.Qty)
+		plan.Items = append(plan.Items, line)
+		plan.GrossFen += a
+		if line.Eligible() {
+			eligible += a
+		}
+	}
+	after := before + eligible
+	plan.VoucherShareFen = MulDivCeil(orig.DiscountFen, after, orig.EligibleFen) - MulDivCeil(orig.DiscountFen, before, orig.EligibleFen)
+	plan.RefundFen = plan.GrossFen - plan.VoucherShareFen
+	plan.Full = len(prior) == 0 && plan.GrossFen == orig.TotalFen
+	plan.VoucherReturned = plan.Full && orig.DiscountFen > 0 && now.Before(orig.Voucher.ValidUntil)
+	return plan, nil
+}

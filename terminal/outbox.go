@@ -1,0 +1,73 @@
+package terminal
+
+import (
+	"context"
+	"time"
+)
+
+// Sealed is one record as it sits in the outbox and crosses the wire: the
+// record's exact stored bytes (JSON of Redemption), its place in the
+// terminal's chain, and the terminal's Ed25519 signature over Hash.
+type Sealed struct {
+	Seq  uint64   `json:"seq"`
+	Body []byte   `json:"body"`
+	Prev [32]byte `json:"prev"`
+	Hash [32]byte `json:"hash"`
+	Sig  []byte   `json:"sig"`
+}
+
+// Result is the server's verdict on one synced record.
+type Result string
+
+// Results of a synced record.
+const (
+	// Accepted: the server committed the record.
+	Accepted Result = "accepted"
+	// Duplicate: the server already had this (terminal, seq); nothing changed.
+	Duplicate Result = "duplicate"
+	// Conflict: the voucher was already redeemed elsewhere; the server keeps
+	// the record and a conflict entry for the auditors.
+	Conflict Result = "conflict"
+)
+
+// Outcome is the server's verdict on the record with Seq.
+type Outcome struct {
+	Seq    uint64 `json:"seq"`
+	Result Result `json:"result"`
+	// Detail explains a conflict ("voucher 11.. redeemed by T2-0000000004").
+	Detail string `json:"detail,omitempty"`
+}
+
+// Outbox is the terminal's queue of sealed records awaiting the server.
+// Implemented by offline.Ledger; consumed by the sync client.
+type Outbox interface {
+	// HighSeq returns the highest sequence committed (0 if none).
+	HighSeq(ctx context.Context) (uint64, error)
+	// Pending returns up to n sealed records with Seq > after, in order.
+	Pending(ctx context.Context, after uint64, n int) ([]Sealed, error)
+	// Ack stores outcomes and the server's durable watermark, and prunes the
+	// outbox up to it, in one transaction.
+	Ack(ctx context.Context, watermark uint64, outcomes []Outcome) error
+	// Unsynced returns the number and total discount of records above the watermark.
+	Unsynced(ctx context.Context) (count int, discount Fen, err error)
+}
+
+// ServerState is what the server pushes and the terminal keeps for working
+// offline: its merchant profile (with the blocked flag), the issuer keys, the
+// revocations, the rule parameters and the clocks at the last sync.
+type ServerState struct {
+	Merchant    Merchant    `json:"merchant"`
+	IssuerKeys  []IssuerKey `json:"issuer_keys"`
+	Revocations []VoucherID `json:"revocations"`
+	Params      Params      `json:"params"`
+	// ServerTime is the server's clock at the last sync, LocalTime the
+	// terminal's at the same moment.
+	ServerTime time.Time `json:"server_time"`
+	LocalTime  time.Time `json:"local_time"`
+}
+
+// StateStore keeps the last ServerState durably. Implemented by offline.Ledger.
+type StateStore interface {
+	LoadState(ctx context.Context) (ServerState, error)
+	SaveState(ctx context.Context, s ServerState) error
+}

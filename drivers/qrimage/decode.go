@@ -1,0 +1,173 @@
+// Package qrimage reads voucher QR codes from pictures (camera frames, codes
+// received as PNG or JPEG) and renders voucher codes as QR images, with
+// github.com/makiuchi-d/gozxing.
+//
+// Decoding tries a plain pass first, then a TRY_HARDER pass, then the image
+// turned by 90, 180 and 270 degrees, so that rotated, scaled and mildly noisy
+// pictures read. gozxing's errors never leave this package: a picture without
+// a readable code gives ErrNoCode.
+package qrimage
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/jpeg" // register the JPEG decoder for image.Decode
+	_ "image/png"  // register the PNG decoder for image.Decode
+	"io"
+	"os"
+	"time"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// ErrNoCode is returned when a picture holds no QR code that can be read.
+var ErrNoCode = errors.New("qrimage: no readable QR code")
+
+// ErrBadImage is returned when the bytes given are not a PNG or JPEG picture.
+var ErrBadImage = errors.New("qrimage: not a PNG or JPEG image")
+
+// Result is one decoded QR code.
+type Result struct {
+	// Text is the decoded text.
+	Text string
+	// Raw is the concatenated content of the code's byte segments, or the
+	// text's bytes when the code has none (alphanumeric or numeric modes).
+	Raw []byte
+}
+
+// Decode reads one QR code from img. It returns ErrNoCode if there is none
+// it can read.
+func Decode(img image.Image) (Result, error) {
+	if img == nil || img.Bounds().Empty() {
+		return Result{}, ErrNoCode
+	}
+	plain := map[gozxing.DecodeHintType]interface{}{}
+	harder := map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
+	for _, hints := range []map[gozxing.DecodeHintType]interface{}{plain, harder} {
+		if r, err := decodeOnce(img, hints); err == nil {
+			return r, nil
+		} else if !errors.Is(err, ErrNoCode) {
+			return Result{}, err
+		}
+	}
+	// Speckle from a cheap camera breaks the finder patterns; a 3x3 box
+	// blur removes it at the cost of one more pass.
+	if r, err := decodeOnce(blur3(img), harder); err == nil {
+		return r, nil
+	}
+	// The QR finder patterns make the detector rotation invariant in
+	// principle; in practice turning the picture rescues a few skewed reads.
+	turned := img
+	for range 3 {
+		turned = rotate90(turned)
+		if r, err := decodeOnce(turned, harder); err == nil {
+			return r, nil
+		}
+	}
+	return Result{}, ErrNoCode
+}
+
+// decodeOnce runs one gozxing pass and translates its errors.
+func decodeOnce(img image.Image, hints map[gozxing.DecodeHintType]interface{}) (r Result, err error) {
+	defer func() {
+		// gozxing is not fuzzed against every picture; a panic there must
+		// not take the terminal down.
+		if p := recover(); p != nil {
+			r, err = Result{}, fmt.Errorf("%w (decoder panic: %v)", ErrNoCode, p)
+		}
+	}()
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return Result{}, ErrNoCode
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, hints)
+	if err != nil {
+		return Result{}, ErrNoCode
+	}
+	return Result{Text: res.GetText(), Raw: rawBytes(res)}, nil
+}
+
+// rawBytes joins the byte segments gozxing reports, falling back to the text.
+func rawBytes(res *gozxing.Result) []byte {
+	segs, ok := res.GetResultMetadata()[gozxing.ResultMetadataType_BYTE_SEGMENTS].([][]byte)
+	if !ok || len(segs) == 0 {
+		return []byte(res.GetText())
+	}
+	return bytes.Join(segs, nil)
+}
+
+// DecodeReader decodes a PNG or JPEG picture read from r.
+func DecodeReader(r io.Reader) (Result, error) {
+	img, _, err := image.Decode(r)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: %v", ErrBadImage, err)
+	}
+	return Decode(img)
+}
+
+// DecodeFile decodes the PNG or JPEG picture in the file at path.
+func DecodeFile(path string) (Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Result{}, fmt.Errorf("open image: %w", err)
+	}
+	defer f.Close()
+	return DecodeReader(f)
+}
+
+// Scan decodes the picture at path and returns it as a terminal.Scan with
+// Source "image", for terminals that take codes from pictures.
+func Scan(path string, now time.Time) (terminal.Scan, error) {
+	r, err := DecodeFile(path)
+	if err != nil {
+		return terminal.Scan{}, err
+	}
+	return terminal.Scan{Code: r.Text, At: now, Source: "image"}, nil
+}
+
+// rotate90 turns img a quarter turn counter-clockwise.
+func rotate90(img image.Image) image.Image {
+	b := img.Bounds()
+	out := image.NewGray(image.Rect(0, 0, b.Dy(), b.Dx()))
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			out.Set(y-b.Min.Y, b.Max.X-1-x, img.At(x, y))
+		}
+	}
+	return out
+}
+
+// blur3 returns img in grey levels smoothed by a 3x3 box filter.
+func blur3(img image.Image) image.Image {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	src := make([]int, w*h)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			src[y*w+x] = int(color.GrayModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.Gray).Y)
+		}
+	}
+	out := image.NewGray(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			sum, n := 0, 0
+			for dy := -1; dy <= 1; dy++ {
+				for dx := -1; dx <= 1; dx++ {
+					xx, yy := x+dx, y+dy
+					if xx >= 0 && xx < w && yy >= 0 && yy < h {
+						sum += src[yy*w+xx]
+						n++
+					}
+				}
+			}
+			out.Pix[y*out.Stride+x] = uint8(sum / n)
+		}
+	}
+	return out
+}

@@ -8,8 +8,15 @@ import (
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
-// testKey is a fixed issuer key so test vectors are stable.
-var testKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+// testKey is a fixed issuer key (seed bytes 00 01 02 … 1f) so that the test
+// vectors of docs/voucher-code.md are stable.
+var testKey = ed25519.NewKeyFromSeed(func() []byte {
+	s := make([]byte, ed25519.SeedSize)
+	for i := range s {
+		s[i] = byte(i)
+	}
+	return s
+}())
 
 // day is 2022-10-01, UTC+8, a day of the programme's first round.
 var day = time.Date(2022, 10, 1, 0, 0, 0, 0, terminal.Zone)

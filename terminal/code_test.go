@@ -237,3 +237,24 @@ func TestCode_DocIssuer(t *testing.T) {
 		}
 	}
 }
+
+// TestCode_DocVectors checks the vectors printed in docs/voucher-code.md.
+func TestCode_DocVectors(t *testing.T) {
+	const love = "VC1:R70-0925L000000000LF8000.40I/LY9U000000100*0HJOCB5KKOC+SC200:T4300EY2800 JSC1O72PKTB2*D:7C2R21.QN971+VLCCK7I$LN1YFUKIJGP9%AGLN7XV-Z2LZSYLNG9L*Y7$4P$L8$ZAA43DX5:SELADC0"
+	v := voucher(terminal.Love, 0, 100000)
+	v.ID, v.Holder, v.Round = 0x42, 0xDEADBEEF, 0
+	if got := mustEncode(t, v); got != love {
+		t.Errorf("love vector\n got %s\nwant %s", got, love)
+	}
+	kr := keyring(t)
+	v1 := mustEncode(t, voucher(terminal.Retail, 20000, 4000))
+	if _, err := kr.Verify(strings.ToLower(v1)); code(err) != terminal.Malformed {
+		t.Errorf("lower case: %v", err)
+	}
+	if _, err := kr.Verify(v1[:len(v1)-1] + "1"); code(err) != terminal.BadSignature && code(err) != terminal.Malformed {
+		t.Errorf("last char changed: %v", err)
+	}
+	if _, err := kr.Verify(v1[:len(v1)-1]); code(err) != terminal.Malformed {
+		t.Errorf("truncated: %v", err)
+	}
+}

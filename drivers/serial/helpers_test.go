@@ -1,0 +1,150 @@
+package serial_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voucherpos/voucherpos/drivers/serial"
+	firmwaresim "github.com/voucherpos/voucherpos/firmware-sim"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// voucherCode returns a voucher-like code: "VC1:" and n characters of the
+// Base45 alphabet.
+func voucherCode(r *rand.Rand, n int) string {
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+	var b strings.Builder
+	b.WriteString("VC1:")
+	for range n {
+		b.WriteByte(alphabet[r.IntN(len(alphabet))])
+	}
+	return b.String()
+}
+
+// testLogger logs to t at level Debug when -v, Warn otherwise.
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type tbWriter struct{ tb testing.TB }
+
+func (w tbWriter) Write(p []byte) (int, error) {
+	w.tb.Helper()
+	w.tb.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// startSim starts a simulator with its link in a temporary directory.
+func startSim(tb testing.TB, cfg firmwaresim.Config) *firmwaresim.Sim {
+	tb.Helper()
+	if cfg.Link == "" {
+		cfg.Link = filepath.Join(tb.TempDir(), "scanner")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(tb)
+	}
+	sim, err := firmwaresim.Start(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("start simulator: %v", err)
+	}
+	tb.Cleanup(func() { _ = sim.Close() })
+	return sim
+}
+
+// states records the connection changes a scanner reports.
+type states struct {
+	mu  sync.Mutex
+	got []terminal.ScannerState
+	ch  chan terminal.ScannerState
+}
+
+func newStates() *states { return &states{ch: make(chan terminal.ScannerState, 256)} }
+
+func (s *states) record(st terminal.ScannerState) {
+	s.mu.Lock()
+	s.got = append(s.got, st)
+	s.mu.Unlock()
+	select {
+	case s.ch <- st:
+	default:
+	}
+}
+
+// wait waits for state want.
+func (s *states) wait(tb testing.TB, want terminal.ScannerState) {
+	tb.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case st := <-s.ch:
+			if st == want {
+				return
+			}
+		case <-deadline:
+			tb.Fatalf("scanner did not become %s", want)
+		}
+	}
+}
+
+// openScanner opens a driver on the simulator's link and waits until it is
+// connected.
+func openScanner(tb testing.TB, sim *firmwaresim.Sim, cfg serial.Config) (*serial.Scanner, *states) {
+	tb.Helper()
+	st := newStates()
+	cfg.Device = sim.Path()
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(tb)
+	}
+	cfg.OnState = st.record
+	if cfg.Baud == 0 {
+		cfg.Baud = sim.Config().Baud
+	}
+	sc := serial.New(cfg)
+	if err := sc.Open(context.Background()); err != nil {
+		tb.Fatalf("open scanner: %v", err)
+	}
+	tb.Cleanup(func() { _ = sc.Close() })
+	st.wait(tb, terminal.ScannerConnected)
+	return sc, st
+}
+
+// next waits for the next scan.
+func next(tb testing.TB, sc *serial.Scanner, timeout time.Duration) terminal.Scan {
+	tb.Helper()
+	select {
+	case s, ok := <-sc.Scans():
+		if !ok {
+			tb.Fatal("scans closed")
+		}
+		return s
+	case <-time.After(timeout):
+		tb.Fatal("no scan")
+	}
+	return terminal.Scan{}
+}
+
+// none checks that no scan comes within d.
+func none(tb testing.TB, sc *serial.Scanner, d time.Duration) {
+	tb.Helper()
+	select {
+	case s := <-sc.Scans():
+		tb.Fatalf("unexpected scan %+v", s)
+	case <-time.After(d):
+	}
+}
+
+func mustScan(tb testing.TB, sim *firmwaresim.Sim, text string) {
+	tb.Helper()
+	if err := sim.Scan(text); err != nil {
+		tb.Fatalf("sim scan: %v", err)
+	}
+}
+
+var _ = fmt.Sprint

@@ -1,0 +1,53 @@
+package serial_test
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/voucherpos/voucherpos/drivers/serial"
+	firmwaresim "github.com/voucherpos/voucherpos/firmware-sim"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+func TestScanner_Profiles(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, tc := range []struct {
+		name   string
+		sim    firmwaresim.Profile
+		drv    serial.Profile
+		aim    bool
+		baud   int
+		prefix string
+	}{
+		{"Honeywell115200", firmwaresim.Honeywell(), serial.HoneywellProfile(), true, 0, ""},
+		{"Honeywell9600", firmwaresim.Honeywell(), serial.HoneywellProfile(), false, 9600, ""},
+		{"Zebra9600", firmwaresim.Zebra(), serial.ZebraProfile(), false, 0, ""},
+		{"Zebra115200AIM", firmwaresim.Zebra(), serial.ZebraProfile(), true, 115200, ""},
+		{"Datalogic9600Prefix", firmwaresim.Datalogic(), serial.DatalogicProfile(), false, 0, "DL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sim := startSim(t, firmwaresim.Config{Profile: tc.sim, Baud: tc.baud, AIM: tc.aim, Prefix: tc.prefix})
+			sc, _ := openScanner(t, sim, serial.Config{Profile: tc.drv, Prefix: tc.prefix})
+			for i := range 3 {
+				code := voucherCode(r, 150+i*50)
+				mustScan(t, sim, code)
+				got := next(t, sc, 5*time.Second)
+				if got.Code != code {
+					t.Fatalf("got %q, want %q", got.Code, code)
+				}
+				wantSym := ""
+				if tc.aim {
+					wantSym = "]Q1"
+				}
+				if got.Symbology != wantSym || got.Source != sim.Path() {
+					t.Fatalf("got symbology %q source %q", got.Symbology, got.Source)
+				}
+			}
+			if sc.State() != terminal.ScannerConnected {
+				t.Fatalf("state %s", sc.State())
+			}
+		})
+	}
+}

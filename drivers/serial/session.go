@@ -1,0 +1,223 @@
+package serial
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// chunk is what the reader goroutine hands to the session: bytes and when
+// they arrived.
+type chunk struct {
+	data []byte
+	at   time.Time
+}
+
+// run keeps the scanner connected until ctx ends: open, serve, and after a
+// disconnect reopen with backoff. port is the port Open got, or nil.
+func (s *Scanner) run(ctx context.Context, port Port) {
+	defer close(s.scans)
+	defer s.setState(terminal.ScannerDisconnected)
+	fr := newFramer(s.fcfg)
+	seen := map[string]time.Time{}
+	bo := s.cfg.Backoff
+	failures := 0
+	for {
+		if port == nil {
+			var err error
+			if port, err = s.openPort(); err != nil {
+				failures++
+				if failures == 1 || failures%100 == 0 {
+					s.log.Warn("cannot open scanner, retrying", "err", err, "attempts", failures)
+				}
+				if sleep(ctx, bo.Next(), s.cfg.After) != nil {
+					return
+				}
+				continue
+			}
+		}
+		failures = 0
+		began := time.Now()
+		gotData := s.serve(ctx, port, fr, seen)
+		port = nil
+		if ctx.Err() != nil {
+			return
+		}
+		if gotData || time.Since(began) > time.Second {
+			bo.Reset()
+		}
+		if sleep(ctx, bo.Next(), s.cfg.After) != nil {
+			return
+		}
+	}
+}
+
+// serve reads one open port until it goes away or ctx ends, and reports
+// whether any byte came.
+func (s *Scanner) serve(ctx context.Context, port Port, fr *framer, seen map[string]time.Time) (gotData bool) {
+	rctx, stop := context.WithCancel(ctx)
+	chunks := make(chan chunk, 64)
+	var suspect atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.read(rctx, port, chunks, &suspect)
+	}()
+	s.mu.Lock()
+	s.port = port
+	s.mu.Unlock()
+	s.setState(terminal.ScannerConnected)
+	defer func() {
+		s.mu.Lock()
+		s.port = nil
+		s.mu.Unlock()
+		stop()
+		// tarm's Close does not wake a blocked Read; the read timeout does.
+		if err := port.Close(); err != nil {
+			s.log.Debug("close port", "err", err)
+		}
+		<-done
+		if fr.pending() {
+			s.log.Warn("partial frame dropped at disconnect")
+		}
+		fr.reset()
+		s.setState(terminal.ScannerDisconnected)
+	}()
+
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return gotData
+		case c, ok := <-chunks:
+			if !ok {
+				return gotData
+			}
+			gotData = true
+			if !s.deliver(ctx, fr.push(c.data, c.at), seen) {
+				return gotData
+			}
+			if fr.pending() {
+				idle.Reset(time.Until(fr.deadline()))
+			}
+		case <-idle.C:
+			if !fr.pending() {
+				continue
+			}
+			if suspect.Load() && s.cfg.Suffix == SuffixNone {
+				// The reader has seen an empty read that came back at once:
+				// the line may have been cut mid-frame. Wait for its verdict
+				// rather than deliver a truncated code.
+				idle.Reset(time.Millisecond)
+				continue
+			}
+			if !s.deliver(ctx, fr.idle(s.cfg.Now()), seen) {
+				return gotData
+			}
+			if fr.pending() {
+				idle.Reset(max(time.Until(fr.deadline()), time.Millisecond))
+			}
+		}
+	}
+}
+
+// read is the reader goroutine of one connection. It returns, closing
+// chunks, when the device is gone or ctx ends.
+func (s *Scanner) read(ctx context.Context, port Port, chunks chan<- chunk, suspect *atomic.Bool) {
+	defer close(chunks)
+	buf := make([]byte, 1024)
+	fast := 0
+	for ctx.Err() == nil {
+		began := time.Now()
+		n, err := port.Read(buf)
+		if n > 0 {
+			fast = 0
+			suspect.Store(false)
+			c := chunk{data: append([]byte(nil), buf[:n]...), at: s.cfg.Now()}
+			select {
+			case chunks <- c:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			s.log.Warn("scanner read failed, treating as unplugged", "err", err)
+			return
+		}
+		if time.Since(began) < s.cfg.ReadTimeout/2 {
+			suspect.Store(true)
+			if fast++; fast >= hangupReads {
+				s.log.Warn("scanner reads return at once with no data: unplugged")
+				return
+			}
+			continue
+		}
+		fast = 0
+		suspect.Store(false)
+		if s.cfg.Open == nil {
+			if _, err := os.Stat(s.cfg.Device); errors.Is(err, fs.ErrNotExist) {
+				s.log.Warn("scanner device node is gone: unplugged")
+				return
+			}
+		}
+	}
+}
+
+// deliver acts on frames: codes go to Scans (rereads within the window
+// dropped), no-reads to OnNoRead, drops to the log. It returns false if ctx
+// ended while waiting for the caller.
+func (s *Scanner) deliver(ctx context.Context, frames []frame, seen map[string]time.Time) bool {
+	for _, f := range frames {
+		switch f.kind {
+		case frameDropped:
+			s.log.Warn("scanner frame dropped", "reason", f.reason, "bytes", f.sample)
+		case frameNoRead:
+			s.log.Info("scanner reports no read")
+			if s.cfg.OnNoRead != nil {
+				s.cfg.OnNoRead(f.at)
+			}
+		case frameCode:
+			if s.reread(f, seen) {
+				s.log.Debug("reread ignored", "code", f.code)
+				continue
+			}
+			scan := terminal.Scan{Code: f.code, Symbology: f.symbology, At: f.at, Source: s.cfg.Device}
+			select {
+			case s.scans <- scan:
+			case <-ctx.Done():
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// reread reports whether f repeats a code read within the reread window,
+// and records the read.
+func (s *Scanner) reread(f frame, seen map[string]time.Time) bool {
+	w := s.cfg.RereadWindow
+	if w < 0 {
+		return false
+	}
+	last, ok := seen[f.code]
+	seen[f.code] = f.at
+	if len(seen) > 64 {
+		for c, at := range seen {
+			if f.at.Sub(at) > w {
+				delete(seen, c)
+			}
+		}
+	}
+	return ok && f.at.Sub(last) < w
+}

@@ -52,16 +52,21 @@ func ParseCategory(s string) (Category, error) {
 	return 0, fmt.Errorf("unknown category %q (want retail, fuel, appliance, hospitality or love)", s)
 }
 
-// MarshalText encodes the category as its code.
+// MarshalText encodes the category as its code; an unset or invalid
+// category encodes as "".
 func (c Category) MarshalText() ([]byte, error) {
 	if !c.Valid() {
-		return nil, fmt.Errorf("invalid category %d", uint8(c))
+		return []byte{}, nil
 	}
 	return []byte(c.String()), nil
 }
 
-// UnmarshalText decodes a category code.
+// UnmarshalText decodes a category code; "" decodes as the unset category 0.
 func (c *Category) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*c = 0
+		return nil
+	}
 	v, err := ParseCategory(string(b))
 	if err != nil {
 		return err

@@ -57,8 +57,12 @@ type Config struct {
 	// AIM puts the AIM identifier "]Q1" (QR code) before every code.
 	AIM bool
 	// MaxChunk is the largest chunk the bytes are written in; chunks are
-	// 1..MaxChunk bytes at random. Zero means 32.
+	// 1..MaxChunk bytes at random, and never longer on the line than
+	// MaxChunkTime. Zero means 32.
 	MaxChunk int
+	// MaxChunkTime bounds a chunk's time on the line, as a USB-serial
+	// adapter's latency timer or a UART FIFO does; zero means 8 ms.
+	MaxChunkTime time.Duration
 	// Duplicates is the probability that a scan is sent twice, as a
 	// presentation-mode scanner rereads a code held in front of it.
 	Duplicates float64
@@ -117,6 +121,9 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 	if cfg.MaxChunk <= 0 {
 		cfg.MaxChunk = 32
 	}
+	if cfg.MaxChunkTime <= 0 {
+		cfg.MaxChunkTime = 8 * time.Millisecond
+	}
 	if cfg.DuplicateGap <= 0 {
 		cfg.DuplicateGap = 50 * time.Millisecond
 	}
@@ -138,9 +145,11 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	byteTime := time.Duration(10 * float64(time.Second) / float64(cfg.Baud))
+	cfg.MaxChunk = max(1, min(cfg.MaxChunk, int(cfg.MaxChunkTime/byteTime)))
 	s := &Sim{
 		cfg: cfg, suffix: suffix, log: log.With("sim", cfg.Profile.Name),
-		byteTime: time.Duration(10 * float64(time.Second) / float64(cfg.Baud)),
+		byteTime: byteTime,
 		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}
 	if err := s.Plug(); err != nil {

@@ -1,0 +1,453 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// maxBody bounds every request body: a basket of MaxItems lines fits well.
+const maxBody = 1 << 20
+
+// Link is the agent's connection to the server, as the API shows it.
+type Link interface {
+	// Online reports whether the server is reachable now.
+	Online() bool
+	// LastSync returns the terminal's clock at the last completed sync (zero: never).
+	LastSync() time.Time
+	// SyncNow pushes the outbox and pulls the server's state now.
+	SyncNow(ctx context.Context) error
+}
+
+// Status is GET /api/v1/status and the "status" frames of /api/v1/events.
+type Status struct {
+	Online             bool                  `json:"online"`
+	QueueDepth         int                   `json:"queue_depth"`
+	LastSync           *time.Time            `json:"last_sync"`
+	Scanner            terminal.ScannerState `json:"scanner"`
+	OfflineExposureFen terminal.Fen          `json:"offline_exposure_fen"`
+	OfflineLimitFen    terminal.Fen          `json:"offline_limit_fen"`
+	Merchant           string                `json:"merchant"`
+	MerchantName       string                `json:"merchant_name"`
+	MerchantBlocked    bool                  `json:"merchant_blocked"`
+	Terminal           string                `json:"terminal"`
+}
+
+// ServerConfig wires the HTTP API.
+type ServerConfig struct {
+	Lane   *terminal.Lane
+	Ledger terminal.Ledger
+	// Unsynced gives the queue depth and the offline exposure; nil: zero.
+	Unsynced terminal.Unsynced
+	// Link is the server connection; nil means offline only.
+	Link Link
+	// Scanner reports the scanner's state; nil means disconnected.
+	Scanner func() terminal.ScannerState
+	// SyncOf tells each record's sync state for the report; nil: pending.
+	SyncOf     SyncOf
+	TerminalID string
+	Log        *slog.Logger
+	Now        terminal.Clock
+}
+
+// Server is the agent's HTTP side: the ECR API, the events websocket and
+// the web pages.
+type Server struct {
+	cfg  ServerConfig
+	hub  *hub
+	idem *idempotency
+	mux  *http.ServeMux
+
+	mu   sync.Mutex
+	last []byte // the last status frame sent
+}
+
+// NewServer returns the server; it does no I/O.
+func NewServer(cfg ServerConfig) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, hub: newHub(), idem: newIdempotency(cfg.Now.Now)}
+	m := http.NewServeMux()
+	m.HandleFunc("POST /api/v1/checkouts", s.post(s.open))
+	m.HandleFunc("GET /api/v1/checkouts/{id}", s.getCheckout)
+	m.HandleFunc("GET /api/v1/checkouts/current", s.current)
+	m.HandleFunc("POST /api/v1/checkouts/{id}/vouchers", s.post(s.apply))
+	m.HandleFunc("POST /api/v1/checkouts/{id}/complete", s.post(s.complete))
+	m.HandleFunc("POST /api/v1/checkouts/{id}/cancel", s.post(s.cancel))
+	m.HandleFunc("POST /api/v1/redemptions/{id}/refund", s.post(s.refund))
+	m.HandleFunc("GET /api/v1/redemptions", s.redemptions)
+	m.HandleFunc("GET /api/v1/redemptions/{id}", s.redemption)
+	m.HandleFunc("GET /api/v1/status", s.status)
+	m.HandleFunc("POST /api/v1/sync", s.post(s.syncNow))
+	m.HandleFunc("GET /api/v1/events", s.events)
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "没有这个接口", "no such API call: "+r.Method+" "+r.URL.Path)
+	})
+	s.pages(m)
+	s.mux = m
+	return s
+}
+
+// ServeHTTP serves the API and the pages.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil && v != http.ErrAbortHandler { //nolint:errorlint // sentinel by identity
+			s.cfg.Log.Error("http handler panic", "path", r.URL.Path, "panic", fmt.Sprint(v))
+			writeError(w, http.StatusInternalServerError, "internal", "内部错误", "internal error")
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+// OnLaneEvent publishes a lane event to the screens; pass it as
+// LaneConfig.OnEvent. It never blocks.
+func (s *Server) OnLaneEvent(ev terminal.LaneEvent) {
+	s.hub.broadcast(Message{Type: "lane", Event: ev})
+}
+
+// PublishStatus sends the status to the screens if it changed since the
+// last time.
+func (s *Server) PublishStatus(ctx context.Context) {
+	st := s.Status(ctx)
+	b, _ := json.Marshal(st)
+	s.mu.Lock()
+	same := bytes.Equal(b, s.last)
+	s.last = b
+	s.mu.Unlock()
+	if !same {
+		s.hub.broadcast(Message{Type: "status", Status: &st})
+	}
+}
+
+// Close disconnects the screens.
+func (s *Server) Close() { s.hub.close() }
+
+// Status returns the agent's status now.
+func (s *Server) Status(ctx context.Context) Status {
+	st := Status{Scanner: terminal.ScannerDisconnected, Terminal: s.cfg.TerminalID}
+	if s.cfg.Scanner != nil {
+		st.Scanner = s.cfg.Scanner()
+	}
+	if s.cfg.Link != nil {
+		st.Online = s.cfg.Link.Online()
+		if t := s.cfg.Link.LastSync(); !t.IsZero() {
+			st.LastSync = &t
+		}
+	}
+	if s.cfg.Unsynced != nil {
+		n, fen, err := s.cfg.Unsynced.Unsynced(ctx)
+		if err != nil {
+			s.cfg.Log.Warn("read unsynced", "err", err)
+		}
+		st.QueueDepth, st.OfflineExposureFen = n, fen
+	}
+	if state, ok := s.cfg.Lane.State(); ok {
+		st.Merchant, st.MerchantName, st.MerchantBlocked = state.Merchant.ID, state.Merchant.Name, state.Merchant.Blocked
+		st.OfflineLimitFen = state.Params.WithDefaults().OfflineLimitFen
+		if st.LastSync == nil && !state.LocalTime.IsZero() {
+			t := state.LocalTime
+			st.LastSync = &t
+		}
+	} else {
+		st.OfflineLimitFen = terminal.DefaultParams().OfflineLimitFen
+	}
+	return st
+}
+
+// post reads a POST body within the limit and runs h through the
+// idempotency cache.
+func (s *Server) post(h func(w http.ResponseWriter, r *http.Request, body []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeError(w, http.StatusRequestEntityTooLarge, "too_large", "请求内容过大", fmt.Sprintf("request body over %d bytes", maxBody))
+				return
+			}
+			writeError(w, http.StatusBadRequest, "bad_request", "请求读取失败", "read request body: "+err.Error())
+			return
+		}
+		s.idem.do(w, r, body, func(w http.ResponseWriter) { h(w, r, body) })
+	}
+}
+
+// decode parses body strictly into v: one JSON object, no unknown fields.
+// An empty body is allowed when emptyOK.
+func decode(w http.ResponseWriter, body []byte, v any, emptyOK bool) bool {
+	if len(bytes.TrimSpace(body)) == 0 {
+		if emptyOK {
+			return true
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", "请求内容为空", "request body is empty; want a JSON object")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "请求格式错误（JSON 无效、字段未知或数值类型不符）", "invalid JSON: "+jsonError(err))
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "bad_request", "请求格式错误：只能包含一个 JSON 对象", "invalid JSON: trailing data after the object")
+		return false
+	}
+	return true
+}
+
+func jsonError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q: want %s, got JSON %s", te.Field, te.Type, te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("syntax error at byte %d: %v", se.Offset, se)
+	}
+	return err.Error()
+}
+
+// itemsBody is the body of POST /api/v1/checkouts and of a refund.
+type itemsBody struct {
+	Items []terminal.Item `json:"items"`
+}
+
+func (s *Server) open(w http.ResponseWriter, r *http.Request, body []byte) {
+	var b itemsBody
+	if !decode(w, body, &b, false) {
+		return
+	}
+	co, err := s.cfg.Lane.Open(r.Context(), b.Items)
+	switch {
+	case errors.Is(err, terminal.ErrCheckoutOpen):
+		cur, _ := s.cfg.Lane.Current()
+		writeJSON(w, http.StatusConflict, map[string]any{"error": apiError{Code: "checkout_open",
+			Message: "已有未结束的订单，请先完成或取消", MessageEN: "a checkout is already open on this lane; complete or cancel it first"},
+			"checkout": cur})
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "invalid_items", "商品清单无效（数量或价格超出范围、商品编码为空或重复不同价）", err.Error())
+	default:
+		w.Header().Set("Location", "/api/v1/checkouts/"+co.ID)
+		writeJSON(w, http.StatusCreated, co)
+	}
+}
+
+func (s *Server) getCheckout(w http.ResponseWriter, r *http.Request) {
+	co, err := s.cfg.Lane.Checkout(r.PathValue("id"))
+	if err != nil {
+		s.laneError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, co)
+}
+
+func (s *Server) current(w http.ResponseWriter, r *http.Request) {
+	co, ok := s.cfg.Lane.Current()
+	if !ok {
+		writeError(w, http.StatusNotFound, "no_open_checkout", "当前没有未结束的订单", "no open checkout")
+		return
+	}
+	writeJSON(w, http.StatusOK, co)
+}
+
+type voucherBody struct {
+	Code string `json:"code"`
+}
+
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, body []byte) {
+	var b voucherBody
+	if !decode(w, body, &b, false) {
+		return
+	}
+	if len(b.Code) > 4096 {
+		writeError(w, http.StatusBadRequest, "bad_request", "券码过长", "voucher code longer than 4096 bytes")
+		return
+	}
+	co, _, err := s.cfg.Lane.Apply(r.Context(), r.PathValue("id"), strings.TrimSpace(b.Code))
+	if err != nil {
+		s.laneError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, co)
+}
+
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, body []byte) {
+	if !decode(w, body, &struct{}{}, true) {
+		return
+	}
+	co, err := s.cfg.Lane.Complete(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.laneError(w, err)
+		return
+	}
+	s.cfg.Log.Info("checkout completed", "checkout", co.ID, "redemption", co.RedemptionID, "payable", co.PayableFen.String())
+	writeJSON(w, http.StatusOK, co)
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request, body []byte) {
+	if !decode(w, body, &struct{}{}, true) {
+		return
+	}
+	co, err := s.cfg.Lane.Cancel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.laneError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, co)
+}
+
+// RefundAnswer is the answer of POST /api/v1/redemptions/{id}/refund.
+type RefundAnswer struct {
+	RefundID        string          `json:"refund_id"`
+	RefundOf        string          `json:"refund_of"`
+	RefundFen       terminal.Fen    `json:"refund_fen"`
+	GrossFen        terminal.Fen    `json:"gross_fen"`
+	VoucherShareFen terminal.Fen    `json:"voucher_share_fen"`
+	VoucherReturned bool            `json:"voucher_returned"`
+	Items           []terminal.Item `json:"items"`
+}
+
+func (s *Server) refund(w http.ResponseWriter, r *http.Request, body []byte) {
+	var b itemsBody
+	if !decode(w, body, &b, true) {
+		return
+	}
+	for i, it := range b.Items {
+		if it.SKU == "" || len(it.SKU) > 64 || it.Qty <= 0 || it.Qty > terminal.MaxQty {
+			writeError(w, http.StatusBadRequest, "invalid_items", "退货清单无效（商品编码或数量不对）",
+				fmt.Sprintf("item %d: want a sku and a quantity 1..%d", i+1, terminal.MaxQty))
+			return
+		}
+	}
+	rec, err := s.cfg.Lane.Refund(r.Context(), r.PathValue("id"), b.Items)
+	if err != nil {
+		s.laneError(w, err)
+		return
+	}
+	s.cfg.Log.Info("refund", "redemption", rec.RefundOf, "refund", rec.ID, "amount", rec.RefundFen.String(), "voucher_returned", rec.VoucherReturned)
+	writeJSON(w, http.StatusOK, RefundAnswer{RefundID: rec.ID, RefundOf: rec.RefundOf, RefundFen: rec.RefundFen,
+		GrossFen: rec.TotalFen, VoucherShareFen: rec.VoucherShareFen, VoucherReturned: rec.VoucherReturned, Items: rec.Items})
+}
+
+func (s *Server) redemption(w http.ResponseWriter, r *http.Request) {
+	rec, err := s.cfg.Ledger.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.laneError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+func (s *Server) redemptions(w http.ResponseWriter, r *http.Request) {
+	dayText := r.URL.Query().Get("day")
+	day := terminal.Day(s.cfg.Now.Now())
+	if dayText != "" {
+		d, err := terminal.ParseDay(dayText)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad_day", "日期格式应为 YYYY-MM-DD", "day: want YYYY-MM-DD, got "+dayText)
+			return
+		}
+		day = d
+	}
+	rep, err := DayReport(r.Context(), s.cfg.Ledger, day, s.cfg.SyncOf)
+	if err != nil {
+		s.laneError(w, err)
+		return
+	}
+	if r.URL.Query().Get("format") == FormatCSV {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=\"redemptions-%s.csv\"", rep.Day))
+		_, _ = w.Write([]byte("\ufeff")) // so spreadsheet programs read UTF-8 Chinese
+		_ = WriteReport(w, &rep, FormatCSV)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// DayReport reads day's records from the ledger and builds the report.
+func DayReport(ctx context.Context, l terminal.Ledger, day time.Time, syncOf SyncOf) (Report, error) {
+	recs, err := l.Day(ctx, terminal.Day(day))
+	if err != nil && !errors.Is(err, terminal.ErrNotFound) {
+		return Report{}, fmt.Errorf("read day %s: %w", day.Format(time.DateOnly), err)
+	}
+	return BuildReport(day, recs, syncOf), nil
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Status(r.Context()))
+}
+
+func (s *Server) syncNow(w http.ResponseWriter, r *http.Request, body []byte) {
+	if !decode(w, body, &struct{}{}, true) {
+		return
+	}
+	if s.cfg.Link == nil {
+		writeError(w, http.StatusServiceUnavailable, "offline", "未配置服务器连接", "no server link configured")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	if err := s.cfg.Link.SyncNow(ctx); err != nil {
+		s.PublishStatus(r.Context())
+		writeError(w, http.StatusServiceUnavailable, "offline", "同步失败，网络不通，稍后自动重试", "sync failed: "+err.Error())
+		return
+	}
+	s.PublishStatus(r.Context())
+	writeJSON(w, http.StatusOK, s.Status(r.Context()))
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	st := s.Status(r.Context())
+	hello := Message{Type: "hello", Status: &st}
+	if co, ok := s.cfg.Lane.Current(); ok {
+		hello.Checkout = co
+	}
+	s.hub.serve(w, r, hello)
+}
+
+// laneError maps lane and ledger errors to answers.
+func (s *Server) laneError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, terminal.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "找不到该订单或记录", err.Error())
+	case errors.Is(err, terminal.ErrCheckoutState):
+		writeError(w, http.StatusConflict, "checkout_state", "订单状态不允许此操作（已完成或已取消）", err.Error())
+	case errors.Is(err, terminal.ErrRefund):
+		writeError(w, http.StatusUnprocessableEntity, "refund_mismatch", "退货与原销售不符（商品不存在、数量超出或已全部退货）", err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "操作超时，请重试", err.Error())
+	default:
+		s.cfg.Log.Error("storage", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "storage", "本地存储出错，请重试；如持续出现请联系维护人员", err.Error())
+	}
+}
+
+type apiError struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	MessageEN string `json:"message_en"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, zh, en string) {
+	writeJSON(w, status, map[string]apiError{"error": {Code: code, Message: zh, MessageEN: en}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}

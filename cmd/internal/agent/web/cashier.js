@@ -1,0 +1,192 @@
+// The cashier screen: the open basket and the voucher's verdict, live over
+// /api/v1/events.
+"use strict";
+
+VP.words({
+  "sync": ["立即同步", "Sync now"],
+  "syncing": ["同步中…", "Syncing…"],
+  "dashboard": ["今日报表", "Today's report"],
+  "idle.title": ["请开单后扫券", "Open a checkout, then scan"],
+  "open.title": ["请扫描消费券", "Scan the voucher"],
+  "approved": ["✓ 可以使用", "✓ Approved"],
+  "declined": ["✗ 不能使用", "✗ Declined"],
+  "completed": ["✓ 核销完成", "✓ Redeemed"],
+  "completed.plain": ["✓ 交易完成（未用券）", "✓ Sale completed (no voucher)"],
+  "cancelled": ["订单已取消", "Checkout cancelled"],
+  "refunded": ["已退款", "Refunded"],
+  "discount": ["优惠", "Discount"],
+  "payable": ["应付", "To pay"],
+  "basket": ["购物清单", "Basket"],
+  "total": ["合计", "Total"],
+  "eligible": ["可用券金额", "Eligible"],
+  "apply": ["用券", "Apply"],
+  "cancel": ["取消订单", "Cancel"],
+  "refund": ["退货退券", "Refund"],
+  "code.ph": ["手动输入券码", "Type a voucher code"],
+  "refund.ph": ["核销单号（整单退货）", "Redemption id (whole sale)"],
+  "queue": ["未同步", "Unsynced"],
+  "online.claim": ["已联网核验", "verified online"],
+  "offline.claim": ["离线核销，联网后上传", "offline, uploads on reconnect"],
+  "redemption": ["核销单号", "Redemption"],
+  "voucher.returned": ["券已退回顾客", "voucher returned to customer"],
+  "voucher.kept": ["券不退回（部分退货或已过期）", "voucher not returned (partial or expired)"],
+  "status.open": ["待扫券", "open"],
+  "status.voucher_applied": ["已用券", "voucher applied"],
+  "status.completed": ["已完成", "completed"],
+  "status.cancelled": ["已取消", "cancelled"],
+  "no.items": ["（空）", "(empty)"],
+});
+
+const S = { checkout: null, ev: null, status: null, refund: null };
+const $ = (id) => document.getElementById(id);
+
+function render() {
+  renderStatus();
+  renderResult();
+  renderBasket();
+}
+
+function renderStatus() {
+  const st = S.status;
+  if (!st) return;
+  $("merchant").textContent = st.merchant_name || st.merchant || "—";
+  $("terminal").textContent = st.terminal || "";
+  const net = $("net");
+  net.className = "pill " + (st.online ? "on" : "off");
+  net.textContent = VP.t(st.online ? "online" : "offline");
+  const sc = $("scanner");
+  sc.className = "pill " + (st.scanner === "connected" ? "on" : "off");
+  sc.textContent = VP.t("scanner." + (st.scanner === "connected" ? "connected" : "disconnected"));
+  const q = $("queue");
+  q.className = "pill " + (st.queue_depth > 0 ? "warnpill" : "");
+  q.textContent = VP.t("queue") + " " + st.queue_depth + " · " + VP.yuan(st.offline_exposure_fen);
+}
+
+function renderResult() {
+  const box = $("result");
+  const co = S.checkout;
+  const ev = S.ev;
+  let cls = "idle", verdict = VP.t("idle.title"), reason = "", voucher = "";
+  if (co && (co.status === "open" || co.status === "voucher_applied")) {
+    cls = "open";
+    verdict = VP.t("open.title");
+  }
+  if (ev) {
+    switch (ev.kind) {
+      case "approved":
+        cls = "ok"; verdict = VP.t("approved");
+        reason = VP.t(ev.online ? "online.claim" : "offline.claim");
+        break;
+      case "declined":
+        cls = "bad"; verdict = VP.t("declined");
+        reason = VP.message(ev.decline);
+        break;
+      case "completed":
+        cls = "done";
+        verdict = VP.t(co && co.redemption_id ? "completed" : "completed.plain");
+        reason = co && co.redemption_id ? VP.t("redemption") + " " + co.redemption_id : "";
+        break;
+      case "cancelled":
+        cls = "idle"; verdict = VP.t("cancelled");
+        break;
+      case "refunded": {
+        const r = ev.record || {};
+        cls = "done"; verdict = VP.t("refunded") + " " + VP.yuan(r.refund_fen || 0);
+        reason = VP.t(r.voucher_returned ? "voucher.returned" : "voucher.kept");
+        break;
+      }
+    }
+  }
+  if (co && co.voucher && (cls === "ok" || cls === "done" || cls === "open" || cls === "bad")) {
+    const v = co.voucher;
+    voucher = (VP.isEN() ? v.category : catName(v.category)) + " · " + denom(v);
+  } else if (ev && ev.kind === "declined" && ev.checkout && ev.checkout.voucher) {
+    voucher = "";
+  }
+  box.className = "result " + cls;
+  $("verdict").textContent = verdict;
+  $("reason").textContent = reason;
+  $("voucher").textContent = voucher;
+  const show = co && (cls !== "idle");
+  $("discount").textContent = show && co.discount_fen ? "-" + VP.yuan(co.discount_fen) : (show ? VP.yuan(0) : "—");
+  $("payable").textContent = show ? VP.yuan(co.payable_fen) : "—";
+  const w = $("warning");
+  if (co && co.warning && cls === "ok") { w.textContent = co.warning; w.classList.remove("hidden"); } else { w.classList.add("hidden"); }
+}
+
+const CATS = { retail: "零售通用券", fuel: "加油券", appliance: "数码家电券", hospitality: "住餐文旅券", love: "爱心消费券" };
+function catName(c) { return CATS[c] || c; }
+function denom(v) {
+  if (v.category === "love") return (VP.isEN() ? "face value " : "面值") + VP.yuan(v.off_fen);
+  return VP.isEN() ? "spend " + VP.yuan(v.spend_fen) + ", " + VP.yuan(v.off_fen) + " off" : "满" + VP.yuan(v.spend_fen) + "减" + VP.yuan(v.off_fen);
+}
+
+function renderBasket() {
+  const co = S.checkout;
+  const tb = $("items");
+  tb.textContent = "";
+  if (!co) {
+    $("costatus").textContent = "";
+    $("total").textContent = "—";
+    $("eligible").textContent = "—";
+    return;
+  }
+  $("costatus").textContent = co.id + " · " + VP.t("status." + co.status);
+  if (!co.items || co.items.length === 0) tb.append(VP.el("tr", {}, VP.el("td", { class: "muted" }, VP.t("no.items"))));
+  for (const it of co.items || []) {
+    tb.append(VP.el("tr", { class: it.category === "stored_value_card" || it.category === "prepaid_card" ? "noelig" : "" },
+      VP.el("td", {}, it.name || it.sku),
+      VP.el("td", { class: "num" }, "×" + it.qty),
+      VP.el("td", { class: "num" }, VP.yuan(it.unit_price_fen * it.qty))));
+  }
+  $("total").textContent = VP.yuan(co.total_fen);
+  $("eligible").textContent = VP.yuan(co.eligible_fen);
+}
+
+function onMessage(m) {
+  if (m.status) S.status = m.status;
+  if (m.type === "hello") {
+    S.checkout = m.checkout || null;
+    S.ev = null;
+  }
+  if (m.type === "lane") {
+    const ev = m.event;
+    S.ev = ev;
+    if (ev.checkout) S.checkout = ev.checkout;
+    if (ev.kind === "completed" && ev.record) $("refundid").value = ev.record.id;
+  }
+  render();
+}
+
+async function act(fn) {
+  try { await fn(); } catch (e) { flash(VP.message(e)); }
+}
+function flash(text) {
+  $("refundmsg").textContent = text;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  VP.connect(onMessage, (up) => $("lost").classList.toggle("hidden", up));
+  VP.api("GET", "/api/v1/status").then((st) => { S.status = st; render(); }).catch(() => {});
+  document.addEventListener("vp-lang", render);
+  $("sync").addEventListener("click", () => act(async () => {
+    $("sync").textContent = VP.t("syncing");
+    try { S.status = await VP.api("POST", "/api/v1/sync"); } finally { $("sync").textContent = VP.t("sync"); render(); }
+  }));
+  $("apply").addEventListener("click", () => act(async () => {
+    if (!S.checkout) return;
+    await VP.api("POST", "/api/v1/checkouts/" + S.checkout.id + "/vouchers", { code: $("code").value.trim() });
+    $("code").value = "";
+  }));
+  $("cancel").addEventListener("click", () => act(async () => {
+    if (!S.checkout) return;
+    await VP.api("POST", "/api/v1/checkouts/" + S.checkout.id + "/cancel");
+  }));
+  $("refund").addEventListener("click", () => act(async () => {
+    const id = $("refundid").value.trim();
+    if (!id) return;
+    const r = await VP.api("POST", "/api/v1/redemptions/" + encodeURIComponent(id) + "/refund");
+    flash(VP.t("refunded") + " " + VP.yuan(r.refund_fen) + " · " + VP.t(r.voucher_returned ? "voucher.returned" : "voucher.kept"));
+  }));
+  render();
+});

@@ -1,0 +1,189 @@
+package offline
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// verifyChunk is how many records one read transaction of Verify copies:
+// the chain is checked outside the transactions, so a long audit never
+// holds one open across the signature checks.
+const verifyChunk = 1024
+
+// Audit is the result of verifying a ledger's chain.
+type Audit struct {
+	TerminalID string `json:"terminal_id"`
+	// Records is the number of records verified, from seq 1 to Head.
+	Records uint64 `json:"records"`
+	// Head is the hash of the last record (zero for an empty ledger).
+	Head [32]byte `json:"head"`
+}
+
+// Verify walks the chain from its start and checks every record: its
+// sequence follows the previous one, it carries the previous record's
+// hash, its hash is terminal.ChainHash of its body, the terminal's key
+// signed it, its body names this terminal and sequence, and the last one is
+// the head the ledger stored. A deleted, reordered or altered record gives
+// an error matching terminal.ErrChain.
+func (l *Ledger) Verify(ctx context.Context) (Audit, error) {
+	l.mu.RLock()
+	head, hash := l.head, l.hash
+	l.mu.RUnlock()
+	a, err := verifyChain(ctx, l.opts.TerminalID, l.pub, head, hash, l.Pending)
+	if err != nil {
+		return a, fmt.Errorf("verify ledger: %w", err)
+	}
+	return a, nil
+}
+
+type pendingFunc func(ctx context.Context, after uint64, n int) ([]terminal.Sealed, error)
+
+func verifyChain(ctx context.Context, terminalID string, pub ed25519.PublicKey, head uint64, hash [32]byte, pending pendingFunc) (Audit, error) {
+	a := Audit{TerminalID: terminalID}
+	var seq uint64
+	var prev [32]byte
+	for seq < head {
+		recs, err := pending(ctx, seq, int(min(verifyChunk, head-seq)))
+		if err != nil {
+			return a, err
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for i := range recs {
+			if err := checkBody(terminalID, &recs[i]); err != nil {
+				return a, err
+			}
+		}
+		seq, prev, err = terminal.VerifyChain(pub, seq, prev, recs)
+		a.Records, a.Head = seq, prev
+		if err != nil {
+			return a, err
+		}
+	}
+	if seq != head || prev != hash {
+		return a, fmt.Errorf("chain ends at seq %d, the ledger's head is seq %d: %w", seq, head, terminal.ErrChain)
+	}
+	return a, nil
+}
+
+// checkBody checks that a record's body is its terminal's record at its seq.
+func checkBody(terminalID string, s *terminal.Sealed) error {
+	var r terminal.Redemption
+	if err := json.Unmarshal(s.Body, &r); err != nil {
+		return fmt.Errorf("seq %d: body is not a record: %v: %w", s.Seq, err, terminal.ErrChain)
+	}
+	if r.Seq != s.Seq || r.TerminalID != terminalID || r.ID != terminal.RecordID(terminalID, s.Seq) {
+		return fmt.Errorf("seq %d: body says %s seq %d: %w", s.Seq, r.ID, r.Seq, terminal.ErrChain)
+	}
+	return nil
+}
+
+// VerifyFile audits a ledger file with the terminal's public key alone (an
+// auditor has no private key): it opens the file read-only, so it fails
+// with ErrLocked while the agent runs, and verifies it as Ledger.Verify does.
+func VerifyFile(ctx context.Context, path string, pub ed25519.PublicKey) (Audit, error) {
+	if len(pub) != ed25519.PublicKeySize {
+		return Audit{}, fmt.Errorf("verify %s: terminal key has %d bytes", path, len(pub))
+	}
+	if _, err := os.Stat(path); err != nil {
+		return Audit{}, fmt.Errorf("verify %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: DefaultLockTimeout})
+	if err != nil {
+		return Audit{}, fmt.Errorf("verify %s: %w", path, translate(err))
+	}
+	defer db.Close()
+	var terminalID string
+	var head uint64
+	var hash [32]byte
+	err = db.View(func(tx *bolt.Tx) (err error) {
+		defer recoverCorrupt(&err)
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || string(meta.Get(keyFormat)) != format {
+			return ErrForeign
+		}
+		terminalID = string(meta.Get(keyTerminal))
+		h := meta.Get(keyHead)
+		if len(h) != 40 {
+			return fmt.Errorf("%w: head of %d bytes", ErrCorrupt, len(h))
+		}
+		head = getU64(h)
+		copy(hash[:], h[8:])
+		return nil
+	})
+	if err != nil {
+		return Audit{}, fmt.Errorf("verify %s: %w", path, err)
+	}
+	pending := func(ctx context.Context, after uint64, n int) ([]terminal.Sealed, error) {
+		return pendingFrom(ctx, db, after, n)
+	}
+	a, err := verifyChain(ctx, terminalID, pub, head, hash, pending)
+	if err != nil {
+		return a, fmt.Errorf("verify %s: %w", path, err)
+	}
+	return a, nil
+}
+
+// pendingFrom reads up to n sealed records after seq from db.
+func pendingFrom(ctx context.Context, db *bolt.DB, after uint64, n int) ([]terminal.Sealed, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []terminal.Sealed
+	err := db.View(func(tx *bolt.Tx) (err error) {
+		defer recoverCorrupt(&err)
+		c := tx.Bucket(bucketRecords).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < n; k, v = c.Next() {
+			s, err := decodeSealed(getU64(k), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, s)
+		}
+		return nil
+	})
+	return out, translate(err)
+}
+
+// ErrExists is returned by Compact when the destination file exists.
+var ErrExists = errors.New("destination file exists")
+
+// Compact copies the ledger file src into a new file dst, leaving out the
+// free pages that bbolt never gives back, and verifies the copy's chain
+// with the terminal's public key. The agent must be stopped: src is opened
+// read-only and Compact fails with ErrLocked while another process holds
+// it. Replace src with dst (rename) only after Compact returns nil.
+func Compact(ctx context.Context, dst, src string, pub ed25519.PublicKey) (Audit, error) {
+	if _, err := os.Stat(dst); err == nil {
+		return Audit{}, fmt.Errorf("compact to %s: %w", dst, ErrExists)
+	}
+	if _, err := os.Stat(src); err != nil {
+		return Audit{}, fmt.Errorf("compact %s: %w", src, err)
+	}
+	in, err := bolt.Open(src, 0o400, &bolt.Options{ReadOnly: true, Timeout: DefaultLockTimeout})
+	if err != nil {
+		return Audit{}, fmt.Errorf("compact %s: %w", src, translate(err))
+	}
+	defer in.Close()
+	out, err := bolt.Open(dst, 0o600, &bolt.Options{Timeout: DefaultLockTimeout})
+	if err != nil {
+		return Audit{}, fmt.Errorf("compact to %s: %w", dst, translate(err))
+	}
+	err = bolt.Compact(out, in, 16<<20)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Audit{}, fmt.Errorf("compact %s to %s: %w", src, dst, translate(err))
+	}
+	return VerifyFile(ctx, dst, pub)
+}

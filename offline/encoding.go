@@ -1,0 +1,129 @@
+package offline
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// Buckets (docs/offline-ledger.md describes each).
+var (
+	bucketMeta      = []byte("meta")      // format, ids, key, head, watermark, counters, lane, state
+	bucketRecords   = []byte("records")   // seq → sealed record (the journal; never pruned)
+	bucketOutbox    = []byte("outbox")    // seq → discount counted as unsynced; its sequence numbers records
+	bucketVouchers  = []byte("vouchers")  // voucher id → seq of its live redemption
+	bucketHolders   = []byte("holders")   // holder id → their latest redemption (split-bill memory)
+	bucketDays      = []byte("days")      // "YYYYMMDD" + seq → nil (UTC+8 day of the record)
+	bucketRefunds   = []byte("refunds")   // redemption seq + refund seq → nil
+	bucketSync      = []byte("sync")      // seq → the server's outcome
+	bucketConflicts = []byte("conflicts") // seq → nil, for records the server reported in conflict
+
+	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketOutbox, bucketVouchers, bucketHolders,
+		bucketDays, bucketRefunds, bucketSync, bucketConflicts}
+)
+
+// Keys of the meta bucket.
+var (
+	keyFormat    = []byte("format")
+	keyTerminal  = []byte("terminal")
+	keyMerchant  = []byte("merchant")
+	keyPublicKey = []byte("public_key")
+	keyHead      = []byte("head")      // seq (8) + hash (32) of the last record
+	keyWatermark = []byte("watermark") // 8: the server's durable watermark
+	keyUnsynced  = []byte("unsynced")  // count (8) + discount (8) of the outbox
+	keyLane      = []byte("lane")      // the lane's latest redemption (recent encoding)
+	keyHighWater = []byte("high_water")
+	keyState     = []byte("state") // JSON of terminal.ServerState
+)
+
+func u64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+func getU64(b []byte) uint64 {
+	if len(b) < 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func pair(a, b uint64) []byte { return append(u64(a), u64(b)...) }
+
+// dayKey is the UTC+8 day of t as "YYYYMMDD".
+func dayKey(t time.Time) []byte { return []byte(terminal.Day(t).Format("20060102")) }
+
+// A record value is: version (1) | prev (32) | hash (32) | sig (64) | body.
+const (
+	sealedVersion = 1
+	sealedHeader  = 1 + 32 + 32 + 64
+)
+
+func encodeSealed(s *terminal.Sealed) []byte {
+	b := make([]byte, 0, sealedHeader+len(s.Body))
+	b = append(b, sealedVersion)
+	b = append(b, s.Prev[:]...)
+	b = append(b, s.Hash[:]...)
+	b = append(b, s.Sig...)
+	return append(b, s.Body...)
+}
+
+// decodeSealed copies v (a records value) out of the transaction.
+func decodeSealed(seq uint64, v []byte) (terminal.Sealed, error) {
+	if len(v) < sealedHeader || v[0] != sealedVersion {
+		return terminal.Sealed{}, fmt.Errorf("record %d: bad stored value (%d bytes): %w", seq, len(v), ErrCorrupt)
+	}
+	s := terminal.Sealed{Seq: seq}
+	copy(s.Prev[:], v[1:33])
+	copy(s.Hash[:], v[33:65])
+	s.Sig = append([]byte(nil), v[65:129]...)
+	s.Body = append([]byte(nil), v[129:]...)
+	return s, nil
+}
+
+// The holders and lane values: seq | voucher | holder | at (unix ns) | eligible | spend.
+const recentSize = 6 * 8
+
+func encodeRecent(seq uint64, r *terminal.Redemption) []byte {
+	b := make([]byte, 0, recentSize)
+	for _, v := range []uint64{seq, uint64(r.Voucher.ID), uint64(r.Voucher.Holder), uint64(r.At.UnixNano()),
+		uint64(r.EligibleFen), uint64(r.Voucher.SpendFen)} {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	return b
+}
+
+func decodeRecent(terminalID string, v []byte) (terminal.Recent, error) {
+	if len(v) != recentSize {
+		return terminal.Recent{}, fmt.Errorf("recent entry of %d bytes: %w", len(v), ErrCorrupt)
+	}
+	f := func(i int) uint64 { return binary.BigEndian.Uint64(v[i*8:]) }
+	return terminal.Recent{
+		RedemptionID: terminal.RecordID(terminalID, f(0)),
+		VoucherID:    terminal.VoucherID(f(1)),
+		Holder:       terminal.HolderID(f(2)),
+		At:           time.Unix(0, int64(f(3))),
+		EligibleFen:  terminal.Fen(f(4)),
+		SpendFen:     terminal.Fen(f(5)),
+	}, nil
+}
+
+// An outcome value is the result, a zero byte and the detail.
+func encodeOutcome(o terminal.Outcome) []byte {
+	return append(append([]byte(o.Result), 0), o.Detail...)
+}
+
+func decodeOutcome(seq uint64, v []byte) terminal.Outcome {
+	o := terminal.Outcome{Seq: seq}
+	for i, c := range v {
+		if c == 0 {
+			o.Result, o.Detail = terminal.Result(v[:i]), string(v[i+1:])
+			return o
+		}
+	}
+	o.Result = terminal.Result(v)
+	return o
+}

@@ -1,0 +1,196 @@
+package offline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// Pending is the sync state of a record the server has not acknowledged yet.
+const Pending terminal.Result = "pending"
+
+// Entry is one record of the journal with its sync state, as the
+// merchant's dashboard shows it.
+type Entry struct {
+	Record *terminal.Redemption `json:"record"`
+	// Sync is Pending, or the server's result: accepted, duplicate, or
+	// conflict (the voucher was redeemed elsewhere first; the record stays
+	// in the merchant's day for the auditors).
+	Sync terminal.Result `json:"sync"`
+	// Detail explains a conflict.
+	Detail string `json:"detail,omitempty"`
+}
+
+// stored is a record copied out of a read transaction, decoded after it.
+type stored struct {
+	seq     uint64
+	val     []byte
+	outcome []byte
+	hasOut  bool
+	water   uint64
+}
+
+func (l *Ledger) fetch(tx *bolt.Tx, seq uint64) (stored, bool) {
+	v := tx.Bucket(bucketRecords).Get(u64(seq))
+	if v == nil {
+		return stored{}, false
+	}
+	s := stored{seq: seq, val: append([]byte(nil), v...), water: getU64(tx.Bucket(bucketMeta).Get(keyWatermark))}
+	if o := tx.Bucket(bucketSync).Get(u64(seq)); o != nil {
+		s.outcome, s.hasOut = append([]byte(nil), o...), true
+	}
+	return s, true
+}
+
+func (s *stored) entry() (Entry, error) {
+	sealed, err := decodeSealed(s.seq, s.val)
+	if err != nil {
+		return Entry{}, err
+	}
+	var r terminal.Redemption
+	if err := json.Unmarshal(sealed.Body, &r); err != nil {
+		return Entry{}, fmt.Errorf("record %d: %w: %v", s.seq, ErrCorrupt, err)
+	}
+	e := Entry{Record: &r, Sync: Pending}
+	switch {
+	case s.hasOut:
+		o := decodeOutcome(s.seq, s.outcome)
+		e.Sync, e.Detail = o.Result, o.Detail
+	case s.seq <= s.water:
+		e.Sync = terminal.Accepted
+	}
+	return e, nil
+}
+
+func entries(list []stored) ([]Entry, error) {
+	out := make([]Entry, 0, len(list))
+	for i := range list {
+		e, err := list[i].entry()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func records(list []Entry) []*terminal.Redemption {
+	out := make([]*terminal.Redemption, len(list))
+	for i := range list {
+		out[i] = list[i].Record
+	}
+	return out
+}
+
+// Get returns the record with id, or an error matching terminal.ErrNotFound.
+func (l *Ledger) Get(ctx context.Context, id string) (*terminal.Redemption, error) {
+	e, err := l.Entry(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return e.Record, nil
+}
+
+// Entry returns the record with id and its sync state, or an error
+// matching terminal.ErrNotFound.
+func (l *Ledger) Entry(ctx context.Context, id string) (Entry, error) {
+	seq, ok := l.seqOf(id)
+	var s stored
+	if ok {
+		err := l.view(ctx, func(tx *bolt.Tx) error {
+			s, ok = l.fetch(tx, seq)
+			return nil
+		})
+		if err != nil {
+			return Entry{}, fmt.Errorf("get %s: %w", id, err)
+		}
+	}
+	if !ok {
+		return Entry{}, fmt.Errorf("record %q: %w", id, terminal.ErrNotFound)
+	}
+	return s.entry()
+}
+
+// Refunds returns the refund records of redemption id, oldest first.
+func (l *Ledger) Refunds(ctx context.Context, id string) ([]*terminal.Redemption, error) {
+	seq, ok := l.seqOf(id)
+	if !ok {
+		return nil, fmt.Errorf("record %q: %w", id, terminal.ErrNotFound)
+	}
+	var list []stored
+	err := l.view(ctx, func(tx *bolt.Tx) error {
+		prefix := u64(seq)
+		c := tx.Bucket(bucketRefunds).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if s, ok := l.fetch(tx, getU64(k[8:])); ok {
+				list = append(list, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("refunds of %s: %w", id, err)
+	}
+	es, err := entries(list)
+	if err != nil {
+		return nil, fmt.Errorf("refunds of %s: %w", id, err)
+	}
+	return records(es), nil
+}
+
+// Day returns the records committed on the UTC+8 day of day, in order.
+// Records stay in the journal after the server acknowledged them.
+func (l *Ledger) Day(ctx context.Context, day time.Time) ([]*terminal.Redemption, error) {
+	es, err := l.DayEntries(ctx, day)
+	if err != nil {
+		return nil, err
+	}
+	return records(es), nil
+}
+
+// DayEntries returns the records of the UTC+8 day of day with their sync
+// states, in order: what the merchant's dashboard lists.
+func (l *Ledger) DayEntries(ctx context.Context, day time.Time) ([]Entry, error) {
+	var list []stored
+	err := l.view(ctx, func(tx *bolt.Tx) error {
+		prefix := dayKey(day)
+		c := tx.Bucket(bucketDays).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(k) != len(prefix)+8 {
+				return fmt.Errorf("%w: day key of %d bytes", ErrCorrupt, len(k))
+			}
+			if s, ok := l.fetch(tx, getU64(k[len(prefix):])); ok {
+				list = append(list, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("day %s: %w", terminal.Day(day).Format(time.DateOnly), err)
+	}
+	return entries(list)
+}
+
+// Conflicts returns every record the server reported in conflict, oldest
+// first: vouchers redeemed here offline that another terminal redeemed first.
+func (l *Ledger) Conflicts(ctx context.Context) ([]Entry, error) {
+	var list []stored
+	err := l.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketConflicts).ForEach(func(k, _ []byte) error {
+			if s, ok := l.fetch(tx, getU64(k)); ok {
+				list = append(list, s)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("conflicts: %w", err)
+	}
+	return entries(list)
+}

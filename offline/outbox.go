@@ -1,0 +1,204 @@
+package offline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// HighSeq returns the sequence of the last record committed (0 if none).
+func (l *Ledger) HighSeq(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	return l.head, nil
+}
+
+// Watermark returns the server's durable watermark as last acknowledged.
+func (l *Ledger) Watermark() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.water
+}
+
+// Pending returns up to n sealed records with Seq > after, in order. They
+// come from the journal, so a server that lost records (its watermark
+// below the terminal's) is sent them again.
+func (l *Ledger) Pending(ctx context.Context, after uint64, n int) ([]terminal.Sealed, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	var vals [][]byte
+	err := l.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRecords).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(vals) < n; k, v = c.Next() {
+			vals = append(vals, append(u64(getU64(k)), v...))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending after %d: %w", after, err)
+	}
+	out := make([]terminal.Sealed, len(vals))
+	for i, v := range vals {
+		s, err := decodeSealed(getU64(v), v[8:])
+		if err != nil {
+			return nil, fmt.Errorf("pending after %d: %w", after, err)
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// Unsynced returns the number of records above the watermark and the total
+// discount of the redemptions among them (the offline exposure).
+func (l *Ledger) Unsynced(ctx context.Context) (int, terminal.Fen, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return 0, 0, ErrClosed
+	}
+	return l.count, l.disc, nil
+}
+
+// rank orders results so that a resend never hides a verdict: a conflict
+// stays a conflict, an acceptance is not turned into a duplicate.
+func rank(r terminal.Result) int {
+	switch r {
+	case terminal.Conflict:
+		return 3
+	case terminal.Accepted:
+		return 2
+	case terminal.Duplicate:
+		return 1
+	}
+	return 0
+}
+
+// Ack stores the server's outcomes and its durable watermark, and prunes
+// the outbox up to the watermark, in one transaction. A watermark or an
+// outcome beyond HighSeq is refused with ErrAck. A watermark below the
+// stored one (a server restored from a backup) puts the records above it
+// back in the outbox.
+func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.Outcome) error {
+	var count int
+	var disc terminal.Fen
+	var water uint64
+	err := l.update(ctx, func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		high := getU64(meta.Get(keyHead))
+		if watermark > high {
+			return fmt.Errorf("%w: watermark %d, high seq %d", ErrAck, watermark, high)
+		}
+		if err := l.storeOutcomes(tx, high, outcomes); err != nil {
+			return err
+		}
+		old := getU64(meta.Get(keyWatermark))
+		u := meta.Get(keyUnsynced)
+		count, disc = int(getU64(u)), terminal.Fen(getU64(u[8:]))
+		var err error
+		switch {
+		case watermark > old:
+			err = prune(tx, watermark, &count, &disc)
+		case watermark < old:
+			l.log.Warn("server watermark went back: records queued again", "from", old, "to", watermark)
+			err = requeue(tx, watermark, old, &count, &disc)
+		}
+		if err != nil {
+			return err
+		}
+		water = watermark
+		if err := meta.Put(keyWatermark, u64(watermark)); err != nil {
+			return err
+		}
+		return meta.Put(keyUnsynced, pair(uint64(count), uint64(disc)))
+	}, func() {
+		l.mu.Lock()
+		l.water, l.count, l.disc = water, count, disc
+		l.mu.Unlock()
+	})
+	if err != nil {
+		return fmt.Errorf("ack %d: %w", watermark, err)
+	}
+	return nil
+}
+
+func (l *Ledger) storeOutcomes(tx *bolt.Tx, high uint64, outcomes []terminal.Outcome) error {
+	b, conflicts := tx.Bucket(bucketSync), tx.Bucket(bucketConflicts)
+	for _, o := range outcomes {
+		if o.Seq == 0 || o.Seq > high {
+			return fmt.Errorf("%w: outcome for seq %d, high seq %d", ErrAck, o.Seq, high)
+		}
+		if rank(o.Result) == 0 {
+			return fmt.Errorf("%w: outcome %q for seq %d", ErrAck, o.Result, o.Seq)
+		}
+		key := u64(o.Seq)
+		if old := b.Get(key); old != nil && rank(decodeOutcome(o.Seq, old).Result) >= rank(o.Result) {
+			continue
+		}
+		if err := b.Put(key, encodeOutcome(o)); err != nil {
+			return err
+		}
+		if o.Result == terminal.Conflict {
+			if err := conflicts.Put(key, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// prune deletes the outbox entries up to watermark.
+func prune(tx *bolt.Tx, watermark uint64, count *int, disc *terminal.Fen) error {
+	c := tx.Bucket(bucketOutbox).Cursor()
+	for k, v := c.First(); k != nil && getU64(k) <= watermark; k, v = c.First() {
+		*count--
+		*disc -= terminal.Fen(getU64(v))
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requeue puts the records in (from, to] back in the outbox.
+func requeue(tx *bolt.Tx, from, to uint64, count *int, disc *terminal.Fen) error {
+	outbox, recs := tx.Bucket(bucketOutbox), tx.Bucket(bucketRecords)
+	for seq := from + 1; seq <= to; seq++ {
+		key := u64(seq)
+		v := recs.Get(key)
+		if v == nil || outbox.Get(key) != nil {
+			continue
+		}
+		s, err := decodeSealed(seq, v)
+		if err != nil {
+			return err
+		}
+		var r terminal.Redemption
+		if err := json.Unmarshal(s.Body, &r); err != nil {
+			return fmt.Errorf("record %d: %w: %v", seq, ErrCorrupt, err)
+		}
+		var d terminal.Fen
+		if r.Kind == terminal.KindRedemption {
+			d = r.DiscountFen
+		}
+		if err := outbox.Put(key, u64(uint64(d))); err != nil {
+			return err
+		}
+		*count++
+		*disc += d
+	}
+	return nil
+}

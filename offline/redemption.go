@@ -1,0 +1,293 @@
+package offline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// Commit durably stores r, a redemption or a refund, in one bbolt
+// transaction: the sealed record (JSON body, chained and signed), its outbox
+// entry, the single-use index of voucher ids, the day's journal, the refund
+// index and the split-bill memory. It assigns r.Seq and r.ID, fills an empty
+// TerminalID, MerchantID or At, and returns only after the transaction is
+// on disk. On any error nothing is written and r is left as it was.
+//
+// A redemption of a voucher that is live in the ledger is refused with a
+// terminal.Error of code already_redeemed; a refund must name a redemption
+// of this ledger (terminal.ErrRefund otherwise), and returns its voucher
+// (makes it redeemable again) if VoucherReturned. Redemptions are refused
+// with ErrFull when the file is close to MaxSize; refunds have a reserve.
+func (l *Ledger) Commit(ctx context.Context, r *terminal.Redemption) error {
+	return l.CommitMany(ctx, []*terminal.Redemption{r})
+}
+
+// CommitMany commits records in one transaction, in order, as Commit does
+// each: all of them or none. It is for loading backlogs (tests, benchmarks);
+// the lane commits one record at a time.
+func (l *Ledger) CommitMany(ctx context.Context, recs []*terminal.Redemption) error {
+	saved := make([]terminal.Redemption, len(recs))
+	for i, r := range recs {
+		if r == nil {
+			return fmt.Errorf("commit: nil record: %w", ErrRecord)
+		}
+		saved[i] = *r
+	}
+	if err := l.prepare(recs); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	var c commit
+	err := l.update(ctx, func(tx *bolt.Tx) error {
+		c = commit{l: l, tx: tx}
+		return c.run(recs)
+	}, c.apply)
+	if err != nil {
+		for i, r := range recs {
+			*r = saved[i]
+		}
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// prepare fills and checks what can be checked outside the transaction.
+func (l *Ledger) prepare(recs []*terminal.Redemption) error {
+	now := l.opts.Now()
+	for _, r := range recs {
+		if r.TerminalID == "" {
+			r.TerminalID = l.opts.TerminalID
+		}
+		if r.MerchantID == "" {
+			r.MerchantID = l.opts.MerchantID
+		}
+		if r.At.IsZero() {
+			r.At = now
+		}
+		r.At = r.At.Round(0)
+		if err := l.check(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Ledger) check(r *terminal.Redemption) error {
+	switch {
+	case r.Kind != terminal.KindRedemption && r.Kind != terminal.KindRefund:
+		return fmt.Errorf("kind %q: %w", r.Kind, ErrRecord)
+	case r.TerminalID != l.opts.TerminalID:
+		return fmt.Errorf("record of terminal %q in the ledger of %q: %w", r.TerminalID, l.opts.TerminalID, ErrRecord)
+	case r.MerchantID != l.opts.MerchantID:
+		return fmt.Errorf("record of merchant %q in the ledger of %q: %w", r.MerchantID, l.opts.MerchantID, ErrRecord)
+	case r.Kind == terminal.KindRedemption && r.Voucher.ID == 0:
+		return fmt.Errorf("redemption without a voucher id: %w", ErrRecord)
+	case r.Kind == terminal.KindRefund && r.RefundOf == "":
+		return fmt.Errorf("refund without refund_of: %w", ErrRecord)
+	}
+	for _, f := range []terminal.Fen{r.TotalFen, r.EligibleFen, r.DiscountFen, r.PayableFen, r.RefundFen, r.VoucherShareFen} {
+		if !f.Valid() {
+			return fmt.Errorf("amount %d fen out of range: %w", f, ErrRecord)
+		}
+	}
+	return nil
+}
+
+// commit is one write transaction of CommitMany, and what it changes in
+// the mirror once it is on disk.
+type commit struct {
+	l      *Ledger
+	tx     *bolt.Tx
+	head   uint64
+	hash   [32]byte
+	high   time.Time
+	count  int
+	disc   terminal.Fen
+	added  []addedRecent
+	freed  []terminal.VoucherID
+	wrote  bool
+}
+
+type addedRecent struct {
+	seq uint64
+	r   terminal.Recent
+}
+
+func (c *commit) run(recs []*terminal.Redemption) error {
+	l, tx := c.l, c.tx
+	meta := tx.Bucket(bucketMeta)
+	head := meta.Get(keyHead)
+	c.head = getU64(head)
+	copy(c.hash[:], head[8:])
+	u := meta.Get(keyUnsynced)
+	c.count, c.disc = int(getU64(u)), terminal.Fen(getU64(u[8:]))
+	if hw := meta.Get(keyHighWater); hw != nil {
+		c.high = time.Unix(0, int64(getU64(hw)))
+	}
+	used := l.Usage().UsedBytes
+	for _, r := range recs {
+		if used >= l.limit(r.Kind) {
+			return fmt.Errorf("%w: %d of %d bytes used", ErrFull, used, l.opts.MaxSize)
+		}
+		if err := c.one(r); err != nil {
+			return err
+		}
+	}
+	if err := meta.Put(keyHead, append(u64(c.head), c.hash[:]...)); err != nil {
+		return err
+	}
+	if err := meta.Put(keyUnsynced, pair(uint64(c.count), uint64(c.disc))); err != nil {
+		return err
+	}
+	c.wrote = true
+	return meta.Put(keyHighWater, u64(uint64(c.high.UnixNano())))
+}
+
+func (c *commit) one(r *terminal.Redemption) error {
+	tx := c.tx
+	outbox := tx.Bucket(bucketOutbox)
+	seq, err := outbox.NextSequence()
+	if err != nil {
+		return err
+	}
+	if seq != c.head+1 {
+		return fmt.Errorf("%w: outbox sequence %d after head %d", ErrCorrupt, seq, c.head)
+	}
+	r.Seq, r.ID = seq, terminal.RecordID(r.TerminalID, seq)
+	key := u64(seq)
+	var discount terminal.Fen
+	switch r.Kind {
+	case terminal.KindRedemption:
+		if err := c.redeem(key, r); err != nil {
+			return err
+		}
+		discount = r.DiscountFen
+	case terminal.KindRefund:
+		if err := c.refund(key, r); err != nil {
+			return err
+		}
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode record: %w", err)
+	}
+	s := terminal.Seal(c.l.opts.Key, c.hash, seq, body)
+	if err := tx.Bucket(bucketRecords).Put(key, encodeSealed(&s)); err != nil {
+		return err
+	}
+	if err := outbox.Put(key, u64(uint64(discount))); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketDays).Put(append(dayKey(r.At), key...), nil); err != nil {
+		return err
+	}
+	c.head, c.hash = seq, s.Hash
+	c.count++
+	c.disc += discount
+	if r.At.After(c.high) {
+		c.high = r.At
+	}
+	return nil
+}
+
+// redeem claims the voucher in the single-use index and updates the
+// split-bill and lane memory.
+func (c *commit) redeem(key []byte, r *terminal.Redemption) error {
+	vouchers := c.tx.Bucket(bucketVouchers)
+	vkey := u64(uint64(r.Voucher.ID))
+	if prev := vouchers.Get(vkey); prev != nil {
+		return terminal.Errorf(terminal.AlreadyRedeemed, "voucher %s redeemed by %s", r.Voucher.ID,
+			terminal.RecordID(c.l.opts.TerminalID, getU64(prev)))
+	}
+	if err := vouchers.Put(vkey, key); err != nil {
+		return err
+	}
+	seq := getU64(key)
+	rec := encodeRecent(seq, r)
+	recent, _ := decodeRecent(c.l.opts.TerminalID, rec)
+	c.added = append(c.added, addedRecent{seq, recent})
+	holders := c.tx.Bucket(bucketHolders)
+	hkey := u64(uint64(r.Voucher.Holder))
+	if old := holders.Get(hkey); old == nil || !r.At.Before(time.Unix(0, int64(getU64(old[24:])))) {
+		if err := holders.Put(hkey, rec); err != nil {
+			return err
+		}
+	}
+	meta := c.tx.Bucket(bucketMeta)
+	if old := meta.Get(keyLane); len(old) != recentSize || !r.At.Before(time.Unix(0, int64(getU64(old[24:])))) {
+		return meta.Put(keyLane, rec)
+	}
+	return nil
+}
+
+// refund checks that r refunds a redemption of this ledger, indexes it,
+// and returns the voucher if r says so.
+func (c *commit) refund(key []byte, r *terminal.Redemption) error {
+	origSeq, ok := c.l.seqOf(r.RefundOf)
+	var orig terminal.Redemption
+	if ok {
+		v := c.tx.Bucket(bucketRecords).Get(u64(origSeq))
+		if v == nil {
+			ok = false
+		} else if s, err := decodeSealed(origSeq, v); err != nil {
+			return err
+		} else if err := json.Unmarshal(s.Body, &orig); err != nil {
+			return fmt.Errorf("record %d: %w: %v", origSeq, ErrCorrupt, err)
+		}
+	}
+	if !ok {
+		return fmt.Errorf("refund of %s, not a record of this ledger: %w", r.RefundOf, terminal.ErrRefund)
+	}
+	if orig.Kind != terminal.KindRedemption {
+		return fmt.Errorf("refund of %s, a %s: %w", r.RefundOf, orig.Kind, terminal.ErrRefund)
+	}
+	if err := c.tx.Bucket(bucketRefunds).Put(append(u64(origSeq), key...), nil); err != nil {
+		return err
+	}
+	if !r.VoucherReturned {
+		return nil
+	}
+	vouchers := c.tx.Bucket(bucketVouchers)
+	vkey := u64(uint64(orig.Voucher.ID))
+	if getU64(vouchers.Get(vkey)) != origSeq {
+		return fmt.Errorf("refund of %s returns voucher %s, which is not live from it: %w", r.RefundOf, orig.Voucher.ID, terminal.ErrRefund)
+	}
+	c.freed = append(c.freed, orig.Voucher.ID)
+	return vouchers.Delete(vkey)
+}
+
+// apply brings the mirror up to date after the transaction committed.
+func (c *commit) apply() {
+	if !c.wrote {
+		return
+	}
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.head, l.hash, l.count, l.disc, l.high = c.head, c.hash, c.count, c.disc, c.high
+	for _, a := range c.added {
+		l.hist.add(a.seq, a.r)
+	}
+	for _, id := range c.freed {
+		delete(l.hist.redeemed, id)
+	}
+}
+
+// seqOf returns the sequence of this terminal's record id.
+func (l *Ledger) seqOf(id string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(id, l.opts.TerminalID+"-")
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(rest, 10, 64)
+	if err != nil || seq == 0 || terminal.RecordID(l.opts.TerminalID, seq) != id {
+		return 0, false
+	}
+	return seq, true
+}

@@ -1,0 +1,95 @@
+package offline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// LoadState returns the server state saved last, or ErrNoState (which
+// matches terminal.ErrNotFound) if none was ever saved.
+func (l *Ledger) LoadState(ctx context.Context) (terminal.ServerState, error) {
+	var b []byte
+	err := l.view(ctx, func(tx *bolt.Tx) error {
+		b = append([]byte(nil), tx.Bucket(bucketMeta).Get(keyState)...)
+		return nil
+	})
+	if err != nil {
+		return terminal.ServerState{}, fmt.Errorf("load state: %w", err)
+	}
+	if len(b) == 0 {
+		return terminal.ServerState{}, ErrNoState
+	}
+	var s terminal.ServerState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return terminal.ServerState{}, fmt.Errorf("load state: %w: %v", ErrCorrupt, err)
+	}
+	return s, nil
+}
+
+// SaveState durably replaces the server state (merchant profile and blocked
+// flag, issuer keys, revocations, rule parameters, clocks at the last sync).
+// It also raises the ledger's high-water time to s.LocalTime.
+func (l *Ledger) SaveState(ctx context.Context, s terminal.ServerState) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	var high time.Time
+	err = l.update(ctx, func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyState, b); err != nil {
+			return err
+		}
+		if hw := meta.Get(keyHighWater); hw != nil {
+			high = time.Unix(0, int64(getU64(hw)))
+		}
+		if s.LocalTime.After(high) {
+			high = s.LocalTime
+			return meta.Put(keyHighWater, u64(uint64(high.UnixNano())))
+		}
+		return nil
+	}, func() {
+		l.mu.Lock()
+		l.high = high
+		l.mu.Unlock()
+	})
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
+}
+
+// SyncState returns what the offline risk limits look at, from the stored
+// server state and the ledger: the last sync, the server's clock offset,
+// the latest time this terminal has recorded (durable across restarts, so
+// a clock set back is caught), and the unsynced discount.
+func (l *Ledger) SyncState(ctx context.Context) (terminal.SyncState, error) {
+	var st terminal.SyncState
+	s, err := l.LoadState(ctx)
+	if err != nil && !errors.Is(err, ErrNoState) {
+		return st, err
+	}
+	if err == nil && !s.LocalTime.IsZero() {
+		st.LastSync = s.LocalTime
+		st.ServerOffset = s.ServerTime.Sub(s.LocalTime)
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	st.HighWater, st.UnsyncedFen = l.high, l.disc
+	return st, nil
+}
+
+// HighWater returns the latest time recorded on this terminal's clock (the
+// latest record's or sync's), zero for a new ledger.
+func (l *Ledger) HighWater() time.Time {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.high
+}

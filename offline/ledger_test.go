@@ -92,7 +92,7 @@ func redemption(id uint64, holder uint64, at time.Time) *terminal.Redemption {
 		Voucher: terminal.Voucher{Version: 1, ID: terminal.VoucherID(id), Holder: terminal.HolderID(holder),
 			Category: terminal.Retail, SpendFen: terminal.Yuan(200), OffFen: terminal.Yuan(20),
 			ValidFrom: from, ValidUntil: until, Region: 140521, Campaign: 202202, Round: 1},
-		Items: []terminal.Item{{SKU: "rice", Name: "大米 5kg", Category: "grocery", Qty: 4, UnitPriceFen: terminal.Yuan(55)}},
+		Items:    []terminal.Item{{SKU: "rice", Name: "大米 5kg", Category: "grocery", Qty: 4, UnitPriceFen: terminal.Yuan(55)}},
 		TotalFen: terminal.Yuan(220), EligibleFen: terminal.Yuan(220), DiscountFen: terminal.Yuan(20),
 		PayableFen: terminal.Yuan(200),
 	}

@@ -102,16 +102,16 @@ func (l *Ledger) check(r *terminal.Redemption) error {
 // commit is one write transaction of CommitMany, and what it changes in
 // the mirror once it is on disk.
 type commit struct {
-	l      *Ledger
-	tx     *bolt.Tx
-	head   uint64
-	hash   [32]byte
-	high   time.Time
-	count  int
-	disc   terminal.Fen
-	added  []addedRecent
-	freed  []terminal.VoucherID
-	wrote  bool
+	l     *Ledger
+	tx    *bolt.Tx
+	head  uint64
+	hash  [32]byte
+	high  time.Time
+	count int
+	disc  terminal.Fen
+	added []addedRecent
+	freed []terminal.VoucherID
+	wrote bool
 }
 
 type addedRecent struct {

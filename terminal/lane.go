@@ -39,18 +39,31 @@ type Unsynced interface {
 	Unsynced(ctx context.Context) (count int, discount Fen, err error)
 }
 
+// SyncStater reports what the offline limits look at: the last sync, the
+// server's clock offset, the high-water time and the unsynced discount,
+// durably. offline.Ledger implements it.
+type SyncStater interface {
+	SyncState(ctx context.Context) (SyncState, error)
+}
+
 // DefaultClaimTimeout is how long the lane waits for an online claim before
 // it decides offline.
 const DefaultClaimTimeout = 300 * time.Millisecond
 
 // LaneConfig wires a lane.
 type LaneConfig struct {
-	// TerminalID names this terminal in its records.
+	// TerminalID and MerchantID name this terminal and its merchant in
+	// its records (from the terminal's credential).
 	TerminalID string
+	MerchantID string
 	// Ledger stores the redemption and refund records; it is also the
 	// history the rules consult. Required.
 	Ledger Ledger
-	// Unsynced gives the offline exposure; nil means none is ever unsynced.
+	// Sync gives the offline limits their inputs; nil means the lane works
+	// them out from SetState, its own high-water mark and Unsynced.
+	Sync SyncStater
+	// Unsynced gives the offline exposure when Sync is nil; nil means none
+	// is ever unsynced.
 	Unsynced Unsynced
 	// Auth claims vouchers online; nil means the lane always decides offline.
 	Auth Authorizer
@@ -350,6 +363,15 @@ func (l *Lane) authorise(ctx context.Context, d *Decision, code string, now time
 func (l *Lane) SyncState(ctx context.Context) (SyncState, error) { return l.syncState(ctx) }
 
 func (l *Lane) syncState(ctx context.Context) (SyncState, error) {
+	if l.cfg.Sync != nil {
+		s, err := l.cfg.Sync.SyncState(ctx)
+		l.mu.Lock()
+		if l.highWater.After(s.HighWater) {
+			s.HighWater = l.highWater
+		}
+		l.mu.Unlock()
+		return s, err
+	}
 	var s SyncState
 	if l.cfg.Unsynced != nil {
 		_, fen, err := l.cfg.Unsynced.Unsynced(ctx)
@@ -392,7 +414,7 @@ func (l *Lane) Complete(ctx context.Context, id string) (Checkout, error) {
 	co := e.co
 	var rec *Redemption
 	if co.Status == StatusVoucherApplied {
-		rec = &Redemption{Kind: KindRedemption, TerminalID: l.cfg.TerminalID, MerchantID: l.state.Merchant.ID,
+		rec = &Redemption{Kind: KindRedemption, TerminalID: l.cfg.TerminalID, MerchantID: l.cfg.MerchantID,
 			CheckoutID: co.ID, Code: co.Code, Voucher: *co.Voucher, Items: append([]Item(nil), co.Items...),
 			TotalFen: co.TotalFen, EligibleFen: co.EligibleFen, DiscountFen: co.DiscountFen,
 			PayableFen: co.PayableFen, Flags: append([]string(nil), co.Flags...), Online: e.online}
@@ -477,13 +499,7 @@ func (l *Lane) Refund(ctx context.Context, id string, lines []Item) (*Redemption
 	if err != nil {
 		return nil, err
 	}
-	l.mu.Lock()
-	merchant := l.state.Merchant.ID
-	l.mu.Unlock()
-	if merchant == "" {
-		merchant = orig.MerchantID
-	}
-	rec := &Redemption{Kind: KindRefund, TerminalID: l.cfg.TerminalID, MerchantID: merchant, At: now,
+	rec := &Redemption{Kind: KindRefund, TerminalID: l.cfg.TerminalID, MerchantID: l.cfg.MerchantID, At: now,
 		CheckoutID: orig.CheckoutID, Code: orig.Code, Voucher: orig.Voucher, Items: plan.Items,
 		TotalFen: plan.GrossFen, RefundOf: orig.ID, RefundFen: plan.RefundFen,
 		VoucherShareFen: plan.VoucherShareFen, VoucherReturned: plan.VoucherReturned}

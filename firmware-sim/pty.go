@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
@@ -62,6 +63,25 @@ func makeRaw(fd int) error {
 	t.Cflag |= unix.CS8
 	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
 	return unix.IoctlSetTermios(fd, unix.TCSETS, t)
+}
+
+// drain waits until the host has read every byte sent (the slave's input
+// queue is empty twice in a row, a millisecond apart) or timeout passes.
+func (d *device) drain(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	empty := 0
+	for empty < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		n, err := unix.IoctlGetInt(int(d.slave.Fd()), unix.TIOCINQ)
+		if err != nil {
+			return
+		}
+		if n == 0 {
+			empty++
+		} else {
+			empty = 0
+		}
+	}
 }
 
 // close unplugs the device: the host's open descriptor is hung up and the

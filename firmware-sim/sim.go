@@ -106,6 +106,10 @@ type Sim struct {
 // as a USB serial device's frames do, rather than spinning on a CPU.
 const paceSlack = time.Millisecond
 
+// drainTimeout bounds how long Unplug waits for the host to read what was
+// sent before the cable goes.
+const drainTimeout = 250 * time.Millisecond
+
 // Start plugs in a simulated scanner: a new pty, set raw, with the link
 // made. It stops when ctx ends or Close is called.
 func Start(ctx context.Context, cfg Config) (*Sim, error) {
@@ -229,15 +233,21 @@ func (s *Sim) Unplug() error {
 }
 
 func (s *Sim) unplugLocked() error {
-	if s.dev == nil {
+	dev := s.dev
+	if dev == nil {
 		return nil
 	}
+	s.dev = nil // a transmission in progress stops at its next chunk
+	// Bytes already written have left the scanner: let the host's line
+	// buffer empty before the cable goes, as the bytes of a real scanner
+	// are in the host's UART by then. A host that is not reading gets
+	// drainTimeout.
+	dev.drain(drainTimeout)
 	var err error
 	if s.cfg.Link != "" {
 		err = unlink(s.cfg.Link)
 	}
-	s.dev.close()
-	s.dev = nil
+	dev.close()
 	s.log.Debug("unplugged")
 	return err
 }

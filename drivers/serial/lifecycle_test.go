@@ -18,7 +18,6 @@ import (
 )
 
 func TestScanner_Unplug(t *testing.T) {
-	r := rand.New(rand.NewPCG(2, 2))
 	for _, tc := range []struct {
 		name string
 		sim  firmwaresim.Profile
@@ -29,6 +28,7 @@ func TestScanner_Unplug(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			r := rand.New(rand.NewPCG(2, uint64(len(tc.name))))
 			sim := startSim(t, firmwaresim.Config{Profile: tc.sim, Baud: 115200})
 			sc, st := openScanner(t, sim, serial.Config{Profile: tc.drv,
 				Backoff: serial.Backoff{Base: 5 * time.Millisecond, Cap: 50 * time.Millisecond}})

@@ -11,7 +11,6 @@ import (
 )
 
 func TestScanner_Profiles(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 1))
 	for _, tc := range []struct {
 		name   string
 		sim    firmwaresim.Profile
@@ -28,6 +27,7 @@ func TestScanner_Profiles(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			r := rand.New(rand.NewPCG(1, uint64(len(tc.name))))
 			sim := startSim(t, firmwaresim.Config{Profile: tc.sim, Baud: tc.baud, AIM: tc.aim, Prefix: tc.prefix})
 			sc, _ := openScanner(t, sim, serial.Config{Profile: tc.drv, Prefix: tc.prefix})
 			for i := range 3 {

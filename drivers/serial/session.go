@@ -63,11 +63,11 @@ func (s *Scanner) run(ctx context.Context, port Port) {
 func (s *Scanner) serve(ctx context.Context, port Port, fr *framer, seen map[string]time.Time) (gotData bool) {
 	rctx, stop := context.WithCancel(ctx)
 	chunks := make(chan chunk, 64)
-	var suspect atomic.Bool
+	var rs readerState
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.read(rctx, port, chunks, &suspect)
+		s.read(rctx, port, chunks, &rs)
 	}()
 	s.mu.Lock()
 	s.port = port
@@ -111,10 +111,7 @@ func (s *Scanner) serve(ctx context.Context, port Port, fr *framer, seen map[str
 			if !fr.pending() {
 				continue
 			}
-			if suspect.Load() && s.cfg.Suffix == SuffixNone {
-				// The reader has seen an empty read that came back at once:
-				// the line may have been cut mid-frame. Wait for its verdict
-				// rather than deliver a truncated code.
+			if !rs.quiet(chunks, s.cfg.Suffix) {
 				idle.Reset(time.Millisecond)
 				continue
 			}
@@ -128,15 +125,37 @@ func (s *Scanner) serve(ctx context.Context, port Port, fr *framer, seen map[str
 	}
 }
 
+// readerState is what the reader goroutine tells the session between
+// chunks, so that an idle gap is only trusted when the line really is quiet.
+type readerState struct {
+	reading atomic.Bool // inside port.Read
+	suspect atomic.Bool // the last empty read came back at once
+}
+
+// quiet reports whether an idle gap may be acted on: no chunk is waiting,
+// the reader is blocked in Read (so no byte is waiting in the kernel) and,
+// without a suffix, it has not just seen a hang-up-like read (the line may
+// have been cut mid-frame: wait for its verdict rather than deliver a
+// truncated code).
+func (rs *readerState) quiet(chunks chan chunk, suffix Suffix) bool {
+	if len(chunks) > 0 || !rs.reading.Load() {
+		return false
+	}
+	return suffix != SuffixNone || !rs.suspect.Load()
+}
+
 // read is the reader goroutine of one connection. It returns, closing
 // chunks, when the device is gone or ctx ends.
-func (s *Scanner) read(ctx context.Context, port Port, chunks chan<- chunk, suspect *atomic.Bool) {
+func (s *Scanner) read(ctx context.Context, port Port, chunks chan<- chunk, rs *readerState) {
 	defer close(chunks)
+	suspect := &rs.suspect
 	buf := make([]byte, 1024)
 	fast := 0
 	for ctx.Err() == nil {
 		began := time.Now()
+		rs.reading.Store(true)
 		n, err := port.Read(buf)
+		rs.reading.Store(false)
 		if n > 0 {
 			fast = 0
 			suspect.Store(false)

@@ -1,0 +1,341 @@
+// Package client is the terminal's side of the sync protocol
+// (docs/sync-protocol.md): it keeps one websocket to the server, proves the
+// terminal's credential, drains the outbox in windowed batches and stores
+// the server's acknowledgements and outcomes, asks the server to claim
+// vouchers online, keeps the pushed server state, and reconnects with
+// full-jitter backoff.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/voucherpos/voucherpos/sync/wire"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// Connection timing defaults.
+const (
+	// DefaultPongWait is the longest silence from the server before the link is declared dead.
+	DefaultPongWait = 30 * time.Second
+	// DefaultWriteWait is the time allowed to write one message.
+	DefaultWriteWait = 10 * time.Second
+	// DefaultPollEvery is how often the outbox is checked for new records when nothing else wakes the client.
+	DefaultPollEvery = 2 * time.Second
+	// DefaultBatchSize is the most records per batch (the server may ask for fewer).
+	DefaultBatchSize = 500
+	// handshakeWait bounds the dial and the handshake.
+	handshakeWait = 10 * time.Second
+	// closeGrace is how long a closing client waits for the server's close frame.
+	closeGrace = time.Second
+	// sendQueue is the size of a connection's outgoing buffer.
+	sendQueue = 64
+	// statusEvery throttles outbox counts while a backlog drains.
+	statusEvery = 250 * time.Millisecond
+)
+
+// Errors of the client.
+var (
+	// ErrOffline is returned by Claim and Release when there is no
+	// connection to the server: fall back to the offline rules.
+	ErrOffline = errors.New("not connected to the server")
+	// ErrClosed is returned by Open after Close.
+	ErrClosed = errors.New("sync client closed")
+	// ErrServerKey is the error of a session whose welcome was not signed by
+	// the server key in the credential.
+	ErrServerKey = errors.New("server did not prove its key")
+)
+
+// Options configure a Client.
+type Options struct {
+	// URL is the server's sync websocket ("ws://host:port/v1/sync"); empty
+	// means Credential.Server.
+	URL string
+	// Credential is the terminal's enrolment (wire.LoadCredential).
+	Credential wire.Credential
+	// Outbox is the terminal's queue of sealed records (offline.Ledger). Required.
+	Outbox terminal.Outbox
+	// State keeps the pushed server state (offline.Ledger). Required.
+	State terminal.StateStore
+	// OnState, if set, is called with every server state received, after it is saved.
+	OnState func(terminal.ServerState)
+	// OnStatus, if set, is called when the Status changes (from the client's goroutines; do not block).
+	OnStatus func(Status)
+	// OnOutcomes, if set, is called with the outcomes of every acknowledgement, after Outbox.Ack.
+	OnOutcomes func([]terminal.Outcome)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// After waits on the clock between reconnections; nil means time.After.
+	After func(time.Duration) <-chan time.Time
+	// Backoff paces reconnections; its zero value is base 1 s, cap 60 s.
+	Backoff Backoff
+	// Dialer dials the websocket; nil means one with compression off and a 10 s handshake timeout.
+	Dialer *websocket.Dialer
+	// BatchSize is the most records per batch; zero means DefaultBatchSize.
+	BatchSize int
+	// PongWait, WriteWait, PollEvery: zero means the defaults above. The
+	// client pings every PongWait/2.
+	PongWait, WriteWait, PollEvery time.Duration
+	// Logf logs; nil means log.Printf.
+	Logf func(format string, args ...any)
+}
+
+// Status is what the agent shows about syncing.
+type Status struct {
+	// Online is true while a session with the server is up.
+	Online bool `json:"online"`
+	// LastSync is the terminal's clock at the last welcome or acknowledgement (zero: never in this run).
+	LastSync time.Time `json:"last_sync"`
+	// QueueDepth and UnsyncedFen are the records not yet acknowledged and their discount.
+	QueueDepth  int          `json:"queue_depth"`
+	UnsyncedFen terminal.Fen `json:"unsynced_fen"`
+	// Watermark is the server's durable watermark for this terminal, as last heard.
+	Watermark uint64 `json:"watermark"`
+	// LastError is why the last session ended or failed, "" if none.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Client syncs one terminal with the server. Its methods are safe for concurrent use.
+type Client struct {
+	opts   Options
+	url    string
+	now    func() time.Time
+	logf   func(string, ...any)
+	kick   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     gosync.WaitGroup
+	nextID atomic.Uint64
+
+	mu      gosync.Mutex
+	status  Status
+	sess    *session
+	opened  bool
+	closed  bool
+	counted time.Time
+}
+
+// New returns a client with opts' defaults filled in. It does no I/O.
+func New(opts Options) *Client {
+	if opts.URL == "" {
+		opts.URL = opts.Credential.Server
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.After == nil {
+		opts.After = time.After
+	}
+	if opts.Logf == nil {
+		opts.Logf = log.Printf
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	opts.BatchSize = min(opts.BatchSize, wire.MaxBatch)
+	if opts.PongWait <= 0 {
+		opts.PongWait = DefaultPongWait
+	}
+	if opts.WriteWait <= 0 {
+		opts.WriteWait = DefaultWriteWait
+	}
+	if opts.PollEvery <= 0 {
+		opts.PollEvery = DefaultPollEvery
+	}
+	if opts.Dialer == nil {
+		opts.Dialer = &websocket.Dialer{HandshakeTimeout: handshakeWait, EnableCompression: false,
+			ReadBufferSize: 16 << 10, WriteBufferSize: 64 << 10}
+	}
+	return &Client{opts: opts, url: opts.URL, now: opts.Now, logf: opts.Logf, kick: make(chan struct{}, 1)}
+}
+
+// Open checks the options and starts syncing in the background.
+func (c *Client) Open() error {
+	o := &c.opts
+	if err := o.Credential.Check(); err != nil {
+		return err
+	}
+	if c.url == "" {
+		return fmt.Errorf("sync client: no server URL")
+	}
+	if o.Outbox == nil || o.State == nil {
+		return fmt.Errorf("sync client: Outbox and State are required")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if c.opened {
+		return nil
+	}
+	c.opened = true
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wg.Add(1)
+	go c.run()
+	return nil
+}
+
+// Close ends the session (close code 1001) and waits for the client's goroutines.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	opened := c.opened
+	c.mu.Unlock()
+	if opened {
+		c.cancel()
+		c.wg.Wait()
+	}
+	return nil
+}
+
+// SyncNow asks the client to send what the outbox holds now and refresh
+// the status; while offline it also cuts the backoff wait short (at most one
+// attempt per backoff base). Call it after each commit. It never blocks.
+func (c *Client) SyncNow() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns the current sync status.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
+
+func (c *Client) setStatus(fn func(*Status)) {
+	c.mu.Lock()
+	fn(&c.status)
+	s := c.status
+	c.mu.Unlock()
+	if c.opts.OnStatus != nil {
+		c.opts.OnStatus(s)
+	}
+}
+
+// refreshCounts reads the outbox's unsynced count and discount; with
+// throttle it skips if it did so less than statusEvery ago.
+func (c *Client) refreshCounts(ctx context.Context, throttle bool) {
+	now := time.Now()
+	c.mu.Lock()
+	if throttle && now.Sub(c.counted) < statusEvery {
+		c.mu.Unlock()
+		return
+	}
+	c.counted = now
+	c.mu.Unlock()
+	n, fen, err := c.opts.Outbox.Unsynced(ctx)
+	if err != nil {
+		c.logf("sync: outbox count: %v", err)
+		return
+	}
+	c.setStatus(func(s *Status) { s.QueueDepth, s.UnsyncedFen = n, fen })
+}
+
+// Claim asks the server to hold voucher id for this terminal before the
+// cashier approves it. It returns nil if the server holds it (until the
+// redemption syncs, Release, or the hold expires); a *terminal.Error with
+// the decline code (already_redeemed, revoked, bad_signature,
+// merchant_blocked) if the server refuses; and ErrOffline or ctx's error
+// when there is no answer in time: then apply the offline rules. Claiming
+// the same voucher again from the same terminal is harmless.
+func (c *Client) Claim(ctx context.Context, id terminal.VoucherID, code string) error {
+	ans, err := c.ask(ctx, &wire.Message{Type: wire.TypeClaim, Voucher: id, Code: code})
+	if err != nil {
+		return err
+	}
+	if ans.Result == wire.ClaimOK {
+		return nil
+	}
+	dc := ans.Result.Decline()
+	if dc == "" {
+		return fmt.Errorf("claim %s: unexpected answer %q", id, ans.Result)
+	}
+	return terminal.Errorf(dc, "server: %s", ans.Detail)
+}
+
+// Release gives up this terminal's hold on voucher id (checkout cancelled).
+func (c *Client) Release(ctx context.Context, id terminal.VoucherID) error {
+	_, err := c.ask(ctx, &wire.Message{Type: wire.TypeRelease, Voucher: id})
+	return err
+}
+
+func (c *Client) ask(ctx context.Context, m *wire.Message) (*wire.Message, error) {
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	if s == nil {
+		return nil, ErrOffline
+	}
+	m.ID = c.nextID.Add(1)
+	return s.ask(ctx, m)
+}
+
+// run connects, syncs and reconnects until Close.
+func (c *Client) run() {
+	defer c.wg.Done()
+	ctx := c.ctx
+	bo := c.opts.Backoff
+	c.refreshCounts(ctx, false)
+	for {
+		attempt := c.now()
+		welcomed, code, err := c.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if welcomed {
+			bo.Reset()
+		}
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		c.setStatus(func(s *Status) { s.Online, s.LastError = false, msg })
+		wait := bo.Next(code)
+		c.logf("sync: session ended (%s); reconnecting in %s", msg, wait.Round(time.Millisecond))
+		if !c.wait(ctx, attempt, wait) {
+			return
+		}
+	}
+}
+
+// wait sleeps d on the injected clock; SyncNow shortens it to one backoff
+// base after the last attempt. It returns false when ctx ends.
+func (c *Client) wait(ctx context.Context, attempt time.Time, d time.Duration) bool {
+	base := c.opts.Backoff.Base
+	if base <= 0 {
+		base = BackoffBase
+	}
+	timer := c.opts.After(d)
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer:
+			return true
+		case <-c.kick:
+			c.refreshCounts(ctx, false)
+			left := base - c.now().Sub(attempt)
+			if left <= 0 {
+				return true
+			}
+			if left < d {
+				timer, d = c.opts.After(left), left
+			}
+		}
+	}
+}

@@ -1,0 +1,396 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	gosync "sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/voucherpos/voucherpos/sync/wire"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// outMsg is one message for the writer.
+type outMsg struct {
+	kind int
+	data []byte
+}
+
+// session is one websocket connection: the reader and the writer each run
+// in their own goroutine, the sender (outbox → batches) in the client's.
+type session struct {
+	c        *Client
+	ws       *websocket.Conn
+	send     chan outMsg
+	quit     chan struct{}
+	wdone    chan struct{}
+	rdone    chan struct{}
+	acked    chan struct{}
+	stopOnce gosync.Once
+	wsOnce   gosync.Once
+
+	mu       gosync.Mutex
+	code     int   // close code sent or received
+	err      error // why the session ended
+	inflight int   // batches sent and not acknowledged
+	window   int   // from the welcome
+	batch    int   // records per batch
+	asks     map[uint64]chan *wire.Message
+}
+
+// session runs one connection until it fails or ctx ends. It reports
+// whether the server welcomed the terminal, the close code and the error.
+func (c *Client) session(ctx context.Context) (welcomed bool, code int, err error) {
+	dctx, cancel := context.WithTimeout(ctx, handshakeWait)
+	defer cancel()
+	ws, resp, err := c.opts.Dialer.DialContext(dctx, c.url, nil)
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
+			return false, wire.CloseTryAgainLater, fmt.Errorf("dial: server shutting down")
+		}
+		return false, 0, fmt.Errorf("dial: %w", err)
+	}
+	ws.SetReadLimit(wire.MaxMessage)
+	s := &session{c: c, ws: ws, send: make(chan outMsg, sendQueue), quit: make(chan struct{}),
+		wdone: make(chan struct{}), rdone: make(chan struct{}), acked: make(chan struct{}, 1),
+		asks: map[uint64]chan *wire.Message{}}
+	welcome, err := s.handshake(ctx)
+	if err != nil {
+		s.closeWS()
+		return false, closeCode(err), err
+	}
+	s.window, s.batch = welcome.Window, min(welcome.BatchMax, c.opts.BatchSize)
+	go s.writer()
+	go s.reader()
+	c.mu.Lock()
+	c.sess = s
+	c.mu.Unlock()
+	c.setStatus(func(st *Status) {
+		st.Online, st.LastSync, st.Watermark, st.LastError = true, c.now(), welcome.Watermark, ""
+	})
+	c.refreshCounts(ctx, false)
+	s.sender(ctx)
+	c.mu.Lock()
+	c.sess = nil
+	c.mu.Unlock()
+	s.stop(websocket.CloseGoingAway, nil)
+	<-s.rdone
+	<-s.wdone
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return true, s.code, s.err
+}
+
+// closeCode returns the close code in err, or 0.
+func closeCode(err error) int {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return 0
+}
+
+func (s *session) handshake(ctx context.Context) (*wire.Message, error) {
+	c := s.c
+	cred := &c.opts.Credential
+	_ = s.ws.SetReadDeadline(time.Now().Add(handshakeWait))
+	ch, err := s.readMsg(wire.TypeChallenge)
+	if err != nil {
+		return nil, err
+	}
+	high, err := c.opts.Outbox.HighSeq(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	sig := ed25519.Sign(cred.PrivateKey(), wire.HelloMessage(ch.Nonce, cred.TerminalID, cred.MerchantID))
+	hello := &wire.Message{Type: wire.TypeHello, Version: wire.Version, TerminalID: cred.TerminalID,
+		MerchantID: cred.MerchantID, HighSeq: high, Sig: sig}
+	b, err := wire.Encode(hello)
+	if err != nil {
+		return nil, err
+	}
+	_ = s.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteWait))
+	if err := s.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		return nil, fmt.Errorf("hello: %w", err)
+	}
+	w, err := s.readMsg(wire.TypeWelcome)
+	if err != nil {
+		return nil, err
+	}
+	if len(cred.ServerKey) == ed25519.PublicKeySize &&
+		!ed25519.Verify(cred.ServerKey, wire.WelcomeMessage(ch.Nonce, sig, w.Watermark), w.Sig) {
+		return nil, ErrServerKey
+	}
+	if err := s.saveState(ctx, w.State); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// readMsg reads one control message of type t (handshake only).
+func (s *session) readMsg(t wire.Type) (*wire.Message, error) {
+	kind, b, err := s.ws.ReadMessage()
+	if err != nil {
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	if kind != websocket.TextMessage {
+		return nil, fmt.Errorf("handshake: binary message, want %s", t)
+	}
+	m, err := wire.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	if m.Type != t {
+		return nil, fmt.Errorf("handshake: got %s, want %s", m.Type, t)
+	}
+	return m, nil
+}
+
+func (s *session) saveState(ctx context.Context, st *terminal.ServerState) error {
+	st.LocalTime = s.c.now()
+	if err := s.c.opts.State.SaveState(ctx, *st); err != nil {
+		return fmt.Errorf("save server state: %w", err)
+	}
+	if s.c.opts.OnState != nil {
+		s.c.opts.OnState(*st)
+	}
+	return nil
+}
+
+// stop ends the session: the writer sends a close frame (unless the link is
+// already broken) and the reader waits briefly for the server's. Idempotent.
+func (s *session) stop(code int, err error) {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		if s.code == 0 {
+			s.code = code
+		}
+		if s.err == nil {
+			s.err = err
+		}
+		for _, ch := range s.asks {
+			close(ch)
+		}
+		s.asks = nil
+		s.mu.Unlock()
+		close(s.quit)
+	})
+}
+
+func (s *session) closeWS() { s.wsOnce.Do(func() { _ = s.ws.Close() }) }
+
+func (s *session) enqueue(kind int, data []byte) bool {
+	select {
+	case s.send <- outMsg{kind, data}:
+		return true
+	case <-s.quit:
+		return false
+	}
+}
+
+func (s *session) writer() {
+	defer close(s.wdone)
+	o := &s.c.opts
+	ticker := time.NewTicker(o.PongWait / 2)
+	defer ticker.Stop()
+	fail := func(err error) {
+		s.stop(websocket.CloseAbnormalClosure, fmt.Errorf("write: %w", err))
+		s.closeWS()
+	}
+	for {
+		select {
+		case m := <-s.send:
+			_ = s.ws.SetWriteDeadline(time.Now().Add(o.WriteWait))
+			if err := s.ws.WriteMessage(m.kind, m.data); err != nil {
+				fail(err)
+				return
+			}
+		case <-ticker.C:
+			_ = s.ws.SetWriteDeadline(time.Now().Add(o.WriteWait))
+			if err := s.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
+				fail(err)
+				return
+			}
+		case <-s.quit:
+			s.mu.Lock()
+			code := s.code
+			s.mu.Unlock()
+			if code != websocket.CloseAbnormalClosure {
+				_ = s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(o.WriteWait))
+			}
+			_ = s.ws.NetConn().SetReadDeadline(time.Now().Add(closeGrace))
+			return
+		}
+	}
+}
+
+func (s *session) reader() {
+	defer func() {
+		select {
+		case <-s.wdone:
+		case <-time.After(closeGrace):
+		}
+		s.closeWS()
+		close(s.rdone)
+	}()
+	o := &s.c.opts
+	extend := func(string) error { return s.ws.SetReadDeadline(time.Now().Add(o.PongWait)) }
+	_ = extend("")
+	s.ws.SetPongHandler(extend)
+	for {
+		kind, b, err := s.ws.ReadMessage()
+		if err != nil {
+			code := closeCode(err)
+			if code == 0 {
+				code = websocket.CloseAbnormalClosure
+			}
+			s.stop(code, fmt.Errorf("read: %w", err))
+			return
+		}
+		_ = extend("")
+		if kind != websocket.TextMessage {
+			s.stop(wire.CloseProtocol, errors.New("unexpected binary message"))
+			continue
+		}
+		m, err := wire.Decode(b)
+		if err != nil {
+			s.stop(wire.CloseProtocol, err)
+			continue
+		}
+		if err := s.handle(m); err != nil {
+			s.stop(websocket.CloseInternalServerErr, err)
+		}
+	}
+}
+
+// handle applies one server message (on the reader goroutine).
+func (s *session) handle(m *wire.Message) error {
+	c := s.c
+	ctx := c.ctx
+	switch m.Type {
+	case wire.TypeAck:
+		if err := c.opts.Outbox.Ack(ctx, m.Watermark, m.Outcomes); err != nil {
+			return fmt.Errorf("outbox ack: %w", err)
+		}
+		s.mu.Lock()
+		s.inflight--
+		idle := s.inflight <= 0
+		s.mu.Unlock()
+		select {
+		case s.acked <- struct{}{}:
+		default:
+		}
+		c.setStatus(func(st *Status) { st.LastSync, st.Watermark = c.now(), m.Watermark })
+		if c.opts.OnOutcomes != nil {
+			c.opts.OnOutcomes(m.Outcomes)
+		}
+		c.refreshCounts(ctx, !idle)
+	case wire.TypeState:
+		return s.saveState(ctx, m.State)
+	case wire.TypeClaimResult:
+		s.mu.Lock()
+		if ch := s.asks[m.ID]; ch != nil {
+			delete(s.asks, m.ID)
+			ch <- m // buffered, and closed only under s.mu
+		}
+		s.mu.Unlock()
+	default:
+		s.stop(wire.CloseProtocol, fmt.Errorf("unexpected %s", m.Type))
+	}
+	return nil
+}
+
+// ask sends a claim or release and waits for its answer.
+func (s *session) ask(ctx context.Context, m *wire.Message) (*wire.Message, error) {
+	b, err := wire.Encode(m)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan *wire.Message, 1)
+	s.mu.Lock()
+	if s.asks == nil {
+		s.mu.Unlock()
+		return nil, ErrOffline
+	}
+	s.asks[m.ID] = ch
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.asks != nil {
+			delete(s.asks, m.ID)
+		}
+		s.mu.Unlock()
+	}()
+	select {
+	case s.send <- outMsg{websocket.TextMessage, b}:
+	case <-s.quit:
+		return nil, ErrOffline
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case ans, ok := <-ch:
+		if !ok {
+			return nil, ErrOffline
+		}
+		return ans, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// sender drains the outbox: it keeps up to window batches in flight,
+// starting with the oldest unacknowledged record (records the server
+// already has come back as duplicates with their stored verdict).
+func (s *session) sender(ctx context.Context) {
+	c := s.c
+	poll := time.NewTicker(c.opts.PollEvery)
+	defer poll.Stop()
+	var after uint64
+	var buf []byte
+	for {
+		for {
+			s.mu.Lock()
+			full := s.inflight >= s.window
+			s.mu.Unlock()
+			if full {
+				break
+			}
+			recs, err := c.opts.Outbox.Pending(ctx, after, s.batch)
+			if err != nil {
+				s.stop(websocket.CloseGoingAway, fmt.Errorf("outbox: %w", err))
+				return
+			}
+			if len(recs) == 0 {
+				break
+			}
+			buf, err = wire.AppendBatch(buf[:0], recs)
+			if err != nil {
+				s.stop(websocket.CloseGoingAway, err)
+				return
+			}
+			s.mu.Lock()
+			s.inflight++
+			s.mu.Unlock()
+			if !s.enqueue(websocket.BinaryMessage, append([]byte(nil), buf...)) {
+				return
+			}
+			after = recs[len(recs)-1].Seq
+		}
+		select {
+		case <-s.acked:
+		case <-c.kick:
+			c.refreshCounts(ctx, true)
+		case <-poll.C:
+		case <-s.quit:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}

@@ -1,0 +1,333 @@
+package hub
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voucherpos/voucherpos/sync/wire"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// Admin is every admin operation of the server. *Hub does them on its own
+// ledger; *Remote asks a running server over its HTTP admin API.
+type Admin interface {
+	AddMerchant(ctx context.Context, m terminal.Merchant) error
+	Block(ctx context.Context, merchantID string) error
+	Unblock(ctx context.Context, merchantID string) error
+	AddTerminal(ctx context.Context, merchantID, terminalID string) (wire.Credential, error)
+	RevokeTerminal(ctx context.Context, terminalID string) error
+	Mint(ctx context.Context, req MintRequest) ([]string, error)
+	Revoke(ctx context.Context, id terminal.VoucherID) error
+	Report(ctx context.Context, day time.Time, merchantID string) (*Report, error)
+}
+
+var (
+	_ Admin = (*Hub)(nil)
+	_ Admin = (*Remote)(nil)
+)
+
+// MintRequest describes vouchers to mint.
+type MintRequest struct {
+	Category terminal.Category `json:"category"`
+	// SpendFen and OffFen are the denomination; for love vouchers OffFen is
+	// the face value and SpendFen is 0.
+	SpendFen terminal.Fen      `json:"spend_fen"`
+	OffFen   terminal.Fen      `json:"off_fen"`
+	Holder   terminal.HolderID `json:"holder"`
+	From     time.Time         `json:"from"`
+	Until    time.Time         `json:"until"`
+	// N is the number of vouchers; zero means 1, at most MaxMint.
+	N int `json:"n"`
+	// Region zero means 140521; Campaign zero means 202202; Round zero means 1.
+	Region   uint32 `json:"region,omitempty"`
+	Campaign uint32 `json:"campaign,omitempty"`
+	Round    uint8  `json:"round,omitempty"`
+}
+
+// MaxMint is the most vouchers one Mint call makes.
+const MaxMint = 100_000
+
+func (h *Hub) update(fn func(tx *bolt.Tx) error) error {
+	select {
+	case <-h.closed:
+		return ErrClosed
+	default:
+	}
+	return h.db.Update(fn)
+}
+
+func checkID(what, id string) error {
+	if id == "" || len(id) > 64 {
+		return fmt.Errorf("%w: %s id must be 1..64 bytes", ErrInvalid, what)
+	}
+	for _, r := range id {
+		if r <= ' ' || r == 0x7f {
+			return fmt.Errorf("%w: %s id %q has spaces or control characters", ErrInvalid, what, id)
+		}
+	}
+	return nil
+}
+
+// AddMerchant enrols a merchant. Region zero means the programme's 140521.
+func (h *Hub) AddMerchant(ctx context.Context, m terminal.Merchant) error {
+	if err := checkID("merchant", m.ID); err != nil {
+		return err
+	}
+	if m.Name == "" || !m.Category.Valid() || m.Category == terminal.Love {
+		return fmt.Errorf("%w: merchant needs a name and a category (retail, fuel, appliance, hospitality)", ErrInvalid)
+	}
+	if m.Region == 0 {
+		m.Region = h.prog.Region
+	}
+	return h.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bMerchants)
+		if b.Get([]byte(m.ID)) != nil {
+			return fmt.Errorf("merchant %s: %w", m.ID, ErrExists)
+		}
+		return putJSON(b, []byte(m.ID), &m)
+	})
+}
+
+// Block suspends a merchant; its connected terminals get the new state at once.
+func (h *Hub) Block(ctx context.Context, merchantID string) error {
+	return h.setBlocked(merchantID, true)
+}
+
+// Unblock lifts a merchant's suspension and pushes the new state.
+func (h *Hub) Unblock(ctx context.Context, merchantID string) error {
+	return h.setBlocked(merchantID, false)
+}
+
+func (h *Hub) setBlocked(id string, blocked bool) error {
+	err := h.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bMerchants)
+		var m terminal.Merchant
+		if ok, err := getJSON(b, []byte(id), &m); err != nil || !ok {
+			if err == nil {
+				err = fmt.Errorf("merchant %s: %w", id, ErrUnknown)
+			}
+			return err
+		}
+		m.Blocked = blocked
+		return putJSON(b, []byte(id), &m)
+	})
+	if err == nil {
+		h.push(id)
+	}
+	return err
+}
+
+// AddTerminal enrols a terminal of a merchant: it makes the terminal's key
+// pair, stores only the public key and returns the credential (with the
+// private seed) for the terminal's file.
+func (h *Hub) AddTerminal(ctx context.Context, merchantID, terminalID string) (wire.Credential, error) {
+	if err := checkID("terminal", terminalID); err != nil {
+		return wire.Credential{}, err
+	}
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return wire.Credential{}, err
+	}
+	err = h.update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bMerchants).Get([]byte(merchantID)) == nil {
+			return fmt.Errorf("merchant %s: %w", merchantID, ErrUnknown)
+		}
+		b := tx.Bucket(bTerminals)
+		if b.Get([]byte(terminalID)) != nil {
+			return fmt.Errorf("terminal %s: %w", terminalID, ErrExists)
+		}
+		return putJSON(b, []byte(terminalID), &terminalRec{ID: terminalID, MerchantID: merchantID, Public: pub, Added: h.now()})
+	})
+	if err != nil {
+		return wire.Credential{}, err
+	}
+	return wire.Credential{TerminalID: terminalID, MerchantID: merchantID, Seed: priv.Seed(), ServerKey: h.PublicKey()}, nil
+}
+
+// RevokeTerminal refuses the terminal's future connections and ends its current one.
+func (h *Hub) RevokeTerminal(ctx context.Context, terminalID string) error {
+	err := h.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bTerminals)
+		var t terminalRec
+		if ok, err := getJSON(b, []byte(terminalID), &t); err != nil || !ok {
+			if err == nil {
+				err = fmt.Errorf("terminal %s: %w", terminalID, ErrUnknown)
+			}
+			return err
+		}
+		t.Revoked = true
+		return putJSON(b, []byte(terminalID), &t)
+	})
+	if err == nil {
+		h.mu.Lock()
+		c := h.conns[terminalID]
+		h.mu.Unlock()
+		if c != nil {
+			c.stop(wire.CloseRevoked, "terminal "+terminalID+" is revoked")
+		}
+	}
+	return err
+}
+
+// Mint signs req.N vouchers with the hub's issuing key (which never leaves
+// the hub) and returns their codes. Ids are random 64-bit numbers, unique in
+// the ledger; the codes are stored so that synced redemptions are checked
+// by comparison.
+func (h *Hub) Mint(ctx context.Context, req MintRequest) ([]string, error) {
+	if req.N == 0 {
+		req.N = 1
+	}
+	if req.N < 0 || req.N > MaxMint {
+		return nil, fmt.Errorf("%w: n %d outside 1..%d", ErrInvalid, req.N, MaxMint)
+	}
+	v := terminal.Voucher{Holder: req.Holder, Category: req.Category, SpendFen: req.SpendFen, OffFen: req.OffFen,
+		ValidFrom: req.From, ValidUntil: req.Until, Region: req.Region, Campaign: req.Campaign, Round: req.Round}
+	if v.Region == 0 {
+		v.Region = h.prog.Region
+	}
+	if v.Campaign == 0 {
+		v.Campaign = h.prog.Campaign
+	}
+	if v.Round == 0 {
+		v.Round = 1
+	}
+	if !h.prog.HasDenomination(v.Category, v.Denomination()) {
+		return nil, fmt.Errorf("%w: %s %s is not a denomination of the programme", ErrInvalid, v.Category, v.Denomination())
+	}
+	if !req.Until.After(req.From) {
+		return nil, fmt.Errorf("%w: validity %s..%s is empty", ErrInvalid, req.From.Format(time.RFC3339), req.Until.Format(time.RFC3339))
+	}
+	codes := make([]string, 0, req.N)
+	err := h.update(func(tx *bolt.Tx) error {
+		codes = codes[:0]
+		b := tx.Bucket(bMinted)
+		for len(codes) < req.N {
+			var r [8]byte
+			_, _ = rand.Read(r[:])
+			id := binary.BigEndian.Uint64(r[:])
+			if id == 0 || b.Get(r[:]) != nil {
+				continue
+			}
+			v.ID = terminal.VoucherID(id)
+			code, err := terminal.Encode(v, h.priv)
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrInvalid, err)
+			}
+			if err := b.Put(r[:], []byte(code)); err != nil {
+				return err
+			}
+			codes = append(codes, code)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// Revoke revokes a voucher: claims of it answer revoked, redemptions synced
+// after are conflicts, and every connected terminal gets the new revocation list.
+func (h *Hub) Revoke(ctx context.Context, id terminal.VoucherID) error {
+	err := h.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bRevoked).Put(u64(uint64(id)), u64(uint64(h.now().Unix())))
+	})
+	if err == nil {
+		h.push("")
+	}
+	return err
+}
+
+// SetParams stores the rule parameters pushed to every terminal (zero
+// fields mean the defaults) and pushes them.
+func (h *Hub) SetParams(ctx context.Context, p terminal.Params) error {
+	err := h.update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bMeta), kParams, &p) })
+	if err == nil {
+		h.push("")
+	}
+	return err
+}
+
+// Watermark returns the hub's durable watermark for a terminal: every
+// record up to it is stored.
+func (h *Hub) Watermark(ctx context.Context, terminalID string) (uint64, error) {
+	var w uint64
+	err := h.db.View(func(tx *bolt.Tx) error { w, _ = head(tx, terminalID); return nil })
+	return w, err
+}
+
+// Conflicts returns every conflict entry, oldest first.
+func (h *Hub) Conflicts(ctx context.Context) ([]Conflict, error) {
+	var out []Conflict
+	err := h.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bConflicts).ForEach(func(k, v []byte) error {
+			var c Conflict
+			ok, err := getJSON(tx.Bucket(bConflicts), k, &c)
+			if ok && err == nil {
+				out = append(out, c)
+			}
+			return err
+		})
+	})
+	return out, err
+}
+
+// state builds what a merchant's terminals keep for working offline.
+func (h *Hub) state(tx *bolt.Tx, merchantID string) (*terminal.ServerState, error) {
+	st := &terminal.ServerState{IssuerKeys: h.keys.Keys(), ServerTime: h.now()}
+	if ok, err := getJSON(tx.Bucket(bMerchants), []byte(merchantID), &st.Merchant); err != nil {
+		return nil, err
+	} else if !ok {
+		st.Merchant = terminal.Merchant{ID: merchantID, Blocked: true}
+	}
+	if _, err := getJSON(tx.Bucket(bMeta), kParams, &st.Params); err != nil {
+		return nil, err
+	}
+	st.Params = st.Params.WithDefaults()
+	err := tx.Bucket(bRevoked).ForEach(func(k, _ []byte) error {
+		if len(k) == 8 {
+			st.Revocations = append(st.Revocations, terminal.VoucherID(binary.BigEndian.Uint64(k)))
+		}
+		return nil
+	})
+	slices.Sort(st.Revocations)
+	return st, err
+}
+
+// push sends fresh state to the connected terminals of merchantID, or of
+// every merchant for "".
+func (h *Hub) push(merchantID string) {
+	h.mu.Lock()
+	var cs []*conn
+	for _, c := range h.conns {
+		if merchantID == "" || c.merchant == merchantID {
+			cs = append(cs, c)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		c.pushState()
+	}
+}
+
+// pusher refreshes every terminal's state (and so its server time) every StatePushEvery.
+func (h *Hub) pusher() {
+	defer h.wg.Done()
+	t := time.NewTicker(StatePushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			h.push("")
+		case <-h.ctx.Done():
+			return
+		}
+	}
+}

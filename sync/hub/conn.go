@@ -1,0 +1,360 @@
+package hub
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	gosync "sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voucherpos/voucherpos/sync/wire"
+)
+
+// Connection timings.
+const (
+	// writeWait is the time allowed to write one message to the terminal.
+	writeWait = 10 * time.Second
+	// pongWait is the time allowed between two messages (or pongs) from the terminal.
+	pongWait = 60 * time.Second
+	// pingPeriod is how often the writer pings; below pongWait.
+	pingPeriod = pongWait * 9 / 10
+	// handshakeWait is the time allowed for the terminal's hello.
+	handshakeWait = 10 * time.Second
+	// closeGrace is how long a closing side waits for the peer's close frame.
+	closeGrace = 2 * time.Second
+	// sendQueue is the size of a connection's outgoing buffer.
+	sendQueue = 64
+)
+
+var upgrader = websocket.Upgrader{
+	HandshakeTimeout:  handshakeWait,
+	ReadBufferSize:    64 << 10,
+	WriteBufferSize:   16 << 10,
+	EnableCompression: false,
+}
+
+// outMsg is one message for the writer.
+type outMsg struct {
+	kind int // websocket.TextMessage or BinaryMessage
+	data []byte
+}
+
+// conn is one terminal's websocket: the reader runs in the HTTP handler's
+// goroutine, the writer in its own; sends go through the buffered send
+// channel; stop is idempotent and the socket is closed exactly once.
+type conn struct {
+	h        *Hub
+	ws       *websocket.Conn
+	send     chan outMsg
+	quit     chan struct{}
+	wdone    chan struct{}
+	stopOnce gosync.Once
+	wsOnce   gosync.Once
+	code     int
+	reason   string
+
+	term, merchant string
+	pub            ed25519.PublicKey
+	next           uint64   // reader: next sequence expected
+	last           [32]byte // reader: hash of the record before next
+}
+
+// serveSync is the /v1/sync handler.
+func (h *Hub) serveSync(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	h.connWG.Add(1)
+	h.mu.Unlock()
+	defer h.connWG.Done()
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered with an HTTP error
+	}
+	ws.SetReadLimit(wire.MaxMessage)
+	c := &conn{h: h, ws: ws, send: make(chan outMsg, sendQueue), quit: make(chan struct{}), wdone: make(chan struct{})}
+	if err := c.handshake(); err != nil {
+		h.logf("hub: handshake from %s: %v", r.RemoteAddr, err)
+		var ce *closeErr
+		code, reason := wire.CloseProtocol, "handshake failed"
+		if errors.As(err, &ce) {
+			code, reason = ce.code, ce.reason
+		}
+		_ = ws.WriteControl(websocket.CloseMessage, closeMsg(code, reason), time.Now().Add(writeWait))
+		c.closeWS()
+		return
+	}
+	go c.writer()
+	c.reader()
+}
+
+// closeErr is a handshake refusal with its close code.
+type closeErr struct {
+	code   int
+	reason string
+}
+
+func (e *closeErr) Error() string { return fmt.Sprintf("close %d: %s", e.code, e.reason) }
+
+func closeMsg(code int, reason string) []byte {
+	if len(reason) > 120 {
+		reason = reason[:120]
+	}
+	return websocket.FormatCloseMessage(code, reason)
+}
+
+func (c *conn) handshake() error {
+	h := c.h
+	nonce := wire.NewNonce()
+	if err := c.writeNow(&wire.Message{Type: wire.TypeChallenge, Nonce: nonce, ServerTime: h.now()}); err != nil {
+		return err
+	}
+	_ = c.ws.SetReadDeadline(time.Now().Add(handshakeWait))
+	kind, b, err := c.ws.ReadMessage()
+	if err != nil {
+		return err
+	}
+	if kind != websocket.TextMessage {
+		return &closeErr{wire.CloseProtocol, "expected hello"}
+	}
+	m, err := wire.Decode(b)
+	if err != nil || m.Type != wire.TypeHello {
+		return &closeErr{wire.CloseProtocol, "expected hello"}
+	}
+	var rec terminalRec
+	var welcome *wire.Message
+	err = h.db.View(func(tx *bolt.Tx) error {
+		ok, err := getJSON(tx.Bucket(bTerminals), []byte(m.TerminalID), &rec)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return &closeErr{wire.CloseUnauthorized, "unknown terminal " + m.TerminalID}
+		case rec.Revoked:
+			return &closeErr{wire.CloseRevoked, "terminal " + m.TerminalID + " is revoked"}
+		case rec.MerchantID != m.MerchantID:
+			return &closeErr{wire.CloseUnauthorized, fmt.Sprintf("terminal %s is not enrolled for merchant %s", m.TerminalID, m.MerchantID)}
+		case !wire.VerifyHello(rec.Public, nonce, m.TerminalID, m.MerchantID, m.Sig):
+			return &closeErr{wire.CloseUnauthorized, "bad signature for terminal " + m.TerminalID}
+		}
+		wm, last := head(tx, m.TerminalID)
+		st, err := h.state(tx, m.MerchantID)
+		if err != nil {
+			return err
+		}
+		c.next, c.last = wm+1, last
+		welcome = &wire.Message{Type: wire.TypeWelcome, Watermark: wm, Window: h.opts.Window,
+			BatchMax: h.opts.BatchMax, State: st, ServerTime: st.ServerTime,
+			Sig: ed25519.Sign(h.priv, wire.WelcomeMessage(nonce, m.Sig, wm))}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.term, c.merchant, c.pub = m.TerminalID, m.MerchantID, rec.Public
+	if m.HighSeq < welcome.Watermark {
+		h.logf("hub: ALARM terminal %s reports high seq %d below the server's watermark %d (ledger restored or replaced?)", c.term, m.HighSeq, welcome.Watermark)
+	}
+	h.mu.Lock()
+	old := h.conns[c.term]
+	h.conns[c.term] = c
+	h.mu.Unlock()
+	if old != nil {
+		old.stop(wire.CloseReplaced, "replaced by a newer connection of "+c.term)
+	}
+	return c.writeNow(welcome)
+}
+
+// writeNow writes m directly: only before the writer goroutine starts.
+func (c *conn) writeNow(m *wire.Message) error {
+	b, err := wire.Encode(m)
+	if err != nil {
+		return err
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	return c.ws.WriteMessage(websocket.TextMessage, b)
+}
+
+// stop asks the writer to send a close frame with code and end the
+// connection. Safe to call many times from any goroutine.
+func (c *conn) stop(code int, reason string) {
+	c.stopOnce.Do(func() {
+		c.code, c.reason = code, reason
+		close(c.quit)
+	})
+}
+
+// closeWS closes the socket, exactly once.
+func (c *conn) closeWS() { c.wsOnce.Do(func() { _ = c.ws.Close() }) }
+
+// enqueue hands a message to the writer; false if the connection is ending.
+func (c *conn) enqueue(kind int, data []byte) bool {
+	select {
+	case c.send <- outMsg{kind, data}:
+		return true
+	case <-c.quit:
+		return false
+	}
+}
+
+func (c *conn) writer() {
+	defer close(c.wdone)
+	ticker := time.NewTicker(pingPeriod)
+	defer ticker.Stop()
+	for {
+		select {
+		case m := <-c.send:
+			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.ws.WriteMessage(m.kind, m.data); err != nil {
+				c.stop(websocket.CloseAbnormalClosure, "")
+				c.closeWS()
+				return
+			}
+		case <-ticker.C:
+			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
+				c.stop(websocket.CloseAbnormalClosure, "")
+				c.closeWS()
+				return
+			}
+		case <-c.quit:
+			if c.code != websocket.CloseAbnormalClosure {
+				_ = c.ws.WriteControl(websocket.CloseMessage, closeMsg(c.code, c.reason), time.Now().Add(writeWait))
+			}
+			// Let the reader wait a little for the peer's close frame.
+			_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(closeGrace))
+			return
+		}
+	}
+}
+
+func (c *conn) reader() {
+	h := c.h
+	defer func() {
+		c.stop(websocket.CloseNormalClosure, "")
+		select {
+		case <-c.wdone:
+		case <-time.After(closeGrace):
+		}
+		c.closeWS()
+		<-c.wdone
+		h.mu.Lock()
+		if h.conns[c.term] == c {
+			delete(h.conns, c.term)
+		}
+		h.mu.Unlock()
+	}()
+	extend := func(string) error { return c.ws.SetReadDeadline(time.Now().Add(pongWait)) }
+	_ = extend("")
+	c.ws.SetPongHandler(extend)
+	for {
+		kind, b, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		_ = extend("")
+		select {
+		case <-c.quit:
+			return
+		default:
+		}
+		if kind == websocket.BinaryMessage {
+			if err := c.batch(b); err != nil {
+				h.logf("hub: terminal %s: %v", c.term, err)
+				code := wire.CloseRejected
+				if errors.Is(err, wire.ErrBatch) {
+					code = wire.CloseProtocol
+				}
+				c.stop(code, err.Error())
+			}
+			continue
+		}
+		m, err := wire.Decode(b)
+		if err != nil {
+			c.stop(wire.CloseProtocol, err.Error())
+			continue
+		}
+		switch m.Type {
+		case wire.TypeClaim:
+			c.submit(&job{kind: jobClaim, c: c, term: c.term, merchant: c.merchant, req: m})
+		case wire.TypeRelease:
+			c.submit(&job{kind: jobRelease, c: c, term: c.term, merchant: c.merchant, req: m})
+		default:
+			c.stop(wire.CloseProtocol, "unexpected "+string(m.Type))
+		}
+	}
+}
+
+func (c *conn) batch(b []byte) error {
+	recs, err := wire.DecodeBatch(b)
+	if err != nil {
+		return err
+	}
+	if len(recs) > c.h.opts.BatchMax {
+		return fmt.Errorf("%w: %d records, at most %d", wire.ErrBatch, len(recs), c.h.opts.BatchMax)
+	}
+	meta, err := verifyBatch(recs, c.term, c.merchant, c.pub, c.next, c.last)
+	if err != nil {
+		return err
+	}
+	if l := &recs[len(recs)-1]; l.Seq >= c.next {
+		c.next, c.last = l.Seq+1, l.Hash
+	}
+	c.submit(&job{kind: jobBatch, c: c, term: c.term, merchant: c.merchant, recs: recs, meta: meta})
+	return nil
+}
+
+// submit queues j for the committer, unless the connection is ending.
+func (c *conn) submit(j *job) {
+	select {
+	case c.h.jobs <- j:
+	case <-c.quit:
+	}
+}
+
+// done receives a committed job's answer on the committer's goroutine.
+func (c *conn) done(j *job) {
+	if j.err != nil {
+		code := wire.CloseRejected
+		if !errors.Is(j.err, errRejected) {
+			code = websocket.CloseInternalServerErr
+		}
+		c.stop(code, j.err.Error())
+		return
+	}
+	b, err := wire.Encode(j.msg)
+	if err != nil {
+		c.stop(websocket.CloseInternalServerErr, err.Error())
+		return
+	}
+	// Never block the committer on one slow terminal.
+	select {
+	case c.send <- outMsg{websocket.TextMessage, b}:
+	default:
+		c.stop(wire.CloseTryAgainLater, "terminal too slow to read acknowledgements")
+	}
+}
+
+// pushState sends the merchant's current state to one connection.
+func (c *conn) pushState() {
+	var msg *wire.Message
+	err := c.h.db.View(func(tx *bolt.Tx) error {
+		st, err := c.h.state(tx, c.merchant)
+		msg = &wire.Message{Type: wire.TypeState, State: st, ServerTime: c.h.now()}
+		return err
+	})
+	if err != nil {
+		c.h.logf("hub: state for %s: %v", c.term, err)
+		return
+	}
+	if b, err := wire.Encode(msg); err == nil {
+		c.enqueue(websocket.TextMessage, b)
+	}
+}

@@ -1,0 +1,349 @@
+package hub
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voucherpos/voucherpos/sync/wire"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// jobKind says what a job asks of the committer.
+type jobKind int
+
+const (
+	jobBatch jobKind = iota
+	jobClaim
+	jobRelease
+)
+
+// job is one unit of work for the committer: a verified batch of records,
+// a claim or a release, from connection c. The committer fills msg (the
+// ack or claim_result) or err (the batch is refused: close the connection).
+type job struct {
+	kind     jobKind
+	c        *conn
+	term     string
+	merchant string
+	recs     []terminal.Sealed
+	meta     []recMeta
+	req      *wire.Message
+
+	msg *wire.Message
+	err error
+}
+
+// recMeta is what the hub reads from a record's body.
+type recMeta struct {
+	Kind       terminal.Kind `json:"kind"`
+	Seq        uint64        `json:"seq"`
+	TerminalID string        `json:"terminal_id"`
+	MerchantID string        `json:"merchant_id"`
+	At         time.Time     `json:"at"`
+	Code       string        `json:"code"`
+	Voucher    struct {
+		ID       terminal.VoucherID `json:"id"`
+		Category terminal.Category  `json:"category"`
+		OffFen   terminal.Fen       `json:"off_fen"`
+	} `json:"voucher"`
+	TotalFen        terminal.Fen `json:"total_fen"`
+	DiscountFen     terminal.Fen `json:"discount_fen"`
+	RefundOf        string       `json:"refund_of"`
+	RefundFen       terminal.Fen `json:"refund_fen"`
+	VoucherShareFen terminal.Fen `json:"voucher_share_fen"`
+	VoucherReturned bool         `json:"voucher_returned"`
+
+	// invalid is why the record's voucher cannot be accepted, found before
+	// the commit (code for another voucher, discount above face value).
+	invalid string
+	// checked is set once the record's chain, body and ids are verified.
+	checked bool
+}
+
+// errRejected wraps the reason a batch is refused whole.
+var errRejected = errors.New("record rejected")
+
+// verifyBatch checks a batch against the connection's chain position, parses
+// the bodies and verifies the terminal's signature on the last record: the
+// chain links every record to it. It runs on the connection's reader, in
+// parallel with other terminals.
+func verifyBatch(recs []terminal.Sealed, term, merchant string, pub ed25519.PublicKey, next uint64, last [32]byte) ([]recMeta, error) {
+	if recs[0].Seq > next {
+		return nil, fmt.Errorf("%w: batch starts at seq %d, expected at most %d", errRejected, recs[0].Seq, next)
+	}
+	meta := make([]recMeta, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		if r.Seq < next {
+			continue // a resend: the committer compares it with the stored record
+		}
+		if r.Prev != last {
+			return nil, fmt.Errorf("%w: seq %d: prev hash does not match the chain", errRejected, r.Seq)
+		}
+		if terminal.ChainHash(r.Prev, r.Seq, r.Body) != r.Hash {
+			return nil, fmt.Errorf("%w: seq %d: hash does not match the body", errRejected, r.Seq)
+		}
+		last = r.Hash
+		m := &meta[i]
+		if err := json.Unmarshal(r.Body, m); err != nil {
+			return nil, fmt.Errorf("%w: seq %d: body: %v", errRejected, r.Seq, err)
+		}
+		if m.TerminalID != term || m.MerchantID != merchant || m.Seq != r.Seq {
+			return nil, fmt.Errorf("%w: seq %d: record of terminal %q merchant %q seq %d", errRejected, r.Seq, m.TerminalID, m.MerchantID, m.Seq)
+		}
+		switch m.Kind {
+		case terminal.KindRedemption:
+			v, err := terminal.ParseCode(m.Code)
+			switch {
+			case err != nil:
+				m.invalid = "malformed code: " + err.Error()
+			case v.ID != m.Voucher.ID:
+				m.invalid = fmt.Sprintf("code is for voucher %s", v.ID)
+			case m.DiscountFen < 0 || m.DiscountFen > v.OffFen:
+				m.invalid = fmt.Sprintf("discount %s above the voucher's %s", m.DiscountFen, v.OffFen)
+			}
+			m.Voucher.Category, m.Voucher.OffFen = v.Category, v.OffFen
+		case terminal.KindRefund:
+		default:
+			return nil, fmt.Errorf("%w: seq %d: kind %q", errRejected, r.Seq, m.Kind)
+		}
+		m.checked = true
+	}
+	l := &recs[len(recs)-1]
+	if l.Seq < next {
+		return meta, nil // all resends
+	}
+	if !ed25519.Verify(pub, l.Hash[:], l.Sig) {
+		return nil, fmt.Errorf("%w: seq %d: terminal signature does not verify", errRejected, l.Seq)
+	}
+	return meta, nil
+}
+
+// committer runs group commits: it takes every job queued (up to GroupMax
+// records) and applies them in one bbolt transaction, one fsync, then
+// answers each job's connection.
+func (h *Hub) committer() {
+	defer h.wg.Done()
+	for {
+		var group []*job
+		select {
+		case j := <-h.jobs:
+			group = append(group, j)
+		case <-h.ctx.Done():
+			return
+		}
+		n := len(group[0].recs)
+	drain:
+		for n < h.opts.GroupMax {
+			select {
+			case j := <-h.jobs:
+				group = append(group, j)
+				n += len(j.recs)
+			default:
+				break drain
+			}
+		}
+		h.commit(group)
+		for _, j := range group {
+			j.c.done(j)
+		}
+	}
+}
+
+func (h *Hub) commit(group []*job) {
+	now := h.now()
+	err := h.db.Update(func(tx *bolt.Tx) error {
+		for _, j := range group {
+			j.msg, j.err = nil, nil
+			switch j.kind {
+			case jobBatch:
+				j.err = h.applyBatch(tx, j)
+			case jobClaim:
+				j.msg = h.applyClaim(tx, j, now)
+			case jobRelease:
+				j.msg = h.applyRelease(tx, j)
+			}
+			if j.err != nil && !errors.Is(j.err, errRejected) {
+				return j.err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		h.logf("hub: commit of %d jobs failed: %v", len(group), err)
+		for _, j := range group {
+			j.msg, j.err = nil, fmt.Errorf("commit: %w", err)
+		}
+	}
+}
+
+func (h *Hub) applyBatch(tx *bolt.Tx, j *job) error {
+	w, last := head(tx, j.term)
+	recB, dayB := tx.Bucket(bRecords), tx.Bucket(bDays)
+	outs := make([]terminal.Outcome, 0, len(j.recs))
+	for i := range j.recs {
+		r, m := &j.recs[i], &j.meta[i]
+		key := recordKey(j.term, r.Seq)
+		if r.Seq <= w {
+			o := terminal.Outcome{Seq: r.Seq, Result: terminal.Duplicate}
+			if st, err := decodeStored(recB.Get(key)); err != nil || st.hash != r.Hash {
+				o.Detail = "differs from the record stored for this sequence"
+				h.logf("hub: ALARM terminal %s seq %d resent with a different hash", j.term, r.Seq)
+			} else {
+				o.Detail = "stored as " + string(st.res)
+				if st.detail != "" {
+					o.Detail += ": " + st.detail
+				}
+			}
+			outs = append(outs, o)
+			continue
+		}
+		if !m.checked || r.Seq != w+1 || r.Prev != last {
+			return fmt.Errorf("%w: seq %d does not follow the stored chain at %d", errRejected, r.Seq, w)
+		}
+		res, detail, err := h.decide(tx, j, m, r.Seq)
+		if err != nil {
+			return err
+		}
+		if err := recB.Put(key, encodeStored(res, detail, r)); err != nil {
+			return err
+		}
+		if err := dayB.Put(append(dayKey(m.At), key...), nil); err != nil {
+			return err
+		}
+		outs = append(outs, terminal.Outcome{Seq: r.Seq, Result: res, Detail: detail})
+		w, last = r.Seq, r.Hash
+	}
+	if err := putHead(tx, j.term, w, last); err != nil {
+		return err
+	}
+	j.msg = &wire.Message{Type: wire.TypeAck, Watermark: w, Upto: j.recs[len(j.recs)-1].Seq, Outcomes: outs}
+	return nil
+}
+
+// decide returns the outcome of a new record: refunds are accepted (a full
+// refund that returns the voucher frees it again); a redemption is accepted
+// if its code is good, the voucher not revoked, not redeemed and not held
+// by another terminal; otherwise it is kept as a conflict.
+func (h *Hub) decide(tx *bolt.Tx, j *job, m *recMeta, seq uint64) (terminal.Result, string, error) {
+	id := terminal.RecordID(j.term, seq)
+	vb := tx.Bucket(bVouchers)
+	vkey := u64(uint64(m.Voucher.ID))
+	if m.Kind == terminal.KindRefund {
+		if m.VoucherReturned && m.RefundOf != "" && string(vb.Get(vkey)) == m.RefundOf {
+			if err := vb.Delete(vkey); err != nil {
+				return "", "", err
+			}
+		}
+		return terminal.Accepted, "", nil
+	}
+	reason, against := m.invalid, ""
+	if reason == "" {
+		reason = h.checkCode(tx, m.Code, m.Voucher.ID)
+	}
+	if reason == "" && tx.Bucket(bRevoked).Get(vkey) != nil {
+		reason = "voucher revoked"
+	}
+	if reason == "" {
+		if cur := vb.Get(vkey); cur != nil {
+			against = string(cur)
+			reason = "voucher already redeemed by " + against
+		}
+	}
+	if reason == "" {
+		var hd hold
+		if ok, _ := getJSON(tx.Bucket(bHolds), vkey, &hd); ok && hd.TerminalID != j.term && h.now().Before(hd.Until) {
+			reason = fmt.Sprintf("voucher held by terminal %s for an online redemption", hd.TerminalID)
+		}
+	}
+	if reason != "" {
+		c := Conflict{RecordID: id, TerminalID: j.term, MerchantID: j.merchant, Seq: seq, Voucher: m.Voucher.ID,
+			Category: m.Voucher.Category, DiscountFen: m.DiscountFen, At: m.At, Against: against, Reason: reason}
+		cb := tx.Bucket(bConflicts)
+		n, err := cb.NextSequence()
+		if err != nil {
+			return "", "", err
+		}
+		return terminal.Conflict, reason, putJSON(cb, u64(n), &c)
+	}
+	if err := vb.Put(vkey, []byte(id)); err != nil {
+		return "", "", err
+	}
+	return terminal.Accepted, "", tx.Bucket(bHolds).Delete(vkey)
+}
+
+// checkCode returns why code is not a good code for voucher id, or "". A
+// code this hub minted is compared with the stored one (no signature
+// check needed); any other is verified against the hub's keys.
+func (h *Hub) checkCode(tx *bolt.Tx, code string, id terminal.VoucherID) string {
+	if minted := tx.Bucket(bMinted).Get(u64(uint64(id))); minted != nil {
+		if !bytes.Equal(minted, []byte(code)) {
+			return "code differs from the one minted for this voucher"
+		}
+		return ""
+	}
+	v, err := h.keys.Verify(code)
+	if err != nil {
+		return "code does not verify: " + err.Error()
+	}
+	if v.ID != id {
+		return fmt.Sprintf("code is for voucher %s", v.ID)
+	}
+	return ""
+}
+
+func (h *Hub) applyClaim(tx *bolt.Tx, j *job, now time.Time) *wire.Message {
+	req := j.req
+	ans := &wire.Message{Type: wire.TypeClaimResult, ID: req.ID, Voucher: req.Voucher}
+	vkey := u64(uint64(req.Voucher))
+	var m terminal.Merchant
+	if ok, err := getJSON(tx.Bucket(bMerchants), []byte(j.merchant), &m); err != nil || !ok || m.Blocked {
+		ans.Result, ans.Detail = wire.ClaimBlocked, "merchant "+j.merchant+" is blocked"
+		return ans
+	}
+	if reason := h.checkCode(tx, req.Code, req.Voucher); reason != "" {
+		ans.Result, ans.Detail = wire.ClaimInvalid, reason
+		return ans
+	}
+	if tx.Bucket(bRevoked).Get(vkey) != nil {
+		ans.Result, ans.Detail = wire.ClaimRevoked, "voucher revoked"
+		return ans
+	}
+	if cur := tx.Bucket(bVouchers).Get(vkey); cur != nil {
+		ans.Result, ans.Detail = wire.ClaimConflict, "already redeemed by "+string(cur)
+		return ans
+	}
+	hb := tx.Bucket(bHolds)
+	var hd hold
+	if ok, _ := getJSON(hb, vkey, &hd); ok && hd.TerminalID != j.term && now.Before(hd.Until) {
+		ans.Result, ans.Detail = wire.ClaimConflict, "held by terminal "+hd.TerminalID
+		return ans
+	}
+	hd = hold{TerminalID: j.term, Until: now.Add(h.opts.HoldTTL)}
+	if err := putJSON(hb, vkey, &hd); err != nil {
+		ans.Result, ans.Detail = wire.ClaimConflict, "server error: "+err.Error()
+		return ans
+	}
+	ans.Result, ans.Until = wire.ClaimOK, hd.Until
+	return ans
+}
+
+func (h *Hub) applyRelease(tx *bolt.Tx, j *job) *wire.Message {
+	req := j.req
+	ans := &wire.Message{Type: wire.TypeClaimResult, ID: req.ID, Voucher: req.Voucher, Result: wire.ClaimOK}
+	hb := tx.Bucket(bHolds)
+	vkey := u64(uint64(req.Voucher))
+	var hd hold
+	if ok, _ := getJSON(hb, vkey, &hd); ok && hd.TerminalID == j.term {
+		if err := hb.Delete(vkey); err != nil {
+			ans.Result, ans.Detail = wire.ClaimConflict, "server error: "+err.Error()
+		}
+	}
+	return ans
+}

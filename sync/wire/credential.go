@@ -1,0 +1,108 @@
+package wire
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Credential is a terminal's enrolment, written by `voucherd terminal add`
+// to a file only that terminal reads. The server keeps only the public key.
+type Credential struct {
+	TerminalID string `json:"terminal_id"`
+	MerchantID string `json:"merchant_id"`
+	// Seed is the terminal's Ed25519 private key seed (32 bytes). It signs
+	// the handshake and every record of the terminal's chain.
+	Seed []byte `json:"seed"`
+	// Server is a hint of the sync URL ("ws://host:port/v1/sync"); may be empty.
+	Server string `json:"server,omitempty"`
+	// ServerKey is the server's issuing public key: the terminal trusts it
+	// for vouchers before its first sync and checks the welcome's signature with it.
+	ServerKey ed25519.PublicKey `json:"server_key,omitempty"`
+}
+
+// ErrCredential is returned when a credential file is malformed.
+var ErrCredential = errors.New("malformed terminal credential")
+
+// Check validates the credential's fields.
+func (c *Credential) Check() error {
+	switch {
+	case c.TerminalID == "" || len(c.TerminalID) > 64:
+		return fmt.Errorf("%w: terminal id must be 1..64 bytes", ErrCredential)
+	case c.MerchantID == "" || len(c.MerchantID) > 64:
+		return fmt.Errorf("%w: merchant id must be 1..64 bytes", ErrCredential)
+	case len(c.Seed) != ed25519.SeedSize:
+		return fmt.Errorf("%w: seed of %d bytes, want %d", ErrCredential, len(c.Seed), ed25519.SeedSize)
+	case len(c.ServerKey) != 0 && len(c.ServerKey) != ed25519.PublicKeySize:
+		return fmt.Errorf("%w: server key of %d bytes", ErrCredential, len(c.ServerKey))
+	}
+	return nil
+}
+
+// PrivateKey returns the terminal's signing key.
+func (c *Credential) PrivateKey() ed25519.PrivateKey { return ed25519.NewKeyFromSeed(c.Seed) }
+
+// PublicKey returns the terminal's public key, the one the server stores.
+func (c *Credential) PublicKey() ed25519.PublicKey {
+	return c.PrivateKey().Public().(ed25519.PublicKey)
+}
+
+// ParseCredential decodes and checks a credential file's contents.
+func ParseCredential(b []byte) (Credential, error) {
+	var c Credential
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Credential{}, fmt.Errorf("%w: %v", ErrCredential, err)
+	}
+	return c, c.Check()
+}
+
+// LoadCredential reads a credential file.
+func LoadCredential(path string) (Credential, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Credential{}, fmt.Errorf("load credential: %w", err)
+	}
+	c, err := ParseCredential(b)
+	if err != nil {
+		return Credential{}, fmt.Errorf("load credential %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Write stores the credential at path with mode 0600, atomically (a
+// temporary file renamed into place).
+func (c *Credential) Write(path string) error {
+	if err := c.Check(); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".credential-*")
+	if err != nil {
+		return fmt.Errorf("write credential: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err == nil {
+		_, err = tmp.Write(append(b, '\n'))
+		if err == nil {
+			err = tmp.Sync()
+		}
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), path)
+		}
+		if err == nil {
+			return nil
+		}
+	} else {
+		tmp.Close()
+	}
+	return fmt.Errorf("write credential: %w", err)
+}

@@ -31,13 +31,13 @@ type Audit struct {
 // sequence follows the previous one, it carries the previous record's
 // hash, its hash is terminal.ChainHash of its body, the terminal's key
 // signed it, its body names this terminal and sequence, and the last one is
-// the head the ledger stored. A deleted, reordered or altered record gives
+// the last sequence number the ledger gave out. A deleted, reordered or altered record gives
 // an error matching terminal.ErrChain.
 func (l *Ledger) Verify(ctx context.Context) (Audit, error) {
 	l.mu.RLock()
 	head, hash := l.head, l.hash
 	l.mu.RUnlock()
-	a, err := verifyChain(ctx, l.opts.TerminalID, l.pub, head, hash, l.Pending)
+	a, err := verifyChain(ctx, l.opts.TerminalID, l.pub, head, &hash, l.Pending)
 	if err != nil {
 		return a, fmt.Errorf("verify ledger: %w", err)
 	}
@@ -46,7 +46,9 @@ func (l *Ledger) Verify(ctx context.Context) (Audit, error) {
 
 type pendingFunc func(ctx context.Context, after uint64, n int) ([]terminal.Sealed, error)
 
-func verifyChain(ctx context.Context, terminalID string, pub ed25519.PublicKey, head uint64, hash [32]byte, pending pendingFunc) (Audit, error) {
+// verifyChain verifies records 1 to head, read through pending, and, if
+// hash is not nil, that the last one's hash is *hash.
+func verifyChain(ctx context.Context, terminalID string, pub ed25519.PublicKey, head uint64, hash *[32]byte, pending pendingFunc) (Audit, error) {
 	a := Audit{TerminalID: terminalID}
 	var seq uint64
 	var prev [32]byte
@@ -69,8 +71,11 @@ func verifyChain(ctx context.Context, terminalID string, pub ed25519.PublicKey, 
 			return a, err
 		}
 	}
-	if seq != head || prev != hash {
-		return a, fmt.Errorf("chain ends at seq %d, the ledger's head is seq %d: %w", seq, head, terminal.ErrChain)
+	if seq != head {
+		return a, fmt.Errorf("chain ends at seq %d, the ledger numbered %d records: %w", seq, head, terminal.ErrChain)
+	}
+	if hash != nil && prev != *hash {
+		return a, fmt.Errorf("last record seq %d changed since it was committed: %w", seq, terminal.ErrChain)
 	}
 	return a, nil
 }
@@ -104,20 +109,14 @@ func VerifyFile(ctx context.Context, path string, pub ed25519.PublicKey) (Audit,
 	defer db.Close()
 	var terminalID string
 	var head uint64
-	var hash [32]byte
 	err = db.View(func(tx *bolt.Tx) (err error) {
 		defer recoverCorrupt(&err)
 		meta := tx.Bucket(bucketMeta)
-		if meta == nil || string(meta.Get(keyFormat)) != format {
+		if meta == nil || string(meta.Get(keyFormat)) != format || tx.Bucket(bucketOutbox) == nil || tx.Bucket(bucketRecords) == nil {
 			return ErrForeign
 		}
 		terminalID = string(meta.Get(keyTerminal))
-		h := meta.Get(keyHead)
-		if len(h) != 40 {
-			return fmt.Errorf("%w: head of %d bytes", ErrCorrupt, len(h))
-		}
-		head = getU64(h)
-		copy(hash[:], h[8:])
+		head = tx.Bucket(bucketOutbox).Sequence()
 		return nil
 	})
 	if err != nil {
@@ -126,7 +125,7 @@ func VerifyFile(ctx context.Context, path string, pub ed25519.PublicKey) (Audit,
 	pending := func(ctx context.Context, after uint64, n int) ([]terminal.Sealed, error) {
 		return pendingFrom(ctx, db, after, n)
 	}
-	a, err := verifyChain(ctx, terminalID, pub, head, hash, pending)
+	a, err := verifyChain(ctx, terminalID, pub, head, nil, pending)
 	if err != nil {
 		return a, fmt.Errorf("verify %s: %w", path, err)
 	}

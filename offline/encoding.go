@@ -10,17 +10,17 @@ import (
 
 // Buckets (docs/offline-ledger.md describes each).
 var (
-	bucketMeta      = []byte("meta")      // format, ids, key, head, watermark, counters, lane, state
+	bucketMeta      = []byte("meta")      // format, ids, key, watermark, high-water time
+	bucketState     = []byte("state")     // the server state (JSON), alone so commits never rewrite it
 	bucketRecords   = []byte("records")   // seq → sealed record (the journal; never pruned)
-	bucketOutbox    = []byte("outbox")    // seq → discount counted as unsynced; its sequence numbers records
+	bucketOutbox    = []byte("outbox")    // seq → discount of an unsynced record; its sequence numbers records
 	bucketVouchers  = []byte("vouchers")  // voucher id → seq of its live redemption
-	bucketHolders   = []byte("holders")   // holder id → their latest redemption (split-bill memory)
 	bucketDays      = []byte("days")      // "YYYYMMDD" + seq → nil (UTC+8 day of the record)
 	bucketRefunds   = []byte("refunds")   // redemption seq + refund seq → nil
 	bucketSync      = []byte("sync")      // seq → the server's outcome
 	bucketConflicts = []byte("conflicts") // seq → nil, for records the server reported in conflict
 
-	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketOutbox, bucketVouchers, bucketHolders,
+	allBuckets = [][]byte{bucketMeta, bucketState, bucketRecords, bucketOutbox, bucketVouchers,
 		bucketDays, bucketRefunds, bucketSync, bucketConflicts}
 )
 
@@ -30,12 +30,9 @@ var (
 	keyTerminal  = []byte("terminal")
 	keyMerchant  = []byte("merchant")
 	keyPublicKey = []byte("public_key")
-	keyHead      = []byte("head")      // seq (8) + hash (32) of the last record
-	keyWatermark = []byte("watermark") // 8: the server's durable watermark
-	keyUnsynced  = []byte("unsynced")  // count (8) + discount (8) of the outbox
-	keyLane      = []byte("lane")      // the lane's latest redemption (recent encoding)
-	keyHighWater = []byte("high_water")
-	keyState     = []byte("state") // JSON of terminal.ServerState
+	keyWatermark = []byte("watermark")  // 8: the server's durable watermark
+	keyHighWater = []byte("high_water") // 8: unix ns, the terminal's clock at the last SaveState
+	keyState     = []byte("state")      // in bucketState: JSON of terminal.ServerState
 )
 
 func u64(v uint64) []byte {
@@ -82,33 +79,6 @@ func decodeSealed(seq uint64, v []byte) (terminal.Sealed, error) {
 	s.Sig = append([]byte(nil), v[65:129]...)
 	s.Body = append([]byte(nil), v[129:]...)
 	return s, nil
-}
-
-// The holders and lane values: seq | voucher | holder | at (unix ns) | eligible | spend.
-const recentSize = 6 * 8
-
-func encodeRecent(seq uint64, r *terminal.Redemption) []byte {
-	b := make([]byte, 0, recentSize)
-	for _, v := range []uint64{seq, uint64(r.Voucher.ID), uint64(r.Voucher.Holder), uint64(r.At.UnixNano()),
-		uint64(r.EligibleFen), uint64(r.Voucher.SpendFen)} {
-		b = binary.BigEndian.AppendUint64(b, v)
-	}
-	return b
-}
-
-func decodeRecent(terminalID string, v []byte) (terminal.Recent, error) {
-	if len(v) != recentSize {
-		return terminal.Recent{}, fmt.Errorf("recent entry of %d bytes: %w", len(v), ErrCorrupt)
-	}
-	f := func(i int) uint64 { return binary.BigEndian.Uint64(v[i*8:]) }
-	return terminal.Recent{
-		RedemptionID: terminal.RecordID(terminalID, f(0)),
-		VoucherID:    terminal.VoucherID(f(1)),
-		Holder:       terminal.HolderID(f(2)),
-		At:           time.Unix(0, int64(f(3))),
-		EligibleFen:  terminal.Fen(f(4)),
-		SpendFen:     terminal.Fen(f(5)),
-	}, nil
 }
 
 // An outcome value is the result, a zero byte and the detail.

@@ -3,9 +3,10 @@ package offline
 import "github.com/voucherpos/voucherpos/terminal"
 
 // history is the in-memory mirror of the live-voucher index, the holders'
-// latest redemptions and the lane's latest one. It is rebuilt from the
-// vouchers and holders buckets on Open and updated, under Ledger.mu, after
-// each commit; the rules read it without touching the file.
+// latest redemptions and the lane's latest one. Open rebuilds it from the
+// vouchers bucket and the records of the last HolderMemory; it is updated,
+// under Ledger.mu, after each commit; the rules read it without touching
+// the file.
 type history struct {
 	redeemed map[terminal.VoucherID]uint64
 	byHolder map[terminal.HolderID]terminal.Recent
@@ -21,8 +22,14 @@ func (h *history) init() {
 // later reports whether r should replace old as the latest redemption.
 func later(r, old terminal.Recent) bool { return !r.At.Before(old.At) }
 
+// add records a committed redemption: its voucher is live.
 func (h *history) add(seq uint64, r terminal.Recent) {
 	h.redeemed[r.VoucherID] = seq
+	h.remember(r)
+}
+
+// remember updates the split-bill and lane memory with r.
+func (h *history) remember(r terminal.Recent) {
 	if old, ok := h.byHolder[r.Holder]; !ok || later(r, old) {
 		h.byHolder[r.Holder] = r
 	}

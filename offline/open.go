@@ -2,6 +2,7 @@ package offline
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -74,8 +75,7 @@ func (l *Ledger) create(tx *bolt.Tx) error {
 	for k, v := range map[string][]byte{
 		string(keyFormat): []byte(format), string(keyTerminal): []byte(l.opts.TerminalID),
 		string(keyMerchant): []byte(l.opts.MerchantID), string(keyPublicKey): l.pub,
-		string(keyHead): append(u64(0), make([]byte, 32)...), string(keyWatermark): u64(0),
-		string(keyUnsynced): pair(0, 0),
+		string(keyWatermark): u64(0),
 	} {
 		if err := meta.Put([]byte(k), v); err != nil {
 			return err
@@ -84,49 +84,85 @@ func (l *Ledger) create(tx *bolt.Tx) error {
 	return nil
 }
 
-// rebuild loads the head, counters and history mirror, and checks that the
-// head agrees with the records and the outbox's sequence.
+// HolderMemory is how far back, before the latest record, Open reads the
+// records to rebuild the split-bill and lane memory (LastByHolder,
+// LastOnLane). It is far longer than any split-bill window.
+const HolderMemory = 7 * 24 * time.Hour
+
+// head returns the sequence and hash of the last record, checking that the
+// last record is the outbox's last sequence number: a record cut off the
+// end of the chain is found here.
+func head(tx *bolt.Tx) (uint64, [32]byte, error) {
+	var hash [32]byte
+	seq := tx.Bucket(bucketOutbox).Sequence()
+	k, v := tx.Bucket(bucketRecords).Cursor().Last()
+	if getU64(k) != seq {
+		return 0, hash, fmt.Errorf("%w: last record is seq %d, the outbox numbered %d: %w", ErrCorrupt, getU64(k), seq, terminal.ErrChain)
+	}
+	if k != nil {
+		if len(v) < sealedHeader || v[0] != sealedVersion {
+			return 0, hash, fmt.Errorf("%w: record %d: bad stored value", ErrCorrupt, seq)
+		}
+		copy(hash[:], v[33:65])
+	}
+	return seq, hash, nil
+}
+
+// rebuild loads the head, the unsynced counters and the history mirror.
 func (l *Ledger) rebuild(tx *bolt.Tx) error {
+	var err error
+	if l.head, l.hash, err = head(tx); err != nil {
+		return err
+	}
 	meta := tx.Bucket(bucketMeta)
-	head := meta.Get(keyHead)
-	if len(head) != 40 {
-		return fmt.Errorf("%w: head of %d bytes", ErrCorrupt, len(head))
-	}
-	l.head = getU64(head)
-	copy(l.hash[:], head[8:])
-	if last, _ := tx.Bucket(bucketRecords).Cursor().Last(); getU64(last) != l.head {
-		return fmt.Errorf("%w: head is seq %d, last record seq %d", ErrCorrupt, l.head, getU64(last))
-	}
-	if seq := tx.Bucket(bucketOutbox).Sequence(); seq != l.head {
-		return fmt.Errorf("%w: head is seq %d, outbox sequence %d", ErrCorrupt, l.head, seq)
-	}
 	l.water = getU64(meta.Get(keyWatermark))
-	u := meta.Get(keyUnsynced)
-	l.count, l.disc = int(getU64(u)), terminal.Fen(getU64(u[min(8, len(u)):]))
 	if hw := meta.Get(keyHighWater); hw != nil {
 		l.high = time.Unix(0, int64(getU64(hw)))
 	}
-	err := tx.Bucket(bucketVouchers).ForEach(func(k, v []byte) error {
+	err = tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+		l.count++
+		l.disc += terminal.Fen(getU64(v))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = tx.Bucket(bucketVouchers).ForEach(func(k, v []byte) error {
 		l.hist.redeemed[terminal.VoucherID(getU64(k))] = getU64(v)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	err = tx.Bucket(bucketHolders).ForEach(func(k, v []byte) error {
-		r, err := decodeRecent(l.opts.TerminalID, v)
-		l.hist.byHolder[r.Holder] = r
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if v := meta.Get(keyLane); v != nil {
-		r, err := decodeRecent(l.opts.TerminalID, v)
+	return l.rebuildRecent(tx)
+}
+
+// rebuildRecent reads the records back from the last one to HolderMemory
+// before it, for the split-bill and lane memory and the high-water time.
+func (l *Ledger) rebuildRecent(tx *bolt.Tx) error {
+	var horizon time.Time
+	c := tx.Bucket(bucketRecords).Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		s, err := decodeSealed(getU64(k), v)
 		if err != nil {
 			return err
 		}
-		l.hist.lane, l.hist.hasLane = r, true
+		var r terminal.Redemption
+		if err := json.Unmarshal(s.Body, &r); err != nil {
+			return fmt.Errorf("record %d: %w: %v", s.Seq, ErrCorrupt, err)
+		}
+		if horizon.IsZero() {
+			horizon = r.At.Add(-HolderMemory)
+		}
+		if r.At.Before(horizon) {
+			break
+		}
+		if r.At.After(l.high) {
+			l.high = r.At
+		}
+		if r.Kind == terminal.KindRedemption {
+			l.hist.remember(terminal.RecentOf(&r))
+		}
 	}
 	return nil
 }

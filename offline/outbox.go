@@ -98,7 +98,10 @@ func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.
 	var water uint64
 	err := l.update(ctx, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		high := getU64(meta.Get(keyHead))
+		high, _, err := head(tx)
+		if err != nil {
+			return err
+		}
 		if watermark > high {
 			return fmt.Errorf("%w: watermark %d, high seq %d", ErrAck, watermark, high)
 		}
@@ -106,9 +109,9 @@ func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.
 			return err
 		}
 		old := getU64(meta.Get(keyWatermark))
-		u := meta.Get(keyUnsynced)
-		count, disc = int(getU64(u)), terminal.Fen(getU64(u[8:]))
-		var err error
+		l.mu.RLock()
+		count, disc = l.count, l.disc
+		l.mu.RUnlock()
 		switch {
 		case watermark > old:
 			err = prune(tx, watermark, &count, &disc)
@@ -120,10 +123,7 @@ func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.
 			return err
 		}
 		water = watermark
-		if err := meta.Put(keyWatermark, u64(watermark)); err != nil {
-			return err
-		}
-		return meta.Put(keyUnsynced, pair(uint64(count), uint64(disc)))
+		return meta.Put(keyWatermark, u64(watermark))
 	}, func() {
 		l.mu.Lock()
 		l.water, l.count, l.disc = water, count, disc

@@ -120,17 +120,15 @@ type addedRecent struct {
 }
 
 func (c *commit) run(recs []*terminal.Redemption) error {
-	l, tx := c.l, c.tx
-	meta := tx.Bucket(bucketMeta)
-	head := meta.Get(keyHead)
-	c.head = getU64(head)
-	copy(c.hash[:], head[8:])
-	u := meta.Get(keyUnsynced)
-	c.count, c.disc = int(getU64(u)), terminal.Fen(getU64(u[8:]))
-	if hw := meta.Get(keyHighWater); hw != nil {
-		c.high = time.Unix(0, int64(getU64(hw)))
+	l := c.l
+	var err error
+	if c.head, c.hash, err = head(c.tx); err != nil {
+		return err
 	}
-	used := l.Usage().UsedBytes
+	l.mu.RLock()
+	c.count, c.disc, c.high = l.count, l.disc, l.high
+	used := l.usage.UsedBytes
+	l.mu.RUnlock()
 	for _, r := range recs {
 		if used >= l.limit(r.Kind) {
 			return fmt.Errorf("%w: %d of %d bytes used", ErrFull, used, l.opts.MaxSize)
@@ -139,14 +137,8 @@ func (c *commit) run(recs []*terminal.Redemption) error {
 			return err
 		}
 	}
-	if err := meta.Put(keyHead, append(u64(c.head), c.hash[:]...)); err != nil {
-		return err
-	}
-	if err := meta.Put(keyUnsynced, pair(uint64(c.count), uint64(c.disc))); err != nil {
-		return err
-	}
 	c.wrote = true
-	return meta.Put(keyHighWater, u64(uint64(c.high.UnixNano())))
+	return nil
 }
 
 func (c *commit) one(r *terminal.Redemption) error {
@@ -196,8 +188,7 @@ func (c *commit) one(r *terminal.Redemption) error {
 	return nil
 }
 
-// redeem claims the voucher in the single-use index and updates the
-// split-bill and lane memory.
+// redeem claims the voucher in the single-use index.
 func (c *commit) redeem(key []byte, r *terminal.Redemption) error {
 	vouchers := c.tx.Bucket(bucketVouchers)
 	vkey := u64(uint64(r.Voucher.ID))
@@ -208,21 +199,7 @@ func (c *commit) redeem(key []byte, r *terminal.Redemption) error {
 	if err := vouchers.Put(vkey, key); err != nil {
 		return err
 	}
-	seq := getU64(key)
-	rec := encodeRecent(seq, r)
-	recent, _ := decodeRecent(c.l.opts.TerminalID, rec)
-	c.added = append(c.added, addedRecent{seq, recent})
-	holders := c.tx.Bucket(bucketHolders)
-	hkey := u64(uint64(r.Voucher.Holder))
-	if old := holders.Get(hkey); old == nil || !r.At.Before(time.Unix(0, int64(getU64(old[24:])))) {
-		if err := holders.Put(hkey, rec); err != nil {
-			return err
-		}
-	}
-	meta := c.tx.Bucket(bucketMeta)
-	if old := meta.Get(keyLane); len(old) != recentSize || !r.At.Before(time.Unix(0, int64(getU64(old[24:])))) {
-		return meta.Put(keyLane, rec)
-	}
+	c.added = append(c.added, addedRecent{getU64(key), terminal.RecentOf(r)})
 	return nil
 }
 

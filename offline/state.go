@@ -17,7 +17,7 @@ import (
 func (l *Ledger) LoadState(ctx context.Context) (terminal.ServerState, error) {
 	var b []byte
 	err := l.view(ctx, func(tx *bolt.Tx) error {
-		b = append([]byte(nil), tx.Bucket(bucketMeta).Get(keyState)...)
+		b = append([]byte(nil), tx.Bucket(bucketState).Get(keyState)...)
 		return nil
 	})
 	if err != nil {
@@ -44,7 +44,7 @@ func (l *Ledger) SaveState(ctx context.Context, s terminal.ServerState) error {
 	var high time.Time
 	err = l.update(ctx, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(keyState, b); err != nil {
+		if err := tx.Bucket(bucketState).Put(keyState, b); err != nil {
 			return err
 		}
 		if hw := meta.Get(keyHighWater); hw != nil {

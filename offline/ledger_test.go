@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -162,4 +163,133 @@ func TestLedger_Commit(t *testing.T) {
 			t.Fatalf("got %v, want ErrRecord", err)
 		}
 	})
+}
+
+func TestLedger_Refund(t *testing.T) {
+	ctx := context.Background()
+	t.Run("Partial", func(t *testing.T) {
+		l, _ := MustOpen(t)
+		orig := mustCommit(t, l, redemption(1, 100, noon))
+		ref := mustCommit(t, l, refund(orig, false))
+		if !l.Redeemed(1) {
+			t.Fatal("a partial refund returned the voucher")
+		}
+		got, err := l.Refunds(ctx, orig.ID)
+		if err != nil || len(got) != 1 || got[0].ID != ref.ID || got[0].RefundOf != orig.ID {
+			t.Fatalf("refunds: got %v %v", got, err)
+		}
+		n, fen, _ := l.Unsynced(ctx)
+		if n != 2 || fen != terminal.Yuan(20) {
+			t.Fatalf("unsynced: got %d %s, want 2 ¥20.00", n, fen)
+		}
+	})
+	t.Run("VoucherReturned", func(t *testing.T) {
+		l, path := MustOpen(t)
+		orig := mustCommit(t, l, redemption(1, 100, noon))
+		mustCommit(t, l, refund(orig, true))
+		if l.Redeemed(1) {
+			t.Fatal("voucher still live after a refund that returned it")
+		}
+		l = reopen(t, l, path)
+		if l.Redeemed(1) {
+			t.Fatal("after reopen: voucher live again")
+		}
+		again := mustCommit(t, l, redemption(1, 100, noon.Add(time.Hour)))
+		if !l.Redeemed(1) || again.Seq != 3 {
+			t.Fatalf("redeem again: live %v seq %d", l.Redeemed(1), again.Seq)
+		}
+		if err := l.Commit(ctx, refund(orig, true)); !errors.Is(err, terminal.ErrRefund) {
+			t.Fatalf("second return of the voucher: got %v, want ErrRefund", err)
+		}
+	})
+	t.Run("ErrRefund", func(t *testing.T) {
+		l, _ := MustOpen(t)
+		orig := mustCommit(t, l, redemption(1, 100, noon))
+		ref := mustCommit(t, l, refund(orig, false))
+		for _, of := range []string{"T1-0000000009", "T2-0000000001", "T1-1", "x", ref.ID} {
+			r := refund(orig, false)
+			r.RefundOf = of
+			if err := l.Commit(ctx, r); !errors.Is(err, terminal.ErrRefund) {
+				t.Errorf("refund of %q: got %v, want ErrRefund", of, err)
+			}
+		}
+		if _, err := l.Refunds(ctx, "nope"); !errors.Is(err, terminal.ErrNotFound) {
+			t.Errorf("refunds of an unknown id: got %v, want ErrNotFound", err)
+		}
+		if _, err := l.Get(ctx, "T1-0000000009"); !errors.Is(err, terminal.ErrNotFound) {
+			t.Errorf("get of an unknown id: got %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// refund returns a refund record of one line of orig.
+func refund(orig *terminal.Redemption, returned bool) *terminal.Redemption {
+	return &terminal.Redemption{Kind: terminal.KindRefund, At: orig.At.Add(time.Minute), CheckoutID: orig.CheckoutID,
+		Code: orig.Code, Voucher: orig.Voucher, Items: []terminal.Item{{SKU: "rice", Qty: 1, UnitPriceFen: terminal.Yuan(55)}},
+		TotalFen: terminal.Yuan(55), RefundOf: orig.ID, RefundFen: terminal.Yuan(50), VoucherShareFen: terminal.Yuan(5),
+		VoucherReturned: returned}
+}
+
+func TestLedger_Day(t *testing.T) {
+	ctx := context.Background()
+	l, path := MustOpen(t)
+	late := day.Add(24*time.Hour - time.Second) // 23:59:59 UTC+8
+	mustCommit(t, l, redemption(1, 1, noon))
+	mustCommit(t, l, redemption(2, 2, late))
+	mustCommit(t, l, redemption(3, 3, late.Add(2*time.Second))) // next day
+	mustCommit(t, l, redemption(4, 4, late.UTC()))              // same instant in UTC
+	if err := l.Ack(ctx, 4, []terminal.Outcome{{Seq: 2, Result: terminal.Conflict, Detail: "redeemed by T2-0000000001"}}); err != nil {
+		t.Fatal(err)
+	}
+	l = reopen(t, l, path)
+	got, err := l.Day(ctx, day.Add(5*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint64
+	for _, r := range got {
+		ids = append(ids, r.Seq)
+	}
+	if want := []uint64{1, 2, 4}; !slices.Equal(ids, want) {
+		t.Fatalf("day: got seqs %v, want %v", ids, want)
+	}
+	es, err := l.DayEntries(ctx, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es[0].Sync != terminal.Accepted || es[1].Sync != terminal.Conflict || es[1].Detail == "" {
+		t.Fatalf("sync states: got %+v %+v", es[0], es[1])
+	}
+	next, _ := l.Day(ctx, day.AddDate(0, 0, 1))
+	if len(next) != 1 || next[0].Seq != 3 {
+		t.Fatalf("next day: got %v", next)
+	}
+	if empty, err := l.Day(ctx, day.AddDate(0, 0, 7)); err != nil || len(empty) != 0 {
+		t.Fatalf("empty day: got %v %v", empty, err)
+	}
+}
+
+func TestLedger_History(t *testing.T) {
+	l, path := MustOpen(t)
+	mustCommit(t, l, redemption(1, 100, noon))
+	mustCommit(t, l, redemption(2, 200, noon.Add(time.Minute)))
+	mustCommit(t, l, redemption(3, 100, noon.Add(-time.Hour))) // clock set back: not the latest
+	check := func(when string) {
+		t.Helper()
+		if r, ok := l.LastByHolder(100); !ok || r.RedemptionID != "T1-0000000001" || r.VoucherID != 1 || r.SpendFen != terminal.Yuan(200) {
+			t.Errorf("%s: last by holder 100: got %+v %v", when, r, ok)
+		}
+		if r, ok := l.LastOnLane(); !ok || r.RedemptionID != "T1-0000000002" || !r.At.Equal(noon.Add(time.Minute)) {
+			t.Errorf("%s: last on lane: got %+v %v", when, r, ok)
+		}
+		if _, ok := l.LastByHolder(300); ok {
+			t.Errorf("%s: holder 300 has a redemption", when)
+		}
+		if !l.HighWater().Equal(noon.Add(time.Minute)) {
+			t.Errorf("%s: high water %v", when, l.HighWater())
+		}
+	}
+	check("after commit")
+	l = reopen(t, l, path)
+	check("after reopen")
 }

@@ -1,0 +1,179 @@
+package offline_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/voucherpos/voucherpos/offline"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+func TestOutbox_Pending(t *testing.T) {
+	ctx := context.Background()
+	l, _ := MustOpen(t)
+	for i := uint64(1); i <= 5; i++ {
+		mustCommit(t, l, redemption(i, i, noon.Add(time.Duration(i)*time.Minute)))
+	}
+	if h, err := l.HighSeq(ctx); err != nil || h != 5 {
+		t.Fatalf("high seq: got %d %v", h, err)
+	}
+	got, err := l.Pending(ctx, 1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Seq != 2 || got[2].Seq != 4 {
+		t.Fatalf("pending after 1, 3: got %d records from seq %d", len(got), got[0].Seq)
+	}
+	all, _ := l.Pending(ctx, 0, 100)
+	if _, _, err := terminal.VerifyChain(l.PublicKey(), 0, [32]byte{}, all); err != nil {
+		t.Fatalf("pending records do not verify as a chain: %v", err)
+	}
+	// Sealed bodies are the records' exact JSON.
+	r, _ := l.Get(ctx, "T1-0000000003")
+	if want, _ := json.Marshal(r); string(all[2].Body) != string(want) {
+		t.Fatalf("body of seq 3:\n got %s\nwant %s", all[2].Body, want)
+	}
+	if none, _ := l.Pending(ctx, 5, 10); len(none) != 0 {
+		t.Fatalf("pending after the high seq: got %d", len(none))
+	}
+}
+
+func TestOutbox_Ack(t *testing.T) {
+	ctx := context.Background()
+	t.Run("OK", func(t *testing.T) {
+		l, path := MustOpen(t)
+		for i := uint64(1); i <= 5; i++ {
+			mustCommit(t, l, redemption(i, i, noon.Add(time.Duration(i)*time.Minute)))
+		}
+		err := l.Ack(ctx, 3, []terminal.Outcome{{Seq: 1, Result: terminal.Accepted}, {Seq: 2, Result: terminal.Conflict, Detail: "voucher 2 redeemed by T2-0000000001"}, {Seq: 3, Result: terminal.Duplicate}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantUnsynced(t, l, 2, terminal.Yuan(40))
+		// A resend's duplicate never hides a conflict.
+		if err := l.Ack(ctx, 3, []terminal.Outcome{{Seq: 2, Result: terminal.Duplicate}}); err != nil {
+			t.Fatal(err)
+		}
+		l = reopen(t, l, path)
+		wantUnsynced(t, l, 2, terminal.Yuan(40))
+		if l.Watermark() != 3 {
+			t.Fatalf("watermark %d, want 3", l.Watermark())
+		}
+		cs, err := l.Conflicts(ctx)
+		if err != nil || len(cs) != 1 || cs[0].Record.Seq != 2 || cs[0].Sync != terminal.Conflict {
+			t.Fatalf("conflicts: got %+v %v", cs, err)
+		}
+		for id, want := range map[string]terminal.Result{"T1-0000000001": terminal.Accepted, "T1-0000000002": terminal.Conflict,
+			"T1-0000000003": terminal.Duplicate, "T1-0000000004": offline.Pending} {
+			e, err := l.Entry(ctx, id)
+			if err != nil || e.Sync != want {
+				t.Errorf("%s: got %q %v, want %q", id, e.Sync, err, want)
+			}
+		}
+		// Acknowledged records stay in the journal and can be sent again.
+		if got, _ := l.Pending(ctx, 0, 10); len(got) != 5 {
+			t.Fatalf("pending from 0 after ack: got %d, want 5", len(got))
+		}
+		if err := l.Ack(ctx, 5, nil); err != nil {
+			t.Fatal(err)
+		}
+		wantUnsynced(t, l, 0, 0)
+	})
+	t.Run("ErrAck", func(t *testing.T) {
+		l, _ := MustOpen(t)
+		mustCommit(t, l, redemption(1, 1, noon))
+		for name, f := range map[string]func() error{
+			"watermark": func() error { return l.Ack(ctx, 2, nil) },
+			"outcome":   func() error { return l.Ack(ctx, 1, []terminal.Outcome{{Seq: 7, Result: terminal.Accepted}}) },
+			"seq 0":     func() error { return l.Ack(ctx, 1, []terminal.Outcome{{Seq: 0, Result: terminal.Accepted}}) },
+			"result":    func() error { return l.Ack(ctx, 1, []terminal.Outcome{{Seq: 1, Result: "maybe"}}) },
+		} {
+			if err := f(); !errors.Is(err, offline.ErrAck) {
+				t.Errorf("%s: got %v, want ErrAck", name, err)
+			}
+		}
+		wantUnsynced(t, l, 1, terminal.Yuan(20))
+	})
+	t.Run("WatermarkBack", func(t *testing.T) {
+		l, _ := MustOpen(t)
+		for i := uint64(1); i <= 4; i++ {
+			mustCommit(t, l, redemption(i, i, noon))
+		}
+		mustCommit(t, l, refund(mustGet(t, l, "T1-0000000001"), false))
+		if err := l.Ack(ctx, 5, nil); err != nil {
+			t.Fatal(err)
+		}
+		wantUnsynced(t, l, 0, 0)
+		if err := l.Ack(ctx, 2, nil); err != nil { // a server restored from a backup
+			t.Fatal(err)
+		}
+		wantUnsynced(t, l, 3, terminal.Yuan(40))
+	})
+}
+
+func mustGet(tb testing.TB, l *offline.Ledger, id string) *terminal.Redemption {
+	tb.Helper()
+	r, err := l.Get(context.Background(), id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+func wantUnsynced(tb testing.TB, l *offline.Ledger, n int, fen terminal.Fen) {
+	tb.Helper()
+	gotN, gotFen, err := l.Unsynced(context.Background())
+	if err != nil || gotN != n || gotFen != fen {
+		tb.Fatalf("unsynced: got %d %s %v, want %d %s", gotN, gotFen, err, n, fen)
+	}
+}
+
+func TestStateStore(t *testing.T) {
+	ctx := context.Background()
+	l, path := MustOpen(t)
+	_, err := l.LoadState(ctx)
+	if !errors.Is(err, offline.ErrNoState) || !errors.Is(err, terminal.ErrNotFound) {
+		t.Fatalf("fresh ledger: got %v, want ErrNoState", err)
+	}
+	want := terminal.ServerState{
+		Merchant:    terminal.Merchant{ID: "M1", Name: "沁水百货", Category: terminal.Retail, Region: 140521, Blocked: true},
+		IssuerKeys:  []terminal.IssuerKey{{ID: terminal.KeyIDOf(termKey.Public().(ed25519.PublicKey)), Public: termKey.Public().(ed25519.PublicKey)}},
+		Revocations: []terminal.VoucherID{7, 8},
+		Params:      terminal.Params{OfflineLimitFen: terminal.Yuan(300)},
+		ServerTime:  noon.Add(2 * time.Second),
+		LocalTime:   noon,
+	}
+	if err := l.SaveState(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, l, redemption(1, 1, noon.Add(-time.Hour)))
+	l = reopen(t, l, path)
+	got, err := l.LoadState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(mustJSON(t, got), mustJSON(t, want)) {
+		t.Fatalf("state:\n got %s\nwant %s", mustJSON(t, got), mustJSON(t, want))
+	}
+	st, err := l.SyncState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.LastSync.Equal(noon) || st.ServerOffset != 2*time.Second || !st.HighWater.Equal(noon) || st.UnsyncedFen != terminal.Yuan(20) {
+		t.Fatalf("sync state: got %+v", st)
+	}
+}
+
+func mustJSON(tb testing.TB, v any) string {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}

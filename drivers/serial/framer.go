@@ -106,7 +106,9 @@ func (f *framer) idle(now time.Time) []frame {
 		return nil
 	}
 	if f.cfg.suffix == SuffixNone || f.overlong > 0 {
-		if fr, ok := f.end(f.last); ok {
+		fr, ok := f.end(f.last)
+		f.resync = false // the line is quiet already: nothing to resynchronise
+		if ok {
 			return []frame{fr}
 		}
 		return nil

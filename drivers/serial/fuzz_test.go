@@ -1,0 +1,89 @@
+package serial
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// FuzzFramer feeds the framer arbitrary bytes in arbitrary chunks, under a
+// suffix chosen by the input, and checks that it never panics, that every
+// code it emits could have been a code (UTF-8, no control or terminator
+// bytes, within the length limits), and that after the line goes quiet a
+// well-formed frame reads back exactly (round trip).
+func FuzzFramer(f *testing.F) {
+	f.Add([]byte("]Q1VC1:ABC\r\n"), uint8(4), uint8(3))              // Honeywell CRLF + AIM
+	f.Add([]byte("VC1:ZEBRA DATA AS IS"), uint8(1), uint8(7))        // no suffix, idle gap
+	f.Add([]byte("\x02VC1:STX\x03\x02NR\x03"), uint8(6), uint8(2))   // STX/ETX and a no-read
+	f.Add([]byte("\x00\xff\x13A7\r\nVC1:X\r\n"), uint8(4), uint8(1)) // noise, then text
+	f.Add([]byte("\r\n\n\rVC1:MIX\n\r"), uint8(2), uint8(5))         // CR/LF mixtures
+	f.Add([]byte(strings.Repeat("A", 300)+"\r"), uint8(2), uint8(9)) // over-long
+	f.Add([]byte("]Q1凭证\xc3\x28\t%%NoRead\t"), uint8(5), uint8(4))   // UTF-8, bad UTF-8, TAB
+	f.Fuzz(func(t *testing.T, data []byte, suffixSel, chunkSel uint8) {
+		suffix := Suffix(1 + int(suffixSel)%6)
+		cfg := framerConfig{suffix: suffix, aim: AIMMode(int(chunkSel) % 3), maxLen: 64, minLen: 2,
+			gap: 10 * time.Millisecond, noRead: defaultNoRead}
+		fr := newFramer(cfg)
+		now := time.Unix(0, 0)
+		chunk := 1 + int(chunkSel)%17
+		var out []frame
+		for i := 0; i < len(data); i += chunk {
+			out = append(out, fr.push(data[i:min(i+chunk, len(data))], now)...)
+			now = now.Add(time.Duration(chunkSel%5) * time.Millisecond)
+			out = append(out, fr.idle(now)...)
+		}
+		for _, fm := range out {
+			checkCode(t, cfg, fm)
+		}
+		// Round trip: after a quiet gap, a well-formed frame reads back.
+		now = now.Add(cfg.gap)
+		fr.idle(now)
+		want := "VC1:ROUND TRIP-" + string(rune('A'+len(data)%26))
+		frameBytes := []byte("]Q1" + want)
+		switch suffix {
+		case SuffixCR:
+			frameBytes = append(frameBytes, '\r')
+		case SuffixLF:
+			frameBytes = append(frameBytes, '\n')
+		case SuffixCRLF:
+			frameBytes = append(frameBytes, "\r\n"...)
+		case SuffixTAB:
+			frameBytes = append(frameBytes, '\t')
+		case SuffixETX:
+			frameBytes = append(append([]byte{stx}, frameBytes...), etx)
+		}
+		out = nil
+		for i := 0; i < len(frameBytes); i += chunk {
+			out = append(out, fr.push(frameBytes[i:min(i+chunk, len(frameBytes))], now)...)
+		}
+		out = append(out, fr.idle(now.Add(cfg.gap))...)
+		wantCode, wantSym := want, "]Q1"
+		if cfg.aim == AIMOff {
+			wantCode, wantSym = "]Q1"+want, ""
+		}
+		if len(out) != 1 || out[0].kind != frameCode || out[0].code != wantCode || out[0].symbology != wantSym {
+			t.Fatalf("round trip after %q: got %+v, want code %q", data, out, wantCode)
+		}
+	})
+}
+
+// checkCode fails if a code frame carries what no code may.
+func checkCode(t *testing.T, cfg framerConfig, fm frame) {
+	t.Helper()
+	if fm.kind != frameCode {
+		return
+	}
+	c := fm.code
+	if !utf8.ValidString(c) || len(c) < cfg.minLen || len(c) > cfg.maxLen {
+		t.Fatalf("code %q: bad UTF-8 or length", c)
+	}
+	for i := 0; i < len(c); i++ {
+		if cfg.suffix.terminator(c[i]) || (c[i] < 0x20 && c[i] != '\t') || c[i] == 0x7f {
+			t.Fatalf("code %q holds byte %#x", c, c[i])
+		}
+	}
+	if fm.symbology != "" && !hasAIM(fm.symbology) {
+		t.Fatalf("symbology %q", fm.symbology)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -83,24 +84,24 @@ type CategoryTotal struct {
 	Leverage    float64 `json:"leverage"`
 }
 
-// SyncOf tells a record's sync state and detail.
-type SyncOf func(r *terminal.Redemption) (state, detail string)
-
-// BuildReport makes the report of day from its records.
-func BuildReport(day time.Time, recs []*terminal.Redemption, syncOf SyncOf) Report {
+// BuildReport makes the report of day from its journal entries.
+func BuildReport(day time.Time, entries []offline.Entry) Report {
 	rep := Report{Day: terminal.Day(day).Format(time.DateOnly), Records: []Row{}, ByCategory: []CategoryTotal{}}
 	byCat := map[terminal.Category]*CategoryTotal{}
-	slices.SortStableFunc(recs, func(a, b *terminal.Redemption) int { return a.At.Compare(b.At) })
-	for _, r := range recs {
+	slices.SortStableFunc(entries, func(a, b offline.Entry) int { return a.Record.At.Compare(b.Record.At) })
+	var recs []*terminal.Redemption
+	for _, e := range entries {
+		r := e.Record
+		recs = append(recs, r)
 		row := Row{ID: r.ID, Kind: string(r.Kind), At: r.At.In(terminal.Zone).Format(time.RFC3339),
 			Time: r.At.In(terminal.Zone).Format(time.TimeOnly), Category: r.Voucher.Category.String(),
 			CategoryName: r.Voucher.Category.Name(), VoucherID: r.Voucher.ID.String(),
 			Denomination: r.Voucher.Denomination().String(), SaleFen: int64(r.TotalFen),
 			DiscountFen: int64(r.DiscountFen), PayableFen: int64(r.PayableFen), RefundOf: r.RefundOf,
 			RefundFen: int64(r.RefundFen), ShareFen: int64(r.VoucherShareFen), Returned: r.VoucherReturned,
-			Online: r.Online, Flags: r.Flags, Sync: SyncPending}
-		if syncOf != nil {
-			row.Sync, row.SyncDetail = syncOf(r)
+			Online: r.Online, Flags: r.Flags, Sync: string(e.Sync), SyncDetail: e.Detail}
+		if row.Sync == string(terminal.Duplicate) {
+			row.Sync = SyncAccepted
 		}
 		rep.Merchant, rep.Terminal = r.MerchantID, r.TerminalID
 		switch row.Sync {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -46,15 +47,13 @@ type Status struct {
 // ServerConfig wires the HTTP API.
 type ServerConfig struct {
 	Lane   *terminal.Lane
-	Ledger terminal.Ledger
+	Ledger *offline.Ledger
 	// Unsynced gives the queue depth and the offline exposure; nil: zero.
 	Unsynced terminal.Unsynced
 	// Link is the server connection; nil means offline only.
 	Link Link
 	// Scanner reports the scanner's state; nil means disconnected.
 	Scanner func() terminal.ScannerState
-	// SyncOf tells each record's sync state for the report; nil: pending.
-	SyncOf     SyncOf
 	TerminalID string
 	Log        *slog.Logger
 	Now        terminal.Clock
@@ -360,7 +359,7 @@ func (s *Server) redemptions(w http.ResponseWriter, r *http.Request) {
 		}
 		day = d
 	}
-	rep, err := DayReport(r.Context(), s.cfg.Ledger, day, s.cfg.SyncOf)
+	rep, err := DayReport(r.Context(), s.cfg.Ledger, day)
 	if err != nil {
 		s.laneError(w, err)
 		return
@@ -376,12 +375,12 @@ func (s *Server) redemptions(w http.ResponseWriter, r *http.Request) {
 }
 
 // DayReport reads day's records from the ledger and builds the report.
-func DayReport(ctx context.Context, l terminal.Ledger, day time.Time, syncOf SyncOf) (Report, error) {
-	recs, err := l.Day(ctx, terminal.Day(day))
+func DayReport(ctx context.Context, l *offline.Ledger, day time.Time) (Report, error) {
+	es, err := l.DayEntries(ctx, terminal.Day(day))
 	if err != nil && !errors.Is(err, terminal.ErrNotFound) {
 		return Report{}, fmt.Errorf("read day %s: %w", day.Format(time.DateOnly), err)
 	}
-	return BuildReport(day, recs, syncOf), nil
+	return BuildReport(day, es), nil
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {

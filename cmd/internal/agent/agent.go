@@ -1,0 +1,302 @@
+// Package agent is the posagent program as a library, so that cmd/posagent,
+// cmd/posdemo and the tests run the same thing: it wires the scanner driver,
+// the lane (rules, ledger, online authorisation), the sync client and the
+// HTTP side (ECR API, events websocket, cashier screen and dashboard).
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/voucherpos/voucherpos/drivers/serial"
+	"github.com/voucherpos/voucherpos/offline"
+	"github.com/voucherpos/voucherpos/sync/wire"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// LedgerFile is the name of the ledger in the data directory.
+const LedgerFile = "ledger.db"
+
+// DefaultHTTP is the default address of the HTTP side: loopback only.
+const DefaultHTTP = "127.0.0.1:8080"
+
+// statusEvery is how often the screens' status is refreshed when nothing
+// else prompts it.
+const statusEvery = time.Second
+
+// Options configure an agent. DataDir and Credential are required.
+type Options struct {
+	// DataDir holds the ledger; created if missing.
+	DataDir string
+	// Credential is the terminal's enrolment (`voucherd terminal add`).
+	Credential wire.Credential
+	// Scanner configures the serial scanner; an empty Device means none
+	// (the API still applies codes by hand).
+	Scanner serial.Config
+	// HTTP is the listen address; empty means DefaultHTTP. Port 0 picks one.
+	HTTP string
+	// Server is the sync websocket URL; empty means the credential's hint,
+	// and if that is empty too the agent works offline only.
+	Server string
+	// ClaimTimeout bounds an online claim; zero means terminal.DefaultClaimTimeout.
+	ClaimTimeout time.Duration
+	// Log receives the structured log; nil means slog.Default().
+	Log *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Agent is a running posagent.
+type Agent struct {
+	opts    Options
+	log     *slog.Logger
+	ledger  *offline.Ledger
+	lane    *terminal.Lane
+	server  *Server
+	scanner *serial.Scanner
+	link    *link
+	http    *http.Server
+	ln      net.Listener
+	poke    chan struct{}
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+	err     error
+}
+
+// New returns an agent for opts; it does no I/O.
+func New(opts Options) *Agent {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.HTTP == "" {
+		opts.HTTP = DefaultHTTP
+	}
+	if opts.Server == "" {
+		opts.Server = opts.Credential.Server
+	}
+	return &Agent{opts: opts, log: opts.Log, poke: make(chan struct{}, 1)}
+}
+
+// Open opens the ledger, starts the scanner, the sync client and the HTTP
+// side. The agent runs until Close or the end of ctx.
+func (a *Agent) Open(ctx context.Context) (err error) {
+	o := &a.opts
+	if o.DataDir == "" {
+		return errors.New("agent: no data directory")
+	}
+	if err := o.Credential.Check(); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("agent: data directory: %w", err)
+	}
+	ctx, a.cancel = context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			a.cancel()
+			a.closeAll()
+		}
+	}()
+	a.ledger, err = offline.Open(filepath.Join(o.DataDir, LedgerFile), offline.Options{
+		TerminalID: o.Credential.TerminalID, MerchantID: o.Credential.MerchantID,
+		Key: o.Credential.PrivateKey(), Now: o.Now, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	a.link = newLink(a)
+	a.server = NewServer(ServerConfig{Ledger: a.ledger, Unsynced: a.ledger, Link: a.link,
+		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Scanner: a.scannerState})
+	lcfg := terminal.LaneConfig{TerminalID: o.Credential.TerminalID, MerchantID: o.Credential.MerchantID,
+		Ledger: a.ledger, Sync: a.ledger, Unsynced: a.ledger, Now: o.Now, ClaimTimeout: o.ClaimTimeout,
+		OnEvent: a.onLaneEvent,
+		OnError: func(op string, err error) { a.log.Warn("lane", "op", op, "err", err) }}
+	if a.link.enabled() {
+		lcfg.Auth = a.link
+	}
+	if o.Scanner.Device != "" {
+		sc := o.Scanner
+		if sc.Logger == nil {
+			sc.Logger = a.log
+		}
+		sc.OnState = func(s terminal.ScannerState) {
+			a.log.Info("scanner", "state", s, "device", o.Scanner.Device)
+			a.pokeStatus()
+		}
+		a.scanner = serial.New(sc)
+		lcfg.Beeper = a.scanner
+	}
+	a.lane = terminal.NewLane(lcfg)
+	a.server.cfg.Lane = a.lane
+	if st, err := a.ledger.LoadState(ctx); err == nil {
+		a.lane.SetState(st)
+	} else if !errors.Is(err, offline.ErrNoState) {
+		return fmt.Errorf("agent: %w", err)
+	}
+	a.lane.SeenTime(a.ledger.HighWater())
+
+	a.ln, err = net.Listen("tcp", o.HTTP)
+	if err != nil {
+		return fmt.Errorf("agent: listen %s: %w", o.HTTP, err)
+	}
+	a.http = &http.Server{Handler: a.server, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	if a.scanner != nil {
+		if err := a.scanner.Open(ctx); err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.scanLoop(ctx) }()
+	}
+	if err := a.link.open(ctx); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		if err := a.http.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http", "err", err)
+		}
+	}()
+	go func() { defer a.wg.Done(); a.statusLoop(ctx) }()
+	a.log.Info("posagent running", "terminal", o.Credential.TerminalID, "merchant", o.Credential.MerchantID,
+		"http", "http://"+a.ln.Addr().String(), "scanner", o.Scanner.Device, "server", o.Server, "data", o.DataDir)
+	return nil
+}
+
+// Addr returns the HTTP address the agent listens on.
+func (a *Agent) Addr() string { return a.ln.Addr().String() }
+
+// URL returns the base URL of the HTTP side.
+func (a *Agent) URL() string { return "http://" + a.Addr() }
+
+// Lane returns the agent's lane.
+func (a *Agent) Lane() *terminal.Lane { return a.lane }
+
+// Ledger returns the agent's ledger.
+func (a *Agent) Ledger() *offline.Ledger { return a.ledger }
+
+// Server returns the HTTP side.
+func (a *Agent) Server() *Server { return a.server }
+
+// SyncNow syncs with the server now.
+func (a *Agent) SyncNow(ctx context.Context) error { return a.link.SyncNow(ctx) }
+
+// Online reports whether the agent is connected to the server.
+func (a *Agent) Online() bool { return a.link.Online() }
+
+// Close stops taking requests, lets the ones in flight finish (a complete
+// in progress is committed), stops the scanner and the sync client and
+// closes the ledger. It returns the first error.
+func (a *Agent) Close() error {
+	a.once.Do(func() {
+		if a.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := a.http.Shutdown(ctx); err != nil {
+				a.err = fmt.Errorf("http shutdown: %w", err)
+			}
+			cancel()
+		}
+		if a.cancel != nil {
+			a.cancel()
+		}
+		a.closeAll()
+	})
+	return a.err
+}
+
+func (a *Agent) closeAll() {
+	if a.server != nil {
+		a.server.Close()
+	}
+	if a.scanner != nil {
+		_ = a.scanner.Close()
+	}
+	if a.ln != nil && a.http == nil {
+		a.ln.Close()
+	}
+	a.wg.Wait()
+	if a.link != nil {
+		if err := a.link.close(); err != nil && a.err == nil {
+			a.err = err
+		}
+	}
+	if a.ledger != nil {
+		if err := a.ledger.Close(); err != nil && a.err == nil {
+			a.err = err
+		}
+	}
+	a.log.Info("posagent stopped")
+}
+
+// scanLoop applies every scan to the lane.
+func (a *Agent) scanLoop(ctx context.Context) {
+	for s := range a.scanner.Scans() {
+		ev := a.lane.Scan(ctx, s)
+		a.logEvent(ev)
+	}
+}
+
+func (a *Agent) onLaneEvent(ev terminal.LaneEvent) {
+	a.server.OnLaneEvent(ev)
+	if ev.Kind == terminal.EventCompleted || ev.Kind == terminal.EventRefunded {
+		a.pokeStatus()
+		if ev.Record != nil {
+			a.link.kick()
+		}
+	}
+}
+
+func (a *Agent) logEvent(ev terminal.LaneEvent) {
+	attrs := []any{"kind", ev.Kind, "source", ev.Source, "online", ev.Online}
+	if ev.Checkout != nil {
+		attrs = append(attrs, "checkout", ev.Checkout.ID)
+		if ev.Checkout.Voucher != nil {
+			attrs = append(attrs, "voucher", ev.Checkout.Voucher.ID.String())
+		}
+	}
+	if ev.Decline != nil {
+		attrs = append(attrs, "decline", ev.Decline.Code, "detail", ev.Decline.Detail)
+	}
+	a.log.Info("voucher", attrs...)
+}
+
+func (a *Agent) scannerState() terminal.ScannerState {
+	if a.scanner == nil {
+		return terminal.ScannerDisconnected
+	}
+	return a.scanner.State()
+}
+
+func (a *Agent) pokeStatus() {
+	select {
+	case a.poke <- struct{}{}:
+	default:
+	}
+}
+
+// statusLoop pushes status changes to the screens.
+func (a *Agent) statusLoop(ctx context.Context) {
+	t := time.NewTicker(statusEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.poke:
+		}
+		a.server.PublishStatus(ctx)
+	}
+}

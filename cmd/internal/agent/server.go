@@ -53,7 +53,7 @@ type ServerConfig struct {
 	// Link is the server connection; nil means offline only.
 	Link Link
 	// Scanner reports the scanner's state; nil means disconnected.
-	Scanner func() terminal.ScannerState
+	Scanner    func() terminal.ScannerState
 	TerminalID string
 	Log        *slog.Logger
 	Now        terminal.Clock

@@ -35,11 +35,12 @@ type session struct {
 	wsOnce   gosync.Once
 
 	mu       gosync.Mutex
-	code     int   // close code sent or received
-	err      error // why the session ended
-	inflight int   // batches sent and not acknowledged
-	window   int   // from the welcome
-	batch    int   // records per batch
+	code     int    // close code sent or received
+	err      error  // why the session ended
+	inflight int    // batches sent and not acknowledged
+	window   int    // from the welcome
+	batch    int    // records per batch
+	start    uint64 // the sender sends records after it
 	asks     map[uint64]chan *wire.Message
 }
 
@@ -65,6 +66,12 @@ func (c *Client) session(ctx context.Context) (welcomed bool, code int, err erro
 		return false, closeCode(err), err
 	}
 	s.window, s.batch = welcome.Window, min(welcome.BatchMax, c.opts.BatchSize)
+	s.start = welcome.Watermark
+	if w, ok := c.opts.Outbox.(watermarker); ok && w.Watermark() < s.start {
+		// Acknowledgements were lost: resend those records too, so their
+		// outcomes come back (as duplicates with the stored verdict).
+		s.start = w.Watermark()
+	}
 	go s.writer()
 	go s.reader()
 	c.mu.Lock()
@@ -85,6 +92,10 @@ func (c *Client) session(ctx context.Context) (welcomed bool, code int, err erro
 	defer s.mu.Unlock()
 	return true, s.code, s.err
 }
+
+// watermarker is an Outbox that knows the last watermark it stored
+// (offline.Ledger does).
+type watermarker interface{ Watermark() uint64 }
 
 // closeCode returns the close code in err, or 0.
 func closeCode(err error) int {
@@ -351,7 +362,7 @@ func (s *session) sender(ctx context.Context) {
 	c := s.c
 	poll := time.NewTicker(c.opts.PollEvery)
 	defer poll.Stop()
-	var after uint64
+	after := s.start
 	var buf []byte
 	for {
 		for {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/voucherpos/voucherpos/drivers/serial"
 	"github.com/voucherpos/voucherpos/offline"
+	"github.com/voucherpos/voucherpos/sync/client"
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
 )
@@ -46,6 +47,9 @@ type Options struct {
 	// Server is the sync websocket URL; empty means the credential's hint,
 	// and if that is empty too the agent works offline only.
 	Server string
+	// SyncBackoff paces reconnections to the server; the zero value is the
+	// sync client's default (1 s growing to 60 s).
+	SyncBackoff client.Backoff
 	// ClaimTimeout bounds an online claim; zero means terminal.DefaultClaimTimeout.
 	ClaimTimeout time.Duration
 	// Log receives the structured log; nil means slog.Default().

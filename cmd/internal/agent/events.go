@@ -35,18 +35,18 @@ type Message struct {
 // up is dropped rather than slowing the lane.
 type hub struct {
 	mu      sync.Mutex
-	clients map[*client]struct{}
+	clients map[*wsClient]struct{}
 	closed  bool
 	wg      sync.WaitGroup
 }
 
-type client struct {
+type wsClient struct {
 	conn *websocket.Conn
 	send chan []byte
 	once sync.Once
 }
 
-func newHub() *hub { return &hub{clients: map[*client]struct{}{}} }
+func newHub() *hub { return &hub{clients: map[*wsClient]struct{}{}} }
 
 var upgrader = websocket.Upgrader{
 	ReadBufferSize:  1024,
@@ -82,7 +82,7 @@ func (h *hub) broadcast(m Message) {
 	}
 }
 
-func (c *client) stop() { c.once.Do(func() { close(c.send) }) }
+func (c *wsClient) stop() { c.once.Do(func() { close(c.send) }) }
 
 // serve upgrades r and runs the client's reader and writer; hello is the
 // first frame.
@@ -91,7 +91,7 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request, hello Message) {
 	if err != nil {
 		return // the upgrader has answered
 	}
-	c := &client{conn: conn, send: make(chan []byte, clientSendSize)}
+	c := &wsClient{conn: conn, send: make(chan []byte, clientSendSize)}
 	if b, err := json.Marshal(hello); err == nil {
 		c.send <- b
 	}
@@ -109,7 +109,7 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request, hello Message) {
 }
 
 // read discards what the page sends and notices when it goes away.
-func (h *hub) read(c *client) {
+func (h *hub) read(c *wsClient) {
 	defer func() {
 		h.remove(c)
 		c.conn.Close()
@@ -125,7 +125,7 @@ func (h *hub) read(c *client) {
 }
 
 // write owns the connection's writes and its ping ticker.
-func (h *hub) write(c *client) {
+func (h *hub) write(c *wsClient) {
 	t := time.NewTicker(pingPeriod)
 	defer func() {
 		t.Stop()
@@ -151,7 +151,7 @@ func (h *hub) write(c *client) {
 	}
 }
 
-func (h *hub) remove(c *client) {
+func (h *hub) remove(c *wsClient) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.clients[c]; ok {

@@ -81,7 +81,8 @@ type Options struct {
 	// MaxSize bounds the file in bytes. 0 means DefaultMaxSize.
 	MaxSize int64
 	// AlarmSize is the usage at which the ledger raises its alarm (logged
-	// and shown by Usage). 0 means 80% of MaxSize.
+	// and shown by Usage). 0 means 80% of MaxSize, or 90% of the size at
+	// which redemptions are refused if that is lower.
 	AlarmSize int64
 	// Reserve is the room kept below MaxSize for refunds, acknowledgements
 	// and server state once redemptions are refused with ErrFull.
@@ -168,7 +169,7 @@ func (o *Options) setDefaults() error {
 		return fmt.Errorf("reserve %d must be below half of max size %d", o.Reserve, o.MaxSize)
 	}
 	if o.AlarmSize == 0 {
-		o.AlarmSize = o.MaxSize / 10 * 8
+		o.AlarmSize = min(o.MaxSize/10*8, (o.MaxSize-o.Reserve)/10*9)
 	}
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = DefaultLockTimeout

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -26,7 +27,7 @@ var (
 
 func options() offline.Options {
 	return offline.Options{TerminalID: "T1", MerchantID: "M1", Key: termKey, MaxSize: 8 << 20,
-		Now: func() time.Time { return noon }}
+		Now: func() time.Time { return noon }, Logger: slog.New(slog.DiscardHandler)}
 }
 
 // MustOpen opens a ledger in a new temporary directory. On cleanup it

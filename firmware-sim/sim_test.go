@@ -1,0 +1,133 @@
+package firmwaresim_test
+
+import (
+	"context"
+	"errors"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tarm "github.com/tarm/serial"
+
+	firmwaresim "github.com/voucherpos/voucherpos/firmware-sim"
+)
+
+func TestSim_PlugUnplug(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "scanner")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sim, err := firmwaresim.Start(ctx, firmwaresim.Config{Link: link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := os.Readlink(link)
+	if err != nil || target != sim.Device() || !strings.HasPrefix(target, "/dev/pts/") {
+		t.Fatalf("link -> %q (%v), device %q", target, err, sim.Device())
+	}
+	if err := sim.Unplug(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("link still there after unplug: %v", err)
+	}
+	if _, err := os.Stat(target); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("pts node still there after unplug: %v", err)
+	}
+	if err := sim.Scan("VC1:X"); !errors.Is(err, firmwaresim.ErrUnplugged) {
+		t.Fatalf("scan unplugged: %v", err)
+	}
+	if err := sim.Plug(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Readlink(link); err != nil || !sim.Plugged() {
+		t.Fatalf("link after plug: %v", err)
+	}
+	cancel() // the context ends the simulator
+	deadline := time.Now().Add(5 * time.Second)
+	for sim.Plugged() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("link left after the context ended: %v", err)
+	}
+	if err := sim.Plug(); !errors.Is(err, firmwaresim.ErrClosed) {
+		t.Fatalf("plug after close: %v", err)
+	}
+}
+
+func TestSim_Pacing(t *testing.T) {
+	sim, err := firmwaresim.Start(context.Background(), firmwaresim.Config{Profile: firmwaresim.Zebra()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	p, err := tarm.OpenPort(&tarm.Config{Name: sim.Path(), Baud: 9600, ReadTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	code := strings.Repeat("A", 96) // 96 bytes at 9600 baud: 100 ms on the line
+	began := time.Now()
+	if err := sim.Scan(code); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(began)
+	reads := 0
+	var got []byte
+	for len(got) < len(code) {
+		b := make([]byte, 256)
+		n, _ := p.Read(b)
+		if n > 0 {
+			reads++
+		}
+		got = append(got, b[:n]...)
+	}
+	if string(got) != code {
+		t.Fatalf("got %q", got)
+	}
+	// Paced at the baud (to within the 1 ms pacing clock), in several chunks.
+	if took < 98*time.Millisecond || reads < 2 {
+		t.Fatalf("96 bytes took %v in %d reads; want about 100 ms in several", took, reads)
+	}
+	t.Logf("96 bytes at 9600 baud: %v, %d reads", took, reads)
+}
+
+func TestSim_ImageNoRead(t *testing.T) {
+	sim, err := firmwaresim.Start(context.Background(), firmwaresim.Config{Profile: firmwaresim.Datalogic(), Baud: 115200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	p, err := tarm.OpenPort(&tarm.Config{Name: sim.Path(), Baud: 115200, ReadTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	blank := filepath.Join(t.TempDir(), "blank.png")
+	f, _ := os.Create(blank)
+	if err := png.Encode(f, image.NewGray(image.Rect(0, 0, 64, 64))); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := sim.Image(blank); !errors.Is(err, firmwaresim.ErrNoRead) {
+		t.Fatalf("blank image: %v", err)
+	}
+	want := "%%NoRead\r"
+	var got []byte
+	for deadline := time.Now().Add(2 * time.Second); len(got) < len(want) && time.Now().Before(deadline); {
+		b := make([]byte, 64)
+		n, _ := p.Read(b)
+		got = append(got, b[:n]...)
+	}
+	if string(got) != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	text, err := sim.Image(filepath.Join("..", "drivers", "qrimage", "testdata", "voucher", "scaled2x.png"))
+	if err != nil || !strings.HasPrefix(text, "VC1:") {
+		t.Fatalf("image: %q, %v", text, err)
+	}
+}

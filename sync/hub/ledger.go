@@ -195,11 +195,12 @@ func (h *Hub) applyBatch(tx *bolt.Tx, j *job) error {
 			if st, err := decodeStored(recB.Get(key)); err != nil || st.hash != r.Hash {
 				o.Detail = "differs from the record stored for this sequence"
 				h.logf("hub: ALARM terminal %s seq %d resent with a different hash", j.term, r.Seq)
+			} else if st.res == terminal.Conflict {
+				// A conflict is never hidden behind "duplicate": the
+				// terminal may have lost the first answer.
+				o.Result, o.Detail = terminal.Conflict, st.detail
 			} else {
-				o.Detail = "stored as " + string(st.res)
-				if st.detail != "" {
-					o.Detail += ": " + st.detail
-				}
+				o.Detail = "already stored as " + string(st.res)
 			}
 			outs = append(outs, o)
 			continue

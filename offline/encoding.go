@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -35,6 +37,18 @@ var (
 	keyState     = []byte("state")      // in bucketState: JSON of terminal.ServerState
 )
 
+// appendFill is the fill percent of buckets whose keys mostly grow (records
+// by seq, days by date and seq): bbolt's default of 50% would leave half of
+// every page of an append-only bucket empty.
+const appendFill = 0.95
+
+// appending returns bucket name of tx set up for keys appended at its end.
+func appending(tx *bolt.Tx, name []byte) *bolt.Bucket {
+	b := tx.Bucket(name)
+	b.FillPercent = appendFill
+	return b
+}
+
 func u64(v uint64) []byte {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], v)
@@ -47,8 +61,6 @@ func getU64(b []byte) uint64 {
 	}
 	return binary.BigEndian.Uint64(b)
 }
-
-func pair(a, b uint64) []byte { return append(u64(a), u64(b)...) }
 
 // dayKey is the UTC+8 day of t as "YYYYMMDD".
 func dayKey(t time.Time) []byte { return []byte(terminal.Day(t).Format("20060102")) }

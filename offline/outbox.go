@@ -136,7 +136,7 @@ func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.
 }
 
 func (l *Ledger) storeOutcomes(tx *bolt.Tx, high uint64, outcomes []terminal.Outcome) error {
-	b, conflicts := tx.Bucket(bucketSync), tx.Bucket(bucketConflicts)
+	b, conflicts := appending(tx, bucketSync), appending(tx, bucketConflicts)
 	for _, o := range outcomes {
 		if o.Seq == 0 || o.Seq > high {
 			return fmt.Errorf("%w: outcome for seq %d, high seq %d", ErrAck, o.Seq, high)

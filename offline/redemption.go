@@ -143,7 +143,7 @@ func (c *commit) run(recs []*terminal.Redemption) error {
 
 func (c *commit) one(r *terminal.Redemption) error {
 	tx := c.tx
-	outbox := tx.Bucket(bucketOutbox)
+	outbox := appending(tx, bucketOutbox)
 	seq, err := outbox.NextSequence()
 	if err != nil {
 		return err
@@ -170,13 +170,13 @@ func (c *commit) one(r *terminal.Redemption) error {
 		return fmt.Errorf("encode record: %w", err)
 	}
 	s := terminal.Seal(c.l.opts.Key, c.hash, seq, body)
-	if err := tx.Bucket(bucketRecords).Put(key, encodeSealed(&s)); err != nil {
+	if err := appending(tx, bucketRecords).Put(key, encodeSealed(&s)); err != nil {
 		return err
 	}
 	if err := outbox.Put(key, u64(uint64(discount))); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketDays).Put(append(dayKey(r.At), key...), nil); err != nil {
+	if err := appending(tx, bucketDays).Put(append(dayKey(r.At), key...), nil); err != nil {
 		return err
 	}
 	c.head, c.hash = seq, s.Hash

@@ -1,0 +1,106 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voucherpos/voucherpos/offline"
+	"github.com/voucherpos/voucherpos/sync/client"
+	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// BenchmarkDrain is the acceptance benchmark: a backlog of 100,000 queued
+// redemptions in a real offline ledger drains over a loopback websocket to
+// a real hub whose ledger fsyncs every group commit (no NoSync anywhere).
+// Beside it, in the same run, a bare bbolt baseline puts 300-byte values
+// in transactions of the same batch size, with fsync.
+//
+//	records/s      redemptions acknowledged per second, connect to last ack
+//	bbolt-puts/s   the bare batched-put rate
+//	x-bare         records/s ÷ bbolt-puts/s
+func BenchmarkDrain(b *testing.B) {
+	const (
+		backlog = 100_000
+		batch   = 1000
+	)
+	ctx := context.Background()
+	var drained, bare time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s := mustServer(b, hub.Options{Logf: func(string, ...any) {}})
+		cred := s.merchant("M1", "T1")[0]
+		codes := s.mint(backlog)
+		led, err := offline.Open(filepath.Join(b.TempDir(), "terminal.db"), offline.Options{
+			TerminalID: cred.TerminalID, MerchantID: cred.MerchantID, Key: cred.PrivateKey(), MaxSize: 4 << 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := 0; j < backlog; j += batch {
+			recs := make([]*terminal.Redemption, 0, batch)
+			for _, c := range codes[j:min(j+batch, backlog)] {
+				recs = append(recs, sale(b, c))
+			}
+			if err := led.CommitMany(ctx, recs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		bare += bareBatchedPuts(b, backlog, batch)
+		c := client.New(client.Options{URL: s.url(), Credential: cred, Outbox: led, State: led,
+			BatchSize: batch, Logf: func(string, ...any) {}})
+		b.StartTimer()
+		t0 := time.Now()
+		if err := c.Open(); err != nil {
+			b.Fatal(err)
+		}
+		for led.Watermark() < backlog {
+			time.Sleep(2 * time.Millisecond)
+		}
+		drained += time.Since(t0)
+		b.StopTimer()
+		_ = c.Close()
+		_ = led.Close()
+		s.stop()
+	}
+	rate := float64(b.N*backlog) / drained.Seconds()
+	bareRate := float64(b.N*backlog) / bare.Seconds()
+	b.ReportMetric(rate, "records/s")
+	b.ReportMetric(bareRate, "bbolt-puts/s")
+	b.ReportMetric(rate/bareRate, "x-bare")
+}
+
+// bareBatchedPuts puts n 300-byte values under 8-byte sequential keys into
+// a fresh bbolt file, batch per transaction (one fsync each), and returns the time.
+func bareBatchedPuts(b *testing.B, n, batch int) time.Duration {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "bare.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	val := bytes.Repeat([]byte{'v'}, 300)
+	t0 := time.Now()
+	for j := 0; j < n; j += batch {
+		err := db.Update(func(tx *bolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			for k := j; k < min(j+batch, n); k++ {
+				if err := bk.Put(binary.BigEndian.AppendUint64(nil, uint64(k)), val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(t0)
+}

@@ -1,0 +1,137 @@
+// Command posdemo runs the whole system on this machine and plays a day of
+// trade at two tills: the central server on a temporary ledger, a merchant
+// with two terminals, each with a simulated scanner on a pseudo-terminal and
+// the agent with its cashier screen and dashboard. It prints each step with
+// its expected and actual outcome and the day's report, then keeps the pages
+// up until Ctrl-C. With -once it exits after the day: 0 if every step went
+// as expected, 1 otherwise.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/voucherpos/voucherpos/cmd/internal/agent/stack"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("posdemo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	once := fs.Bool("once", false, "exit after the day: 0 if every step went as expected, 1 otherwise")
+	httpA := fs.String("http", "127.0.0.1:8080", "address of the first till's pages (the second takes the next port; busy ports fall back to free ones)")
+	verbose := fs.Bool("v", false, "log what the agents do")
+	usage := func(w io.Writer) {
+		fmt.Fprintln(w, "usage: posdemo [-once] [-http ADDR] [-v]")
+		fmt.Fprintln(w, "Runs voucherd, a merchant with two terminals, simulated scanners and the agents on this machine,")
+		fmt.Fprintln(w, "plays a day of trade and keeps the cashier screens and dashboards up until Ctrl-C.")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "posdemo: %v (see posdemo -h)\n", err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "posdemo: unexpected argument %q (see posdemo -h)\n", fs.Arg(0))
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	dir, err := os.MkdirTemp("", "posdemo-")
+	if err != nil {
+		fmt.Fprintf(stderr, "posdemo: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+
+	log := slog.New(slog.DiscardHandler)
+	if *verbose {
+		log = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	// The demo's day runs from noon today (UTC+8) at real speed, so today's
+	// vouchers are valid whenever it is run.
+	base, start := terminal.Day(time.Now()).Add(12*time.Hour), time.Now()
+	now := func() time.Time { return base.Add(time.Since(start)) }
+	fmt.Fprintf(stdout, "posdemo: 沁水县数字消费券 · 收银演示 / Qinshui County digital consumption vouchers, a day at the till\n")
+	fmt.Fprintf(stdout, "data in %s\n\n", dir)
+	s, err := stack.Start(ctx, stack.Options{Dir: dir, Terminals: []string{"T1", "T2"}, Now: now, Log: log,
+		HTTP: []string{*httpA, nextPort(*httpA)}})
+	if err != nil {
+		fmt.Fprintf(stderr, "posdemo: start: %v\n", err)
+		return 1
+	}
+	defer s.Close()
+	fmt.Fprintf(stdout, "voucherd %s · merchant %s %s · terminals T1, T2 online\n\n", s.HubURL, s.Merchant.ID, s.Merchant.Name)
+
+	steps, err := s.PlayDay(ctx, stdout)
+	good := err == nil
+	for _, st := range steps {
+		good = good && st.OK
+	}
+	fmt.Fprintln(stdout)
+	if rerr := s.Report(ctx, s.Terminals[0], stdout); rerr != nil {
+		fmt.Fprintf(stderr, "posdemo: report: %v\n", rerr)
+		good = false
+	}
+	n := 0
+	for _, st := range steps {
+		if st.OK {
+			n++
+		}
+	}
+	if good {
+		fmt.Fprintf(stdout, "all %d steps went as expected\n", len(steps))
+	} else {
+		fmt.Fprintf(stdout, "%d of %d steps went as expected\n", n, len(steps))
+		if err != nil {
+			fmt.Fprintf(stderr, "posdemo: %v\n", err)
+		}
+	}
+	if *once {
+		if good {
+			return 0
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "\n收银台 cashier screens: %s/  %s/\n商户日报 dashboards:    %s/dashboard  %s/dashboard\nCtrl-C to stop.\n",
+		s.Terminals[0].Agent.URL(), s.Terminals[1].Agent.URL(), s.Terminals[0].Agent.URL(), s.Terminals[1].Agent.URL())
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping")
+	if good {
+		return 0
+	}
+	return 1
+}
+
+// nextPort returns addr with its port plus one ("" if it has none).
+func nextPort(addr string) string {
+	var host string
+	var port int
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			host = addr[:i]
+			if _, err := fmt.Sscanf(addr[i+1:], "%d", &port); err != nil || port == 0 {
+				return ""
+			}
+			return fmt.Sprintf("%s:%d", host, port+1)
+		}
+	}
+	return ""
+}

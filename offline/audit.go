@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -94,7 +95,8 @@ func checkBody(terminalID string, s *terminal.Sealed) error {
 
 // VerifyFile audits a ledger file with the terminal's public key alone (an
 // auditor has no private key): it opens the file read-only, so it fails
-// with ErrLocked while the agent runs, and verifies it as Ledger.Verify does.
+// with ErrLocked while the agent runs, verifies the chain as Ledger.Verify
+// does, then runs bbolt's page consistency check (ErrCorrupt).
 func VerifyFile(ctx context.Context, path string, pub ed25519.PublicKey) (Audit, error) {
 	if len(pub) != ed25519.PublicKeySize {
 		return Audit{}, fmt.Errorf("verify %s: terminal key has %d bytes", path, len(pub))
@@ -102,15 +104,14 @@ func VerifyFile(ctx context.Context, path string, pub ed25519.PublicKey) (Audit,
 	if _, err := os.Stat(path); err != nil {
 		return Audit{}, fmt.Errorf("verify %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: DefaultLockTimeout})
+	db, err := safeOpen(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: DefaultLockTimeout})
 	if err != nil {
 		return Audit{}, fmt.Errorf("verify %s: %w", path, translate(err))
 	}
 	defer db.Close()
 	var terminalID string
 	var head uint64
-	err = db.View(func(tx *bolt.Tx) (err error) {
-		defer recoverCorrupt(&err)
+	err = safeView(db, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil || string(meta.Get(keyFormat)) != format || tx.Bucket(bucketOutbox) == nil || tx.Bucket(bucketRecords) == nil {
 			return ErrForeign
@@ -126,10 +127,26 @@ func VerifyFile(ctx context.Context, path string, pub ed25519.PublicKey) (Audit,
 		return pendingFrom(ctx, db, after, n)
 	}
 	a, err := verifyChain(ctx, terminalID, pub, head, nil, pending)
+	if err == nil {
+		err = checkPages(db)
+	}
 	if err != nil {
 		return a, fmt.Errorf("verify %s: %w", path, err)
 	}
 	return a, nil
+}
+
+// checkPages runs bbolt's consistency check over the whole file.
+func checkPages(db *bolt.DB) error {
+	return safeView(db, func(tx *bolt.Tx) error {
+		var first error
+		for err := range tx.Check() { // drained: the checker goroutine uses tx until it closes the channel
+			if first == nil {
+				first = fmt.Errorf("%w: %v", ErrCorrupt, err)
+			}
+		}
+		return first
+	})
 }
 
 // pendingFrom reads up to n sealed records after seq from db.
@@ -138,8 +155,7 @@ func pendingFrom(ctx context.Context, db *bolt.DB, after uint64, n int) ([]termi
 		return nil, err
 	}
 	var out []terminal.Sealed
-	err := db.View(func(tx *bolt.Tx) (err error) {
-		defer recoverCorrupt(&err)
+	err := safeView(db, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < n; k, v = c.Next() {
 			s, err := decodeSealed(getU64(k), v)
@@ -150,7 +166,7 @@ func pendingFrom(ctx context.Context, db *bolt.DB, after uint64, n int) ([]termi
 		}
 		return nil
 	})
-	return out, translate(err)
+	return out, err
 }
 
 // ErrExists is returned by Compact when the destination file exists.
@@ -168,7 +184,7 @@ func Compact(ctx context.Context, dst, src string, pub ed25519.PublicKey) (Audit
 	if _, err := os.Stat(src); err != nil {
 		return Audit{}, fmt.Errorf("compact %s: %w", src, err)
 	}
-	in, err := bolt.Open(src, 0o400, &bolt.Options{ReadOnly: true, Timeout: DefaultLockTimeout})
+	in, err := safeOpen(src, 0o400, &bolt.Options{ReadOnly: true, Timeout: DefaultLockTimeout})
 	if err != nil {
 		return Audit{}, fmt.Errorf("compact %s: %w", src, translate(err))
 	}
@@ -177,7 +193,7 @@ func Compact(ctx context.Context, dst, src string, pub ed25519.PublicKey) (Audit
 	if err != nil {
 		return Audit{}, fmt.Errorf("compact to %s: %w", dst, translate(err))
 	}
-	err = bolt.Compact(out, in, 16<<20)
+	err = compact(out, in)
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -185,4 +201,11 @@ func Compact(ctx context.Context, dst, src string, pub ed25519.PublicKey) (Audit
 		return Audit{}, fmt.Errorf("compact %s to %s: %w", src, dst, translate(err))
 	}
 	return VerifyFile(ctx, dst, pub)
+}
+
+// compact copies src into dst, turning a fault on a damaged page into ErrCorrupt.
+func compact(dst, src *bolt.DB) (err error) {
+	defer recoverCorrupt(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return bolt.Compact(dst, src, 16<<20)
 }

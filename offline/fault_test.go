@@ -410,3 +410,54 @@ func killChild(path string) {
 		fmt.Println("committed", i)
 	}
 }
+
+// TestFault_BitFlips damages a ledger file one byte at a time, every
+// flipStride bytes: Open, Verify and VerifyFile must never panic or crash
+// (bbolt trusts page headers; the ledger runs its transactions with
+// debug.SetPanicOnFault), and every error they give is ErrCorrupt,
+// ErrForeign or terminal.ErrChain.
+func TestFault_BitFlips(t *testing.T) {
+	const flipStride = 509
+	ctx := context.Background()
+	l, path := MustOpen(t)
+	for i := uint64(1); i <= 30; i++ {
+		mustCommit(t, l, redemption(i, i, noon))
+	}
+	l.Close()
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pub := termKey.Public().(ed25519.PublicKey)
+	known := func(err error) bool {
+		return errors.Is(err, offline.ErrCorrupt) || errors.Is(err, offline.ErrForeign) || errors.Is(err, terminal.ErrChain)
+	}
+	var found int
+	for off := 0; off < len(orig); off += flipStride {
+		b := append([]byte(nil), orig...)
+		b[off] ^= 0x5a
+		p := filepath.Join(dir, strconv.Itoa(off))
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, ferr := offline.VerifyFile(ctx, p, pub)
+		if ferr != nil && !known(ferr) {
+			t.Errorf("offset %d: verify file: %v", off, ferr)
+		}
+		l, err := offline.Open(p, options())
+		if err == nil {
+			_, err = l.Verify(ctx)
+			l.Close()
+		}
+		if err != nil && !known(err) {
+			t.Errorf("offset %d: %v", off, err)
+		}
+		if err != nil || ferr != nil {
+			found++
+		}
+	}
+	if found == 0 {
+		t.Fatal("no damage found at all")
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,7 +136,7 @@ func Open(path string, opts Options) (*Ledger, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	db, err := safeOpen(path, 0o600, &bolt.Options{
 		Timeout: opts.LockTimeout, MaxSize: int(opts.MaxSize), FreelistType: bolt.FreelistMapType,
 	})
 	if err != nil {
@@ -236,6 +238,7 @@ func (l *Ledger) update(ctx context.Context, fn func(tx *bolt.Tx) error, apply f
 	if l.isClosed() {
 		return ErrClosed
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	err := l.db.Update(func(tx *bolt.Tx) (err error) {
 		defer recoverCorrupt(&err)
 		if err := fn(tx); err != nil {
@@ -267,13 +270,31 @@ func (l *Ledger) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if l.isClosed() {
 		return ErrClosed
 	}
-	err := l.db.View(func(tx *bolt.Tx) (err error) {
+	return safeView(l.db, fn)
+}
+
+// safeOpen opens a bbolt file, turning a fault on a damaged page into ErrCorrupt.
+func safeOpen(path string, mode os.FileMode, o *bolt.Options) (db *bolt.DB, err error) {
+	defer recoverCorrupt(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return bolt.Open(path, mode, o)
+}
+
+// safeView runs fn in a read transaction of db, turning a fault on a
+// damaged page into ErrCorrupt.
+func safeView(db *bolt.DB, fn func(tx *bolt.Tx) error) error {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	err := db.View(func(tx *bolt.Tx) (err error) {
 		defer recoverCorrupt(&err)
 		return fn(tx)
 	})
 	return translate(err)
 }
 
+// recoverCorrupt turns a panic inside a transaction into ErrCorrupt. bbolt
+// trusts the file's page headers; a damaged one can make it panic or read
+// outside the mapping. The transactions run with debug.SetPanicOnFault, so
+// such a fault is a panic recovered here, not a crash of the agent.
 func recoverCorrupt(err *error) {
 	if r := recover(); r != nil {
 		*err = fmt.Errorf("%w: %v", ErrCorrupt, r)

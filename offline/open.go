@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,6 +16,7 @@ import (
 // rebuilds the in-memory mirror.
 func (l *Ledger) load() (err error) {
 	defer recoverCorrupt(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	fresh := false
 	err = l.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)

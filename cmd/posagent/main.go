@@ -1,0 +1,252 @@
+// Command posagent is the agent on a merchant's point-of-sale terminal: it
+// reads vouchers from the serial scanner, decides them by the programme's
+// rules (online with the server when it can, offline within limits when it
+// cannot), keeps every redemption in a durable signed ledger and syncs it,
+// and serves the till's JSON API, the cashier screen and the merchant's
+// dashboard on loopback HTTP.
+//
+//	posagent -data DIR -credential FILE -scanner DEVICE [-baud N] [-http ADDR]
+//	posagent report -day YYYY-MM-DD [-format table|csv|json] [-http ADDR]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/voucherpos/voucherpos/cmd/internal/agent"
+	"github.com/voucherpos/voucherpos/drivers/serial"
+	"github.com/voucherpos/voucherpos/offline"
+	"github.com/voucherpos/voucherpos/sync/wire"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// errUsage marks a bad flag or argument: exit 2.
+type errUsage struct{ msg string }
+
+func (e *errUsage) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var err error
+	if len(args) > 0 && args[0] == "report" {
+		err = report(ctx, args[1:], stdout)
+	} else {
+		err = serve(ctx, args, stdout, stderr)
+	}
+	var ue *errUsage
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "posagent: %s (see posagent -h)\n", ue.msg)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "posagent: %v\n", err)
+		return 1
+	}
+}
+
+const usageText = `usage:
+  posagent -data DIR -credential FILE -scanner DEVICE [-baud N] [-http ADDR] [flags]
+  posagent report -day YYYY-MM-DD [-format table|csv|json] [-http ADDR] [-data DIR -credential FILE]
+
+Runs the voucher agent of one checkout lane: the serial scanner, the rules, the
+durable ledger, sync with voucherd, and on -http the till's JSON API (/api/v1/...),
+the cashier screen (/) and the merchant's dashboard (/dashboard).
+
+'report' prints the merchant's day. It asks the running agent on -http; when no
+agent answers it reads the ledger in -data itself (so it works with the agent
+stopped and with the network down).
+
+flags:
+`
+
+// newFlags returns a quiet flag set: parse reports its errors.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {} // parse prints the usage for -h only
+	return fs
+}
+
+// parse parses args; -h prints the usage on w.
+func parse(fs *flag.FlagSet, args []string, w io.Writer) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(w, usageText)
+			fs.SetOutput(w)
+			fs.PrintDefaults()
+			return err
+		}
+		return &errUsage{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &errUsage{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("posagent")
+	data := fs.String("data", "", "data directory for the ledger (required), e.g. /var/lib/posagent")
+	cred := fs.String("credential", "", "the terminal's credential file from 'voucherd terminal add' (required)")
+	device := fs.String("scanner", "", "scanner serial device, e.g. /dev/serial/by-id/usb-...; 'none' for API-only tills (required)")
+	baud := fs.Int("baud", 0, "scanner baud rate; 0 means the profile's (honeywell 115200, others 9600)")
+	profile := fs.String("profile", "generic", "scanner profile: honeywell, zebra, datalogic or generic")
+	httpAddr := fs.String("http", agent.DefaultHTTP, "listen address of the API and pages (keep it on loopback)")
+	server := fs.String("server", "", "voucherd sync URL (ws://host:port/v1/sync); empty means the credential's")
+	claim := fs.Duration("claim-timeout", terminal.DefaultClaimTimeout, "longest wait for the server's online answer before deciding offline")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	switch {
+	case *data == "":
+		return &errUsage{"-data DIR is required"}
+	case *cred == "":
+		return &errUsage{"-credential FILE is required"}
+	case *device == "":
+		return &errUsage{"-scanner DEVICE is required ('none' for no scanner)"}
+	case *baud < 0:
+		return &errUsage{fmt.Sprintf("-baud %d: want a positive baud rate", *baud)}
+	}
+	prof, err := serial.ProfileByName(*profile)
+	if err != nil {
+		return &errUsage{"-profile: " + err.Error()}
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return &errUsage{err.Error()}
+	}
+	c, err := wire.LoadCredential(*cred)
+	if err != nil {
+		return err
+	}
+	opts := agent.Options{DataDir: *data, Credential: c, HTTP: *httpAddr, Server: *server, ClaimTimeout: *claim, Log: log}
+	if *device != "none" {
+		opts.Scanner = serial.Config{Device: *device, Profile: prof, Baud: *baud}
+	}
+	a := agent.New(opts)
+	if err := a.Open(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	return a.Close()
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want text or json", format)
+}
+
+func report(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("posagent report")
+	dayText := fs.String("day", "", "the day, YYYY-MM-DD (UTC+8); empty means today")
+	format := fs.String("format", agent.FormatTable, "output: table, csv or json")
+	httpAddr := fs.String("http", agent.DefaultHTTP, "address of the running agent")
+	data := fs.String("data", "", "data directory, read directly when no agent answers on -http")
+	cred := fs.String("credential", "", "credential file, needed with -data")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	day := terminal.Day(time.Now())
+	if *dayText != "" {
+		d, err := terminal.ParseDay(*dayText)
+		if err != nil {
+			return &errUsage{fmt.Sprintf("-day %q: want YYYY-MM-DD", *dayText)}
+		}
+		day = d
+	}
+	switch *format {
+	case agent.FormatTable, agent.FormatCSV, agent.FormatJSON:
+	default:
+		return &errUsage{fmt.Sprintf("-format %q: want table, csv or json", *format)}
+	}
+	rep, err := fetchReport(ctx, *httpAddr, day)
+	if err != nil {
+		if *data == "" {
+			return fmt.Errorf("no agent answers on %s (%v); give -data DIR -credential FILE to read the ledger directly", *httpAddr, err)
+		}
+		rep, err = readReport(ctx, *data, *cred, day)
+		if err != nil {
+			return err
+		}
+	}
+	return agent.WriteReport(stdout, &rep, *format)
+}
+
+// fetchReport asks the running agent.
+func fetchReport(ctx context.Context, addr string, day time.Time) (agent.Report, error) {
+	var rep agent.Report
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", addr+"/api/v1/redemptions?day="+day.Format(time.DateOnly), nil)
+	if err != nil {
+		return rep, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return rep, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return rep, fmt.Errorf("agent answered %s", resp.Status)
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&rep)
+	return rep, err
+}
+
+// readReport opens the ledger itself (the agent is not running: bbolt's
+// lock would refuse it otherwise).
+func readReport(ctx context.Context, dir, credPath string, day time.Time) (agent.Report, error) {
+	if credPath == "" {
+		return agent.Report{}, &errUsage{"-data needs -credential FILE (the ledger is checked against the terminal's key)"}
+	}
+	c, err := wire.LoadCredential(credPath)
+	if err != nil {
+		return agent.Report{}, err
+	}
+	l, err := offline.Open(filepath.Join(dir, agent.LedgerFile), offline.Options{TerminalID: c.TerminalID,
+		MerchantID: c.MerchantID, Key: c.PrivateKey(), Logger: slog.New(slog.DiscardHandler)})
+	if errors.Is(err, offline.ErrLocked) {
+		return agent.Report{}, fmt.Errorf("the agent holds the ledger but does not answer on -http; give its -http address: %w", err)
+	}
+	if err != nil {
+		return agent.Report{}, err
+	}
+	defer l.Close()
+	return agent.DayReport(ctx, l, day)
+}

@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/voucherpos/voucherpos/drivers/qrimage"
+	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/wire"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// adminFlags are the flags that choose where admin commands act.
+type adminFlags struct {
+	data, server, token string
+}
+
+func (a *adminFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.data, "data", "", "data directory of a stopped server")
+	fs.StringVar(&a.server, "server", "", "URL of a running server (http://HOST:PORT)")
+	fs.StringVar(&a.token, "token", os.Getenv("VOUCHERD_TOKEN"), "admin token of the running server")
+}
+
+// open returns the admin operations on the chosen server and a closer.
+func (a *adminFlags) open(cmd string) (hub.Admin, func(), error) {
+	switch {
+	case a.data != "" && a.server != "":
+		return nil, nil, usagef("%s: give -data DIR or -server URL, not both", cmd)
+	case a.server != "":
+		if !strings.HasPrefix(a.server, "http://") && !strings.HasPrefix(a.server, "https://") {
+			return nil, nil, usagef("%s: -server wants an http:// or https:// URL, got %q", cmd, a.server)
+		}
+		return &hub.Remote{URL: a.server, Token: a.token}, func() {}, nil
+	case a.data != "":
+		h, err := hub.Open(a.data, hub.Options{Logf: func(string, ...any) {}})
+		if err != nil {
+			return nil, nil, err
+		}
+		return h, func() { _ = h.Close() }, nil
+	}
+	return nil, nil, usagef("%s: -data DIR or -server URL is required", cmd)
+}
+
+func cmdMerchantAdd(args []string, stdout io.Writer) error {
+	fs := newFlags("merchant add")
+	var a adminFlags
+	a.register(fs)
+	id := fs.String("id", "", "merchant id")
+	name := fs.String("name", "", "merchant name")
+	cat := fs.String("category", "", "retail, fuel, appliance or hospitality")
+	region := fs.Uint("region", 140521, "administrative division code of the place of business")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := need("merchant add", [2]string{"id", *id}, [2]string{"name", *name}, [2]string{"category", *cat}); err != nil {
+		return err
+	}
+	c, err := terminal.ParseCategory(*cat)
+	if err != nil || c == terminal.Love {
+		return usagef("merchant add: -category %q: want retail, fuel, appliance or hospitality", *cat)
+	}
+	if *region == 0 || *region > 999999 {
+		return usagef("merchant add: -region %d: want a 6-digit division code", *region)
+	}
+	adm, done, err := a.open("merchant add")
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := adm.AddMerchant(context.Background(), terminal.Merchant{ID: *id, Name: *name, Category: c, Region: uint32(*region)}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "merchant %s added\n", *id)
+	return nil
+}
+
+func cmdMerchantBlock(args []string, stdout io.Writer, block bool) error {
+	name := "merchant unblock"
+	if block {
+		name = "merchant block"
+	}
+	fs := newFlags(name)
+	var a adminFlags
+	a.register(fs)
+	id := fs.String("id", "", "merchant id")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := need(name, [2]string{"id", *id}); err != nil {
+		return err
+	}
+	adm, done, err := a.open(name)
+	if err != nil {
+		return err
+	}
+	defer done()
+	op, verb := adm.Unblock, "unblocked"
+	if block {
+		op, verb = adm.Block, "blocked"
+	}
+	if err := op(context.Background(), *id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "merchant %s %s\n", *id, verb)
+	return nil
+}
+
+func cmdTerminalAdd(args []string, stdout io.Writer) error {
+	fs := newFlags("terminal add")
+	var a adminFlags
+	a.register(fs)
+	merchant := fs.String("merchant", "", "merchant id")
+	id := fs.String("id", "", "terminal id")
+	out := fs.String("out", "", "credential file to write")
+	url := fs.String("url", "", "sync URL written into the credential (default: from -server)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := need("terminal add", [2]string{"merchant", *merchant}, [2]string{"id", *id}, [2]string{"out", *out}); err != nil {
+		return err
+	}
+	if _, err := os.Stat(*out); err == nil {
+		return fmt.Errorf("terminal add: %s exists; not overwriting a credential", *out)
+	}
+	adm, done, err := a.open("terminal add")
+	if err != nil {
+		return err
+	}
+	defer done()
+	cred, err := adm.AddTerminal(context.Background(), *merchant, *id)
+	if err != nil {
+		return err
+	}
+	cred.Server = *url
+	if cred.Server == "" && a.server != "" {
+		cred.Server = "ws" + strings.TrimPrefix(strings.TrimRight(a.server, "/"), "http") + wire.Path
+	}
+	if err := cred.Write(*out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "terminal %s of merchant %s enrolled; credential written to %s\n", *id, *merchant, *out)
+	return nil
+}
+
+func cmdTerminalRevoke(args []string, stdout io.Writer) error {
+	fs := newFlags("terminal revoke")
+	var a adminFlags
+	a.register(fs)
+	id := fs.String("id", "", "terminal id")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := need("terminal revoke", [2]string{"id", *id}); err != nil {
+		return err
+	}
+	adm, done, err := a.open("terminal revoke")
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := adm.RevokeTerminal(context.Background(), *id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "terminal %s revoked\n", *id)
+	return nil
+}
+
+func cmdMint(args []string, stdout io.Writer) error {
+	fs := newFlags("mint")
+	var a adminFlags
+	a.register(fs)
+	cat := fs.String("category", "", "retail, fuel, appliance, hospitality or love")
+	spend := fs.String("spend", "", "minimum spend in yuan")
+	off := fs.String("off", "", "discount in yuan")
+	value := fs.String("value", "", "face value in yuan (love vouchers)")
+	holder := fs.String("holder", "", "holder id (up to 16 hex digits)")
+	dayS := fs.String("day", "", "release day YYYY-MM-DD: valid 10:00-23:59 UTC+8")
+	fromS := fs.String("from", "", "valid from (RFC3339)")
+	untilS := fs.String("until", "", "valid until (RFC3339, exclusive)")
+	n := fs.Int("n", 1, "number of vouchers")
+	pngDir := fs.String("png", "", "also write a QR image per voucher into DIR")
+	region := fs.Uint("region", 140521, "region code")
+	campaign := fs.Uint("campaign", 202202, "campaign number")
+	round := fs.Uint("round", 1, "release round")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	req, err := mintRequest(*cat, *spend, *off, *value, *holder, *dayS, *fromS, *untilS)
+	if err != nil {
+		return err
+	}
+	if *n < 1 || *n > hub.MaxMint {
+		return usagef("mint: -n %d outside 1..%d", *n, hub.MaxMint)
+	}
+	if *region == 0 || *region > 999999 || *campaign > 0xffffffff || *round == 0 || *round > 255 {
+		return usagef("mint: -region, -campaign or -round out of range")
+	}
+	req.N, req.Region, req.Campaign, req.Round = *n, uint32(*region), uint32(*campaign), uint8(*round)
+	if *pngDir != "" {
+		if err := os.MkdirAll(*pngDir, 0o755); err != nil {
+			return fmt.Errorf("mint: %w", err)
+		}
+	}
+	adm, done, err := a.open("mint")
+	if err != nil {
+		return err
+	}
+	defer done()
+	codes, err := adm.Mint(context.Background(), req)
+	if err != nil {
+		return err
+	}
+	for _, c := range codes {
+		fmt.Fprintln(stdout, c)
+		if *pngDir != "" {
+			if err := writePNG(*pngDir, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func mintRequest(cat, spend, off, value, holder, dayS, fromS, untilS string) (hub.MintRequest, error) {
+	var req hub.MintRequest
+	c, err := terminal.ParseCategory(cat)
+	if err != nil {
+		return req, usagef("mint: -category: %v", err)
+	}
+	req.Category = c
+	yuan := func(name, s string) (terminal.Fen, error) {
+		f, err := terminal.ParseYuan(s)
+		if err != nil {
+			return 0, usagef("mint: -%s: %v", name, err)
+		}
+		return f, nil
+	}
+	if c == terminal.Love {
+		if value == "" || spend != "" || off != "" {
+			return req, usagef("mint: love vouchers take -value YUAN, not -spend/-off")
+		}
+		if req.OffFen, err = yuan("value", value); err != nil {
+			return req, err
+		}
+	} else {
+		if spend == "" || off == "" || value != "" {
+			return req, usagef("mint: %s vouchers take -spend YUAN and -off YUAN", c)
+		}
+		if req.SpendFen, err = yuan("spend", spend); err != nil {
+			return req, err
+		}
+		if req.OffFen, err = yuan("off", off); err != nil {
+			return req, err
+		}
+	}
+	v := terminal.Voucher{Category: c, SpendFen: req.SpendFen, OffFen: req.OffFen}
+	if !terminal.Qinshui2022().HasDenomination(c, v.Denomination()) {
+		return req, usagef("mint: %s %s is not a denomination of the programme", c, v.Denomination())
+	}
+	if holder == "" {
+		return req, usagef("mint: -holder is required")
+	}
+	if err := req.Holder.UnmarshalText([]byte(holder)); err != nil {
+		return req, usagef("mint: -holder: %v", err)
+	}
+	switch {
+	case dayS != "" && (fromS != "" || untilS != ""):
+		return req, usagef("mint: give -day or -from/-until, not both")
+	case dayS != "":
+		d, err := terminal.ParseDay(dayS)
+		if err != nil {
+			return req, usagef("mint: -day %q: want YYYY-MM-DD", dayS)
+		}
+		req.From, req.Until = terminal.ClaimDay(d)
+	case fromS != "" && untilS != "":
+		if req.From, err = time.Parse(time.RFC3339, fromS); err != nil {
+			return req, usagef("mint: -from %q: want RFC3339", fromS)
+		}
+		if req.Until, err = time.Parse(time.RFC3339, untilS); err != nil {
+			return req, usagef("mint: -until %q: want RFC3339", untilS)
+		}
+		if !req.Until.After(req.From) {
+			return req, usagef("mint: -until must be after -from")
+		}
+	default:
+		return req, usagef("mint: -day or both -from and -until are required")
+	}
+	return req, nil
+}
+
+func writePNG(dir, code string) error {
+	v, err := terminal.ParseCode(code)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, v.ID.String()+".png")
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("mint: %w", err)
+	}
+	err = qrimage.WritePNG(f, code, 400)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("mint: %s: %w", path, err)
+	}
+	return nil
+}
+
+func cmdRevoke(args []string, stdout io.Writer) error {
+	fs := newFlags("revoke")
+	var a adminFlags
+	a.register(fs)
+	vs := fs.String("voucher", "", "voucher id (16 hex digits)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := need("revoke", [2]string{"voucher", *vs}); err != nil {
+		return err
+	}
+	id, err := terminal.ParseVoucherID(*vs)
+	if err != nil {
+		return usagef("revoke: -voucher: %v", err)
+	}
+	adm, done, err := a.open("revoke")
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := adm.Revoke(context.Background(), id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "voucher %s revoked\n", id)
+	return nil
+}
+
+func cmdReport(args []string, stdout io.Writer) error {
+	fs := newFlags("report")
+	var a adminFlags
+	a.register(fs)
+	dayS := fs.String("day", "", "day YYYY-MM-DD (UTC+8)")
+	merchant := fs.String("merchant", "", "only this merchant")
+	format := fs.String("format", "table", "table, csv or json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := need("report", [2]string{"day", *dayS}); err != nil {
+		return err
+	}
+	d, err := terminal.ParseDay(*dayS)
+	if err != nil {
+		return usagef("report: -day %q: want YYYY-MM-DD", *dayS)
+	}
+	switch *format {
+	case "table", "csv", "json":
+	default:
+		return usagef("report: -format %q: want table, csv or json", *format)
+	}
+	adm, done, err := a.open("report")
+	if err != nil {
+		return err
+	}
+	defer done()
+	rep, err := adm.Report(context.Background(), d, *merchant)
+	if err != nil {
+		return err
+	}
+	return rep.Write(stdout, *format)
+}

@@ -1,0 +1,145 @@
+// Command voucherd is the central server of the voucher programme: the
+// terminals' sync hub, the voucher issuer, the ledger of every redemption,
+// and the reports (CONTRACT.md). Admin commands work against a stopped data
+// directory (-data DIR) or a running server (-server URL).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `voucherd: the central server (sync hub, voucher issuer, ledger, reports)
+
+usage:
+  voucherd init -data DIR
+  voucherd serve -data DIR -listen ADDR [-token TOKEN]
+  voucherd merchant add -id M -name NAME -category retail|fuel|appliance|hospitality [-region 140521] ADMIN
+  voucherd merchant block -id M ADMIN
+  voucherd merchant unblock -id M ADMIN
+  voucherd terminal add -merchant M -id T -out FILE [-url ws://HOST/v1/sync] ADMIN
+  voucherd terminal revoke -id T ADMIN
+  voucherd mint -category C (-spend YUAN -off YUAN | -value YUAN) -holder H
+                (-day YYYY-MM-DD | -from RFC3339 -until RFC3339) [-n N] [-png DIR] ADMIN
+  voucherd revoke -voucher ID ADMIN
+  voucherd report -day YYYY-MM-DD [-merchant M] [-format table|csv|json] ADMIN
+
+ADMIN is either -data DIR (a stopped server's directory) or -server URL
+(a running server, e.g. http://127.0.0.1:8443) with -token TOKEN if it has one
+(or $VOUCHERD_TOKEN). serve takes its token from -token or $VOUCHERD_TOKEN;
+without one the admin API answers loopback callers only.
+
+Exit status: 0 ok, 1 error, 2 bad usage.
+`
+
+// usageError is a bad flag or argument: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// errHelp asks for the usage text.
+var errHelp = errors.New("help")
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run executes one command and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	err := dispatch(args, stdout, stderr)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errHelp):
+		fmt.Fprint(stdout, usage)
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "voucherd: %s (voucherd -h for usage)\n", oneLine(ue.msg))
+		return 2
+	default:
+		fmt.Fprintf(stderr, "voucherd: %s\n", oneLine(err.Error()))
+		return 1
+	}
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func dispatch(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("no command")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "-h", "-help", "--help", "help":
+		return errHelp
+	case "init":
+		return cmdInit(rest, stdout, stderr)
+	case "serve":
+		return cmdServe(rest, stdout, stderr)
+	case "mint":
+		return cmdMint(rest, stdout)
+	case "revoke":
+		return cmdRevoke(rest, stdout)
+	case "report":
+		return cmdReport(rest, stdout)
+	case "merchant", "terminal":
+		if len(rest) == 0 {
+			return usagef("%s needs a subcommand", cmd)
+		}
+		sub := cmd + " " + rest[0]
+		switch sub {
+		case "merchant add":
+			return cmdMerchantAdd(rest[1:], stdout)
+		case "merchant block":
+			return cmdMerchantBlock(rest[1:], stdout, true)
+		case "merchant unblock":
+			return cmdMerchantBlock(rest[1:], stdout, false)
+		case "terminal add":
+			return cmdTerminalAdd(rest[1:], stdout)
+		case "terminal revoke":
+			return cmdTerminalRevoke(rest[1:], stdout)
+		}
+		if rest[0] == "-h" || rest[0] == "-help" || rest[0] == "--help" {
+			return errHelp
+		}
+		return usagef("unknown command %q", sub)
+	}
+	return usagef("unknown command %q", cmd)
+}
+
+// newFlags returns a flag set that reports errors as usageError and -h as errHelp.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parse parses args, translating the flag package's errors; positional
+// arguments are refused.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// need returns a usage error naming the first empty required flag.
+func need(cmd string, flags ...[2]string) error {
+	for _, f := range flags {
+		if f[1] == "" {
+			return usagef("%s: -%s is required", cmd, f[0])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/wire"
+)
+
+// shutdownWait bounds the HTTP server's graceful shutdown.
+const shutdownWait = 10 * time.Second
+
+func cmdInit(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("init")
+	data := fs.String("data", "", "data directory")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := need("init", [2]string{"data", *data}); err != nil {
+		return err
+	}
+	h, err := hub.Open(*data, hub.Options{Create: true, Logf: func(string, ...any) {}})
+	if err != nil {
+		return err
+	}
+	id := h.KeyID()
+	if err := h.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "voucherd: ledger ready in %s; issuing key id:\n", *data)
+	fmt.Fprintln(stdout, id)
+	return nil
+}
+
+func cmdServe(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve")
+	data := fs.String("data", "", "data directory (voucherd init)")
+	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on")
+	token := fs.String("token", os.Getenv("VOUCHERD_TOKEN"), "admin API token (default: loopback callers only)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := need("serve", [2]string{"data", *data}); err != nil {
+		return err
+	}
+	logger := log.New(stderr, "voucherd: ", log.LstdFlags)
+	h, err := hub.Open(*data, hub.Options{AdminToken: *token, Logf: logger.Printf})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		_ = h.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(stdout, "voucherd: serving on http://%s (terminals: ws://%s%s, issuing key id %s)\n", ln.Addr(), ln.Addr(), wire.Path, h.KeyID())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	select {
+	case s := <-sig:
+		logger.Printf("%s: shutting down (terminals are told to reconnect later, 1012)", s)
+	case err := <-errc:
+		_ = h.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	herr := h.Close() // closes the terminals' websockets with 1012, then the ledger
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	return herr
+}

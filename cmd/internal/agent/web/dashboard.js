@@ -97,7 +97,7 @@ function chart(byHour) {
   byHour.forEach((n, h) => { if (n > 0) { from = Math.min(from, h); to = Math.max(to, h); } });
   const hours = to - from + 1;
   const max = Math.max(1, ...byHour);
-  const W = 480, H = 170, left = 28, bottom = 22, top = 8;
+  const W = 480, H = 170, left = 28, bottom = 22, top = 18;
   const bw = (W - left - 4) / hours;
   const mk = (tag, attrs, text) => {
     const e = document.createElementNS(NS, tag);
@@ -106,7 +106,7 @@ function chart(byHour) {
     svg.append(e);
   };
   mk("line", { x1: left, y1: H - bottom, x2: W, y2: H - bottom, stroke: "#99a" });
-  mk("text", { x: left - 4, y: top + 10, "text-anchor": "end", "font-size": 11, fill: "#556" }, String(max));
+  mk("text", { x: left - 4, y: top + 4, "text-anchor": "end", "font-size": 11, fill: "#556" }, String(max));
   mk("text", { x: left - 4, y: H - bottom, "text-anchor": "end", "font-size": 11, fill: "#556" }, "0");
   for (let i = 0; i < hours; i++) {
     const h = from + i, n = byHour[h];

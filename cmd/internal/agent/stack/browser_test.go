@@ -1,0 +1,247 @@
+package stack_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// chromium starts headless Chromium with a DevTools port and returns a
+// connection to its first page. The test fails (not skips) without a
+// Chromium: .ci/run installs Debian's.
+func chromium(t *testing.T) *cdp {
+	t.Helper()
+	var bin string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		t.Fatal("no chromium on PATH: install Debian's chromium (apt-get install chromium), as .ci/run does")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1", "--window-size=1024,600",
+		"--user-data-dir="+t.TempDir(), "--remote-debugging-port=0", "about:blank")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+	})
+	found := make(chan string, 1)
+	go func() {
+		re := regexp.MustCompile(`DevTools listening on (ws://\S+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	var browserURL string
+	select {
+	case browserURL = <-found:
+	case <-time.After(30 * time.Second):
+		t.Fatal("chromium did not start its DevTools endpoint")
+	}
+	host := strings.TrimPrefix(browserURL, "ws://")
+	host = host[:strings.Index(host, "/")]
+	var targets []struct {
+		Type string `json:"type"`
+		WS   string `json:"webSocketDebuggerUrl"`
+	}
+	for range 50 {
+		resp, err := http.Get("http://" + host + "/json/list")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&targets)
+			resp.Body.Close()
+		}
+		if err == nil && len(targets) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, tg := range targets {
+		if tg.Type == "page" {
+			ws, _, err := websocket.DefaultDialer.Dial(tg.WS, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ws.Close() })
+			return &cdp{t: t, ws: ws}
+		}
+	}
+	t.Fatal("no page target in chromium")
+	return nil
+}
+
+// cdp is a minimal Chrome DevTools Protocol client over gorilla/websocket.
+type cdp struct {
+	t  *testing.T
+	ws *websocket.Conn
+	id int
+}
+
+func (c *cdp) call(method string, params any, result any) {
+	c.t.Helper()
+	c.id++
+	if err := c.ws.WriteJSON(map[string]any{"id": c.id, "method": method, "params": params}); err != nil {
+		c.t.Fatal(err)
+	}
+	_ = c.ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		var m struct {
+			ID     int             `json:"id"`
+			Result json.RawMessage `json:"result"`
+			Error  *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := c.ws.ReadJSON(&m); err != nil {
+			c.t.Fatalf("%s: %v", method, err)
+		}
+		if m.ID != c.id {
+			continue // an event
+		}
+		if m.Error != nil {
+			c.t.Fatalf("%s: %s", method, m.Error.Message)
+		}
+		if result != nil {
+			if err := json.Unmarshal(m.Result, result); err != nil {
+				c.t.Fatal(err)
+			}
+		}
+		return
+	}
+}
+
+// eval evaluates a JavaScript expression in the page and returns its value.
+func (c *cdp) eval(expr string) any {
+	c.t.Helper()
+	var r struct {
+		Result struct {
+			Value any `json:"value"`
+		} `json:"result"`
+	}
+	c.call("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &r)
+	return r.Result.Value
+}
+
+// waitFor polls expr until it is true.
+func (c *cdp) waitFor(what, expr string) {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if v, _ := c.eval(expr).(bool); v {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("page never showed %s; body: %v", what, c.eval("document.body.innerText"))
+}
+
+// screenshot saves the page as PNG under docs/screens when
+// VOUCHERPOS_SCREENS is set (to regenerate the committed pictures), else
+// in the test's temp directory.
+func (c *cdp) screenshot(name string) {
+	c.t.Helper()
+	var r struct {
+		Data string `json:"data"`
+	}
+	c.call("Page.captureScreenshot", map[string]any{"format": "png"}, &r)
+	b, err := base64.StdEncoding.DecodeString(r.Data)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	dir := c.t.TempDir()
+	if os.Getenv("VOUCHERPOS_SCREENS") != "" {
+		dir = filepath.Join("..", "..", "..", "..", "docs", "screens")
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// TestBrowser_CashierSeesApproval loads the cashier screen in headless
+// Chromium, opens a checkout through the API, scans a voucher through the
+// simulated scanner and sees the approval appear without a reload; then a
+// decline.
+func TestBrowser_CashierSeesApproval(t *testing.T) {
+	s := startStack(t, "T1")
+	ctx := context.Background()
+	term := s.Terminals[0]
+	page := chromium(t)
+	page.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1024, "height": 600, "deviceScaleFactor": 1, "mobile": false}, nil)
+	page.call("Page.navigate", map[string]any{"url": term.Agent.URL() + "/"}, nil)
+	page.waitFor("the status", `document.readyState === "complete" && document.getElementById("net").classList.contains("on")`)
+	page.eval(`window.__noReload = 42`)
+
+	co, err := term.Open(ctx, terminal.Item{SKU: "rice", Name: "东北大米 10kg", Category: "grocery", Qty: 2, UnitPriceFen: 10000},
+		terminal.Item{SKU: "oil", Name: "花生油 5L", Category: "grocery", Qty: 1, UnitPriceFen: 5880})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.waitFor("the basket", fmt.Sprintf(`document.getElementById("costatus").textContent.includes(%q)`, co.ID))
+	code, err := s.Today(ctx, terminal.Retail, 20000, 4000, 0xB1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := term.Sim.Scan(code); err != nil {
+		t.Fatal(err)
+	}
+	page.waitFor("the approval", `document.getElementById("result").classList.contains("ok") && document.getElementById("verdict").textContent.includes("可以使用")`)
+	if got := page.eval(`document.getElementById("payable").textContent + "|" + window.__noReload`); got != "¥218.80|42" {
+		t.Fatalf("payable and marker: %v", got)
+	}
+	page.screenshot("cashier-approved.png")
+	if _, err := term.Complete(ctx, co.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// A decline: a 200−40 voucher on a ¥150 basket.
+	co, err = term.Open(ctx, terminal.Item{SKU: "tea", Name: "绿茶礼盒", Category: "grocery", Qty: 1, UnitPriceFen: 15000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.waitFor("the new basket", fmt.Sprintf(`document.getElementById("costatus").textContent.includes(%q)`, co.ID))
+	code, err = s.Today(ctx, terminal.Retail, 20000, 4000, 0xB2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := term.Sim.Scan(code); err != nil {
+		t.Fatal(err)
+	}
+	page.waitFor("the decline", `document.getElementById("result").classList.contains("bad") && document.getElementById("reason").textContent.includes("未达到满减门槛")`)
+	if got := page.eval(`window.__noReload`); got != float64(42) {
+		t.Fatalf("the page reloaded: %v", got)
+	}
+	page.screenshot("cashier-declined.png")
+
+	// The dashboard lists the day.
+	page.call("Page.navigate", map[string]any{"url": term.Agent.URL() + "/dashboard"}, nil)
+	page.waitFor("the day's redemption", `document.readyState === "complete" && document.getElementById("t-count").textContent === "1"`)
+	page.screenshot("dashboard.png")
+}

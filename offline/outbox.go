@@ -95,7 +95,7 @@ func rank(r terminal.Result) int {
 func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.Outcome) error {
 	var count int
 	var disc terminal.Fen
-	var water uint64
+	var water, back uint64
 	err := l.update(ctx, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		high, _, err := head(tx)
@@ -116,7 +116,7 @@ func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.
 		case watermark > old:
 			err = prune(tx, watermark, &count, &disc)
 		case watermark < old:
-			l.log.Warn("server watermark went back: records queued again", "from", old, "to", watermark)
+			back = old
 			err = requeue(tx, watermark, old, &count, &disc)
 		}
 		if err != nil {
@@ -131,6 +131,9 @@ func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.
 	})
 	if err != nil {
 		return fmt.Errorf("ack %d: %w", watermark, err)
+	}
+	if back != 0 {
+		l.log.Warn("server watermark went back: records queued again", "from", back, "to", watermark)
 	}
 	return nil
 }

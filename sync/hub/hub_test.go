@@ -1,0 +1,350 @@
+package hub_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/wire"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+var day = time.Date(2022, 10, 1, 0, 0, 0, 0, terminal.Zone)
+
+// MustOpen opens a hub on a fresh directory and closes it at cleanup.
+func MustOpen(tb testing.TB, opts hub.Options) (*hub.Hub, string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	opts.Create = true
+	opts.Logf = tb.Logf
+	h, err := hub.Open(dir, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return h, dir
+}
+
+func TestHub_Open(t *testing.T) {
+	t.Run("ErrNotInitialised", func(t *testing.T) {
+		if _, err := hub.Open(t.TempDir(), hub.Options{}); !errors.Is(err, hub.ErrNotInitialised) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("ErrLocked", func(t *testing.T) {
+		h, dir := MustOpen(t, hub.Options{})
+		_ = h
+		if _, err := hub.Open(dir, hub.Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, hub.ErrLocked) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("SameKey", func(t *testing.T) {
+		dir := t.TempDir()
+		h, err := hub.Open(dir, hub.Options{Create: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := h.KeyID()
+		h.Close()
+		h, err = hub.Open(dir, hub.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		if h.KeyID() != id {
+			t.Errorf("key id changed: %s → %s", id, h.KeyID())
+		}
+	})
+}
+
+func TestHub_Mint(t *testing.T) {
+	h, _ := MustOpen(t, hub.Options{})
+	ctx := context.Background()
+	from, until := terminal.ClaimDay(day)
+	t.Run("OK", func(t *testing.T) {
+		codes, err := h.Mint(ctx, hub.MintRequest{Category: terminal.Appliance, SpendFen: terminal.Yuan(3000),
+			OffFen: terminal.Yuan(300), Holder: 1, From: from, Until: until, N: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kr, _ := terminal.NewKeyring(h.PublicKey())
+		ids := map[terminal.VoucherID]bool{}
+		for _, c := range codes {
+			v, err := kr.Verify(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ids[v.ID] {
+				t.Fatalf("voucher id %s minted twice", v.ID)
+			}
+			ids[v.ID] = true
+			if v.Region != 140521 || v.Campaign != 202202 {
+				t.Fatalf("region %d campaign %d", v.Region, v.Campaign)
+			}
+		}
+	})
+	for name, req := range map[string]hub.MintRequest{
+		"NotADenomination": {Category: terminal.Retail, SpendFen: terminal.Yuan(100), OffFen: terminal.Yuan(10), From: from, Until: until},
+		"EmptyValidity":    {Category: terminal.Retail, SpendFen: terminal.Yuan(50), OffFen: terminal.Yuan(10), From: until, Until: from},
+		"TooMany":          {Category: terminal.Retail, SpendFen: terminal.Yuan(50), OffFen: terminal.Yuan(10), From: from, Until: until, N: hub.MaxMint + 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := h.Mint(ctx, req); !errors.Is(err, hub.ErrInvalid) {
+				t.Fatalf("got %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestHub_Admin(t *testing.T) {
+	h, _ := MustOpen(t, hub.Options{})
+	ctx := context.Background()
+	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "x", Category: terminal.Fuel}); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		err  error
+		want error
+	}{
+		"MerchantExists":  {h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "y", Category: terminal.Fuel}), hub.ErrExists},
+		"MerchantLove":    {h.AddMerchant(ctx, terminal.Merchant{ID: "M2", Name: "y", Category: terminal.Love}), hub.ErrInvalid},
+		"MerchantSpace":   {h.AddMerchant(ctx, terminal.Merchant{ID: "M 2", Name: "y", Category: terminal.Fuel}), hub.ErrInvalid},
+		"BlockUnknown":    {h.Block(ctx, "nobody"), hub.ErrUnknown},
+		"TerminalUnknown": {func() error { _, err := h.AddTerminal(ctx, "nobody", "T1"); return err }(), hub.ErrUnknown},
+		"RevokeUnknown":   {h.RevokeTerminal(ctx, "T9"), hub.ErrUnknown},
+	} {
+		if !errors.Is(tc.err, tc.want) {
+			t.Errorf("%s: got %v, want %v", name, tc.err, tc.want)
+		}
+	}
+	cred, err := h.AddTerminal(ctx, "M1", "T1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cred.Check(); err != nil || !cred.ServerKey.Equal(h.PublicKey()) {
+		t.Fatalf("credential %+v: %v", cred, err)
+	}
+	if _, err := h.AddTerminal(ctx, "M1", "T1"); !errors.Is(err, hub.ErrExists) {
+		t.Errorf("terminal twice: %v", err)
+	}
+}
+
+// The admin API answers loopback callers only, unless a token is set; then
+// only callers with the token.
+func TestHub_AdminAuth(t *testing.T) {
+	open, _ := MustOpen(t, hub.Options{})
+	tok, _ := MustOpen(t, hub.Options{AdminToken: "s3cret"})
+	get := func(h *hub.Hub, remote, auth string) int {
+		r := httptest.NewRequest(http.MethodGet, "/admin/report?day=2022-10-01", nil)
+		r.RemoteAddr = remote
+		if auth != "" {
+			r.Header.Set("Authorization", "Bearer "+auth)
+		}
+		w := httptest.NewRecorder()
+		h.Handler().ServeHTTP(w, r)
+		return w.Code
+	}
+	for _, tc := range []struct {
+		name   string
+		h      *hub.Hub
+		remote string
+		auth   string
+		want   int
+	}{
+		{"Loopback", open, "127.0.0.1:5000", "", 200},
+		{"LoopbackV6", open, "[::1]:5000", "", 200},
+		{"Remote", open, "192.0.2.7:5000", "", 403},
+		{"TokenMissing", tok, "127.0.0.1:5000", "", 403},
+		{"TokenWrong", tok, "192.0.2.7:5000", "guess", 403},
+		{"Token", tok, "192.0.2.7:5000", "s3cret", 200},
+	} {
+		if got := get(tc.h, tc.remote, tc.auth); got != tc.want {
+			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	r := httptest.NewRequest(http.MethodPost, "/admin/mint", strings.NewReader(`{"category":`))
+	r.RemoteAddr = "127.0.0.1:1"
+	w := httptest.NewRecorder()
+	open.Handler().ServeHTTP(w, r)
+	if w.Code != 400 {
+		t.Errorf("bad body: %d %s", w.Code, w.Body)
+	}
+}
+
+// rawTerminal speaks the protocol by hand, to send what a good client never would.
+type rawTerminal struct {
+	t    *testing.T
+	ws   *websocket.Conn
+	cred wire.Credential
+	key  ed25519.PrivateKey
+}
+
+func dialRaw(t *testing.T, srv *httptest.Server, cred wire.Credential) (*rawTerminal, *wire.Message) {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+wire.Path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	rt := &rawTerminal{t: t, ws: ws, cred: cred, key: cred.PrivateKey()}
+	ch := rt.read()
+	rt.write(&wire.Message{Type: wire.TypeHello, TerminalID: cred.TerminalID, MerchantID: cred.MerchantID,
+		Sig: ed25519.Sign(rt.key, wire.HelloMessage(ch.Nonce, cred.TerminalID, cred.MerchantID))})
+	return rt, rt.read()
+}
+
+func (r *rawTerminal) read() *wire.Message {
+	r.t.Helper()
+	_ = r.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, b, err := r.ws.ReadMessage()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	m, err := wire.Decode(b)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return m
+}
+
+func (r *rawTerminal) write(m *wire.Message) {
+	b, _ := wire.Encode(m)
+	if err := r.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// closeCode reads until the server closes and returns the code and reason.
+func (r *rawTerminal) closeCode() (int, string) {
+	_ = r.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := r.ws.ReadMessage()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code, ce.Text
+		}
+		if err != nil {
+			r.t.Fatalf("no close frame: %v", err)
+		}
+	}
+}
+
+// seal makes the terminal's records seq from..from+n-1 after prev.
+func (r *rawTerminal) seal(prev [32]byte, from uint64, bodies ...string) []terminal.Sealed {
+	var out []terminal.Sealed
+	for i, b := range bodies {
+		s := terminal.Seal(r.key, prev, from+uint64(i), []byte(b))
+		out = append(out, s)
+		prev = s.Hash
+	}
+	return out
+}
+
+func body(term, merchant string, seq uint64) string {
+	return fmt.Sprintf(`{"id":%q,"kind":"refund","seq":%d,"terminal_id":%q,"merchant_id":%q,"at":"2022-10-01T12:00:00+08:00","refund_of":"x"}`,
+		terminal.RecordID(term, seq), seq, term, merchant)
+}
+
+// Records that break the chain, carry a bad signature or claim another
+// terminal or merchant are refused whole with close code 4409, and nothing
+// of them is stored.
+func TestHub_Rejects(t *testing.T) {
+	h, _ := MustOpen(t, hub.Options{})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx := context.Background()
+	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "x", Category: terminal.Retail}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M2", Name: "y", Category: terminal.Retail}); err != nil {
+		t.Fatal(err)
+	}
+	cred, _ := h.AddTerminal(ctx, "M1", "T1")
+	cases := map[string]func(r *rawTerminal) []terminal.Sealed{
+		"OtherMerchant": func(r *rawTerminal) []terminal.Sealed {
+			return r.seal([32]byte{}, 1, body("T1", "M2", 1))
+		},
+		"OtherTerminal": func(r *rawTerminal) []terminal.Sealed {
+			return r.seal([32]byte{}, 1, body("T2", "M1", 1))
+		},
+		"BrokenChain": func(r *rawTerminal) []terminal.Sealed {
+			recs := r.seal([32]byte{}, 1, body("T1", "M1", 1), body("T1", "M1", 2))
+			recs[1] = terminal.Seal(r.key, [32]byte{9}, 2, recs[1].Body)
+			return recs
+		},
+		"AlteredBody": func(r *rawTerminal) []terminal.Sealed {
+			recs := r.seal([32]byte{}, 1, body("T1", "M1", 1))
+			recs[0].Body = []byte(strings.Replace(string(recs[0].Body), "12:00", "13:00", 1))
+			return recs
+		},
+		"BadSignature": func(r *rawTerminal) []terminal.Sealed {
+			recs := r.seal([32]byte{}, 1, body("T1", "M1", 1))
+			recs[0].Sig = make([]byte, 64)
+			return recs
+		},
+		"Gap": func(r *rawTerminal) []terminal.Sealed {
+			return r.seal([32]byte{}, 2, body("T1", "M1", 2))
+		},
+	}
+	for name, mk := range cases {
+		t.Run(name, func(t *testing.T) {
+			r, welcome := dialRaw(t, srv, cred)
+			if welcome.Type != wire.TypeWelcome || welcome.Watermark != 0 {
+				t.Fatalf("welcome %+v", welcome)
+			}
+			b, err := wire.AppendBatch(nil, mk(r))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+				t.Fatal(err)
+			}
+			if code, reason := r.closeCode(); code != wire.CloseRejected {
+				t.Errorf("close %d %q, want %d", code, reason, wire.CloseRejected)
+			}
+			if w, _ := h.Watermark(ctx, "T1"); w != 0 {
+				t.Errorf("watermark %d after a rejected batch", w)
+			}
+		})
+	}
+	t.Run("Accepted", func(t *testing.T) {
+		r, _ := dialRaw(t, srv, cred)
+		b, _ := wire.AppendBatch(nil, r.seal([32]byte{}, 1, body("T1", "M1", 1), body("T1", "M1", 2)))
+		if err := r.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+			t.Fatal(err)
+		}
+		ack := r.read()
+		if ack.Type != wire.TypeAck || ack.Watermark != 2 || len(ack.Outcomes) != 2 || ack.Outcomes[1].Result != terminal.Accepted {
+			t.Fatalf("ack %+v", ack)
+		}
+		// A resend of the same records comes back as duplicates.
+		if err := r.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+			t.Fatal(err)
+		}
+		if ack := r.read(); ack.Outcomes[0].Result != terminal.Duplicate {
+			t.Fatalf("resend: %+v", ack)
+		}
+	})
+	t.Run("Garbage", func(t *testing.T) {
+		r, _ := dialRaw(t, srv, cred)
+		if err := r.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"welcome"`)); err != nil {
+			t.Fatal(err)
+		}
+		if code, _ := r.closeCode(); code != wire.CloseProtocol {
+			t.Errorf("close %d, want %d", code, wire.CloseProtocol)
+		}
+	})
+}

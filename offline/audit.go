@@ -83,7 +83,11 @@ func verifyChain(ctx context.Context, terminalID string, pub ed25519.PublicKey, 
 
 // checkBody checks that a record's body is its terminal's record at its seq.
 func checkBody(terminalID string, s *terminal.Sealed) error {
-	var r terminal.Redemption
+	var r struct {
+		ID         string `json:"id"`
+		Seq        uint64 `json:"seq"`
+		TerminalID string `json:"terminal_id"`
+	}
 	if err := json.Unmarshal(s.Body, &r); err != nil {
 		return fmt.Errorf("seq %d: body is not a record: %v: %w", s.Seq, err, terminal.ErrChain)
 	}

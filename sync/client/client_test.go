@@ -243,3 +243,42 @@ func TestClient_Refused(t *testing.T) {
 		})
 	}
 }
+
+// A full refund that returns the voucher frees it on the server: another
+// terminal may then redeem it, and it is accepted, not a conflict.
+func TestClient_RefundReturnsVoucher(t *testing.T) {
+	s := mustServer(t, hub.Options{})
+	creds := s.merchant("M1", "T1", "T2")
+	code := s.mint(1)[0]
+	l1 := mustLane(t, creds[0], s.url(), fastOpts())
+	l1.commit([]string{code}, 1)
+	ctx := context.Background()
+	orig, err := l1.ledger.Get(ctx, terminal.RecordID("T1", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := terminal.PlanRefund(orig, nil, nil, noon.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refund := &terminal.Redemption{Kind: terminal.KindRefund, At: noon.Add(time.Hour), RefundOf: orig.ID,
+		Items: plan.Items, RefundFen: plan.RefundFen, VoucherShareFen: plan.VoucherShareFen, VoucherReturned: plan.VoucherReturned}
+	if err := l1.ledger.Commit(ctx, refund); err != nil {
+		t.Fatal(err)
+	}
+	l1.client.SyncNow()
+	waitSynced(t, s, l1, 2)
+	l2 := mustLane(t, creds[1], s.url(), fastOpts())
+	l2.commit([]string{code}, 1)
+	waitSynced(t, s, l2, 1)
+	rep, err := s.hub.Report(ctx, day, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Total.Count != 2 || rep.Total.Refunds != 1 || rep.Total.Conflicts != 0 {
+		t.Fatalf("report total %+v, want 2 redemptions, 1 refund, no conflict", rep.Total)
+	}
+	if len(rep.Rows) != 1 || rep.Rows[0].Category != terminal.Retail {
+		t.Errorf("rows %+v, want one retail row", rep.Rows)
+	}
+}

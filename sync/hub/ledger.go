@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -237,12 +239,18 @@ func (h *Hub) decide(tx *bolt.Tx, j *job, m *recMeta, seq uint64) (terminal.Resu
 	vb := tx.Bucket(bVouchers)
 	vkey := u64(uint64(m.Voucher.ID))
 	if m.Kind == terminal.KindRefund {
-		if m.VoucherReturned && m.RefundOf != "" && string(vb.Get(vkey)) == m.RefundOf {
-			if err := vb.Delete(vkey); err != nil {
-				return "", "", err
+		if !m.VoucherReturned {
+			return terminal.Accepted, "", nil
+		}
+		orig, ok := original(tx, m.RefundOf)
+		if ok && orig.Kind == terminal.KindRedemption {
+			okey := u64(uint64(orig.Voucher.ID))
+			if string(vb.Get(okey)) == m.RefundOf {
+				// The voucher goes back to its holder and may be redeemed again.
+				return terminal.Accepted, "", vb.Delete(okey)
 			}
 		}
-		return terminal.Accepted, "", nil
+		return terminal.Accepted, "voucher not returned: " + m.RefundOf + " is not its live accepted redemption", nil
 	}
 	reason, against := m.invalid, ""
 	if reason == "" {
@@ -277,6 +285,27 @@ func (h *Hub) decide(tx *bolt.Tx, j *job, m *recMeta, seq uint64) (terminal.Resu
 		return "", "", err
 	}
 	return terminal.Accepted, "", tx.Bucket(bHolds).Delete(vkey)
+}
+
+// original returns the record a refund refers to ("T1-0000000042").
+func original(tx *bolt.Tx, recordID string) (*recMeta, bool) {
+	i := strings.LastIndexByte(recordID, '-')
+	if i <= 0 {
+		return nil, false
+	}
+	seq, err := strconv.ParseUint(recordID[i+1:], 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	st, err := decodeStored(tx.Bucket(bRecords).Get(recordKey(recordID[:i], seq)))
+	if err != nil {
+		return nil, false
+	}
+	var m recMeta
+	if json.Unmarshal(st.body, &m) != nil {
+		return nil, false
+	}
+	return &m, true
 }
 
 // checkCode returns why code is not a good code for voucher id, or "". A

@@ -89,11 +89,15 @@ func (h *Hub) Report(ctx context.Context, day time.Time, merchantID string) (*Re
 			if merchantID != "" && m.MerchantID != merchantID {
 				continue
 			}
-			cat := m.Voucher.Category
-			if m.Kind == terminal.KindRedemption {
-				if v, err := terminal.ParseCode(m.Code); err == nil {
-					cat = v.Category
+			code := m.Code
+			if m.Kind == terminal.KindRefund {
+				if orig, ok := original(tx, m.RefundOf); ok {
+					code = orig.Code
 				}
+			}
+			var cat terminal.Category
+			if v, err := terminal.ParseCode(code); err == nil {
+				cat = v.Category
 			}
 			r := rows[key{m.MerchantID, cat}]
 			if r == nil {

@@ -33,6 +33,9 @@ func (l *Ledger) Commit(ctx context.Context, r *terminal.Redemption) error {
 // each: all of them or none. It is for loading backlogs (tests, benchmarks);
 // the lane commits one record at a time.
 func (l *Ledger) CommitMany(ctx context.Context, recs []*terminal.Redemption) error {
+	if len(recs) == 0 {
+		return ctx.Err()
+	}
 	saved := make([]terminal.Redemption, len(recs))
 	for i, r := range recs {
 		if r == nil {

@@ -195,15 +195,6 @@ func (s *session) stop(code int, err error) {
 
 func (s *session) closeWS() { s.wsOnce.Do(func() { _ = s.ws.Close() }) }
 
-func (s *session) enqueue(kind int, data []byte) bool {
-	select {
-	case s.send <- outMsg{kind, data}:
-		return true
-	case <-s.quit:
-		return false
-	}
-}
-
 func (s *session) writer() {
 	defer close(s.wdone)
 	o := &s.c.opts
@@ -388,7 +379,11 @@ func (s *session) sender(ctx context.Context) {
 			s.mu.Lock()
 			s.inflight++
 			s.mu.Unlock()
-			if !s.enqueue(websocket.BinaryMessage, append([]byte(nil), buf...)) {
+			select {
+			case s.send <- outMsg{websocket.BinaryMessage, append([]byte(nil), buf...)}:
+			case <-s.quit:
+				return
+			case <-ctx.Done():
 				return
 			}
 			after = recs[len(recs)-1].Seq

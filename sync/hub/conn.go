@@ -163,6 +163,10 @@ func (c *conn) handshake() error {
 		h.logf("hub: ALARM terminal %s reports high seq %d below the server's watermark %d (ledger restored or replaced?)", c.term, m.HighSeq, welcome.Watermark)
 	}
 	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		return &closeErr{wire.CloseServiceRestart, "server shutting down"}
+	}
 	old := h.conns[c.term]
 	h.conns[c.term] = c
 	h.mu.Unlock()

@@ -92,8 +92,10 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request, hello Message) {
 		return // the upgrader has answered
 	}
 	c := &wsClient{conn: conn, send: make(chan []byte, clientSendSize)}
-	if b, err := json.Marshal(hello); err == nil {
-		c.send <- b
+	b, err := json.Marshal(hello)
+	if err != nil {
+		conn.Close()
+		return
 	}
 	h.mu.Lock()
 	if h.closed {
@@ -101,6 +103,9 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request, hello Message) {
 		conn.Close()
 		return
 	}
+	// hello goes first and, being queued under the lock that broadcast
+	// takes, every event after it: a client that has read hello misses nothing.
+	c.send <- b
 	h.clients[c] = struct{}{}
 	h.wg.Add(2)
 	h.mu.Unlock()

@@ -209,6 +209,10 @@ func (k *kit) events() func(kind string) map[string]any {
 		k.t.Fatal(err)
 	}
 	k.t.Cleanup(func() { ws.Close() })
+	var hello struct{ Type string }
+	if err := ws.ReadJSON(&hello); err != nil || hello.Type != "hello" {
+		k.t.Fatalf("events: no hello: %v", err)
+	}
 	return func(kind string) map[string]any {
 		k.t.Helper()
 		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))

@@ -21,6 +21,15 @@ func (t *Terminal) Watch() (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events of %s: %w", t.ID, err)
 	}
+	// Subscribed once hello has come: nothing after it is missed.
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var m struct {
+		Type string `json:"type"`
+	}
+	if err := ws.ReadJSON(&m); err != nil || m.Type != "hello" {
+		ws.Close()
+		return nil, fmt.Errorf("events of %s: no hello (%v)", t.ID, err)
+	}
 	return &Watcher{ws: ws}, nil
 }
 

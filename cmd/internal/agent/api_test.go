@@ -179,3 +179,32 @@ func FuzzAPI_Open(f *testing.F) {
 		}
 	})
 }
+
+// TestAgent_ScanOverPTY: a code read by the simulated scanner on a pty is
+// applied to the open checkout and pushed to the screens; a scan with no
+// checkout open is declined no_open_checkout.
+func TestAgent_ScanOverPTY(t *testing.T) {
+	k := startKit(t, true)
+	next := k.events()
+	co := k.open(basket)
+	if err := k.sim.Scan(k.code(terminal.Retail, 20000, 4000)); err != nil {
+		t.Fatal(err)
+	}
+	ev := next("approved")
+	if c, _ := ev["checkout"].(map[string]any); c["id"] != co.ID || c["payable_fen"] != float64(16000) || ev["source"] != "scanner" {
+		t.Fatalf("event: %v", ev)
+	}
+	k.post("/api/v1/checkouts/"+co.ID+"/complete", "", 200)
+	if err := k.sim.Scan(k.code(terminal.Retail, 5000, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	ev = next("declined")
+	if d, _ := ev["decline"].(map[string]any); d["code"] != string(terminal.NoOpenCheckout) {
+		t.Fatalf("event: %v", ev)
+	}
+	var st struct{ Scanner string }
+	k.do("GET", "/api/v1/status", "").json(t, &st)
+	if st.Scanner != "connected" {
+		t.Fatalf("scanner %q", st.Scanner)
+	}
+}

@@ -104,3 +104,52 @@ func bareBatchedPuts(b *testing.B, n, batch int) time.Duration {
 	}
 	return time.Since(t0)
 }
+
+// BenchmarkClaim measures an online claim round trip (client → hub → durable
+// hold, fsync → answer) on loopback, beside one bare bbolt Update (a 300-byte
+// put with fsync) measured in the same loop.
+//
+//	x-bare-update   claim time ÷ bare Update time
+func BenchmarkClaim(b *testing.B) {
+	s := mustServer(b, hub.Options{Logf: func(string, ...any) {}})
+	cred := s.merchant("M1", "T1")[0]
+	codes := s.mint(1000)
+	l := mustLane(b, cred, s.url(), client.Options{Logf: func(string, ...any) {}})
+	waitOnline(b, l)
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "bare.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	val := bytes.Repeat([]byte{'v'}, 300)
+	ids := make([]terminal.VoucherID, len(codes))
+	for i, c := range codes {
+		v, _ := terminal.ParseCode(c)
+		ids[i] = v.ID
+	}
+	ctx := context.Background()
+	var bare time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		t0 := time.Now()
+		if err := db.Update(func(tx *bolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return bk.Put(binary.BigEndian.AppendUint64(nil, uint64(i)), val)
+		}); err != nil {
+			b.Fatal(err)
+		}
+		bare += time.Since(t0)
+		k := i % len(codes)
+		b.StartTimer()
+		if err := l.client.Claim(ctx, ids[k], codes[k]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(bare.Nanoseconds())/float64(b.N), "bare-ns/op")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(bare.Nanoseconds()), "x-bare-update")
+}

@@ -208,22 +208,36 @@ func (h *Hub) Mint(ctx context.Context, req MintRequest) ([]string, error) {
 	err := h.update(func(tx *bolt.Tx) error {
 		codes = codes[:0]
 		b := tx.Bucket(bMinted)
-		for len(codes) < req.N {
+		ids := make([]uint64, 0, req.N)
+		seen := make(map[uint64]bool, req.N)
+		for len(ids) < req.N {
 			var r [8]byte
 			_, _ = rand.Read(r[:])
 			id := binary.BigEndian.Uint64(r[:])
-			if id == 0 || b.Get(r[:]) != nil {
+			if id == 0 || seen[id] || b.Get(r[:]) != nil {
 				continue
 			}
+			seen[id] = true
+			ids = append(ids, id)
+		}
+		// Put in key order: bbolt inserts into a node by shifting, so random
+		// order would cost O(n²) on a large mint.
+		sorted := slices.Clone(ids)
+		slices.Sort(sorted)
+		byID := make(map[uint64]string, req.N)
+		for _, id := range sorted {
 			v.ID = terminal.VoucherID(id)
 			code, err := terminal.Encode(v, h.priv)
 			if err != nil {
 				return fmt.Errorf("%w: %v", ErrInvalid, err)
 			}
-			if err := b.Put(r[:], []byte(code)); err != nil {
+			if err := b.Put(u64(id), []byte(code)); err != nil {
 				return err
 			}
-			codes = append(codes, code)
+			byID[id] = code
+		}
+		for _, id := range ids {
+			codes = append(codes, byID[id])
 		}
 		return nil
 	})

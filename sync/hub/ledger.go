@@ -3,7 +3,6 @@ package hub
 import (
 	"bytes"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -93,8 +92,8 @@ func verifyBatch(recs []terminal.Sealed, term, merchant string, pub ed25519.Publ
 		}
 		last = r.Hash
 		m := &meta[i]
-		if err := json.Unmarshal(r.Body, m); err != nil {
-			return nil, fmt.Errorf("%w: seq %d: body: %v", errRejected, r.Seq, err)
+		if err := parseBody(r.Body, m); err != nil {
+			return nil, fmt.Errorf("%w: seq %d: %v", errRejected, r.Seq, err)
 		}
 		if m.TerminalID != term || m.MerchantID != merchant || m.Seq != r.Seq {
 			return nil, fmt.Errorf("%w: seq %d: record of terminal %q merchant %q seq %d", errRejected, r.Seq, m.TerminalID, m.MerchantID, m.Seq)
@@ -302,7 +301,7 @@ func original(tx *bolt.Tx, recordID string) (*recMeta, bool) {
 		return nil, false
 	}
 	var m recMeta
-	if json.Unmarshal(st.body, &m) != nil {
+	if parseBody(st.body, &m) != nil {
 		return nil, false
 	}
 	return &m, true

@@ -83,7 +83,7 @@ func (h *Hub) Report(ctx context.Context, day time.Time, merchantID string) (*Re
 			}
 			res := st.res
 			var m recMeta
-			if err := json.Unmarshal(st.body, &m); err != nil {
+			if err := parseBody(st.body, &m); err != nil {
 				return fmt.Errorf("record %q: %w", k[len(prefix):], err)
 			}
 			if merchantID != "" && m.MerchantID != merchantID {

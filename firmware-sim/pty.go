@@ -66,11 +66,12 @@ func makeRaw(fd int) error {
 }
 
 // drain waits until the host has read every byte sent (the slave's input
-// queue is empty twice in a row, a millisecond apart) or timeout passes.
+// queue is empty five times in a row, a millisecond apart: bytes still in
+// the kernel's flip buffer are not counted yet) or timeout passes.
 func (d *device) drain(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	empty := 0
-	for empty < 2 && time.Now().Before(deadline) {
+	for empty < 5 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 		n, err := unix.IoctlGetInt(int(d.slave.Fd()), unix.TIOCINQ)
 		if err != nil {

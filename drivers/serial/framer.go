@@ -44,13 +44,17 @@ type framerConfig struct {
 // A frame ends at CR, LF or the configured suffix byte; without a suffix,
 // also when the line stays quiet for the idle gap. A control byte outside
 // those is line noise: the frame is dropped and everything up to the next
-// idle gap with it, since after noise the frame boundaries cannot be trusted.
-// Frames longer than maxLen are dropped when they end.
+// idle gap with it, since after noise the frame boundaries cannot be trusted
+// and a printable run of noise could pass for a code. When every frame must
+// carry a prefix or an AIM identifier, such runs are rejected anyway, so the
+// framer resynchronises at the next terminator instead (it does not depend
+// on seeing the gap, which a reader that fell behind cannot). Frames longer
+// than maxLen are dropped when they end.
 type framer struct {
 	cfg      framerConfig
 	buf      []byte
 	last     time.Time // arrival of the last byte seen
-	resync   bool      // discarding until an idle gap, after noise
+	resync   bool      // discarding until an idle gap (or terminator), after noise
 	overlong int       // bytes of an over-long frame discarded so far, or 0
 }
 
@@ -79,6 +83,9 @@ func (f *framer) push(p []byte, at time.Time) []frame {
 		case f.cfg.suffix.terminator(c):
 			if fr, ok := f.end(at); ok {
 				out = append(out, fr)
+			}
+			if f.resync && f.strict() {
+				f.resync = false
 			}
 		case f.resync:
 		case f.overlong > 0:
@@ -116,6 +123,12 @@ func (f *framer) idle(now time.Time) []frame {
 	fr := f.drop("unterminated frame (no suffix before the line went quiet)", f.buf, f.last)
 	f.reset()
 	return []frame{fr}
+}
+
+// strict reports whether every frame must carry a marker (prefix or AIM
+// identifier) that noise is very unlikely to forge.
+func (f *framer) strict() bool {
+	return f.cfg.prefix != "" || f.cfg.aim == AIMRequired
 }
 
 // deadline is when idle would settle the pending state.

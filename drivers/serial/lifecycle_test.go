@@ -104,7 +104,9 @@ func TestScanner_NoiseAndOverlong(t *testing.T) {
 			t.Parallel()
 			r := rand.New(rand.NewPCG(4, 4))
 			sim := startSim(t, firmwaresim.Config{Profile: tc.sim, Baud: tc.baud, AIM: true})
-			gap := 30 * time.Millisecond
+			// Generous: on a loaded machine the simulator itself can stall
+			// for tens of milliseconds, which is a real gap on the line.
+			gap := 100 * time.Millisecond
 			sc, _ := openScanner(t, sim, serial.Config{Profile: tc.drv, AIM: serial.AIMRequired,
 				IdleGap: gap, MaxLen: 300})
 			quiet := func() { time.Sleep(3 * gap) }

@@ -29,7 +29,9 @@ func TestScanner_Profiles(t *testing.T) {
 			t.Parallel()
 			r := rand.New(rand.NewPCG(1, uint64(len(tc.name))))
 			sim := startSim(t, firmwaresim.Config{Profile: tc.sim, Baud: tc.baud, AIM: tc.aim, Prefix: tc.prefix})
-			sc, _ := openScanner(t, sim, serial.Config{Profile: tc.drv, Prefix: tc.prefix})
+			// No-suffix framing relies on the idle gap; leave room for a
+			// simulator stalled by a loaded machine (the default is 50 ms).
+			sc, _ := openScanner(t, sim, serial.Config{Profile: tc.drv, Prefix: tc.prefix, IdleGap: 150 * time.Millisecond})
 			for i := range 3 {
 				code := voucherCode(r, 150+i*50)
 				mustScan(t, sim, code)

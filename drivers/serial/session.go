@@ -12,11 +12,19 @@ import (
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
+// idleConfirm is how long the reader must stay blocked in the same Read
+// after an idle gap before the gap is acted on.
+const idleConfirm = 2 * time.Millisecond
+
 // chunk is what the reader goroutine hands to the session: bytes and when
 // they arrived.
 type chunk struct {
 	data []byte
 	at   time.Time
+	// quiet is set when the Read that got the bytes had been blocked for
+	// the idle gap: the line was quiet that long before them, however late
+	// the session looks at them.
+	quiet bool
 }
 
 // run keeps the scanner connected until ctx ends: open, serve, and after a
@@ -92,6 +100,12 @@ func (s *Scanner) serve(ctx context.Context, port Port, fr *framer, seen map[str
 
 	idle := time.NewTimer(time.Hour)
 	idle.Stop()
+	// An idle gap is settled in two steps: the gap has passed with the
+	// reader blocked, and it is still blocked in the same Read a moment
+	// later (a reader descheduled just after its Read returned would
+	// otherwise look blocked while its bytes wait to be handed over).
+	var confirmRead uint64
+	confirming := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -101,25 +115,40 @@ func (s *Scanner) serve(ctx context.Context, port Port, fr *framer, seen map[str
 				return gotData
 			}
 			gotData = true
+			confirming = false
+			if c.quiet && !s.deliver(ctx, fr.idle(c.at), seen) {
+				return gotData
+			}
 			if !s.deliver(ctx, fr.push(c.data, c.at), seen) {
 				return gotData
 			}
 			if fr.pending() {
-				idle.Reset(time.Until(fr.deadline()))
+				idle.Reset(max(time.Until(fr.deadline())-idleConfirm, 0))
 			}
 		case <-idle.C:
 			if !fr.pending() {
 				continue
 			}
 			if !rs.quiet(chunks, s.cfg.Suffix) {
+				confirming = false
 				idle.Reset(time.Millisecond)
 				continue
 			}
+			if n := rs.reads.Load(); !confirming || n != confirmRead {
+				confirming, confirmRead = true, n
+				idle.Reset(max(time.Until(fr.deadline()), idleConfirm))
+				continue
+			}
+			if d := time.Until(fr.deadline()); d > 0 {
+				idle.Reset(d)
+				continue
+			}
+			confirming = false
 			if !s.deliver(ctx, fr.idle(s.cfg.Now()), seen) {
 				return gotData
 			}
 			if fr.pending() {
-				idle.Reset(max(time.Until(fr.deadline()), time.Millisecond))
+				idle.Reset(max(time.Until(fr.deadline())-idleConfirm, time.Millisecond))
 			}
 		}
 	}
@@ -128,8 +157,9 @@ func (s *Scanner) serve(ctx context.Context, port Port, fr *framer, seen map[str
 // readerState is what the reader goroutine tells the session between
 // chunks, so that an idle gap is only trusted when the line really is quiet.
 type readerState struct {
-	reading atomic.Bool // inside port.Read
-	suspect atomic.Bool // the last empty read came back at once
+	reading atomic.Bool   // inside port.Read
+	suspect atomic.Bool   // the last empty read came back at once
+	reads   atomic.Uint64 // Reads returned so far
 }
 
 // quiet reports whether an idle gap may be acted on: no chunk is waiting,
@@ -156,10 +186,12 @@ func (s *Scanner) read(ctx context.Context, port Port, chunks chan<- chunk, rs *
 		rs.reading.Store(true)
 		n, err := port.Read(buf)
 		rs.reading.Store(false)
+		rs.reads.Add(1)
 		if n > 0 {
 			fast = 0
 			suspect.Store(false)
-			c := chunk{data: append([]byte(nil), buf[:n]...), at: s.cfg.Now()}
+			c := chunk{data: append([]byte(nil), buf[:n]...), at: s.cfg.Now(),
+				quiet: time.Since(began) >= s.cfg.IdleGap}
 			select {
 			case chunks <- c:
 			case <-ctx.Done():

@@ -2,7 +2,6 @@ package serial_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
@@ -147,4 +146,3 @@ func mustScan(tb testing.TB, sim *firmwaresim.Sim, text string) {
 	}
 }
 
-var _ = fmt.Sprint

@@ -145,4 +145,3 @@ func mustScan(tb testing.TB, sim *firmwaresim.Sim, text string) {
 		tb.Fatalf("sim scan: %v", err)
 	}
 }
-

@@ -11,8 +11,8 @@ import (
 func sampleBody(tb testing.TB) []byte {
 	r := terminal.Redemption{ID: "T1-0000000007", Kind: terminal.KindRedemption, Seq: 7, TerminalID: "T1", MerchantID: "M1",
 		At: time.Date(2022, 10, 1, 12, 0, 0, 123, terminal.Zone), CheckoutID: "C\"1<>", Code: "VC1:ABC DEF",
-		Voucher: terminal.Voucher{ID: 0x1122334455667788, Category: terminal.Retail, SpendFen: 20000, OffFen: 4000},
-		Items:   []terminal.Item{{SKU: "rice", Name: "大米\n5kg", Category: "grocery", Qty: 2, UnitPriceFen: 13000}},
+		Voucher:  terminal.Voucher{ID: 0x1122334455667788, Category: terminal.Retail, SpendFen: 20000, OffFen: 4000},
+		Items:    []terminal.Item{{SKU: "rice", Name: "大米\n5kg", Category: "grocery", Qty: 2, UnitPriceFen: 13000}},
 		TotalFen: 26000, EligibleFen: 26000, DiscountFen: 4000, PayableFen: 22000, Flags: []string{"linked: x"},
 		RefundOf: "T1-0000000001", RefundFen: 10, VoucherShareFen: 3, VoucherReturned: true}
 	b, err := json.Marshal(r)

@@ -38,7 +38,11 @@ type job struct {
 
 	msg *wire.Message
 	err error
+
+	anyRevoked, anyHolds bool // set per transaction by applyBatch
 }
+
+func notEmpty(b *bolt.Bucket) bool { k, _ := b.Cursor().First(); return k != nil }
 
 // recMeta is what the hub reads from a record's body.
 type recMeta struct {
@@ -186,6 +190,9 @@ func (h *Hub) commit(group []*job) {
 
 func (h *Hub) applyBatch(tx *bolt.Tx, j *job) error {
 	w, last := head(tx, j.term)
+	// Most of the time nothing is revoked or held: skip those lookups.
+	j.anyRevoked = notEmpty(tx.Bucket(bRevoked))
+	j.anyHolds = notEmpty(tx.Bucket(bHolds))
 	recB, dayB := tx.Bucket(bRecords), tx.Bucket(bDays)
 	outs := make([]terminal.Outcome, 0, len(j.recs))
 	for i := range j.recs {
@@ -255,7 +262,7 @@ func (h *Hub) decide(tx *bolt.Tx, j *job, m *recMeta, seq uint64) (terminal.Resu
 	if reason == "" {
 		reason = h.checkCode(tx, m.Code, m.Voucher.ID)
 	}
-	if reason == "" && tx.Bucket(bRevoked).Get(vkey) != nil {
+	if reason == "" && j.anyRevoked && tx.Bucket(bRevoked).Get(vkey) != nil {
 		reason = "voucher revoked"
 	}
 	if reason == "" {
@@ -264,9 +271,12 @@ func (h *Hub) decide(tx *bolt.Tx, j *job, m *recMeta, seq uint64) (terminal.Resu
 			reason = "voucher already redeemed by " + against
 		}
 	}
-	if reason == "" {
+	held := false
+	if reason == "" && j.anyHolds {
 		var hd hold
-		if ok, _ := getJSON(tx.Bucket(bHolds), vkey, &hd); ok && hd.TerminalID != j.term && h.now().Before(hd.Until) {
+		ok, _ := getJSON(tx.Bucket(bHolds), vkey, &hd)
+		held = ok
+		if ok && hd.TerminalID != j.term && h.now().Before(hd.Until) {
 			reason = fmt.Sprintf("voucher held by terminal %s for an online redemption", hd.TerminalID)
 		}
 	}
@@ -283,7 +293,10 @@ func (h *Hub) decide(tx *bolt.Tx, j *job, m *recMeta, seq uint64) (terminal.Resu
 	if err := vb.Put(vkey, []byte(id)); err != nil {
 		return "", "", err
 	}
-	return terminal.Accepted, "", tx.Bucket(bHolds).Delete(vkey)
+	if held {
+		return terminal.Accepted, "", tx.Bucket(bHolds).Delete(vkey)
+	}
+	return terminal.Accepted, "", nil
 }
 
 // original returns the record a refund refers to ("T1-0000000042").

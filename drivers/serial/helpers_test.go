@@ -27,7 +27,7 @@ func voucherCode(r *rand.Rand, n int) string {
 	return b.String()
 }
 
-// testLogger logs to t at level Debug when -v, Warn otherwise.
+// testLogger logs warnings (dropped frames, disconnects) to the test log.
 func testLogger(tb testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

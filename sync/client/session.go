@@ -26,7 +26,8 @@ type outMsg struct {
 type session struct {
 	c        *Client
 	ws       *websocket.Conn
-	send     chan outMsg
+	send     chan outMsg // batches
+	ctrl     chan outMsg // claims and releases, written before any queued batch
 	quit     chan struct{}
 	wdone    chan struct{}
 	rdone    chan struct{}
@@ -57,7 +58,7 @@ func (c *Client) session(ctx context.Context) (welcomed bool, code int, err erro
 		return false, 0, fmt.Errorf("dial: %w", err)
 	}
 	ws.SetReadLimit(wire.MaxMessage)
-	s := &session{c: c, ws: ws, send: make(chan outMsg, sendQueue), quit: make(chan struct{}),
+	s := &session{c: c, ws: ws, send: make(chan outMsg, sendQueue), ctrl: make(chan outMsg, sendQueue), quit: make(chan struct{}),
 		wdone: make(chan struct{}), rdone: make(chan struct{}), acked: make(chan struct{}, 1),
 		asks: map[uint64]chan *wire.Message{}}
 	welcome, err := s.handshake(ctx)
@@ -204,12 +205,30 @@ func (s *session) writer() {
 		s.stop(websocket.CloseAbnormalClosure, fmt.Errorf("write: %w", err))
 		s.closeWS()
 	}
+	write := func(m outMsg) bool {
+		_ = s.ws.SetWriteDeadline(time.Now().Add(o.WriteWait))
+		if err := s.ws.WriteMessage(m.kind, m.data); err != nil {
+			fail(err)
+			return false
+		}
+		return true
+	}
 	for {
 		select {
+		case m := <-s.ctrl:
+			if !write(m) {
+				return
+			}
+			continue
+		default:
+		}
+		select {
+		case m := <-s.ctrl:
+			if !write(m) {
+				return
+			}
 		case m := <-s.send:
-			_ = s.ws.SetWriteDeadline(time.Now().Add(o.WriteWait))
-			if err := s.ws.WriteMessage(m.kind, m.data); err != nil {
-				fail(err)
+			if !write(m) {
 				return
 			}
 		case <-ticker.C:
@@ -329,7 +348,7 @@ func (s *session) ask(ctx context.Context, m *wire.Message) (*wire.Message, erro
 		s.mu.Unlock()
 	}()
 	select {
-	case s.send <- outMsg{websocket.TextMessage, b}:
+	case s.ctrl <- outMsg{websocket.TextMessage, b}:
 	case <-s.quit:
 		return nil, ErrOffline
 	case <-ctx.Done():

@@ -317,8 +317,12 @@ func (c *conn) batch(b []byte) error {
 
 // submit queues j for the committer, unless the connection is ending.
 func (c *conn) submit(j *job) {
+	q := c.h.jobs
+	if j.kind != jobBatch {
+		q = c.h.claims
+	}
 	select {
-	case c.h.jobs <- j:
+	case q <- j:
 	case <-c.quit:
 	}
 }

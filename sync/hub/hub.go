@@ -91,7 +91,8 @@ type Hub struct {
 	keys *terminal.Keyring
 	prog *terminal.Programme
 
-	jobs    chan *job
+	jobs    chan *job // batches
+	claims  chan *job // claims and releases
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      gosync.WaitGroup // committer, pusher
@@ -145,7 +146,7 @@ func Open(dir string, opts Options) (*Hub, error) {
 		return nil, fmt.Errorf("open hub ledger: %w", err)
 	}
 	h := &Hub{opts: opts, now: opts.Now, logf: opts.Logf, db: db, prog: terminal.Qinshui2022(),
-		jobs: make(chan *job, 256), conns: map[string]*conn{}, closed: make(chan struct{})}
+		jobs: make(chan *job, 256), claims: make(chan *job, 256), conns: map[string]*conn{}, closed: make(chan struct{})}
 	if err := h.init(); err != nil {
 		db.Close()
 		return nil, err

@@ -138,12 +138,25 @@ func (h *Hub) committer() {
 	for {
 		var group []*job
 		select {
+		case j := <-h.claims:
+			group = append(group, j)
 		case j := <-h.jobs:
 			group = append(group, j)
 		case <-h.ctx.Done():
 			return
 		}
 		n := len(group[0].recs)
+		// Claims first: they are answered while a cashier waits, and never
+		// queue behind the batches of terminals draining a backlog.
+	claims:
+		for {
+			select {
+			case j := <-h.claims:
+				group = append(group, j)
+			default:
+				break claims
+			}
+		}
 	drain:
 		for n < h.opts.GroupMax {
 			select {

@@ -411,3 +411,29 @@ func TestLane_Concurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestLane_CompleteCommitFails: when the ledger cannot commit, Complete
+// fails, nothing is published as completed and the checkout can be retried.
+func TestLane_CompleteCommitFails(t *testing.T) {
+	k := newLaneKit(t, nil, true)
+	co := k.open(item("rice", 2, 10000))
+	if ev := k.scan(mustEncode(t, laneVoucher(9, 9))); ev.Kind != terminal.EventApproved {
+		t.Fatal(ev.Decline)
+	}
+	if err := k.ledger.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := k.lane.Complete(context.Background(), co.ID)
+	if !errors.Is(err, offline.ErrClosed) || got.Status != terminal.StatusVoucherApplied || got.RedemptionID != "" {
+		t.Fatalf("complete on a closed ledger: %+v, %v", got, err)
+	}
+	if cur, ok := k.lane.Current(); !ok || cur.ID != co.ID {
+		t.Fatal("the checkout is no longer open")
+	}
+	for _, ev := range k.events {
+		if ev.Kind == terminal.EventCompleted {
+			t.Fatal("completed event without a commit")
+		}
+	}
+	k.ledger = mustOpenLedger(t, k.path) // for the cleanup's chain check
+}

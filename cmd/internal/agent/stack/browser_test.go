@@ -239,6 +239,9 @@ func TestBrowser_CashierSeesApproval(t *testing.T) {
 		t.Fatalf("the page reloaded: %v", got)
 	}
 	page.screenshot("cashier-declined.png")
+	page.eval(`document.querySelector(".lang-switch").click()`)
+	page.waitFor("the English switch", `document.getElementById("verdict").textContent.includes("Declined") && document.getElementById("reason").textContent.includes("minimum spend")`)
+	page.eval(`document.querySelector(".lang-switch").click()`)
 
 	// The dashboard lists the day.
 	page.call("Page.navigate", map[string]any{"url": term.Agent.URL() + "/dashboard"}, nil)

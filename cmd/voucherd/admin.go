@@ -374,3 +374,23 @@ func cmdReport(args []string, stdout io.Writer) error {
 	}
 	return rep.Write(stdout, *format)
 }
+
+func cmdKeyRotate(args []string, stdout io.Writer) error {
+	fs := newFlags("key rotate")
+	var a adminFlags
+	a.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	adm, done, err := a.open("key rotate")
+	if err != nil {
+		return err
+	}
+	defer done()
+	id, err := adm.RotateKey(context.Background())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, id)
+	return nil
+}

@@ -26,6 +26,7 @@ usage:
   voucherd mint -category C (-spend YUAN -off YUAN | -value YUAN) -holder H
                 (-day YYYY-MM-DD | -from RFC3339 -until RFC3339) [-n N] [-png DIR] ADMIN
   voucherd revoke -voucher ID ADMIN
+  voucherd key rotate ADMIN            (mint with a new issuing key; old keys stay trusted)
   voucherd report -day YYYY-MM-DD [-merchant M] [-format table|csv|json] ADMIN
 
 ADMIN is either -data DIR (a stopped server's directory) or -server URL
@@ -87,7 +88,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdRevoke(rest, stdout)
 	case "report":
 		return cmdReport(rest, stdout)
-	case "merchant", "terminal":
+	case "merchant", "terminal", "key":
 		if len(rest) == 0 {
 			return usagef("%s needs a subcommand", cmd)
 		}
@@ -103,6 +104,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 			return cmdTerminalAdd(rest[1:], stdout)
 		case "terminal revoke":
 			return cmdTerminalRevoke(rest[1:], stdout)
+		case "key rotate":
+			return cmdKeyRotate(rest[1:], stdout)
 		}
 		if rest[0] == "-h" || rest[0] == "-help" || rest[0] == "--help" {
 			return errHelp

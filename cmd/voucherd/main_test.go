@@ -126,6 +126,9 @@ func TestVoucherd_Server(t *testing.T) {
 		t.Fatalf("mint printed %q", codes)
 	}
 	voucherd(t, 0, "merchant", "block", "-server", srv.URL, "-id", "M1")
+	if id := strings.TrimSpace(voucherd(t, 0, "key", "rotate", "-server", srv.URL)); id != h.KeyID().String() {
+		t.Errorf("key rotate printed %q, hub mints with %s", id, h.KeyID())
+	}
 	voucherd(t, 1, "merchant", "block", "-server", srv.URL, "-id", "nobody")
 	if js := voucherd(t, 0, "report", "-server", srv.URL, "-day", "2022-10-01", "-format", "json"); !strings.Contains(js, `"day": "2022-10-01"`) {
 		t.Errorf("json report %s", js)

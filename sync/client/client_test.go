@@ -201,6 +201,17 @@ func TestClient_StatePush(t *testing.T) {
 	if st := next(); st.Merchant.Blocked {
 		t.Fatalf("after unblock: %+v", st.Merchant)
 	}
+	if _, err := s.hub.RotateKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := next(); len(st.IssuerKeys) != 2 {
+		t.Fatalf("after key rotation: %d issuer keys, want 2", len(st.IssuerKeys))
+	}
+	// The welcome is still signed with the identity key in the credential.
+	l.restart()
+	if st := next(); len(st.IssuerKeys) != 2 {
+		t.Fatalf("after reconnect: %d issuer keys", len(st.IssuerKeys))
+	}
 }
 
 // Unknown, revoked and mismatched terminals are refused with a clear reason.

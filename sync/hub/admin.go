@@ -26,6 +26,7 @@ type Admin interface {
 	Mint(ctx context.Context, req MintRequest) ([]string, error)
 	Revoke(ctx context.Context, id terminal.VoucherID) error
 	Report(ctx context.Context, day time.Time, merchantID string) (*Report, error)
+	RotateKey(ctx context.Context) (terminal.KeyID, error)
 }
 
 var (
@@ -204,6 +205,7 @@ func (h *Hub) Mint(ctx context.Context, req MintRequest) ([]string, error) {
 	if !req.Until.After(req.From) {
 		return nil, fmt.Errorf("%w: validity %s..%s is empty", ErrInvalid, req.From.Format(time.RFC3339), req.Until.Format(time.RFC3339))
 	}
+	priv, _ := h.signing()
 	codes := make([]string, 0, req.N)
 	err := h.update(func(tx *bolt.Tx) error {
 		codes = codes[:0]
@@ -227,7 +229,7 @@ func (h *Hub) Mint(ctx context.Context, req MintRequest) ([]string, error) {
 		byID := make(map[uint64]string, req.N)
 		for _, id := range sorted {
 			v.ID = terminal.VoucherID(id)
-			code, err := terminal.Encode(v, h.priv)
+			code, err := terminal.Encode(v, priv)
 			if err != nil {
 				return fmt.Errorf("%w: %v", ErrInvalid, err)
 			}
@@ -295,7 +297,8 @@ func (h *Hub) Conflicts(ctx context.Context) ([]Conflict, error) {
 
 // state builds what a merchant's terminals keep for working offline.
 func (h *Hub) state(tx *bolt.Tx, merchantID string) (*terminal.ServerState, error) {
-	st := &terminal.ServerState{IssuerKeys: h.keys.Keys(), ServerTime: h.now()}
+	_, keys := h.signing()
+	st := &terminal.ServerState{IssuerKeys: keys.Keys(), ServerTime: h.now()}
 	if ok, err := getJSON(tx.Bucket(bMerchants), []byte(merchantID), &st.Merchant); err != nil {
 		return nil, err
 	} else if !ok {

@@ -152,7 +152,7 @@ func (c *conn) handshake() error {
 		c.next, c.last = wm+1, last
 		welcome = &wire.Message{Type: wire.TypeWelcome, Watermark: wm, Window: h.opts.Window,
 			BatchMax: h.opts.BatchMax, State: st, ServerTime: st.ServerTime,
-			Sig: ed25519.Sign(h.priv, wire.WelcomeMessage(nonce, m.Sig, wm))}
+			Sig: ed25519.Sign(h.identity, wire.WelcomeMessage(nonce, m.Sig, wm))}
 		return nil
 	})
 	if err != nil {

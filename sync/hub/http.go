@@ -31,6 +31,7 @@ const maxAdminBody = 1 << 20
 //	POST /admin/terminals/{id}/revoke
 //	POST /admin/mint                      MintRequest → {"codes":[...]}
 //	POST /admin/revoke                    {"voucher":"16 hex digits"}
+//	POST /admin/keys/rotate               → {"key_id": "8 hex digits"}
 //	GET  /admin/report?day=YYYY-MM-DD&merchant=M → Report
 //
 // Errors answer {"error": "..."} with 400, 403, 404, 409 or 500.
@@ -83,6 +84,10 @@ func (h *Hub) Handler() http.Handler {
 			return nil, err
 		}
 		return req, h.Revoke(ctx, req.Voucher)
+	}))
+	admin.HandleFunc("POST /admin/keys/rotate", h.adminJSON(func(ctx context.Context, _ []byte) (any, error) {
+		id, err := h.RotateKey(ctx)
+		return map[string]terminal.KeyID{"key_id": id}, err
 	}))
 	admin.HandleFunc("GET /admin/report", func(w http.ResponseWriter, r *http.Request) {
 		day, err := terminal.ParseDay(r.URL.Query().Get("day"))
@@ -299,4 +304,13 @@ func (r *Remote) Report(ctx context.Context, day time.Time, merchantID string) (
 	}
 	err := r.do(ctx, http.MethodGet, path, nil, &rep)
 	return &rep, err
+}
+
+// RotateKey makes a new issuing key current on the remote server.
+func (r *Remote) RotateKey(ctx context.Context) (terminal.KeyID, error) {
+	var out struct {
+		KeyID terminal.KeyID `json:"key_id"`
+	}
+	err := r.do(ctx, http.MethodPost, "/admin/keys/rotate", nil, &out)
+	return out.KeyID, err
 }

@@ -83,13 +83,15 @@ type Options struct {
 
 // Hub is the central server. Its methods are safe for concurrent use.
 type Hub struct {
-	opts Options
-	now  func() time.Time
-	logf func(string, ...any)
-	db   *bolt.DB
-	priv ed25519.PrivateKey
-	keys *terminal.Keyring
-	prog *terminal.Programme
+	opts     Options
+	now      func() time.Time
+	logf     func(string, ...any)
+	db       *bolt.DB
+	identity ed25519.PrivateKey // first issuing key: credentials, welcomes
+	keyMu    gosync.RWMutex
+	priv     ed25519.PrivateKey // current minting key
+	keys     *terminal.Keyring  // every issuing key; replaced whole
+	prog     *terminal.Programme
 
 	jobs    chan *job // batches
 	claims  chan *job // claims and releases
@@ -158,7 +160,7 @@ func Open(dir string, opts Options) (*Hub, error) {
 	return h, nil
 }
 
-// init creates the buckets and the issuing key if missing, and loads the key.
+// init creates the buckets and the issuing key if missing, and loads the keys.
 func (h *Hub) init() error {
 	err := h.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
@@ -183,21 +185,90 @@ func (h *Hub) init() error {
 		if len(seed) != ed25519.SeedSize {
 			return fmt.Errorf("issuing key: %d bytes stored", len(seed))
 		}
-		h.priv = ed25519.NewKeyFromSeed(seed)
-		return nil
+		h.identity = ed25519.NewKeyFromSeed(seed)
+		kb := tx.Bucket(bKeys)
+		id := u32(uint32(terminal.KeyIDOf(h.identity.Public().(ed25519.PublicKey))))
+		if kb.Get(id) == nil {
+			if err := kb.Put(id, seed); err != nil {
+				return err
+			}
+		}
+		return h.loadKeys(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("init hub ledger: %w", err)
 	}
-	h.keys, err = terminal.NewKeyring(h.PublicKey())
-	return err
+	return nil
 }
 
-// KeyID returns the id of the hub's issuing key.
-func (h *Hub) KeyID() terminal.KeyID { return terminal.KeyIDOf(h.PublicKey()) }
+// loadKeys reads every issuing key (all trusted) and the current one (used to mint).
+func (h *Hub) loadKeys(tx *bolt.Tx) error {
+	ring := &terminal.Keyring{}
+	var current ed25519.PrivateKey
+	cur := tx.Bucket(bMeta).Get(kCurrent)
+	err := tx.Bucket(bKeys).ForEach(func(k, seed []byte) error {
+		if len(seed) != ed25519.SeedSize {
+			return fmt.Errorf("issuing key %x: %d bytes stored", k, len(seed))
+		}
+		priv := ed25519.NewKeyFromSeed(seed)
+		if string(k) == string(cur) {
+			current = priv
+		}
+		return ring.Add(priv.Public().(ed25519.PublicKey))
+	})
+	if err != nil {
+		return err
+	}
+	if current == nil {
+		current = h.identity
+	}
+	h.keyMu.Lock()
+	h.keys, h.priv = ring, current
+	h.keyMu.Unlock()
+	return nil
+}
 
-// PublicKey returns the hub's issuing public key.
-func (h *Hub) PublicKey() ed25519.PublicKey { return h.priv.Public().(ed25519.PublicKey) }
+// signing returns the current minting key and the trusted keyring.
+func (h *Hub) signing() (ed25519.PrivateKey, *terminal.Keyring) {
+	h.keyMu.RLock()
+	defer h.keyMu.RUnlock()
+	return h.priv, h.keys
+}
+
+// KeyID returns the id of the key the hub mints with now.
+func (h *Hub) KeyID() terminal.KeyID {
+	priv, _ := h.signing()
+	return terminal.KeyIDOf(priv.Public().(ed25519.PublicKey))
+}
+
+// PublicKey returns the hub's identity key: the first issuing key, created
+// by init, written into every terminal credential and signing every welcome.
+func (h *Hub) PublicKey() ed25519.PublicKey { return h.identity.Public().(ed25519.PublicKey) }
+
+// RotateKey makes a new issuing key the one vouchers are minted with from
+// now on. Every earlier key stays trusted, so codes already minted remain
+// good; connected terminals get the new keyring at once.
+func (h *Hub) RotateKey(ctx context.Context) (terminal.KeyID, error) {
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return 0, err
+	}
+	id := terminal.KeyIDOf(priv.Public().(ed25519.PublicKey))
+	err = h.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bKeys).Put(u32(uint32(id)), priv.Seed()); err != nil {
+			return err
+		}
+		return tx.Bucket(bMeta).Put(kCurrent, u32(uint32(id)))
+	})
+	if err == nil {
+		err = h.db.View(h.loadKeys)
+	}
+	if err != nil {
+		return 0, err
+	}
+	h.push("")
+	return id, nil
+}
 
 // Close tells every connected terminal the service restarts (close code
 // 1012), waits for the connections and the committer, and closes the ledger.

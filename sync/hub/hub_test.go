@@ -70,6 +70,42 @@ func TestHub_Open(t *testing.T) {
 	})
 }
 
+func TestHub_RotateKey(t *testing.T) {
+	dir := t.TempDir()
+	h, err := hub.Open(dir, hub.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first, identity := h.KeyID(), h.PublicKey()
+	from, until := terminal.ClaimDay(day)
+	req := hub.MintRequest{Category: terminal.Retail, SpendFen: terminal.Yuan(50), OffFen: terminal.Yuan(10), From: from, Until: until}
+	old, _ := h.Mint(ctx, req)
+	id, err := h.RotateKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id == first || h.KeyID() != id || !h.PublicKey().Equal(identity) {
+		t.Fatalf("after rotation: key id %s (was %s, returned %s), identity changed %v", h.KeyID(), first, id, !h.PublicKey().Equal(identity))
+	}
+	fresh, _ := h.Mint(ctx, req)
+	if v, _ := terminal.ParseCode(fresh[0]); v.KeyID != id {
+		t.Errorf("minted with key %s, want %s", v.KeyID, id)
+	}
+	h.Close()
+	h, err = hub.Open(dir, hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if h.KeyID() != id {
+		t.Errorf("after reopen: key id %s, want %s", h.KeyID(), id)
+	}
+	if v, _ := terminal.ParseCode(old[0]); v.KeyID != first {
+		t.Errorf("old code key %s", v.KeyID)
+	}
+}
+
 func TestHub_Mint(t *testing.T) {
 	h, _ := MustOpen(t, hub.Options{})
 	ctx := context.Background()

@@ -343,7 +343,8 @@ func (h *Hub) checkCode(tx *bolt.Tx, code string, id terminal.VoucherID) string 
 		}
 		return ""
 	}
-	v, err := h.keys.Verify(code)
+	_, keys := h.signing()
+	v, err := keys.Verify(code)
 	if err != nil {
 		return "code does not verify: " + err.Error()
 	}

@@ -24,11 +24,13 @@ var (
 	bMinted    = []byte("minted")    // voucher id u64 → code minted by this hub
 	bRevoked   = []byte("revoked")   // voucher id u64 → Unix seconds of the revocation
 	bHolds     = []byte("holds")     // voucher id u64 → JSON hold
+	bKeys      = []byte("keys")      // key id u32 → issuing key seed (all trusted)
 
-	allBuckets = [][]byte{bMeta, bMerchants, bTerminals, bHeads, bRecords, bDays, bVouchers, bConflicts, bMinted, bRevoked, bHolds}
+	allBuckets = [][]byte{bMeta, bMerchants, bTerminals, bHeads, bRecords, bDays, bVouchers, bConflicts, bMinted, bRevoked, bHolds, bKeys}
 
-	kIssuer = []byte("issuer")
-	kParams = []byte("params")
+	kIssuer  = []byte("issuer")
+	kParams  = []byte("params")
+	kCurrent = []byte("current_key") // key id u32 of the key minting now (absent: the identity key)
 )
 
 // terminalRec is an enrolled terminal as the hub stores it: only the public key.
@@ -132,6 +134,8 @@ func recordKey(term string, seq uint64) []byte {
 	k = append(k, 0)
 	return binary.BigEndian.AppendUint64(k, seq)
 }
+
+func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 

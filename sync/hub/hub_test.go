@@ -373,6 +373,17 @@ func TestHub_Rejects(t *testing.T) {
 		if ack := r.read(); ack.Outcomes[0].Result != terminal.Duplicate {
 			t.Fatalf("resend: %+v", ack)
 		}
+		// A different record under a stored sequence (an altered ledger) is
+		// not stored, and said so.
+		first := r.seal([32]byte{}, 1, body("T1", "M1", 1))
+		fork := r.seal(first[0].Hash, 2, strings.Replace(body("T1", "M1", 2), "12:00", "18:00", 1))
+		b, _ = wire.AppendBatch(nil, fork)
+		if err := r.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+			t.Fatal(err)
+		}
+		if ack := r.read(); ack.Outcomes[0].Result != terminal.Duplicate || !strings.Contains(ack.Outcomes[0].Detail, "differs") {
+			t.Fatalf("fork: %+v", ack)
+		}
 	})
 	t.Run("Garbage", func(t *testing.T) {
 		r, _ := dialRaw(t, srv, cred)

@@ -227,6 +227,11 @@ func (h *Hub) applyBatch(tx *bolt.Tx, j *job) error {
 			continue
 		}
 		if !m.checked || r.Seq != w+1 || r.Prev != last {
+			// The records before this one are good and stay, with the head
+			// moved over them; the connection is closed and the terminal resends.
+			if err := putHead(tx, j.term, w, last); err != nil {
+				return err
+			}
 			return fmt.Errorf("%w: seq %d does not follow the stored chain at %d", errRejected, r.Seq, w)
 		}
 		res, detail, err := h.decide(tx, j, m, r.Seq)

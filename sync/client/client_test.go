@@ -293,3 +293,23 @@ func TestClient_RefundReturnsVoucher(t *testing.T) {
 		t.Errorf("rows %+v, want one retail row", rep.Rows)
 	}
 }
+
+// A server that cannot sign the welcome with the key in the credential is
+// not trusted: no state from it is stored.
+func TestClient_ErrServerKey(t *testing.T) {
+	s := mustServer(t, hub.Options{})
+	cred := s.merchant("M1", "T1")[0]
+	other, _, _ := ed25519.GenerateKey(nil)
+	cred.ServerKey = other
+	l := mustLane(t, cred, s.url(), fastOpts())
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(l.client.Status().LastError, client.ErrServerKey.Error()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("last error %q", l.client.Status().LastError)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := l.ledger.LoadState(context.Background()); err == nil {
+		t.Error("state from an unproven server was saved")
+	}
+}

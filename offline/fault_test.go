@@ -414,8 +414,9 @@ func killChild(path string) {
 }
 
 // TestFault_BitFlips damages a ledger file one byte at a time, in every
-// page: in its header (flags, count), its first element and its middle. Open, Verify and VerifyFile must never panic or crash
-// (bbolt trusts page headers; the ledger runs its transactions with
+// page: in its header (count, overflow), its first element and its middle. Open, Verify and VerifyFile must never panic or crash
+// (bbolt trusts page headers: the ledger checks the page structure before
+// bbolt maps the file, and runs its transactions with
 // debug.SetPanicOnFault), and every error they give is ErrCorrupt,
 // ErrForeign or terminal.ErrChain.
 func TestFault_BitFlips(t *testing.T) {
@@ -437,7 +438,7 @@ func TestFault_BitFlips(t *testing.T) {
 	var found int
 	var offsets []int
 	for page := 0; page < len(orig); page += 4096 {
-		offsets = append(offsets, page+11, page+20, page+1500)
+		offsets = append(offsets, page+11, page+15, page+20, page+28, page+1500)
 	}
 	for _, off := range offsets {
 		b := append([]byte(nil), orig...)

@@ -273,8 +273,17 @@ func (l *Ledger) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	return safeView(l.db, fn)
 }
 
-// safeOpen opens a bbolt file, turning a fault on a damaged page into ErrCorrupt.
+// safeOpen checks the page structure of a bbolt file (checkFile), then opens
+// it, turning a fault on a damaged page into ErrCorrupt. A file that fails
+// the check while another process holds it gives ErrLocked: it may be in
+// the middle of a write.
 func safeOpen(path string, mode os.FileMode, o *bolt.Options) (db *bolt.DB, err error) {
+	if err := checkFile(path); err != nil {
+		if lockedElsewhere(path) {
+			return nil, fmt.Errorf("%w (%v)", ErrLocked, err)
+		}
+		return nil, err
+	}
 	defer recoverCorrupt(&err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	return bolt.Open(path, mode, o)

@@ -149,7 +149,7 @@ func (l *Ledger) rebuildRecent(tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		var r terminal.Redemption
+		var r recentFields
 		if err := json.Unmarshal(s.Body, &r); err != nil {
 			return fmt.Errorf("record %d: %w: %v", s.Seq, ErrCorrupt, err)
 		}
@@ -163,8 +163,23 @@ func (l *Ledger) rebuildRecent(tx *bolt.Tx) error {
 			l.high = r.At
 		}
 		if r.Kind == terminal.KindRedemption {
-			l.hist.remember(terminal.RecentOf(&r))
+			l.hist.remember(terminal.Recent{RedemptionID: r.ID, VoucherID: r.Voucher.ID, Holder: r.Voucher.Holder,
+				At: r.At, EligibleFen: r.EligibleFen, SpendFen: r.Voucher.SpendFen})
 		}
 	}
 	return nil
+}
+
+// recentFields are the fields of a record body that Open reads back: the
+// split-bill and lane memory (terminal.RecentOf) and the time.
+type recentFields struct {
+	ID      string        `json:"id"`
+	Kind    terminal.Kind `json:"kind"`
+	At      time.Time     `json:"at"`
+	Voucher struct {
+		ID       terminal.VoucherID `json:"id"`
+		Holder   terminal.HolderID  `json:"holder"`
+		SpendFen terminal.Fen       `json:"spend_fen"`
+	} `json:"voucher"`
+	EligibleFen terminal.Fen `json:"eligible_fen"`
 }

@@ -163,6 +163,18 @@ func TestLedger_Commit(t *testing.T) {
 		if err := l.Commit(ctx, r); !errors.Is(err, offline.ErrRecord) {
 			t.Fatalf("got %v, want ErrRecord", err)
 		}
+		r = redemption(0, 100, noon) // no voucher id
+		if err := l.Commit(ctx, r); !errors.Is(err, offline.ErrRecord) {
+			t.Fatalf("got %v, want ErrRecord", err)
+		}
+		if r.TerminalID != "" || r.MerchantID != "" {
+			t.Fatalf("refused record was changed: terminal %q merchant %q", r.TerminalID, r.MerchantID)
+		}
+		r = redemption(2, 100, noon)
+		r.DiscountFen = -1
+		if err := l.Commit(ctx, r); !errors.Is(err, offline.ErrRecord) {
+			t.Fatalf("negative discount: got %v, want ErrRecord", err)
+		}
 	})
 }
 

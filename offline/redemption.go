@@ -15,8 +15,8 @@ import (
 
 // Commit durably stores r, a redemption or a refund, in one bbolt
 // transaction: the sealed record (JSON body, chained and signed), its outbox
-// entry, the single-use index of voucher ids, the day's journal, the refund
-// index and the split-bill memory. It assigns r.Seq and r.ID, fills an empty
+// entry, the single-use index of voucher ids, the day's journal and the
+// refund index; then it updates the in-memory history. It assigns r.Seq and r.ID, fills an empty
 // TerminalID, MerchantID or At, and returns only after the transaction is
 // on disk. On any error nothing is written and r is left as it was.
 //
@@ -43,14 +43,14 @@ func (l *Ledger) CommitMany(ctx context.Context, recs []*terminal.Redemption) er
 		}
 		saved[i] = *r
 	}
-	if err := l.prepare(recs); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
+	err := l.prepare(recs)
 	var c commit
-	err := l.update(ctx, func(tx *bolt.Tx) error {
-		c = commit{l: l, tx: tx}
-		return c.run(recs)
-	}, c.apply)
+	if err == nil {
+		err = l.update(ctx, func(tx *bolt.Tx) error {
+			c = commit{l: l, tx: tx}
+			return c.run(recs)
+		}, c.apply)
+	}
 	if err != nil {
 		for i, r := range recs {
 			*r = saved[i]

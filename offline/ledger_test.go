@@ -306,3 +306,32 @@ func TestLedger_History(t *testing.T) {
 	l = reopen(t, l, path)
 	check("after reopen")
 }
+
+func TestLedger_CommitMany(t *testing.T) {
+	ctx := context.Background()
+	l, path := MustOpen(t)
+	orig := mustCommit(t, l, redemption(1, 100, noon))
+	// In one transaction: the voucher is returned, then redeemed again.
+	again := redemption(1, 100, noon.Add(time.Hour))
+	if err := l.CommitMany(ctx, []*terminal.Redemption{refund(orig, true), again}); err != nil {
+		t.Fatal(err)
+	}
+	if !l.Redeemed(1) || again.Seq != 3 {
+		t.Fatalf("after return and redeem again: live %v seq %d", l.Redeemed(1), again.Seq)
+	}
+	// All or nothing: the second record is refused, so the first is not written.
+	first, dup := redemption(2, 200, noon), redemption(1, 300, noon)
+	if err := l.CommitMany(ctx, []*terminal.Redemption{first, dup}); terminal.ErrorCode(err) != terminal.AlreadyRedeemed {
+		t.Fatalf("got %v, want already_redeemed", err)
+	}
+	if l.Redeemed(2) || first.Seq != 0 {
+		t.Fatalf("a refused batch left voucher 2 live (%v) or seq %d", l.Redeemed(2), first.Seq)
+	}
+	l = reopen(t, l, path)
+	if !l.Redeemed(1) || l.Redeemed(2) {
+		t.Fatal("after reopen: want voucher 1 live, 2 not")
+	}
+	if a, err := l.Verify(ctx); err != nil || a.Records != 3 {
+		t.Fatalf("verify: %+v %v", a, err)
+	}
+}

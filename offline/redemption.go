@@ -112,14 +112,16 @@ type commit struct {
 	high  time.Time
 	count int
 	disc  terminal.Fen
-	added []addedRecent
-	freed []terminal.VoucherID
+	ops   []historyOp // in commit order
 	wrote bool
 }
 
-type addedRecent struct {
-	seq uint64
-	r   terminal.Recent
+// historyOp is one change to the history mirror: a redemption added, or
+// (free) a voucher returned.
+type historyOp struct {
+	seq  uint64
+	r    terminal.Recent
+	free bool
 }
 
 func (c *commit) run(recs []*terminal.Redemption) error {
@@ -202,7 +204,7 @@ func (c *commit) redeem(key []byte, r *terminal.Redemption) error {
 	if err := vouchers.Put(vkey, key); err != nil {
 		return err
 	}
-	c.added = append(c.added, addedRecent{getU64(key), terminal.RecentOf(r)})
+	c.ops = append(c.ops, historyOp{seq: getU64(key), r: terminal.RecentOf(r)})
 	return nil
 }
 
@@ -238,7 +240,7 @@ func (c *commit) refund(key []byte, r *terminal.Redemption) error {
 	if getU64(vouchers.Get(vkey)) != origSeq {
 		return fmt.Errorf("refund of %s returns voucher %s, which is not live from it: %w", r.RefundOf, orig.Voucher.ID, terminal.ErrRefund)
 	}
-	c.freed = append(c.freed, orig.Voucher.ID)
+	c.ops = append(c.ops, historyOp{r: terminal.Recent{VoucherID: orig.Voucher.ID}, free: true})
 	return vouchers.Delete(vkey)
 }
 
@@ -251,11 +253,12 @@ func (c *commit) apply() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.head, l.hash, l.count, l.disc, l.high = c.head, c.hash, c.count, c.disc, c.high
-	for _, a := range c.added {
-		l.hist.add(a.seq, a.r)
-	}
-	for _, id := range c.freed {
-		delete(l.hist.redeemed, id)
+	for _, op := range c.ops {
+		if op.free {
+			delete(l.hist.redeemed, op.r.VoucherID)
+		} else {
+			l.hist.add(op.seq, op.r)
+		}
 	}
 }
 

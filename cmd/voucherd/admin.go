@@ -118,7 +118,7 @@ func cmdTerminalAdd(args []string, stdout io.Writer) error {
 	merchant := fs.String("merchant", "", "merchant id")
 	id := fs.String("id", "", "terminal id")
 	out := fs.String("out", "", "credential file to write")
-	url := fs.String("url", "", "sync URL written into the credential (default: from -server)")
+	url := fs.String("url", "", "sync URL written into the credential (default: from -server, else ws://"+defaultListen+wire.Path+")")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -138,8 +138,12 @@ func cmdTerminalAdd(args []string, stdout io.Writer) error {
 		return err
 	}
 	cred.Server = *url
-	if cred.Server == "" && a.server != "" {
+	switch {
+	case cred.Server != "":
+	case a.server != "":
 		cred.Server = "ws" + strings.TrimPrefix(strings.TrimRight(a.server, "/"), "http") + wire.Path
+	default:
+		cred.Server = "ws://" + defaultListen + wire.Path
 	}
 	if err := cred.Write(*out); err != nil {
 		return err

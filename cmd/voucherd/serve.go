@@ -17,6 +17,9 @@ import (
 	"github.com/voucherpos/voucherpos/sync/wire"
 )
 
+// defaultListen is serve's default address.
+const defaultListen = "127.0.0.1:8443"
+
 // shutdownWait bounds the HTTP server's graceful shutdown.
 const shutdownWait = 10 * time.Second
 
@@ -45,7 +48,7 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve")
 	data := fs.String("data", "", "data directory (voucherd init)")
-	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on")
+	listen := fs.String("listen", defaultListen, "address to listen on")
 	token := fs.String("token", os.Getenv("VOUCHERD_TOKEN"), "admin API token (default: loopback callers only)")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -198,16 +198,6 @@ func (c *conn) stop(code int, reason string) {
 // closeWS closes the socket, exactly once.
 func (c *conn) closeWS() { c.wsOnce.Do(func() { _ = c.ws.Close() }) }
 
-// enqueue hands a message to the writer; false if the connection is ending.
-func (c *conn) enqueue(kind int, data []byte) bool {
-	select {
-	case c.send <- outMsg{kind, data}:
-		return true
-	case <-c.quit:
-		return false
-	}
-}
-
 func (c *conn) writer() {
 	defer close(c.wdone)
 	ticker := time.NewTicker(pingPeriod)
@@ -342,12 +332,7 @@ func (c *conn) done(j *job) {
 		c.stop(websocket.CloseInternalServerErr, err.Error())
 		return
 	}
-	// Never block the committer on one slow terminal.
-	select {
-	case c.send <- outMsg{websocket.TextMessage, b}:
-	default:
-		c.stop(wire.CloseTryAgainLater, "terminal too slow to read acknowledgements")
-	}
+	c.offer(b) // never block the committer on one slow terminal
 }
 
 // pushState sends the merchant's current state to one connection.
@@ -363,6 +348,17 @@ func (c *conn) pushState() {
 		return
 	}
 	if b, err := wire.Encode(msg); err == nil {
-		c.enqueue(websocket.TextMessage, b)
+		c.offer(b)
+	}
+}
+
+// offer queues a text message without blocking; a terminal too slow to
+// take it is disconnected (1013) and gets the news when it reconnects.
+func (c *conn) offer(b []byte) {
+	select {
+	case c.send <- outMsg{websocket.TextMessage, b}:
+	case <-c.quit:
+	default:
+		c.stop(wire.CloseTryAgainLater, "terminal too slow to read")
 	}
 }

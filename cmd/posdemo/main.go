@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -65,13 +66,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *verbose {
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
-	// The demo's day runs from noon today (UTC+8) at real speed, so today's
-	// vouchers are valid whenever it is run.
-	base, start := terminal.Day(time.Now()).Add(12*time.Hour), time.Now()
-	now := func() time.Time { return base.Add(time.Since(start)) }
+	// The demo's day starts at 10:30 today (UTC+8), after the day's vouchers
+	// are released, and runs at real speed; the script moves it on between
+	// steps (never back), so the day's report spreads over the morning.
+	base, start := terminal.Day(time.Now()).Add(10*time.Hour+30*time.Minute), time.Now()
+	var mu sync.Mutex
+	var skipped time.Duration
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return base.Add(skipped + time.Since(start))
+	}
+	advance := func(d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		skipped += d
+	}
 	fmt.Fprintf(stdout, "posdemo: 沁水县数字消费券 · 收银演示 / Qinshui County digital consumption vouchers, a day at the till\n")
 	fmt.Fprintf(stdout, "data in %s\n\n", dir)
-	s, err := stack.Start(ctx, stack.Options{Dir: dir, Terminals: []string{"T1", "T2"}, Now: now, Log: log,
+	s, err := stack.Start(ctx, stack.Options{Dir: dir, Terminals: []string{"T1", "T2"}, Now: now, Advance: advance, Log: log,
 		HTTP: []string{*httpA, nextPort(*httpA)}})
 	if err != nil {
 		fmt.Fprintf(stderr, "posdemo: start: %v\n", err)

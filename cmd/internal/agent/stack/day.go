@@ -58,10 +58,16 @@ func (s *Stack) PlayDay(ctx context.Context, out io.Writer) ([]Step, error) {
 		return nil, err
 	}
 	defer d.wb.Close()
-	for _, f := range []func(context.Context) error{
+	// Minutes on the demo's clock before each step: the split bill comes
+	// inside its 30-minute window, the rest spreads over the day.
+	gaps := []time.Duration{0, 7, 6, 9, 40, 25, 35, 20, 15, 30, 45}
+	for i, f := range []func(context.Context) error{
 		d.approved, d.love, d.belowThreshold, d.splitBill, d.emptyBasket, d.storedValue,
 		d.expired, d.categoryMismatch, d.noCheckout, d.outage, d.refund,
 	} {
+		if s.advance != nil {
+			s.advance(gaps[i] * time.Minute)
+		}
 		if err := f(ctx); err != nil {
 			d.record("(aborted)", "the script to go on", "error: "+err.Error(), false)
 			return d.steps, err

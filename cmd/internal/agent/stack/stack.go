@@ -38,6 +38,9 @@ type Options struct {
 	HTTP []string
 	// Now is everyone's clock; nil means time.Now.
 	Now func() time.Time
+	// Advance moves Now forward by d; PlayDay calls it between steps so the
+	// demo's day spreads over the morning. Nil means the day runs in real time.
+	Advance func(d time.Duration)
 	// Log receives the agents' logs; nil discards them.
 	Log *slog.Logger
 	// ClaimTimeout is the agents' online claim timeout; zero means the default.
@@ -51,6 +54,7 @@ type Stack struct {
 	Merchant  terminal.Merchant
 	Terminals []*Terminal
 	now       func() time.Time
+	advance   func(time.Duration)
 	srv       *http.Server
 	ln        net.Listener
 }
@@ -80,7 +84,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if o.Terminals == nil {
 		o.Terminals = []string{"T1"}
 	}
-	s = &Stack{Merchant: o.Merchant, now: o.Now}
+	s = &Stack{Merchant: o.Merchant, now: o.Now, advance: o.Advance}
 	defer func() {
 		if err != nil {
 			s.Close()

@@ -125,7 +125,15 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	lcfg := terminal.LaneConfig{TerminalID: o.Credential.TerminalID, MerchantID: o.Credential.MerchantID,
 		Ledger: a.ledger, Unsynced: a.ledger, Now: o.Now, ClaimTimeout: o.ClaimTimeout,
 		OnEvent: a.onLaneEvent,
-		OnError: func(op string, err error) { a.log.Warn("lane", "op", op, "err", err) }}
+		OnError: func(op string, err error) {
+			if errors.Is(err, serial.ErrUnsupported) {
+				// A profile without beep commands (generic): the screen and
+				// the scanner's own beep are the cashier's feedback.
+				a.log.Debug("lane", "op", op, "err", err)
+				return
+			}
+			a.log.Warn("lane", "op", op, "err", err)
+		}}
 	if a.link.enabled() {
 		lcfg.Auth = a.link
 	}

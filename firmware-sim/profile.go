@@ -80,7 +80,10 @@ func suffixBytes(name string) ([]byte, error) {
 	return nil, fmt.Errorf("unknown suffix %q (want CR, LF, CRLF, TAB, ETX or none)", name)
 }
 
-// ssiPacket builds a Zebra SSI packet from the host (source 0x04).
+// ssiPacket builds a Zebra SSI packet from the host (source 0x04). It is
+// written again here, not imported from drivers/serial, on purpose: the
+// simulator is the far end of the line, so a mistake in the driver's packet
+// builder must not be copied into the device that checks it.
 func ssiPacket(opcode byte, data ...byte) []byte {
 	p := append([]byte{byte(4 + len(data)), opcode, 0x04, 0x00}, data...)
 	var sum uint16

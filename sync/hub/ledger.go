@@ -266,8 +266,9 @@ func (h *Hub) decide(tx *bolt.Tx, j *job, m *recMeta, seq uint64) (terminal.Resu
 		if !m.VoucherReturned {
 			return terminal.Accepted, "", nil
 		}
+		// Only the terminal that holds the sale may return its voucher.
 		orig, ok := original(tx, m.RefundOf)
-		if ok && orig.Kind == terminal.KindRedemption {
+		if ok && orig.Kind == terminal.KindRedemption && recordTerminal(m.RefundOf) == j.term {
 			okey := u64(uint64(orig.Voucher.ID))
 			if string(vb.Get(okey)) == m.RefundOf {
 				// The voucher goes back to its holder and may be redeemed again.
@@ -315,6 +316,16 @@ func (h *Hub) decide(tx *bolt.Tx, j *job, m *recMeta, seq uint64) (terminal.Resu
 		return terminal.Accepted, "", tx.Bucket(bHolds).Delete(vkey)
 	}
 	return terminal.Accepted, "", nil
+}
+
+// recordTerminal returns the terminal id of a record id ("T1" of
+// "T1-0000000042"), or "".
+func recordTerminal(recordID string) string {
+	i := strings.LastIndexByte(recordID, '-')
+	if i <= 0 {
+		return ""
+	}
+	return recordID[:i]
 }
 
 // original returns the record a refund refers to ("T1-0000000042").

@@ -1,0 +1,79 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/wire"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// send seals recs after prev on r's chain, sends them and returns the ack.
+func (r *rawTerminal) send(prev [32]byte, from uint64, recs ...*terminal.Redemption) (*wire.Message, [32]byte) {
+	r.t.Helper()
+	var bodies []string
+	for i, rec := range recs {
+		rec.Seq = from + uint64(i)
+		rec.ID = terminal.RecordID(r.cred.TerminalID, rec.Seq)
+		rec.TerminalID, rec.MerchantID = r.cred.TerminalID, r.cred.MerchantID
+		b, err := json.Marshal(rec)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		bodies = append(bodies, string(b))
+	}
+	sealed := r.seal(prev, from, bodies...)
+	b, err := wire.AppendBatch(nil, sealed)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+		r.t.Fatal(err)
+	}
+	return r.read(), sealed[len(sealed)-1].Hash
+}
+
+// A terminal cannot hand back a voucher redeemed on another terminal: a
+// refund record naming another terminal's sale is kept, but the voucher
+// stays redeemed, so a second redemption of it is still a conflict.
+func TestHub_RefundOfAnotherTerminalsSale(t *testing.T) {
+	h, _ := MustOpen(t, hub.Options{})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx := context.Background()
+	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "x", Category: terminal.Retail, Region: 140521}); err != nil {
+		t.Fatal(err)
+	}
+	c1, _ := h.AddTerminal(ctx, "M1", "T1")
+	c2, _ := h.AddTerminal(ctx, "M1", "T2")
+	from, until := terminal.ClaimDay(day)
+	codes, err := h.Mint(ctx, hub.MintRequest{Category: terminal.Retail, SpendFen: terminal.Yuan(50), OffFen: terminal.Yuan(10),
+		Holder: 7, From: from, Until: until})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := terminal.ParseCode(codes[0])
+	sale := func() *terminal.Redemption {
+		return &terminal.Redemption{Kind: terminal.KindRedemption, At: from.Add(3600e9), Code: codes[0], Voucher: v,
+			Items: []terminal.Item{{SKU: "a", Qty: 1, UnitPriceFen: 6000}}, TotalFen: 6000, EligibleFen: 6000, DiscountFen: 1000, PayableFen: 5000}
+	}
+	t1, _ := dialRaw(t, srv, c1)
+	t2, _ := dialRaw(t, srv, c2)
+	if ack, _ := t1.send([32]byte{}, 1, sale()); ack.Outcomes[0].Result != terminal.Accepted {
+		t.Fatalf("T1's sale: %+v", ack)
+	}
+	forged := &terminal.Redemption{Kind: terminal.KindRefund, At: from.Add(7200e9), Code: codes[0], Voucher: v,
+		RefundOf: terminal.RecordID("T1", 1), RefundFen: 5000, VoucherReturned: true}
+	ack, head := t2.send([32]byte{}, 1, forged)
+	if ack.Outcomes[0].Result != terminal.Accepted || ack.Outcomes[0].Detail == "" {
+		t.Fatalf("T2's refund of T1's sale: %+v, want kept with a note that the voucher was not returned", ack)
+	}
+	if ack, _ := t2.send(head, 2, sale()); ack.Outcomes[0].Result != terminal.Conflict {
+		t.Fatalf("T2 redeems the voucher again: %+v, want conflict", ack)
+	}
+}

@@ -57,8 +57,12 @@ func parseBody(b []byte, m *recMeta) error {
 			})
 		case "total_fen":
 			m.TotalFen = terminal.Fen(p.int())
+		case "eligible_fen":
+			m.EligibleFen = terminal.Fen(p.int())
 		case "discount_fen":
 			m.DiscountFen = terminal.Fen(p.int())
+		case "payable_fen":
+			m.PayableFen = terminal.Fen(p.int())
 		case "refund_of":
 			m.RefundOf = p.str()
 		case "refund_fen":

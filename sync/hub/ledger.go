@@ -58,7 +58,9 @@ type recMeta struct {
 		OffFen   terminal.Fen       `json:"off_fen"`
 	} `json:"voucher"`
 	TotalFen        terminal.Fen `json:"total_fen"`
+	EligibleFen     terminal.Fen `json:"eligible_fen"`
 	DiscountFen     terminal.Fen `json:"discount_fen"`
+	PayableFen      terminal.Fen `json:"payable_fen"`
 	RefundOf        string       `json:"refund_of"`
 	RefundFen       terminal.Fen `json:"refund_fen"`
 	VoucherShareFen terminal.Fen `json:"voucher_share_fen"`
@@ -112,6 +114,8 @@ func verifyBatch(recs []terminal.Sealed, term, merchant string, pub ed25519.Publ
 				m.invalid = fmt.Sprintf("code is for voucher %s", v.ID)
 			case m.DiscountFen < 0 || m.DiscountFen > v.OffFen:
 				m.invalid = fmt.Sprintf("discount %s above the voucher's %s", m.DiscountFen, v.OffFen)
+			default:
+				m.invalid = amountsBreakRules(m, &v)
 			}
 			m.Voucher.Category, m.Voucher.OffFen = v.Category, v.OffFen
 		case terminal.KindRefund:
@@ -316,6 +320,28 @@ func (h *Hub) decide(tx *bolt.Tx, j *job, m *recMeta, seq uint64) (terminal.Resu
 		return terminal.Accepted, "", tx.Bucket(bHolds).Delete(vkey)
 	}
 	return terminal.Accepted, "", nil
+}
+
+// amountsBreakRules re-checks a redemption's amounts against its voucher,
+// as the terminal's rules should have left them: the minimum spend met by
+// the eligible amount, the whole discount of a spend-and-save voucher
+// given, payable = total − discount, and the customer paying at least one
+// fen. A terminal whose records break them is faulty or tampered with, so
+// the voucher is not accepted on such a record and the auditors see why.
+func amountsBreakRules(m *recMeta, v *terminal.Voucher) string {
+	switch {
+	case m.EligibleFen < 0 || m.EligibleFen > m.TotalFen:
+		return fmt.Sprintf("rules: eligible %s outside 0..total %s", m.EligibleFen, m.TotalFen)
+	case m.EligibleFen < v.SpendFen:
+		return fmt.Sprintf("rules: eligible %s below the minimum spend %s", m.EligibleFen, v.SpendFen)
+	case v.SpendFen > 0 && m.DiscountFen != v.OffFen:
+		return fmt.Sprintf("rules: discount %s, the voucher gives %s", m.DiscountFen, v.OffFen)
+	case m.DiscountFen > m.EligibleFen:
+		return fmt.Sprintf("rules: discount %s above the eligible %s", m.DiscountFen, m.EligibleFen)
+	case m.PayableFen != m.TotalFen-m.DiscountFen || m.PayableFen < 1:
+		return fmt.Sprintf("rules: payable %s with total %s and discount %s", m.PayableFen, m.TotalFen, m.DiscountFen)
+	}
+	return ""
 }
 
 // recordTerminal returns the terminal id of a record id ("T1" of

@@ -77,3 +77,48 @@ func TestHub_RefundOfAnotherTerminalsSale(t *testing.T) {
 		t.Fatalf("T2 redeems the voucher again: %+v, want conflict", ack)
 	}
 }
+
+// A redemption whose amounts break the rules (a faulty or tampered
+// terminal) is kept for the auditors but does not take the voucher.
+func TestHub_RecordBreakingTheRules(t *testing.T) {
+	h, _ := MustOpen(t, hub.Options{})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx := context.Background()
+	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "x", Category: terminal.Retail, Region: 140521}); err != nil {
+		t.Fatal(err)
+	}
+	cred, _ := h.AddTerminal(ctx, "M1", "T1")
+	from, until := terminal.ClaimDay(day)
+	codes, err := h.Mint(ctx, hub.MintRequest{Category: terminal.Retail, SpendFen: terminal.Yuan(200), OffFen: terminal.Yuan(40),
+		Holder: 7, From: from, Until: until, N: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(i int, eligible, discount, payable terminal.Fen) *terminal.Redemption {
+		v, _ := terminal.ParseCode(codes[i])
+		return &terminal.Redemption{Kind: terminal.KindRedemption, At: from.Add(3600e9), Code: codes[i], Voucher: v,
+			TotalFen: eligible, EligibleFen: eligible, DiscountFen: discount, PayableFen: payable}
+	}
+	r, _ := dialRaw(t, srv, cred)
+	ack, _ := r.send([32]byte{}, 1,
+		rec(0, 20000, 4000, 16000), // good
+		rec(1, 19999, 4000, 15999), // below the minimum spend
+		rec(2, 30000, 3000, 27000), // a smaller discount than the voucher's
+		rec(3, 30000, 4000, 25000), // payable does not add up
+		rec(4, 30000, 4000, 26000), // good
+	)
+	want := []terminal.Result{terminal.Accepted, terminal.Conflict, terminal.Conflict, terminal.Conflict, terminal.Accepted}
+	for i, o := range ack.Outcomes {
+		if o.Result != want[i] {
+			t.Errorf("record %d: %s %q, want %s", i+1, o.Result, o.Detail, want[i])
+		}
+	}
+	rep, err := h.Report(ctx, day, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Total.Count != 2 || rep.Total.Conflicts != 3 || rep.Total.DiscountFen != terminal.Yuan(80) {
+		t.Errorf("report %+v, want 2 accepted (¥80.00) and 3 conflicts", rep.Total)
+	}
+}

@@ -38,25 +38,41 @@ func (r *rawTerminal) send(prev [32]byte, from uint64, recs ...*terminal.Redempt
 	return r.read(), sealed[len(sealed)-1].Hash
 }
 
-// A terminal cannot hand back a voucher redeemed on another terminal: a
-// refund record naming another terminal's sale is kept, but the voucher
-// stays redeemed, so a second redemption of it is still a conflict.
-func TestHub_RefundOfAnotherTerminalsSale(t *testing.T) {
+// hubWithTerminals opens a hub serving on a test server with merchant M1
+// (retail, Qinshui) and its terminals, and mints n vouchers of spend/off
+// valid on the test day.
+func hubWithTerminals(t *testing.T, spend, off terminal.Fen, n int, terms ...string) (*hub.Hub, *httptest.Server, []wire.Credential, []string) {
+	t.Helper()
 	h, _ := MustOpen(t, hub.Options{})
 	srv := httptest.NewServer(h.Handler())
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	ctx := context.Background()
 	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "x", Category: terminal.Retail, Region: 140521}); err != nil {
 		t.Fatal(err)
 	}
-	c1, _ := h.AddTerminal(ctx, "M1", "T1")
-	c2, _ := h.AddTerminal(ctx, "M1", "T2")
+	var creds []wire.Credential
+	for _, id := range terms {
+		c, err := h.AddTerminal(ctx, "M1", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds = append(creds, c)
+	}
 	from, until := terminal.ClaimDay(day)
-	codes, err := h.Mint(ctx, hub.MintRequest{Category: terminal.Retail, SpendFen: terminal.Yuan(50), OffFen: terminal.Yuan(10),
-		Holder: 7, From: from, Until: until})
+	codes, err := h.Mint(ctx, hub.MintRequest{Category: terminal.Retail, SpendFen: spend, OffFen: off, Holder: 7, From: from, Until: until, N: n})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h, srv, creds, codes
+}
+
+// A terminal cannot hand back a voucher redeemed on another terminal: a
+// refund record naming another terminal's sale is kept, but the voucher
+// stays redeemed, so a second redemption of it is still a conflict.
+func TestHub_RefundOfAnotherTerminalsSale(t *testing.T) {
+	_, srv, creds, codes := hubWithTerminals(t, terminal.Yuan(50), terminal.Yuan(10), 1, "T1", "T2")
+	c1, c2 := creds[0], creds[1]
+	from, _ := terminal.ClaimDay(day)
 	v, _ := terminal.ParseCode(codes[0])
 	sale := func() *terminal.Redemption {
 		return &terminal.Redemption{Kind: terminal.KindRedemption, At: from.Add(3600e9), Code: codes[0], Voucher: v,
@@ -81,26 +97,15 @@ func TestHub_RefundOfAnotherTerminalsSale(t *testing.T) {
 // A redemption whose amounts break the rules (a faulty or tampered
 // terminal) is kept for the auditors but does not take the voucher.
 func TestHub_RecordBreakingTheRules(t *testing.T) {
-	h, _ := MustOpen(t, hub.Options{})
-	srv := httptest.NewServer(h.Handler())
-	defer srv.Close()
+	h, srv, creds, codes := hubWithTerminals(t, terminal.Yuan(200), terminal.Yuan(40), 5, "T1")
 	ctx := context.Background()
-	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "x", Category: terminal.Retail, Region: 140521}); err != nil {
-		t.Fatal(err)
-	}
-	cred, _ := h.AddTerminal(ctx, "M1", "T1")
-	from, until := terminal.ClaimDay(day)
-	codes, err := h.Mint(ctx, hub.MintRequest{Category: terminal.Retail, SpendFen: terminal.Yuan(200), OffFen: terminal.Yuan(40),
-		Holder: 7, From: from, Until: until, N: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
+	from, _ := terminal.ClaimDay(day)
 	rec := func(i int, eligible, discount, payable terminal.Fen) *terminal.Redemption {
 		v, _ := terminal.ParseCode(codes[i])
 		return &terminal.Redemption{Kind: terminal.KindRedemption, At: from.Add(3600e9), Code: codes[i], Voucher: v,
 			TotalFen: eligible, EligibleFen: eligible, DiscountFen: discount, PayableFen: payable}
 	}
-	r, _ := dialRaw(t, srv, cred)
+	r, _ := dialRaw(t, srv, creds[0])
 	ack, _ := r.send([32]byte{}, 1,
 		rec(0, 20000, 4000, 16000), // good
 		rec(1, 19999, 4000, 15999), // below the minimum spend

@@ -59,12 +59,10 @@ type LaneConfig struct {
 	// Ledger stores the redemption and refund records; it is also the
 	// history the rules consult. Required.
 	Ledger Ledger
-	// Sync gives the offline limits their inputs; nil means the lane works
-	// them out from SetState, its own high-water mark and Unsynced.
+	// Sync gives the offline limits their inputs (offline.Ledger keeps them
+	// durably); nil means never synced, so every offline redemption is
+	// declined offline_limit.
 	Sync SyncStater
-	// Unsynced gives the offline exposure when Sync is nil; nil means none
-	// is ever unsynced.
-	Unsynced Unsynced
 	// Auth claims vouchers online; nil means the lane always decides offline.
 	Auth Authorizer
 	// Beeper signals good and bad reads; nil means silent.
@@ -363,30 +361,18 @@ func (l *Lane) authorise(ctx context.Context, d *Decision, code string, now time
 func (l *Lane) SyncState(ctx context.Context) (SyncState, error) { return l.syncState(ctx) }
 
 func (l *Lane) syncState(ctx context.Context) (SyncState, error) {
-	if l.cfg.Sync != nil {
-		s, err := l.cfg.Sync.SyncState(ctx)
-		l.mu.Lock()
-		if l.highWater.After(s.HighWater) {
-			s.HighWater = l.highWater
-		}
-		l.mu.Unlock()
-		return s, err
-	}
 	var s SyncState
-	if l.cfg.Unsynced != nil {
-		_, fen, err := l.cfg.Unsynced.Unsynced(ctx)
-		if err != nil {
+	if l.cfg.Sync != nil {
+		var err error
+		if s, err = l.cfg.Sync.SyncState(ctx); err != nil {
 			return s, err
 		}
-		s.UnsyncedFen = fen
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.hasState && !l.state.LocalTime.IsZero() {
-		s.LastSync = l.state.LocalTime
-		s.ServerOffset = l.state.ServerTime.Sub(l.state.LocalTime)
+	if l.highWater.After(s.HighWater) {
+		s.HighWater = l.highWater
 	}
-	s.HighWater = l.highWater
 	return s, nil
 }
 

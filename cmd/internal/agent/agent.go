@@ -123,7 +123,7 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	a.server = NewServer(ServerConfig{Ledger: a.ledger, Unsynced: a.ledger, Link: a.link,
 		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Scanner: a.scannerState})
 	lcfg := terminal.LaneConfig{TerminalID: o.Credential.TerminalID, MerchantID: o.Credential.MerchantID,
-		Ledger: a.ledger, Unsynced: a.ledger, Now: o.Now, ClaimTimeout: o.ClaimTimeout,
+		Ledger: a.ledger, Sync: a.ledger, Now: o.Now, ClaimTimeout: o.ClaimTimeout,
 		OnEvent: a.onLaneEvent,
 		OnError: func(op string, err error) {
 			if errors.Is(err, serial.ErrUnsupported) {

@@ -41,31 +41,24 @@ func DefaultParams() Params {
 	}
 }
 
-// WithDefaults returns p with every zero field set to its default.
+// WithDefaults returns p with every zero (or negative) field set to its default.
 func (p Params) WithDefaults() Params {
 	d := DefaultParams()
-	if p.SplitBillWindow <= 0 {
-		p.SplitBillWindow = d.SplitBillWindow
-	}
-	if p.LinkWindow <= 0 {
-		p.LinkWindow = d.LinkWindow
-	}
-	if p.LinkMarginPct <= 0 {
-		p.LinkMarginPct = d.LinkMarginPct
-	}
-	if p.OfflineMaxDiscountFen <= 0 {
-		p.OfflineMaxDiscountFen = d.OfflineMaxDiscountFen
-	}
-	if p.OfflineLimitFen <= 0 {
-		p.OfflineLimitFen = d.OfflineLimitFen
-	}
-	if p.OfflineMaxAge <= 0 {
-		p.OfflineMaxAge = d.OfflineMaxAge
-	}
-	if p.MaxClockDrift <= 0 {
-		p.MaxClockDrift = d.MaxClockDrift
-	}
+	p.SplitBillWindow = orDefault(p.SplitBillWindow, d.SplitBillWindow)
+	p.LinkWindow = orDefault(p.LinkWindow, d.LinkWindow)
+	p.LinkMarginPct = orDefault(p.LinkMarginPct, d.LinkMarginPct)
+	p.OfflineMaxDiscountFen = orDefault(p.OfflineMaxDiscountFen, d.OfflineMaxDiscountFen)
+	p.OfflineLimitFen = orDefault(p.OfflineLimitFen, d.OfflineLimitFen)
+	p.OfflineMaxAge = orDefault(p.OfflineMaxAge, d.OfflineMaxAge)
+	p.MaxClockDrift = orDefault(p.MaxClockDrift, d.MaxClockDrift)
 	return p
+}
+
+func orDefault[T ~int64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Recent is what the rules need to know of an earlier redemption.

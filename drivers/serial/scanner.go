@@ -51,10 +51,14 @@ type Config struct {
 	MaxLen int
 	// MinLen is the shortest code accepted; zero means 1.
 	MinLen int
-	// IdleGap is how long the line must stay quiet to end a frame when there
-	// is no suffix, to give up on an unterminated frame when there is one,
-	// and to resynchronise after line noise. Zero means 50 ms without a
-	// suffix and 250 ms with one.
+	// IdleGap bounds how long after its last byte a frame is settled by the
+	// line going quiet: without a suffix the frame is delivered, with one it
+	// is dropped as unterminated, and after line noise the framer
+	// resynchronises. The line must stay quiet for nine tenths of IdleGap
+	// (QuietTime); the last tenth is the driver's budget to confirm the quiet
+	// and hand the code over, so a code with no suffix reaches Scans within
+	// IdleGap of its last byte. Zero means 50 ms without a suffix and 250 ms
+	// with one.
 	IdleGap time.Duration
 	// RereadWindow is how long the same code read again is ignored, counted
 	// from its last read. Zero means 1 s; negative turns it off.
@@ -161,7 +165,7 @@ func New(cfg Config) *Scanner {
 	s := &Scanner{
 		cfg: cfg,
 		fcfg: framerConfig{suffix: cfg.Suffix, prefix: cfg.Prefix, aim: cfg.AIM, noRead: cfg.NoRead,
-			maxLen: cfg.MaxLen, minLen: cfg.MinLen, gap: cfg.IdleGap},
+			maxLen: cfg.MaxLen, minLen: cfg.MinLen, gap: quietTime(cfg.IdleGap)},
 		log:   log.With("scanner", cfg.Device),
 		scans: make(chan terminal.Scan, scanBuffer),
 	}
@@ -174,6 +178,14 @@ func (s *Scanner) String() string { return "Scanner{" + s.cfg.Device + "}" }
 
 // Config returns the configuration in use, defaults applied.
 func (s *Scanner) Config() Config { return s.cfg }
+
+// QuietTime is how long the line must stay quiet before the driver settles
+// a frame: nine tenths of IdleGap (see Config.IdleGap).
+func (s *Scanner) QuietTime() time.Duration { return s.fcfg.gap }
+
+// quietTime keeps a tenth of the idle gap for confirming the quiet and
+// handing the frame over, so that delivery falls within the gap.
+func quietTime(gap time.Duration) time.Duration { return gap - gap/10 }
 
 // validate checks what New cannot default.
 func (s *Scanner) validate() error {

@@ -53,3 +53,25 @@ func TestScanner_Profiles(t *testing.T) {
 		})
 	}
 }
+
+// The idle gap is a bound on delivery: the line must be quiet for nine
+// tenths of it, and the rest is the driver's budget to confirm and deliver.
+func TestScanner_IdleGapDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cfg       serial.Config
+		gap, want time.Duration
+	}{
+		{"Zebra no suffix", serial.Config{Device: "/dev/ttyS0", Profile: serial.ZebraProfile()}, 50 * time.Millisecond, 45 * time.Millisecond},
+		{"Honeywell CRLF", serial.Config{Device: "/dev/ttyS0", Profile: serial.HoneywellProfile()}, 250 * time.Millisecond, 225 * time.Millisecond},
+		{"set by hand", serial.Config{Device: "/dev/ttyS0", Profile: serial.ZebraProfile(), IdleGap: 120 * time.Millisecond}, 120 * time.Millisecond, 108 * time.Millisecond},
+	} {
+		sc := serial.New(tc.cfg)
+		if got := sc.Config().IdleGap; got != tc.gap {
+			t.Errorf("%s: IdleGap %v, want %v", tc.name, got, tc.gap)
+		}
+		if got := sc.QuietTime(); got != tc.want {
+			t.Errorf("%s: QuietTime %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -191,7 +191,7 @@ func (s *Scanner) read(ctx context.Context, port Port, chunks chan<- chunk, rs *
 			fast = 0
 			suspect.Store(false)
 			c := chunk{data: append([]byte(nil), buf[:n]...), at: s.cfg.Now(),
-				quiet: time.Since(began) >= s.cfg.IdleGap}
+				quiet: time.Since(began) >= s.fcfg.gap}
 			select {
 			case chunks <- c:
 			case <-ctx.Done():

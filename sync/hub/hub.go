@@ -93,6 +93,7 @@ type Hub struct {
 	keys     *terminal.Keyring  // every issuing key; replaced whole
 	prog     *terminal.Programme
 
+	swept   time.Time // committer only: when expired holds were last dropped
 	jobs    chan *job // batches
 	claims  chan *job // claims and releases
 	ctx     context.Context

@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -175,6 +176,51 @@ func (h *Hub) committer() {
 		for _, j := range group {
 			j.c.done(j)
 		}
+		if now := h.now(); now.Sub(h.swept) >= sweepEvery {
+			h.swept = now
+			h.sweepHolds(now)
+		}
+	}
+}
+
+// sweepEvery is how often the committer drops expired holds.
+const sweepEvery = time.Minute
+
+// sweepHolds drops the holds that have run out: claims whose redemption
+// never came and that were never released (a terminal that lost power or
+// its network mid-sale). An expired hold is already ignored; dropping it
+// keeps the bucket to the claims in progress, so the file does not grow
+// with them and records skip the hold lookup when none is in progress. It
+// runs in its own transaction, after the group's answers have gone out.
+func (h *Hub) sweepHolds(now time.Time) {
+	n := 0
+	err := h.db.Update(func(tx *bolt.Tx) error {
+		hb := tx.Bucket(bHolds)
+		var expired [][]byte
+		// Collected first: deleting under a bbolt cursor can skip keys.
+		err := hb.ForEach(func(k, v []byte) error {
+			var hd hold
+			if json.Unmarshal(v, &hd) != nil || !now.Before(hd.Until) {
+				expired = append(expired, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range expired {
+			if err := hb.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(expired)
+		return nil
+	})
+	switch {
+	case err != nil:
+		h.logf("hub: dropping expired holds failed (retried in %v): %v", sweepEvery, err)
+	case n > 0:
+		h.logf("hub: dropped %d expired holds", n)
 	}
 }
 

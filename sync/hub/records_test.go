@@ -38,12 +38,22 @@ func (r *rawTerminal) send(prev [32]byte, from uint64, recs ...*terminal.Redempt
 	return r.read(), sealed[len(sealed)-1].Hash
 }
 
-// hubWithTerminals opens a hub serving on a test server with merchant M1
-// (retail, Qinshui) and its terminals, and mints n vouchers of spend/off
-// valid on the test day.
-func hubWithTerminals(t *testing.T, spend, off terminal.Fen, n int, terms ...string) (*hub.Hub, *httptest.Server, []wire.Credential, []string) {
+// testHub is a hub serving on a test server, with merchant M1 (retail,
+// Qinshui), its terminals and vouchers.
+type testHub struct {
+	h     *hub.Hub
+	dir   string
+	srv   *httptest.Server
+	creds []wire.Credential
+	codes []string
+}
+
+// hubWithTerminals opens a hub (with opts) serving on a test server with
+// merchant M1 and its terminals, and mints n vouchers of spend/off valid on
+// the test day.
+func hubWithTerminals(t *testing.T, opts hub.Options, spend, off terminal.Fen, n int, terms ...string) testHub {
 	t.Helper()
-	h, _ := MustOpen(t, hub.Options{})
+	h, dir := MustOpen(t, opts)
 	srv := httptest.NewServer(h.Handler())
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
@@ -63,15 +73,15 @@ func hubWithTerminals(t *testing.T, spend, off terminal.Fen, n int, terms ...str
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h, srv, creds, codes
+	return testHub{h: h, dir: dir, srv: srv, creds: creds, codes: codes}
 }
 
 // A terminal cannot hand back a voucher redeemed on another terminal: a
 // refund record naming another terminal's sale is kept, but the voucher
 // stays redeemed, so a second redemption of it is still a conflict.
 func TestHub_RefundOfAnotherTerminalsSale(t *testing.T) {
-	_, srv, creds, codes := hubWithTerminals(t, terminal.Yuan(50), terminal.Yuan(10), 1, "T1", "T2")
-	c1, c2 := creds[0], creds[1]
+	th := hubWithTerminals(t, hub.Options{}, terminal.Yuan(50), terminal.Yuan(10), 1, "T1", "T2")
+	srv, codes, c1, c2 := th.srv, th.codes, th.creds[0], th.creds[1]
 	from, _ := terminal.ClaimDay(day)
 	v, _ := terminal.ParseCode(codes[0])
 	sale := func() *terminal.Redemption {
@@ -97,7 +107,8 @@ func TestHub_RefundOfAnotherTerminalsSale(t *testing.T) {
 // A redemption whose amounts break the rules (a faulty or tampered
 // terminal) is kept for the auditors but does not take the voucher.
 func TestHub_RecordBreakingTheRules(t *testing.T) {
-	h, srv, creds, codes := hubWithTerminals(t, terminal.Yuan(200), terminal.Yuan(40), 5, "T1")
+	th := hubWithTerminals(t, hub.Options{}, terminal.Yuan(200), terminal.Yuan(40), 5, "T1")
+	h, srv, creds, codes := th.h, th.srv, th.creds, th.codes
 	ctx := context.Background()
 	from, _ := terminal.ClaimDay(day)
 	rec := func(i int, eligible, discount, payable terminal.Fen) *terminal.Redemption {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/voucherpos/voucherpos/cmd/internal/agent"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -247,4 +248,82 @@ func TestBrowser_CashierSeesApproval(t *testing.T) {
 	page.call("Page.navigate", map[string]any{"url": term.Agent.URL() + "/dashboard"}, nil)
 	page.waitFor("the day's redemption", `document.readyState === "complete" && document.getElementById("t-count").textContent === "1"`)
 	page.screenshot("dashboard.png")
+}
+
+// TestBrowser_CashierPartialRefund: after a voucher sale, the cashier finds
+// the sale by its redemption id, returns one of the two bags of rice (a
+// quantity over what was sold is refused on the page first), and the screen
+// shows the refund the ledger recorded.
+func TestBrowser_CashierPartialRefund(t *testing.T) {
+	s := startStack(t, "T1")
+	ctx := context.Background()
+	term := s.Terminals[0]
+	page := chromium(t)
+	page.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1024, "height": 768, "deviceScaleFactor": 1, "mobile": false}, nil)
+	page.call("Page.navigate", map[string]any{"url": term.Agent.URL() + "/"}, nil)
+	page.waitFor("the status", `document.readyState === "complete" && document.getElementById("net").classList.contains("on")`)
+
+	co, err := term.Open(ctx, terminal.Item{SKU: "rice", Name: "东北大米 10kg", Category: "grocery", Qty: 2, UnitPriceFen: 10000},
+		terminal.Item{SKU: "oil", Name: "花生油 5L", Category: "grocery", Qty: 1, UnitPriceFen: 5880})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := s.Today(ctx, terminal.Retail, 20000, 4000, 0xC1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := term.Sim.Scan(code); err != nil {
+		t.Fatal(err)
+	}
+	page.waitFor("the approval", `document.getElementById("result").classList.contains("ok")`)
+	co, err = term.Complete(ctx, co.ID)
+	if err != nil || co.RedemptionID == "" {
+		t.Fatalf("complete: %+v, %v", co, err)
+	}
+	page.waitFor("the redemption id offered for a refund", fmt.Sprintf(`document.getElementById("refundid").value === %q`, co.RedemptionID))
+
+	page.eval(`document.getElementById("refundfind").click()`)
+	page.waitFor("the sale's lines", `document.querySelectorAll("#refunditems input.qty").length === 2 && !document.getElementById("refundpart").classList.contains("hidden")`)
+	setQty := func(sku, qty string) {
+		page.eval(fmt.Sprintf(`document.querySelector('#refunditems input[data-sku=%q]').value = %q`, sku, qty))
+	}
+	setQty("rice", "3")
+	page.eval(`document.getElementById("refundpart").click()`)
+	page.waitFor("a quantity over the sale refused", `document.getElementById("refundmsg").textContent.includes("退货数量")`)
+	setQty("rice", "1")
+	page.screenshot("cashier-partial-refund.png")
+	page.eval(`document.getElementById("refundpart").click()`)
+	page.waitFor("the refund", `document.getElementById("refundmsg").textContent.includes("已退款")`)
+	page.screenshot("cashier-refunded.png")
+
+	var rep agent.Report
+	if err := term.Call(ctx, "GET", "/api/v1/redemptions", nil, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var row *agent.Row
+	for i := range rep.Records {
+		if rep.Records[i].Kind == string(terminal.KindRefund) {
+			row = &rep.Records[i]
+		}
+	}
+	if row == nil || row.RefundOf != co.RedemptionID || row.Returned {
+		t.Fatalf("refund row: %+v (want one refund of %s, voucher kept)", row, co.RedemptionID)
+	}
+	if row.RefundFen+row.ShareFen != 10000 {
+		t.Fatalf("refund %d + voucher share %d, want the bag's ¥100.00", row.RefundFen, row.ShareFen)
+	}
+	var rec terminal.Redemption
+	if err := term.Call(ctx, "GET", "/api/v1/redemptions/"+row.ID, nil, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Items) != 1 || rec.Items[0].SKU != "rice" || rec.Items[0].Qty != 1 {
+		t.Fatalf("refunded items %+v, want one bag of rice", rec.Items)
+	}
+	msg := page.eval(`document.getElementById("refundmsg").textContent`).(string)
+	if want := fmt.Sprintf("已退款 ¥%d.%02d", row.RefundFen/100, row.RefundFen%100); !strings.Contains(msg, want) {
+		t.Fatalf("the screen says %q, want %q (the ledger's refund)", msg, want)
+	}
+	if got := page.eval(`document.getElementById("refunditems").classList.contains("hidden")`); got != true {
+		t.Fatal("the refund lines stay on screen after the refund")
+	}
 }

@@ -21,9 +21,16 @@ VP.words({
   "eligible": ["可用券金额", "Eligible"],
   "apply": ["用券", "Apply"],
   "cancel": ["取消订单", "Cancel"],
-  "refund": ["退货退券", "Refund"],
+  "refund": ["整单退货", "Refund whole sale"],
+  "refund.find": ["部分退货", "Refund some items"],
+  "refund.part": ["退所选商品", "Refund selected"],
+  "refund.sold": ["已购", "sold"],
+  "refund.none": ["请填写要退的数量", "Enter the quantities to return"],
+  "refund.badqty": ["退货数量应为不超过已购数量的整数", "A quantity to return is a whole number up to the quantity sold"],
+  "refund.notsale": ["这不是一笔核销单", "That is not a redemption"],
+  "refund.share": ["券抵扣部分不退现金", "voucher share not paid back"],
   "code.ph": ["手动输入券码", "Type a voucher code"],
-  "refund.ph": ["核销单号（整单退货）", "Redemption id (whole sale)"],
+  "refund.ph": ["核销单号", "Redemption id"],
   "queue": ["未同步", "Unsynced"],
   "online.claim": ["已联网核验", "verified online"],
   "offline.claim": ["离线核销，联网后上传", "offline, uploads on reconnect"],
@@ -165,6 +172,46 @@ function flash(text) {
   $("refundmsg").textContent = text;
 }
 
+// renderRefund lists the sale loaded for a partial refund, a quantity to
+// return on each line (0 to start with).
+function renderRefund() {
+  const table = $("refunditems");
+  const tb = table.querySelector("tbody");
+  tb.textContent = "";
+  const sale = S.refund;
+  table.classList.toggle("hidden", !sale);
+  $("refundpart").classList.toggle("hidden", !sale);
+  if (!sale) return;
+  for (const it of sale.items || []) {
+    tb.append(VP.el("tr", {},
+      VP.el("td", {}, it.name || it.sku),
+      VP.el("td", { class: "num" }, VP.t("refund.sold") + " ×" + it.qty + " · " + VP.yuan(it.unit_price_fen)),
+      VP.el("td", { class: "num" }, VP.el("input", { class: "qty", type: "number", inputmode: "numeric",
+        min: "0", max: String(it.qty), step: "1", value: "0", "data-sku": it.sku, "data-max": String(it.qty) }))));
+  }
+}
+
+// refundLines reads the quantities typed, summed per item code as the
+// refund API takes them; null when one is not a whole number in range.
+function refundLines() {
+  const per = new Map();
+  for (const inp of $("refunditems").querySelectorAll("input.qty")) {
+    const text = inp.value.trim();
+    const q = text === "" ? 0 : Number(text);
+    if (!Number.isInteger(q) || q < 0 || q > Number(inp.dataset.max)) return null;
+    if (q > 0) per.set(inp.dataset.sku, (per.get(inp.dataset.sku) || 0) + q);
+  }
+  return [...per].map(([sku, qty]) => ({ sku, qty }));
+}
+
+function refunded(r) {
+  let text = VP.t("refunded") + " " + VP.yuan(r.refund_fen);
+  if (r.voucher_share_fen > 0) text += " · " + VP.t("refund.share") + " " + VP.yuan(r.voucher_share_fen);
+  flash(text + " · " + VP.t(r.voucher_returned ? "voucher.returned" : "voucher.kept"));
+  S.refund = null;
+  renderRefund();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   VP.connect(onMessage, (up) => $("lost").classList.toggle("hidden", up));
   VP.api("GET", "/api/v1/status").then((st) => { S.status = st; render(); }).catch(() => {});
@@ -185,8 +232,28 @@ document.addEventListener("DOMContentLoaded", () => {
   $("refund").addEventListener("click", () => act(async () => {
     const id = $("refundid").value.trim();
     if (!id) return;
-    const r = await VP.api("POST", "/api/v1/redemptions/" + encodeURIComponent(id) + "/refund");
-    flash(VP.t("refunded") + " " + VP.yuan(r.refund_fen) + " · " + VP.t(r.voucher_returned ? "voucher.returned" : "voucher.kept"));
+    refunded(await VP.api("POST", "/api/v1/redemptions/" + encodeURIComponent(id) + "/refund"));
+  }));
+  $("refundfind").addEventListener("click", () => act(async () => {
+    const id = $("refundid").value.trim();
+    S.refund = null;
+    renderRefund();
+    flash("");
+    if (!id) return;
+    const sale = await VP.api("GET", "/api/v1/redemptions/" + encodeURIComponent(id));
+    if (sale.kind !== "redemption") { flash(VP.t("refund.notsale")); return; }
+    S.refund = sale;
+    renderRefund();
+  }));
+  $("refundid").addEventListener("input", () => {
+    if (S.refund && $("refundid").value.trim() !== S.refund.id) { S.refund = null; renderRefund(); }
+  });
+  $("refundpart").addEventListener("click", () => act(async () => {
+    if (!S.refund) return;
+    const items = refundLines();
+    if (items === null) { flash(VP.t("refund.badqty")); return; }
+    if (items.length === 0) { flash(VP.t("refund.none")); return; }
+    refunded(await VP.api("POST", "/api/v1/redemptions/" + encodeURIComponent(S.refund.id) + "/refund", { items }));
   }));
   render();
 });

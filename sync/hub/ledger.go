@@ -191,36 +191,40 @@ const sweepEvery = time.Minute
 // its network mid-sale). An expired hold is already ignored; dropping it
 // keeps the bucket to the claims in progress, so the file does not grow
 // with them and records skip the hold lookup when none is in progress. It
-// runs in its own transaction, after the group's answers have gone out.
+// runs after the group's answers have gone out, and writes (one fsync) only
+// when something has expired.
 func (h *Hub) sweepHolds(now time.Time) {
-	n := 0
-	err := h.db.Update(func(tx *bolt.Tx) error {
-		hb := tx.Bucket(bHolds)
-		var expired [][]byte
-		// Collected first: deleting under a bbolt cursor can skip keys.
-		err := hb.ForEach(func(k, v []byte) error {
-			var hd hold
-			if json.Unmarshal(v, &hd) != nil || !now.Before(hd.Until) {
-				expired = append(expired, bytes.Clone(k))
+	expired := func(v []byte) bool {
+		var hd hold
+		return json.Unmarshal(v, &hd) != nil || !now.Before(hd.Until)
+	}
+	var keys [][]byte
+	err := h.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bHolds).ForEach(func(k, v []byte) error {
+			if expired(v) {
+				keys = append(keys, bytes.Clone(k))
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, k := range expired {
-			if err := hb.Delete(k); err != nil {
-				return err
-			}
-		}
-		n = len(expired)
-		return nil
 	})
+	if err == nil && len(keys) > 0 {
+		err = h.db.Update(func(tx *bolt.Tx) error {
+			hb := tx.Bucket(bHolds)
+			for _, k := range keys {
+				if v := hb.Get(k); v != nil && expired(v) {
+					if err := hb.Delete(k); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	}
 	switch {
 	case err != nil:
 		h.logf("hub: dropping expired holds failed (retried in %v): %v", sweepEvery, err)
-	case n > 0:
-		h.logf("hub: dropped %d expired holds", n)
+	case len(keys) > 0:
+		h.logf("hub: dropped %d expired holds", len(keys))
 	}
 }
 

@@ -165,8 +165,15 @@ function onMessage(m) {
   render();
 }
 
-async function act(fn) {
-  try { await fn(); } catch (e) { flash(VP.message(e)); }
+// on runs fn when the button is pressed, the button disabled until fn is
+// done: a double tap on a refund must not refund twice.
+function on(id, fn) {
+  const b = $(id);
+  b.addEventListener("click", async () => {
+    if (b.disabled) return;
+    b.disabled = true;
+    try { await fn(); } catch (e) { flash(VP.message(e)); } finally { b.disabled = false; }
+  });
 }
 function flash(text) {
   $("refundmsg").textContent = text;
@@ -216,25 +223,25 @@ document.addEventListener("DOMContentLoaded", () => {
   VP.connect(onMessage, (up) => $("lost").classList.toggle("hidden", up));
   VP.api("GET", "/api/v1/status").then((st) => { S.status = st; render(); }).catch(() => {});
   document.addEventListener("vp-lang", render);
-  $("sync").addEventListener("click", () => act(async () => {
+  on("sync", async () => {
     $("sync").textContent = VP.t("syncing");
     try { S.status = await VP.api("POST", "/api/v1/sync"); } finally { $("sync").textContent = VP.t("sync"); render(); }
-  }));
-  $("apply").addEventListener("click", () => act(async () => {
+  });
+  on("apply", async () => {
     if (!S.checkout) return;
     await VP.api("POST", "/api/v1/checkouts/" + S.checkout.id + "/vouchers", { code: $("code").value.trim() });
     $("code").value = "";
-  }));
-  $("cancel").addEventListener("click", () => act(async () => {
+  });
+  on("cancel", async () => {
     if (!S.checkout) return;
     await VP.api("POST", "/api/v1/checkouts/" + S.checkout.id + "/cancel");
-  }));
-  $("refund").addEventListener("click", () => act(async () => {
+  });
+  on("refund", async () => {
     const id = $("refundid").value.trim();
     if (!id) return;
     refunded(await VP.api("POST", "/api/v1/redemptions/" + encodeURIComponent(id) + "/refund"));
-  }));
-  $("refundfind").addEventListener("click", () => act(async () => {
+  });
+  on("refundfind", async () => {
     const id = $("refundid").value.trim();
     S.refund = null;
     renderRefund();
@@ -244,16 +251,16 @@ document.addEventListener("DOMContentLoaded", () => {
     if (sale.kind !== "redemption") { flash(VP.t("refund.notsale")); return; }
     S.refund = sale;
     renderRefund();
-  }));
+  });
   $("refundid").addEventListener("input", () => {
     if (S.refund && $("refundid").value.trim() !== S.refund.id) { S.refund = null; renderRefund(); }
   });
-  $("refundpart").addEventListener("click", () => act(async () => {
+  on("refundpart", async () => {
     if (!S.refund) return;
     const items = refundLines();
     if (items === null) { flash(VP.t("refund.badqty")); return; }
     if (items.length === 0) { flash(VP.t("refund.none")); return; }
     refunded(await VP.api("POST", "/api/v1/redemptions/" + encodeURIComponent(S.refund.id) + "/refund", { items }));
-  }));
+  });
   render();
 });

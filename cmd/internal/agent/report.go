@@ -89,10 +89,9 @@ func BuildReport(day time.Time, entries []offline.Entry) Report {
 	rep := Report{Day: terminal.Day(day).Format(time.DateOnly), Records: []Row{}, ByCategory: []CategoryTotal{}}
 	byCat := map[terminal.Category]*CategoryTotal{}
 	slices.SortStableFunc(entries, func(a, b offline.Entry) int { return a.Record.At.Compare(b.Record.At) })
-	var recs []*terminal.Redemption
+	var refundedGross int64
 	for _, e := range entries {
 		r := e.Record
-		recs = append(recs, r)
 		row := Row{ID: r.ID, Kind: string(r.Kind), At: r.At.In(terminal.Zone).Format(time.RFC3339),
 			Time: r.At.In(terminal.Zone).Format(time.TimeOnly), Category: r.Voucher.Category.String(),
 			CategoryName: r.Voucher.Category.Name(), VoucherID: r.Voucher.ID.String(),
@@ -117,6 +116,7 @@ func BuildReport(day time.Time, entries []offline.Entry) Report {
 		}
 		if r.Kind == terminal.KindRefund {
 			rep.Totals.Refunds++
+			refundedGross += int64(r.TotalFen)
 			rep.Totals.RefundFen += int64(r.RefundFen)
 			rep.Totals.ShareFen += int64(r.VoucherShareFen)
 			c.SalesFen -= int64(r.TotalFen)
@@ -131,12 +131,6 @@ func BuildReport(day time.Time, entries []offline.Entry) Report {
 			rep.ByHour[r.At.In(terminal.Zone).Hour()]++
 		}
 		rep.Records = append(rep.Records, row)
-	}
-	var refundedGross int64
-	for _, r := range recs {
-		if r.Kind == terminal.KindRefund {
-			refundedGross += int64(r.TotalFen)
-		}
 	}
 	t := &rep.Totals
 	t.NetSalesFen = t.SalesFen - refundedGross

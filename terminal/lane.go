@@ -288,7 +288,7 @@ func (l *Lane) apply(ctx context.Context, e *entry, code, source string, scanned
 	d := rules.Decide(&req)
 	online := false
 	if d.Approved() {
-		online, d.Decline = l.authorise(ctx, &d, code, now)
+		online, d.Decline = l.authorise(ctx, &d, rules.Params, code, now)
 	}
 	l.mu.Lock()
 	ev := LaneEvent{At: now, Source: source, ScannedAt: scannedAt, Online: online}
@@ -322,8 +322,8 @@ func (l *Lane) apply(ctx context.Context, e *entry, code, source string, scanned
 }
 
 // authorise claims an approved voucher online, or falls back to the offline
-// limits. It returns whether the server holds the claim, or a decline.
-func (l *Lane) authorise(ctx context.Context, d *Decision, code string, now time.Time) (bool, *Error) {
+// limits of p. It returns whether the server holds the claim, or a decline.
+func (l *Lane) authorise(ctx context.Context, d *Decision, p Params, code string, now time.Time) (bool, *Error) {
 	if l.cfg.Auth != nil {
 		cctx, cancel := context.WithTimeout(ctx, l.cfg.ClaimTimeout)
 		res, err := l.cfg.Auth.Claim(cctx, d.Voucher.ID, code)
@@ -343,14 +343,11 @@ func (l *Lane) authorise(ctx context.Context, d *Decision, code string, now time
 			return false, Errorf(OfflineLimit, "cancelled: %v", ctx.Err())
 		}
 	}
-	s, err := l.syncState(ctx)
+	s, err := l.SyncState(ctx)
 	if err != nil {
 		l.report("unsynced", err)
 		return false, Errorf(OfflineLimit, "cannot read the offline exposure: %v", err)
 	}
-	l.mu.Lock()
-	p := l.rules.Params
-	l.mu.Unlock()
 	if de := p.CheckOffline(&s, d.DiscountFen, now); de != nil {
 		return false, de
 	}
@@ -358,9 +355,7 @@ func (l *Lane) authorise(ctx context.Context, d *Decision, code string, now time
 }
 
 // SyncState returns what the offline limits look at now.
-func (l *Lane) SyncState(ctx context.Context) (SyncState, error) { return l.syncState(ctx) }
-
-func (l *Lane) syncState(ctx context.Context) (SyncState, error) {
+func (l *Lane) SyncState(ctx context.Context) (SyncState, error) {
 	var s SyncState
 	if l.cfg.Sync != nil {
 		var err error

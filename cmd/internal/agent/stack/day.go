@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent"
-	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -331,5 +330,3 @@ func (s *Stack) Report(ctx context.Context, t *Terminal, w io.Writer) error {
 	}
 	return agent.WriteReport(w, &rep, agent.FormatTable)
 }
-
-var _ = offline.Pending

@@ -14,8 +14,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -94,20 +96,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "voucherd %s · merchant %s %s · terminals T1, T2 online\n\n", s.HubURL, s.Merchant.ID, s.Merchant.Name)
 
 	steps, err := s.PlayDay(ctx, stdout)
-	good := err == nil
-	for _, st := range steps {
-		good = good && st.OK
-	}
-	fmt.Fprintln(stdout)
-	if rerr := s.Report(ctx, s.Terminals[0], stdout); rerr != nil {
-		fmt.Fprintf(stderr, "posdemo: report: %v\n", rerr)
-		good = false
-	}
 	n := 0
 	for _, st := range steps {
 		if st.OK {
 			n++
 		}
+	}
+	good := err == nil && n == len(steps)
+	fmt.Fprintln(stdout)
+	if rerr := s.Report(ctx, s.Terminals[0], stdout); rerr != nil {
+		fmt.Fprintf(stderr, "posdemo: report: %v\n", rerr)
+		good = false
 	}
 	if good {
 		fmt.Fprintf(stdout, "all %d steps went as expected\n", len(steps))
@@ -135,16 +134,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // nextPort returns addr with its port plus one ("" if it has none).
 func nextPort(addr string) string {
-	var host string
-	var port int
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == ':' {
-			host = addr[:i]
-			if _, err := fmt.Sscanf(addr[i+1:], "%d", &port); err != nil || port == 0 {
-				return ""
-			}
-			return fmt.Sprintf("%s:%d", host, port+1)
-		}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
 	}
-	return ""
+	p, err := strconv.Atoi(port)
+	if err != nil || p == 0 {
+		return ""
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+1))
 }

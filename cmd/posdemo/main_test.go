@@ -32,3 +32,14 @@ func TestRun_Usage(t *testing.T) {
 		t.Fatalf("argument: exit %d %q", code, errb.String())
 	}
 }
+
+func TestNextPort(t *testing.T) {
+	for _, tt := range []struct{ addr, want string }{
+		{"127.0.0.1:8080", "127.0.0.1:8081"}, {":8080", ":8081"}, {"[::1]:8080", "[::1]:8081"},
+		{"127.0.0.1:0", ""}, {"8080", ""}, {"localhost:http", ""},
+	} {
+		if got := nextPort(tt.addr); got != tt.want {
+			t.Errorf("nextPort(%q) = %q, want %q", tt.addr, got, tt.want)
+		}
+	}
+}

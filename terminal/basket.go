@@ -37,35 +37,44 @@ func (it *Item) Amount() (Fen, error) { return it.UnitPriceFen.Mul(it.Qty) }
 // quantities and prices pass here; a voucher applied to them is declined
 // empty_transaction.
 func CheckItems(items []Item) error {
+	_, _, err := checkItems(items)
+	return err
+}
+
+// checkItems is CheckItems, also returning the basket's total and eligible
+// amounts.
+func checkItems(items []Item) (total, eligible Fen, err error) {
 	if len(items) > MaxItems {
-		return fmt.Errorf("basket has %d lines, at most %d", len(items), MaxItems)
+		return 0, 0, fmt.Errorf("basket has %d lines, at most %d", len(items), MaxItems)
 	}
-	var total Fen
 	prices := make(map[string]Fen, len(items))
 	for i := range items {
 		it := &items[i]
 		if it.SKU == "" || len(it.SKU) > 64 || len(it.Name) > 200 || len(it.Category) > 64 {
-			return fmt.Errorf("item %d: sku must be 1..64 bytes, name at most 200, category at most 64", i+1)
+			return 0, 0, fmt.Errorf("item %d: sku must be 1..64 bytes, name at most 200, category at most 64", i+1)
 		}
 		if p, ok := prices[it.SKU]; ok && p != it.UnitPriceFen {
-			return fmt.Errorf("item %d (%s): same sku at two prices", i+1, it.SKU)
+			return 0, 0, fmt.Errorf("item %d (%s): same sku at two prices", i+1, it.SKU)
 		}
 		prices[it.SKU] = it.UnitPriceFen
 		if it.Qty < 0 || it.Qty > MaxQty {
-			return fmt.Errorf("item %d (%s): quantity %d outside 0..%d", i+1, it.SKU, it.Qty, MaxQty)
+			return 0, 0, fmt.Errorf("item %d (%s): quantity %d outside 0..%d", i+1, it.SKU, it.Qty, MaxQty)
 		}
 		if !it.UnitPriceFen.Valid() {
-			return fmt.Errorf("item %d (%s): unit price %d fen outside 0..%d", i+1, it.SKU, it.UnitPriceFen, MaxFen)
+			return 0, 0, fmt.Errorf("item %d (%s): unit price %d fen outside 0..%d", i+1, it.SKU, it.UnitPriceFen, MaxFen)
 		}
 		a, err := it.Amount()
 		if err != nil {
-			return fmt.Errorf("item %d (%s): amount: %w", i+1, it.SKU, err)
+			return 0, 0, fmt.Errorf("item %d (%s): amount: %w", i+1, it.SKU, err)
 		}
 		if total, err = total.Add(a); err != nil {
-			return fmt.Errorf("basket total: %w", err)
+			return 0, 0, fmt.Errorf("basket total: %w", err)
+		}
+		if it.Eligible() {
+			eligible += a // at most total
 		}
 	}
-	return nil
+	return total, eligible, nil
 }
 
 // Totals returns the basket's total and eligible amounts. It declines

@@ -49,19 +49,12 @@ type Checkout struct {
 
 // NewCheckout opens a checkout for items, which must pass CheckItems.
 func NewCheckout(id string, items []Item, now time.Time) (*Checkout, error) {
-	if err := CheckItems(items); err != nil {
+	total, eligible, err := checkItems(items)
+	if err != nil {
 		return nil, err
 	}
-	c := &Checkout{ID: id, Status: StatusOpen, Items: append([]Item(nil), items...), OpenedAt: now}
-	for i := range c.Items {
-		a := c.Items[i].UnitPriceFen * Fen(c.Items[i].Qty) // bounded by CheckItems
-		c.TotalFen += a
-		if c.Items[i].Eligible() {
-			c.EligibleFen += a
-		}
-	}
-	c.PayableFen = c.TotalFen
-	return c, nil
+	return &Checkout{ID: id, Status: StatusOpen, Items: append([]Item(nil), items...), OpenedAt: now,
+		TotalFen: total, EligibleFen: eligible, PayableFen: total}, nil
 }
 
 // Apply records a decision for this checkout: an approval attaches the

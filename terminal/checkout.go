@@ -18,6 +18,10 @@ const (
 	StatusCancelled      Status = "cancelled"
 )
 
+// live reports whether a checkout in state s is still in progress: it can
+// take a voucher, complete or be cancelled.
+func (s Status) live() bool { return s == StatusOpen || s == StatusVoucherApplied }
+
 // ErrCheckoutState is returned when a checkout operation is not allowed in
 // the checkout's current state (completing a cancelled checkout, say).
 var ErrCheckoutState = errors.New("checkout is not in a state that allows this")
@@ -78,7 +82,7 @@ func (c *Checkout) Apply(d *Decision, code string) {
 // Complete marks payment taken. The agent must make the redemption durable
 // before calling it.
 func (c *Checkout) Complete(redemptionID string) error {
-	if c.Status != StatusOpen && c.Status != StatusVoucherApplied {
+	if !c.Status.live() {
 		return fmt.Errorf("complete checkout %s (%s): %w", c.ID, c.Status, ErrCheckoutState)
 	}
 	c.Status, c.RedemptionID = StatusCompleted, redemptionID
@@ -87,7 +91,7 @@ func (c *Checkout) Complete(redemptionID string) error {
 
 // Cancel abandons the sale and releases an applied voucher.
 func (c *Checkout) Cancel() error {
-	if c.Status != StatusOpen && c.Status != StatusVoucherApplied {
+	if !c.Status.live() {
 		return fmt.Errorf("cancel checkout %s (%s): %w", c.ID, c.Status, ErrCheckoutState)
 	}
 	c.Status = StatusCancelled

@@ -388,7 +388,7 @@ func (l *Lane) Complete(ctx context.Context, id string) (Checkout, error) {
 		defer l.mu.Unlock()
 		return *snapshot(e.co), nil
 	}
-	if e.co.Status != StatusOpen && e.co.Status != StatusVoucherApplied {
+	if !e.co.Status.live() {
 		defer l.mu.Unlock()
 		return *snapshot(e.co), fmt.Errorf("complete checkout %s (%s): %w", id, e.co.Status, ErrCheckoutState)
 	}

@@ -159,7 +159,7 @@ func (r *Rules) Decide(req *Request) (d Decision) {
 
 func (r *Rules) decide(req *Request, d *Decision) *Error {
 	co := req.Checkout
-	if co == nil || (co.Status != StatusOpen && co.Status != StatusVoucherApplied) {
+	if co == nil || !co.Status.live() {
 		return Errorf(NoOpenCheckout, "")
 	}
 	if co.Status == StatusVoucherApplied {

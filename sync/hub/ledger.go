@@ -176,60 +176,42 @@ func (h *Hub) committer() {
 		for _, j := range group {
 			j.c.done(j)
 		}
-		if now := h.now(); now.Sub(h.swept) >= sweepEvery {
-			h.swept = now
-			h.sweepHolds(now)
-		}
 	}
 }
 
-// sweepEvery is how often the committer drops expired holds.
+// sweepEvery is how often a group commit also drops expired holds.
 const sweepEvery = time.Minute
 
-// sweepHolds drops the holds that have run out: claims whose redemption
-// never came and that were never released (a terminal that lost power or
-// its network mid-sale). An expired hold is already ignored; dropping it
-// keeps the bucket to the claims in progress, so the file does not grow
-// with them and records skip the hold lookup when none is in progress. It
-// runs after the group's answers have gone out, and writes (one fsync) only
-// when something has expired.
-func (h *Hub) sweepHolds(now time.Time) {
-	expired := func(v []byte) bool {
-		var hd hold
-		return json.Unmarshal(v, &hd) != nil || !now.Before(hd.Until)
-	}
+// dropExpiredHolds deletes the holds that have run out: claims whose
+// redemption never came and that were never released (a terminal that lost
+// power or its network mid-sale). An expired hold is already ignored;
+// dropping it keeps the bucket to the claims in progress, so the file does
+// not grow with them and records skip the hold lookup when none is in
+// progress. It runs inside a group commit, so it costs no fsync of its own.
+func dropExpiredHolds(tx *bolt.Tx, now time.Time) (int, error) {
+	hb := tx.Bucket(bHolds)
 	var keys [][]byte
-	err := h.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bHolds).ForEach(func(k, v []byte) error {
-			if expired(v) {
-				keys = append(keys, bytes.Clone(k))
-			}
-			return nil
-		})
+	err := hb.ForEach(func(k, v []byte) error {
+		var hd hold
+		if json.Unmarshal(v, &hd) != nil || !now.Before(hd.Until) {
+			keys = append(keys, k)
+		}
+		return nil
 	})
-	if err == nil && len(keys) > 0 {
-		err = h.db.Update(func(tx *bolt.Tx) error {
-			hb := tx.Bucket(bHolds)
-			for _, k := range keys {
-				if v := hb.Get(k); v != nil && expired(v) {
-					if err := hb.Delete(k); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
+	// Deleted after the walk: a delete during it can make the cursor skip a key.
+	for _, k := range keys {
+		if err == nil {
+			err = hb.Delete(k)
+		}
 	}
-	switch {
-	case err != nil:
-		h.logf("hub: dropping expired holds failed (retried in %v): %v", sweepEvery, err)
-	case len(keys) > 0:
-		h.logf("hub: dropped %d expired holds", len(keys))
-	}
+	return len(keys), err
 }
 
+// commit applies a group in one transaction; at most once every sweepEvery
+// the same transaction also drops expired holds.
 func (h *Hub) commit(group []*job) {
 	now := h.now()
+	sweep, dropped := now.Sub(h.swept) >= sweepEvery, 0
 	err := h.db.Update(func(tx *bolt.Tx) error {
 		for _, j := range group {
 			j.msg, j.err = nil, nil
@@ -245,13 +227,26 @@ func (h *Hub) commit(group []*job) {
 				return j.err
 			}
 		}
+		if sweep {
+			var err error
+			if dropped, err = dropExpiredHolds(tx, now); err != nil {
+				// The group's work stands; the sweep is retried in sweepEvery.
+				h.logf("hub: dropping expired holds failed (retried in %v): %v", sweepEvery, err)
+				dropped = 0
+			}
+		}
 		return nil
 	})
+	if sweep {
+		h.swept = now
+	}
 	if err != nil {
 		h.logf("hub: commit of %d jobs failed: %v", len(group), err)
 		for _, j := range group {
 			j.msg, j.err = nil, fmt.Errorf("commit: %w", err)
 		}
+	} else if dropped > 0 {
+		h.logf("hub: dropped %d expired holds", dropped)
 	}
 }
 

@@ -7,7 +7,7 @@ import "sync"
 // tests use it alone.
 type MemHistory struct {
 	mu       sync.RWMutex
-	redeemed map[VoucherID]string
+	redeemed map[VoucherID]struct{}
 	byHolder map[HolderID]Recent
 	lane     Recent
 	hasLane  bool
@@ -17,14 +17,14 @@ var _ History = (*MemHistory)(nil)
 
 // NewMemHistory returns an empty history.
 func NewMemHistory() *MemHistory {
-	return &MemHistory{redeemed: map[VoucherID]string{}, byHolder: map[HolderID]Recent{}}
+	return &MemHistory{redeemed: map[VoucherID]struct{}{}, byHolder: map[HolderID]Recent{}}
 }
 
 // Add records a live redemption.
 func (h *MemHistory) Add(r Recent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.redeemed[r.VoucherID] = r.RedemptionID
+	h.redeemed[r.VoucherID] = struct{}{}
 	if last, ok := h.byHolder[r.Holder]; !ok || !r.At.Before(last.At) {
 		h.byHolder[r.Holder] = r
 	}

@@ -66,10 +66,13 @@ func sameOrigin(r *http.Request) bool {
 
 // broadcast sends m to every client.
 func (h *hub) broadcast(m Message) {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return
+	if b, err := json.Marshal(m); err == nil {
+		h.send(b)
 	}
+}
+
+// send sends the frame b to every client.
+func (h *hub) send(b []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for c := range h.clients {

@@ -117,16 +117,23 @@ func (s *Server) OnLaneEvent(ev terminal.LaneEvent) {
 
 // PublishStatus sends the status to the screens if it changed since the
 // last time.
-func (s *Server) PublishStatus(ctx context.Context) {
+func (s *Server) PublishStatus(ctx context.Context) { s.publishStatus(ctx) }
+
+// publishStatus is PublishStatus; it returns the status it read.
+func (s *Server) publishStatus(ctx context.Context) Status {
 	st := s.Status(ctx)
-	b, _ := json.Marshal(st)
+	b, err := json.Marshal(Message{Type: "status", Status: &st})
+	if err != nil {
+		return st
+	}
 	s.mu.Lock()
 	same := bytes.Equal(b, s.last)
 	s.last = b
 	s.mu.Unlock()
 	if !same {
-		s.hub.broadcast(Message{Type: "status", Status: &st})
+		s.hub.send(b)
 	}
+	return st
 }
 
 // Close disconnects the screens.
@@ -402,8 +409,7 @@ func (s *Server) syncNow(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeError(w, http.StatusServiceUnavailable, "offline", "同步失败，网络不通，稍后自动重试", "sync failed: "+err.Error())
 		return
 	}
-	s.PublishStatus(r.Context())
-	writeJSON(w, http.StatusOK, s.Status(r.Context()))
+	writeJSON(w, http.StatusOK, s.publishStatus(r.Context()))
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {

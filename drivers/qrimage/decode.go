@@ -49,32 +49,45 @@ func Decode(img image.Image) (Result, error) {
 	}
 	plain := map[gozxing.DecodeHintType]interface{}{}
 	harder := map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
-	for _, hints := range []map[gozxing.DecodeHintType]interface{}{plain, harder} {
-		if r, err := decodeOnce(img, hints); err == nil {
-			return r, nil
-		} else if !errors.Is(err, ErrNoCode) {
-			return Result{}, err
-		}
+	if r, err := decodeOnce(img, plain, harder); err == nil {
+		return r, nil
 	}
+	// The blurred and turned pictures below are made from one grey copy.
+	g := grey(img)
 	// Speckle from a cheap camera breaks the finder patterns; a 3x3 box
 	// blur removes it at the cost of one more pass.
-	if r, err := decodeOnce(blur3(img), harder); err == nil {
+	if r, err := decodeOnce(blur3(g), harder); err == nil {
 		return r, nil
 	}
 	// The QR finder patterns make the detector rotation invariant in
 	// principle; in practice turning the picture rescues a few skewed reads.
-	turned := img
 	for range 3 {
-		turned = rotate90(turned)
-		if r, err := decodeOnce(turned, harder); err == nil {
+		g = rotate90(g)
+		if r, err := decodeOnce(g, harder); err == nil {
 			return r, nil
 		}
 	}
 	return Result{}, ErrNoCode
 }
 
-// decodeOnce runs one gozxing pass and translates its errors.
-func decodeOnce(img image.Image, hints map[gozxing.DecodeHintType]interface{}) (r Result, err error) {
+// decodeOnce binarises img once and runs a gozxing pass with each set of
+// hints in turn, until one reads; gozxing's errors become ErrNoCode.
+func decodeOnce(img image.Image, passes ...map[gozxing.DecodeHintType]interface{}) (Result, error) {
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return Result{}, ErrNoCode
+	}
+	for _, hints := range passes {
+		if r, err := readQR(bmp, hints); err == nil {
+			return r, nil
+		}
+	}
+	return Result{}, ErrNoCode
+}
+
+// readQR runs one gozxing pass over bmp, which caches its black matrix for
+// the next pass.
+func readQR(bmp *gozxing.BinaryBitmap, hints map[gozxing.DecodeHintType]interface{}) (r Result, err error) {
 	defer func() {
 		// gozxing is not fuzzed against every picture; a panic there must
 		// not take the terminal down.
@@ -82,10 +95,6 @@ func decodeOnce(img image.Image, hints map[gozxing.DecodeHintType]interface{}) (
 			r, err = Result{}, fmt.Errorf("%w (decoder panic: %v)", ErrNoCode, p)
 		}
 	}()
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		return Result{}, ErrNoCode
-	}
 	res, err := qrcode.NewQRCodeReader().Decode(bmp, hints)
 	if err != nil {
 		return Result{}, ErrNoCode
@@ -131,39 +140,45 @@ func Scan(path string, now time.Time) (terminal.Scan, error) {
 	return terminal.Scan{Code: r.Text, At: now, Source: "image"}, nil
 }
 
-// rotate90 turns img a quarter turn counter-clockwise.
-func rotate90(img image.Image) image.Image {
+// grey returns img in grey levels (color.GrayModel) with its origin at 0,0;
+// a grey picture with that origin is returned as is.
+func grey(img image.Image) *image.Gray {
+	if g, ok := img.(*image.Gray); ok && g.Rect.Min == (image.Point{}) {
+		return g
+	}
 	b := img.Bounds()
-	out := image.NewGray(image.Rect(0, 0, b.Dy(), b.Dx()))
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			out.Set(y-b.Min.Y, b.Max.X-1-x, img.At(x, y))
+	g := image.NewGray(image.Rect(0, 0, b.Dx(), b.Dy()))
+	for y := 0; y < b.Dy(); y++ {
+		for x := 0; x < b.Dx(); x++ {
+			g.Pix[y*g.Stride+x] = color.GrayModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.Gray).Y
+		}
+	}
+	return g
+}
+
+// rotate90 turns g a quarter turn counter-clockwise.
+func rotate90(g *image.Gray) *image.Gray {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	out := image.NewGray(image.Rect(0, 0, h, w))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			out.Pix[(w-1-x)*out.Stride+y] = g.Pix[y*g.Stride+x]
 		}
 	}
 	return out
 }
 
-// blur3 returns img in grey levels smoothed by a 3x3 box filter.
-func blur3(img image.Image) image.Image {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	src := make([]int, w*h)
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			src[y*w+x] = int(color.GrayModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.Gray).Y)
-		}
-	}
+// blur3 returns g smoothed by a 3x3 box filter.
+func blur3(g *image.Gray) *image.Gray {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
 	out := image.NewGray(image.Rect(0, 0, w, h))
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			sum, n := 0, 0
-			for dy := -1; dy <= 1; dy++ {
-				for dx := -1; dx <= 1; dx++ {
-					xx, yy := x+dx, y+dy
-					if xx >= 0 && xx < w && yy >= 0 && yy < h {
-						sum += src[yy*w+xx]
-						n++
-					}
+			for yy := max(y-1, 0); yy <= min(y+1, h-1); yy++ {
+				for xx := max(x-1, 0); xx <= min(x+1, w-1); xx++ {
+					sum += int(g.Pix[yy*g.Stride+xx])
+					n++
 				}
 			}
 			out.Pix[y*out.Stride+x] = uint8(sum / n)

@@ -162,8 +162,6 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("agent: listen %s: %w", o.HTTP, err)
 	}
-	a.http = &http.Server{Handler: a.server, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	if a.scanner != nil {
 		if err := a.scanner.Open(ctx); err != nil {
 			return fmt.Errorf("agent: %w", err)
@@ -174,6 +172,10 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	if err := a.link.open(ctx); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	// Built only now: closeAll closes the listener itself while no server
+	// owns it (a start that failed above).
+	a.http = &http.Server{Handler: a.server, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	a.wg.Add(2)
 	go func() {
 		defer a.wg.Done()

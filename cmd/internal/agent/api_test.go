@@ -3,10 +3,13 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/voucherpos/voucherpos/cmd/internal/agent"
+	"github.com/voucherpos/voucherpos/drivers/serial"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -207,4 +210,26 @@ func TestAgent_ScanOverPTY(t *testing.T) {
 	if st.Scanner != "connected" {
 		t.Fatalf("scanner %q", st.Scanner)
 	}
+}
+
+// TestAgent_FailedOpenFreesPort: an Open that fails after taking the HTTP
+// port (here on a bad scanner setting) gives the port back.
+func TestAgent_FailedOpenFreesPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	a := agent.New(agent.Options{DataDir: t.TempDir(), Credential: credential(), HTTP: addr, Log: testLog(t),
+		Scanner: serial.Config{Device: "/dev/nonexistent-scanner", Baud: 12345}})
+	if err := a.Open(context.Background()); err == nil {
+		a.Close()
+		t.Fatal("Open with baud 12345: no error")
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the port is still held after the failed Open: %v", err)
+	}
+	ln.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -108,16 +109,7 @@ func (h *Hub) Unblock(ctx context.Context, merchantID string) error {
 
 func (h *Hub) setBlocked(id string, blocked bool) error {
 	err := h.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bMerchants)
-		var m terminal.Merchant
-		if ok, err := getJSON(b, []byte(id), &m); err != nil || !ok {
-			if err == nil {
-				err = fmt.Errorf("merchant %s: %w", id, ErrUnknown)
-			}
-			return err
-		}
-		m.Blocked = blocked
-		return putJSON(b, []byte(id), &m)
+		return modifyJSON(tx.Bucket(bMerchants), "merchant", id, func(m *terminal.Merchant) { m.Blocked = blocked })
 	})
 	if err == nil {
 		h.push(id)
@@ -155,16 +147,7 @@ func (h *Hub) AddTerminal(ctx context.Context, merchantID, terminalID string) (w
 // RevokeTerminal refuses the terminal's future connections and ends its current one.
 func (h *Hub) RevokeTerminal(ctx context.Context, terminalID string) error {
 	err := h.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bTerminals)
-		var t terminalRec
-		if ok, err := getJSON(b, []byte(terminalID), &t); err != nil || !ok {
-			if err == nil {
-				err = fmt.Errorf("terminal %s: %w", terminalID, ErrUnknown)
-			}
-			return err
-		}
-		t.Revoked = true
-		return putJSON(b, []byte(terminalID), &t)
+		return modifyJSON(tx.Bucket(bTerminals), "terminal", terminalID, func(t *terminalRec) { t.Revoked = true })
 	})
 	if err == nil {
 		h.mu.Lock()
@@ -285,11 +268,11 @@ func (h *Hub) Conflicts(ctx context.Context) ([]Conflict, error) {
 	err := h.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bConflicts).ForEach(func(k, v []byte) error {
 			var c Conflict
-			ok, err := getJSON(tx.Bucket(bConflicts), k, &c)
-			if ok && err == nil {
-				out = append(out, c)
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("stored value %q: %w", k, err)
 			}
-			return err
+			out = append(out, c)
+			return nil
 		})
 	})
 	return out, err

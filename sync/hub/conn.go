@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/voucherpos/voucherpos/sync/wire"
+	"github.com/voucherpos/voucherpos/terminal"
 )
 
 // Connection timings.
@@ -337,17 +338,16 @@ func (c *conn) done(j *job) {
 
 // pushState sends the merchant's current state to one connection.
 func (c *conn) pushState() {
-	var msg *wire.Message
-	err := c.h.db.View(func(tx *bolt.Tx) error {
-		st, err := c.h.state(tx, c.merchant)
-		msg = &wire.Message{Type: wire.TypeState, State: st, ServerTime: c.h.now()}
+	var st *terminal.ServerState
+	err := c.h.db.View(func(tx *bolt.Tx) (err error) {
+		st, err = c.h.state(tx, c.merchant)
 		return err
 	})
 	if err != nil {
 		c.h.logf("hub: state for %s: %v", c.term, err)
 		return
 	}
-	if b, err := wire.Encode(msg); err == nil {
+	if b, err := wire.Encode(&wire.Message{Type: wire.TypeState, State: st, ServerTime: st.ServerTime}); err == nil {
 		c.offer(b)
 	}
 }

@@ -138,3 +138,24 @@ func TestHub_RecordBreakingTheRules(t *testing.T) {
 		t.Errorf("report %+v, want 2 accepted (¥80.00) and 3 conflicts", rep.Total)
 	}
 }
+
+// Conflicts lists the conflict entries the committer stored, oldest first.
+func TestHub_Conflicts(t *testing.T) {
+	th := hubWithTerminals(t, hub.Options{}, terminal.Yuan(200), terminal.Yuan(40), 1, "T1")
+	from, _ := terminal.ClaimDay(day)
+	v, _ := terminal.ParseCode(th.codes[0])
+	sale := func() *terminal.Redemption {
+		return &terminal.Redemption{Kind: terminal.KindRedemption, At: from.Add(3600e9), Code: th.codes[0], Voucher: v,
+			TotalFen: 26000, EligibleFen: 26000, DiscountFen: 4000, PayableFen: 22000}
+	}
+	r, _ := dialRaw(t, th.srv, th.creds[0])
+	r.send([32]byte{}, 1, sale(), sale(), sale())
+	got, err := th.h.Conflicts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].RecordID != terminal.RecordID("T1", 2) || got[1].RecordID != terminal.RecordID("T1", 3) ||
+		got[0].Against != terminal.RecordID("T1", 1) {
+		t.Errorf("conflicts %+v, want T1's records 2 and 3 against record 1", got)
+	}
+}

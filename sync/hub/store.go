@@ -152,6 +152,21 @@ func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
 	return true, nil
 }
 
+// modifyJSON applies fn to the JSON value stored under id in b and stores
+// it back; an absent id is "what id: ErrUnknown".
+func modifyJSON[T any](b *bolt.Bucket, what, id string, fn func(*T)) error {
+	var v T
+	ok, err := getJSON(b, []byte(id), &v)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("%s %s: %w", what, id, ErrUnknown)
+	}
+	fn(&v)
+	return putJSON(b, []byte(id), &v)
+}
+
 func putJSON(b *bolt.Bucket, k []byte, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {

@@ -120,8 +120,6 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("agent: %w", err)
 	}
 	a.link = newLink(a)
-	a.server = NewServer(ServerConfig{Ledger: a.ledger, Unsynced: a.ledger, Link: a.link,
-		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Scanner: a.scannerState})
 	lcfg := terminal.LaneConfig{TerminalID: o.Credential.TerminalID, MerchantID: o.Credential.MerchantID,
 		Ledger: a.ledger, Sync: a.ledger, Now: o.Now, ClaimTimeout: o.ClaimTimeout,
 		OnEvent: a.onLaneEvent,
@@ -150,7 +148,8 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 		lcfg.Beeper = a.scanner
 	}
 	a.lane = terminal.NewLane(lcfg)
-	a.server.cfg.Lane = a.lane
+	a.server = NewServer(ServerConfig{Lane: a.lane, Ledger: a.ledger, Link: a.link,
+		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Scanner: a.scannerState})
 	if st, err := a.ledger.LoadState(ctx); err == nil {
 		a.lane.SetState(st)
 	} else if !errors.Is(err, offline.ErrNoState) {

@@ -39,10 +39,8 @@ func newLink(a *Agent) *link {
 	l.c = client.New(client.Options{
 		URL: o.Server, Credential: o.Credential, Outbox: a.ledger, State: a.ledger, Now: o.Now,
 		Backoff: o.SyncBackoff,
-		OnState: func(s terminal.ServerState) {
-			if a.lane != nil {
-				a.lane.SetState(s)
-			}
+		OnState: func(s terminal.ServerState) { // after Open: the lane is set
+			a.lane.SetState(s)
 			a.pokeStatus()
 		},
 		OnStatus: func(s client.Status) {

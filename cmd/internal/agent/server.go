@@ -46,10 +46,9 @@ type Status struct {
 
 // ServerConfig wires the HTTP API.
 type ServerConfig struct {
-	Lane   *terminal.Lane
+	Lane *terminal.Lane
+	// Ledger holds the records; it gives the queue depth and the offline exposure too.
 	Ledger *offline.Ledger
-	// Unsynced gives the queue depth and the offline exposure; nil: zero.
-	Unsynced terminal.Unsynced
 	// Link is the server connection; nil means offline only.
 	Link Link
 	// Scanner reports the scanner's state; nil means disconnected.
@@ -151,13 +150,11 @@ func (s *Server) Status(ctx context.Context) Status {
 			st.LastSync = &t
 		}
 	}
-	if s.cfg.Unsynced != nil {
-		n, fen, err := s.cfg.Unsynced.Unsynced(ctx)
-		if err != nil {
-			s.cfg.Log.Warn("read unsynced", "err", err)
-		}
-		st.QueueDepth, st.OfflineExposureFen = n, fen
+	n, fen, err := s.cfg.Ledger.Unsynced(ctx)
+	if err != nil {
+		s.cfg.Log.Warn("read unsynced", "err", err)
 	}
+	st.QueueDepth, st.OfflineExposureFen = n, fen
 	if state, ok := s.cfg.Lane.State(); ok {
 		st.Merchant, st.MerchantName, st.MerchantBlocked = state.Merchant.ID, state.Merchant.Name, state.Merchant.Blocked
 		st.OfflineLimitFen = state.Params.WithDefaults().OfflineLimitFen

@@ -18,12 +18,9 @@ import (
 	_ "image/png"  // register the PNG decoder for image.Decode
 	"io"
 	"os"
-	"time"
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
-
-	"github.com/voucherpos/voucherpos/terminal"
 )
 
 // ErrNoCode is returned when a picture holds no QR code that can be read.
@@ -128,16 +125,6 @@ func DecodeFile(path string) (Result, error) {
 	}
 	defer f.Close()
 	return DecodeReader(f)
-}
-
-// Scan decodes the picture at path and returns it as a terminal.Scan with
-// Source "image", for terminals that take codes from pictures.
-func Scan(path string, now time.Time) (terminal.Scan, error) {
-	r, err := DecodeFile(path)
-	if err != nil {
-		return terminal.Scan{}, err
-	}
-	return terminal.Scan{Code: r.Text, At: now, Source: "image"}, nil
 }
 
 // grey returns img in grey levels (color.GrayModel) with its origin at 0,0;

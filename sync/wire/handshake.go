@@ -3,6 +3,7 @@ package wire
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/binary"
 )
 
 // NonceSize is the length of the server's challenge.
@@ -41,10 +42,7 @@ func WelcomeMessage(nonce, helloSig []byte, watermark uint64) []byte {
 	b = append(b, welcomeTag...)
 	b = append(b, nonce...)
 	b = append(b, helloSig...)
-	for i := 7; i >= 0; i-- {
-		b = append(b, byte(watermark>>(8*i)))
-	}
-	return b
+	return binary.BigEndian.AppendUint64(b, watermark)
 }
 
 // VerifyHello reports whether sig is pub's signature of HelloMessage.

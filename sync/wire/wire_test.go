@@ -6,7 +6,6 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -152,5 +151,4 @@ func TestClaimResult_Decline(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", r, got, want)
 		}
 	}
-	_ = time.Now
 }

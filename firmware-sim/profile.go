@@ -61,8 +61,9 @@ func ProfileByName(name string) (Profile, error) {
 	return Profile{}, fmt.Errorf("unknown profile %q (want honeywell, zebra or datalogic)", name)
 }
 
-// suffixBytes returns the bytes of a suffix name.
-func suffixBytes(name string) ([]byte, error) {
+// SuffixBytes returns the bytes of a suffix name: CR, LF, CRLF, TAB, ETX or
+// none, in any case; empty means none.
+func SuffixBytes(name string) ([]byte, error) {
 	switch strings.ToUpper(name) {
 	case "CR":
 		return []byte("\r"), nil
@@ -73,12 +74,18 @@ func suffixBytes(name string) ([]byte, error) {
 	case "TAB":
 		return []byte("\t"), nil
 	case "ETX":
-		return []byte{0x03}, nil
+		return []byte{etx}, nil
 	case "NONE", "":
 		return nil, nil
 	}
 	return nil, fmt.Errorf("unknown suffix %q (want CR, LF, CRLF, TAB, ETX or none)", name)
 }
+
+// STX and ETX frame a code under the ETX suffix.
+const (
+	stx = 0x02
+	etx = 0x03
+)
 
 // ssiPacket builds a Zebra SSI packet from the host (source 0x04). It is
 // written again here, not imported from drivers/serial, on purpose: the

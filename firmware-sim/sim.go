@@ -49,8 +49,8 @@ type Config struct {
 	Profile Profile
 	// Baud overrides the profile's line speed; zero means the profile's.
 	Baud int
-	// Suffix overrides the profile's suffix (CR, LF, CRLF, TAB, ETX, none);
-	// empty means the profile's.
+	// Suffix overrides the profile's suffix (CR, LF, CRLF, TAB, ETX, none,
+	// in any case); empty means the profile's.
 	Suffix string
 	// Prefix is sent before every code; empty means none.
 	Prefix string
@@ -137,7 +137,7 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 	if cfg.Baud <= 0 {
 		return nil, fmt.Errorf("firmwaresim: bad baud rate %d", cfg.Baud)
 	}
-	suffix, err := suffixBytes(cfg.Suffix)
+	suffix, err := SuffixBytes(cfg.Suffix)
 	if err != nil {
 		return nil, fmt.Errorf("firmwaresim: %w", err)
 	}
@@ -343,8 +343,8 @@ func (s *Sim) transmit(p []byte) (time.Time, error) {
 // frame wraps text as the scanner sends it.
 func (s *Sim) frame(text string, aim bool) []byte {
 	var b []byte
-	if s.cfg.Suffix == "ETX" {
-		b = append(b, 0x02)
+	if len(s.suffix) == 1 && s.suffix[0] == etx {
+		b = append(b, stx)
 	}
 	b = append(b, s.cfg.Prefix...)
 	if aim {

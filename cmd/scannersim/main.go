@@ -164,29 +164,18 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	if *baud < 0 || (*baud > 0 && *baud < 50) {
 		return config{}, fmt.Errorf("-baud: bad rate %d", *baud)
 	}
-	if *suffix != "" && !validSuffix(*suffix) {
-		return config{}, fmt.Errorf("-suffix: unknown suffix %q (want CR, LF, CRLF, TAB, ETX or none)", *suffix)
+	if _, err := firmwaresim.SuffixBytes(*suffix); err != nil {
+		return config{}, fmt.Errorf("-suffix: %w", err)
 	}
 	if *noise < 0 || *noise > 1 || *dup < 0 || *dup > 1 {
 		return config{}, errors.New("-noise and -dup are probabilities between 0 and 1")
 	}
-	c := config{Config: firmwaresim.Config{Link: *link, Profile: p, Baud: *baud, Suffix: strings.ToUpper(*suffix),
+	c := config{Config: firmwaresim.Config{Link: *link, Profile: p, Baud: *baud, Suffix: *suffix,
 		Prefix: *prefix, AIM: *aim, Noise: *noise, Duplicates: *dup, Seed: *seed}, level: slog.LevelWarn}
-	if strings.EqualFold(*suffix, "none") {
-		c.Suffix = "none"
-	}
 	if *verbose {
 		c.level = slog.LevelDebug
 	}
 	return c, nil
-}
-
-func validSuffix(s string) bool {
-	switch strings.ToUpper(s) {
-	case "CR", "LF", "CRLF", "TAB", "ETX", "NONE":
-		return true
-	}
-	return false
 }
 
 // command runs one stdin command and returns its answer line, and whether

@@ -82,6 +82,7 @@ func TestScannersim_Bytes(t *testing.T) {
 		{"ZebraAsIs", []string{"-profile", "zebra"}, "VC1:ABC 123"},
 		{"PrefixAIMCR", []string{"-prefix", "P:", "-aim", "-suffix", "cr"}, "P:]Q1VC1:ABC 123\r"},
 		{"ETX", []string{"-suffix", "ETX", "-baud", "9600"}, "\x02VC1:ABC 123\x03"},
+		{"ETXLowerCase", []string{"-suffix", "etx"}, "\x02VC1:ABC 123\x03"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, link := start(t, tc.args...)

@@ -104,17 +104,15 @@ function renderResult() {
       }
     }
   }
-  if (co && co.voucher && (cls === "ok" || cls === "done" || cls === "open" || cls === "bad")) {
+  const show = co && cls !== "idle";
+  if (show && co.voucher) {
     const v = co.voucher;
     voucher = (VP.isEN() ? v.category : catName(v.category)) + " · " + denom(v);
-  } else if (ev && ev.kind === "declined" && ev.checkout && ev.checkout.voucher) {
-    voucher = "";
   }
   box.className = "result " + cls;
   $("verdict").textContent = verdict;
   $("reason").textContent = reason;
   $("voucher").textContent = voucher;
-  const show = co && (cls !== "idle");
   $("discount").textContent = show && co.discount_fen ? "-" + VP.yuan(co.discount_fen) : (show ? VP.yuan(0) : "—");
   $("payable").textContent = show ? VP.yuan(co.payable_fen) : "—";
   const w = $("warning");

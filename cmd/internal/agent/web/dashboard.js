@@ -25,7 +25,6 @@ VP.words({
   "returned": ["退券", "returned"],
 });
 
-const CATS = { retail: "零售通用券", fuel: "加油券", appliance: "数码家电券", hospitality: "住餐文旅券", love: "爱心消费券" };
 const $ = (id) => document.getElementById(id);
 let report = null;
 
@@ -78,7 +77,7 @@ function render() {
     const paid = refund ? "-" + VP.yuan(r.refund_fen) + (r.voucher_returned ? " (" + VP.t("returned") + ")" : "") : VP.yuan(r.payable_fen);
     rows.append(VP.el("tr", { class: refund ? "refundrow" : "" },
       VP.el("td", {}, r.time), VP.el("td", {}, VP.t("k." + r.kind)),
-      VP.el("td", {}, VP.isEN() ? r.category : (CATS[r.category] || r.category_name)), VP.el("td", {}, r.denomination),
+      VP.el("td", {}, VP.isEN() ? r.category : r.category_name), VP.el("td", {}, r.denomination),
       VP.el("td", { class: "num" }, (refund ? "-" : "") + VP.yuan(r.sale_fen)),
       VP.el("td", { class: "num" }, refund ? "-" + VP.yuan(r.voucher_share_fen || 0) : VP.yuan(r.discount_fen)),
       VP.el("td", { class: "num" }, paid),

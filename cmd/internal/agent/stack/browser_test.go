@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent"
+	"github.com/voucherpos/voucherpos/cmd/internal/agent/stack"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -186,18 +187,26 @@ func (c *cdp) screenshot(name string) {
 	}
 }
 
+// cashierPage starts a stack of one terminal and shows its cashier screen in
+// Chromium, 1024 pixels wide by height, once the screen shows it is online.
+func cashierPage(t *testing.T, height int) (*stack.Stack, *cdp) {
+	t.Helper()
+	s := startStack(t, "T1")
+	page := chromium(t)
+	page.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1024, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil)
+	page.call("Page.navigate", map[string]any{"url": s.Terminals[0].Agent.URL() + "/"}, nil)
+	page.waitFor("the status", `document.readyState === "complete" && document.getElementById("net").classList.contains("on")`)
+	return s, page
+}
+
 // TestBrowser_CashierSeesApproval loads the cashier screen in headless
 // Chromium, opens a checkout through the API, scans a voucher through the
 // simulated scanner and sees the approval appear without a reload; then a
 // decline.
 func TestBrowser_CashierSeesApproval(t *testing.T) {
-	s := startStack(t, "T1")
+	s, page := cashierPage(t, 600)
 	ctx := context.Background()
 	term := s.Terminals[0]
-	page := chromium(t)
-	page.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1024, "height": 600, "deviceScaleFactor": 1, "mobile": false}, nil)
-	page.call("Page.navigate", map[string]any{"url": term.Agent.URL() + "/"}, nil)
-	page.waitFor("the status", `document.readyState === "complete" && document.getElementById("net").classList.contains("on")`)
 	page.eval(`window.__noReload = 42`)
 
 	co, err := term.Open(ctx, terminal.Item{SKU: "rice", Name: "东北大米 10kg", Category: "grocery", Qty: 2, UnitPriceFen: 10000},
@@ -255,13 +264,9 @@ func TestBrowser_CashierSeesApproval(t *testing.T) {
 // quantity over what was sold is refused on the page first), and the screen
 // shows the refund the ledger recorded.
 func TestBrowser_CashierPartialRefund(t *testing.T) {
-	s := startStack(t, "T1")
+	s, page := cashierPage(t, 768)
 	ctx := context.Background()
 	term := s.Terminals[0]
-	page := chromium(t)
-	page.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1024, "height": 768, "deviceScaleFactor": 1, "mobile": false}, nil)
-	page.call("Page.navigate", map[string]any{"url": term.Agent.URL() + "/"}, nil)
-	page.waitFor("the status", `document.readyState === "complete" && document.getElementById("net").classList.contains("on")`)
 
 	co, err := term.Open(ctx, terminal.Item{SKU: "rice", Name: "东北大米 10kg", Category: "grocery", Qty: 2, UnitPriceFen: 10000},
 		terminal.Item{SKU: "oil", Name: "花生油 5L", Category: "grocery", Qty: 1, UnitPriceFen: 5880})

@@ -53,7 +53,7 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
-// wrap makes h replay-safe for requests carrying an Idempotency-Key. body
+// do runs h, replay-safe for requests carrying an Idempotency-Key. body
 // is the request body already read by the caller (limits applied).
 func (s *idempotency) do(w http.ResponseWriter, r *http.Request, body []byte, h func(http.ResponseWriter)) {
 	key := r.Header.Get("Idempotency-Key")

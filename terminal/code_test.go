@@ -9,15 +9,6 @@ import (
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
-func keyring(tb testing.TB) *terminal.Keyring {
-	tb.Helper()
-	kr, err := terminal.NewKeyring(testKey.Public().(ed25519.PublicKey))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return kr
-}
-
 func TestCode_RoundTrip(t *testing.T) {
 	kr := keyring(t)
 	for _, v := range []terminal.Voucher{
@@ -36,7 +27,7 @@ func TestCode_RoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Verify: %v", err)
 		}
-		v.Version, v.KeyID = terminal.CodeVersion, terminal.KeyIDOf(testKey.Public().(ed25519.PublicKey))
+		v.Version, v.KeyID = terminal.CodeVersion, terminal.KeyIDOf(testPub)
 		if !got.ValidFrom.Equal(v.ValidFrom) || !got.ValidUntil.Equal(v.ValidUntil) {
 			t.Errorf("validity %v..%v, want %v..%v", got.ValidFrom, got.ValidUntil, v.ValidFrom, v.ValidUntil)
 		}
@@ -55,7 +46,7 @@ func TestCode_Vector(t *testing.T) {
 	if got != want {
 		t.Errorf("vector changed:\n got %s\nwant %s", got, want)
 	}
-	if id := terminal.KeyIDOf(testKey.Public().(ed25519.PublicKey)); id.String() != "56475aa7" {
+	if id := terminal.KeyIDOf(testPub); id.String() != "56475aa7" {
 		t.Errorf("key id %s", id)
 	}
 }
@@ -139,20 +130,11 @@ func TestCode_Strict(t *testing.T) {
 	t.Run("SignedByAnotherKeyWithSameID", func(t *testing.T) {
 		// An attacker copies the issuer's key id but signs with their own key.
 		evil := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
-		forged := docIssuer(voucher(terminal.Fuel, 20000, 4000), terminal.KeyIDOf(testKey.Public().(ed25519.PublicKey)), evil)
+		forged := docIssuer(voucher(terminal.Fuel, 20000, 4000), terminal.KeyIDOf(testPub), evil)
 		if _, err := kr.Verify(forged); code(err) != terminal.BadSignature {
 			t.Errorf("forged: %v, want bad_signature", err)
 		}
 	})
-}
-
-func mustEncodeWith(tb testing.TB, v terminal.Voucher, priv ed25519.PrivateKey) string {
-	tb.Helper()
-	s, err := terminal.Encode(v, priv)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
 }
 
 func TestKeyring_Rotation(t *testing.T) {
@@ -232,7 +214,7 @@ func docIssuer(v terminal.Voucher, kid terminal.KeyID, priv ed25519.PrivateKey) 
 func TestCode_DocIssuer(t *testing.T) {
 	for _, v := range []terminal.Voucher{voucher(terminal.Hospitality, 50000, 10000), voucher(terminal.Love, 0, 20000)} {
 		want := mustEncode(t, v)
-		if got := docIssuer(v, terminal.KeyIDOf(testKey.Public().(ed25519.PublicKey)), testKey); got != want {
+		if got := docIssuer(v, terminal.KeyIDOf(testPub), testKey); got != want {
 			t.Errorf("doc issuer\n got %s\nwant %s", got, want)
 		}
 	}

@@ -101,7 +101,7 @@ func (k *laneKit) lastBeep() terminal.Feedback {
 func state() terminal.ServerState {
 	return terminal.ServerState{
 		Merchant:   *merchant(terminal.Retail),
-		IssuerKeys: []terminal.IssuerKey{{ID: terminal.KeyIDOf(testKey.Public().(ed25519.PublicKey)), Public: testKey.Public().(ed25519.PublicKey)}},
+		IssuerKeys: []terminal.IssuerKey{{ID: terminal.KeyIDOf(testPub), Public: testPub}},
 		ServerTime: noon.Add(-time.Hour), LocalTime: noon.Add(-time.Hour),
 	}
 }

@@ -18,6 +18,9 @@ var testKey = ed25519.NewKeyFromSeed(func() []byte {
 	return s
 }())
 
+// testPub is testKey's public key.
+var testPub = testKey.Public().(ed25519.PublicKey)
+
 // day is 2022-10-01, UTC+8, a day of the programme's first round.
 var day = time.Date(2022, 10, 1, 0, 0, 0, 0, terminal.Zone)
 
@@ -35,7 +38,12 @@ func voucher(c terminal.Category, spend, off terminal.Fen) terminal.Voucher {
 
 func mustEncode(tb testing.TB, v terminal.Voucher) string {
 	tb.Helper()
-	s, err := terminal.Encode(v, testKey)
+	return mustEncodeWith(tb, v, testKey)
+}
+
+func mustEncodeWith(tb testing.TB, v terminal.Voucher, priv ed25519.PrivateKey) string {
+	tb.Helper()
+	s, err := terminal.Encode(v, priv)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -59,12 +67,18 @@ func item(sku string, qty int64, price terminal.Fen) terminal.Item {
 	return terminal.Item{SKU: sku, Name: sku, Category: "grocery", Qty: qty, UnitPriceFen: price}
 }
 
-func rules(tb testing.TB) *terminal.Rules {
+// keyring trusts testKey.
+func keyring(tb testing.TB) *terminal.Keyring {
 	tb.Helper()
-	kr, err := terminal.NewKeyring(testKey.Public().(ed25519.PublicKey))
+	kr, err := terminal.NewKeyring(testPub)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &terminal.Rules{Programme: terminal.Qinshui2022(), Keys: kr,
+	return kr
+}
+
+func rules(tb testing.TB) *terminal.Rules {
+	tb.Helper()
+	return &terminal.Rules{Programme: terminal.Qinshui2022(), Keys: keyring(tb),
 		Revoked: terminal.RevocationSet{}, History: terminal.NewMemHistory()}
 }

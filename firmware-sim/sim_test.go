@@ -59,33 +59,45 @@ func TestSim_PlugUnplug(t *testing.T) {
 	}
 }
 
+// openHost starts a simulator and opens its line at baud, as the host does.
+func openHost(t *testing.T, cfg firmwaresim.Config, baud int) (*firmwaresim.Sim, *tarm.Port) {
+	t.Helper()
+	sim, err := firmwaresim.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	p, err := tarm.OpenPort(&tarm.Config{Name: sim.Path(), Baud: baud, ReadTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return sim, p
+}
+
+// readN reads from p until n bytes came or 2 s passed, and returns them and
+// the number of reads that brought bytes.
+func readN(p *tarm.Port, n int) (got []byte, reads int) {
+	for deadline := time.Now().Add(2 * time.Second); len(got) < n && time.Now().Before(deadline); {
+		b := make([]byte, n-len(got))
+		k, _ := p.Read(b)
+		if k > 0 {
+			reads++
+		}
+		got = append(got, b[:k]...)
+	}
+	return got, reads
+}
+
 func TestSim_Pacing(t *testing.T) {
-	sim, err := firmwaresim.Start(context.Background(), firmwaresim.Config{Profile: firmwaresim.Zebra()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	p, err := tarm.OpenPort(&tarm.Config{Name: sim.Path(), Baud: 9600, ReadTimeout: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	sim, p := openHost(t, firmwaresim.Config{Profile: firmwaresim.Zebra()}, 9600)
 	code := strings.Repeat("A", 96) // 96 bytes at 9600 baud: 100 ms on the line
 	began := time.Now()
 	if err := sim.Scan(code); err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(began)
-	reads := 0
-	var got []byte
-	for len(got) < len(code) {
-		b := make([]byte, 256)
-		n, _ := p.Read(b)
-		if n > 0 {
-			reads++
-		}
-		got = append(got, b[:n]...)
-	}
+	got, reads := readN(p, len(code))
 	if string(got) != code {
 		t.Fatalf("got %q", got)
 	}
@@ -97,16 +109,7 @@ func TestSim_Pacing(t *testing.T) {
 }
 
 func TestSim_ImageNoRead(t *testing.T) {
-	sim, err := firmwaresim.Start(context.Background(), firmwaresim.Config{Profile: firmwaresim.Datalogic(), Baud: 115200})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	p, err := tarm.OpenPort(&tarm.Config{Name: sim.Path(), Baud: 115200, ReadTimeout: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	sim, p := openHost(t, firmwaresim.Config{Profile: firmwaresim.Datalogic(), Baud: 115200}, 115200)
 	blank := filepath.Join(t.TempDir(), "blank.png")
 	f, _ := os.Create(blank)
 	if err := png.Encode(f, image.NewGray(image.Rect(0, 0, 64, 64))); err != nil {
@@ -117,13 +120,7 @@ func TestSim_ImageNoRead(t *testing.T) {
 		t.Fatalf("blank image: %v", err)
 	}
 	want := "%%NoRead\r"
-	var got []byte
-	for deadline := time.Now().Add(2 * time.Second); len(got) < len(want) && time.Now().Before(deadline); {
-		b := make([]byte, 64)
-		n, _ := p.Read(b)
-		got = append(got, b[:n]...)
-	}
-	if string(got) != want {
+	if got, _ := readN(p, len(want)); string(got) != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 	text, err := sim.Image(filepath.Join("..", "drivers", "qrimage", "testdata", "voucher", "scaled2x.png"))

@@ -16,19 +16,25 @@ import (
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
-// adminFlags are the flags that choose where admin commands act.
+// adminFlags are the flags that choose where an admin command acts.
 type adminFlags struct {
+	cmd                 string
 	data, server, token string
 }
 
-func (a *adminFlags) register(fs *flag.FlagSet) {
+// adminCommand returns the flag set of admin command cmd with -data,
+// -server and -token registered in a.
+func adminCommand(cmd string) (*flag.FlagSet, *adminFlags) {
+	fs, a := newFlags(cmd), &adminFlags{cmd: cmd}
 	fs.StringVar(&a.data, "data", "", "data directory of a stopped server")
 	fs.StringVar(&a.server, "server", "", "URL of a running server (http://HOST:PORT)")
 	fs.StringVar(&a.token, "token", os.Getenv("VOUCHERD_TOKEN"), "admin token of the running server")
+	return fs, a
 }
 
 // open returns the admin operations on the chosen server and a closer.
-func (a *adminFlags) open(cmd string) (hub.Admin, func(), error) {
+func (a *adminFlags) open() (hub.Admin, func(), error) {
+	cmd := a.cmd
 	switch {
 	case a.data != "" && a.server != "":
 		return nil, nil, usagef("%s: give -data DIR or -server URL, not both", cmd)
@@ -48,9 +54,7 @@ func (a *adminFlags) open(cmd string) (hub.Admin, func(), error) {
 }
 
 func cmdMerchantAdd(args []string, stdout io.Writer) error {
-	fs := newFlags("merchant add")
-	var a adminFlags
-	a.register(fs)
+	fs, a := adminCommand("merchant add")
 	id := fs.String("id", "", "merchant id")
 	name := fs.String("name", "", "merchant name")
 	cat := fs.String("category", "", "retail, fuel, appliance or hospitality")
@@ -68,7 +72,7 @@ func cmdMerchantAdd(args []string, stdout io.Writer) error {
 	if *region == 0 || *region > 999999 {
 		return usagef("merchant add: -region %d: want a 6-digit division code", *region)
 	}
-	adm, done, err := a.open("merchant add")
+	adm, done, err := a.open()
 	if err != nil {
 		return err
 	}
@@ -85,9 +89,7 @@ func cmdMerchantBlock(args []string, stdout io.Writer, block bool) error {
 	if block {
 		name = "merchant block"
 	}
-	fs := newFlags(name)
-	var a adminFlags
-	a.register(fs)
+	fs, a := adminCommand(name)
 	id := fs.String("id", "", "merchant id")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -95,7 +97,7 @@ func cmdMerchantBlock(args []string, stdout io.Writer, block bool) error {
 	if err := need(name, [2]string{"id", *id}); err != nil {
 		return err
 	}
-	adm, done, err := a.open(name)
+	adm, done, err := a.open()
 	if err != nil {
 		return err
 	}
@@ -112,9 +114,7 @@ func cmdMerchantBlock(args []string, stdout io.Writer, block bool) error {
 }
 
 func cmdTerminalAdd(args []string, stdout io.Writer) error {
-	fs := newFlags("terminal add")
-	var a adminFlags
-	a.register(fs)
+	fs, a := adminCommand("terminal add")
 	merchant := fs.String("merchant", "", "merchant id")
 	id := fs.String("id", "", "terminal id")
 	out := fs.String("out", "", "credential file to write")
@@ -128,7 +128,7 @@ func cmdTerminalAdd(args []string, stdout io.Writer) error {
 	if _, err := os.Stat(*out); err == nil {
 		return fmt.Errorf("terminal add: %s exists; not overwriting a credential", *out)
 	}
-	adm, done, err := a.open("terminal add")
+	adm, done, err := a.open()
 	if err != nil {
 		return err
 	}
@@ -153,9 +153,7 @@ func cmdTerminalAdd(args []string, stdout io.Writer) error {
 }
 
 func cmdTerminalRevoke(args []string, stdout io.Writer) error {
-	fs := newFlags("terminal revoke")
-	var a adminFlags
-	a.register(fs)
+	fs, a := adminCommand("terminal revoke")
 	id := fs.String("id", "", "terminal id")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -163,7 +161,7 @@ func cmdTerminalRevoke(args []string, stdout io.Writer) error {
 	if err := need("terminal revoke", [2]string{"id", *id}); err != nil {
 		return err
 	}
-	adm, done, err := a.open("terminal revoke")
+	adm, done, err := a.open()
 	if err != nil {
 		return err
 	}
@@ -176,9 +174,7 @@ func cmdTerminalRevoke(args []string, stdout io.Writer) error {
 }
 
 func cmdMint(args []string, stdout io.Writer) error {
-	fs := newFlags("mint")
-	var a adminFlags
-	a.register(fs)
+	fs, a := adminCommand("mint")
 	cat := fs.String("category", "", "retail, fuel, appliance, hospitality or love")
 	spend := fs.String("spend", "", "minimum spend in yuan")
 	off := fs.String("off", "", "discount in yuan")
@@ -211,7 +207,7 @@ func cmdMint(args []string, stdout io.Writer) error {
 			return fmt.Errorf("mint: %w", err)
 		}
 	}
-	adm, done, err := a.open("mint")
+	adm, done, err := a.open()
 	if err != nil {
 		return err
 	}
@@ -319,9 +315,7 @@ func writePNG(dir, code string) error {
 }
 
 func cmdRevoke(args []string, stdout io.Writer) error {
-	fs := newFlags("revoke")
-	var a adminFlags
-	a.register(fs)
+	fs, a := adminCommand("revoke")
 	vs := fs.String("voucher", "", "voucher id (16 hex digits)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -333,7 +327,7 @@ func cmdRevoke(args []string, stdout io.Writer) error {
 	if err != nil {
 		return usagef("revoke: -voucher: %v", err)
 	}
-	adm, done, err := a.open("revoke")
+	adm, done, err := a.open()
 	if err != nil {
 		return err
 	}
@@ -346,9 +340,7 @@ func cmdRevoke(args []string, stdout io.Writer) error {
 }
 
 func cmdReport(args []string, stdout io.Writer) error {
-	fs := newFlags("report")
-	var a adminFlags
-	a.register(fs)
+	fs, a := adminCommand("report")
 	dayS := fs.String("day", "", "day YYYY-MM-DD (UTC+8)")
 	merchant := fs.String("merchant", "", "only this merchant")
 	format := fs.String("format", "table", "table, csv or json")
@@ -367,7 +359,7 @@ func cmdReport(args []string, stdout io.Writer) error {
 	default:
 		return usagef("report: -format %q: want table, csv or json", *format)
 	}
-	adm, done, err := a.open("report")
+	adm, done, err := a.open()
 	if err != nil {
 		return err
 	}
@@ -380,13 +372,11 @@ func cmdReport(args []string, stdout io.Writer) error {
 }
 
 func cmdKeyRotate(args []string, stdout io.Writer) error {
-	fs := newFlags("key rotate")
-	var a adminFlags
-	a.register(fs)
+	fs, a := adminCommand("key rotate")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	adm, done, err := a.open("key rotate")
+	adm, done, err := a.open()
 	if err != nil {
 		return err
 	}

@@ -24,8 +24,8 @@ const maxDepth = 64
 func parseBody(b []byte, m *recMeta) error {
 	*m = recMeta{}
 	p := &parser{b: b}
-	p.object(func(key string) {
-		switch key {
+	p.object(func(key []byte) {
+		switch string(key) {
 		case "kind":
 			m.Kind = terminal.Kind(p.str())
 		case "seq":
@@ -43,12 +43,12 @@ func parseBody(b []byte, m *recMeta) error {
 		case "code":
 			m.Code = p.str()
 		case "voucher":
-			p.object(func(key string) {
-				switch key {
+			p.object(func(key []byte) {
+				switch string(key) {
 				case "id":
-					p.fail(m.Voucher.ID.UnmarshalText([]byte(p.str())))
+					p.fail(m.Voucher.ID.UnmarshalText(p.text()))
 				case "category":
-					p.fail(m.Voucher.Category.UnmarshalText([]byte(p.str())))
+					p.fail(m.Voucher.Category.UnmarshalText(p.text()))
 				case "off_fen":
 					m.Voucher.OffFen = terminal.Fen(p.int())
 				default:
@@ -135,8 +135,9 @@ func (p *parser) expect(c byte) {
 }
 
 // object reads {"key": value, ...}, calling field for each key with the
-// parser at the value; field must consume the value.
-func (p *parser) object(field func(key string)) {
+// parser at the value; field must consume the value. The key is valid
+// only during the call.
+func (p *parser) object(field func(key []byte)) {
 	p.expect('{')
 	if p.err != nil {
 		return
@@ -146,7 +147,7 @@ func (p *parser) object(field func(key string)) {
 		return
 	}
 	for p.err == nil {
-		key := p.str()
+		key := p.text()
 		p.expect(':')
 		if p.err != nil {
 			return
@@ -182,13 +183,17 @@ func (p *parser) literal(lit string) {
 }
 
 // str reads a string (or null, as "").
-func (p *parser) str() string {
+func (p *parser) str() string { return string(p.text()) }
+
+// text reads a string (or null, as nil) and returns its contents without
+// copying them when they have no escapes: then the slice aliases b.
+func (p *parser) text() []byte {
 	if p.err != nil || p.null() {
-		return ""
+		return nil
 	}
 	if p.next() != '"' {
 		p.failf("want a string")
-		return ""
+		return nil
 	}
 	start := p.i
 	p.i++
@@ -199,29 +204,29 @@ func (p *parser) str() string {
 		case c == '"':
 			p.i++
 			if !escaped {
-				return string(p.b[start+1 : p.i-1])
+				return p.b[start+1 : p.i-1]
 			}
 			var s string
 			p.fail(json.Unmarshal(p.b[start:p.i], &s))
-			return s
+			return []byte(s)
 		case c == '\\':
 			escaped = true
 			p.i += 2
 		case c < 0x20:
 			p.failf("control character in string")
-			return ""
+			return nil
 		default:
 			p.i++
 		}
 	}
 	p.failf("unterminated string")
-	return ""
+	return nil
 }
 
-// number consumes a JSON number and returns its text.
-func (p *parser) number() string {
+// number consumes a JSON number and returns its text, aliasing b.
+func (p *parser) number() []byte {
 	if p.err != nil {
-		return ""
+		return nil
 	}
 	p.ws()
 	start := p.i
@@ -238,13 +243,13 @@ func (p *parser) number() string {
 	}
 	if n := digits(); n == 0 || (n > 1 && p.b[p.i-n] == '0') {
 		p.failf("bad number")
-		return ""
+		return nil
 	}
 	if p.i < len(p.b) && p.b[p.i] == '.' {
 		p.i++
 		if digits() == 0 {
 			p.failf("bad number")
-			return ""
+			return nil
 		}
 	}
 	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
@@ -254,17 +259,17 @@ func (p *parser) number() string {
 		}
 		if digits() == 0 {
 			p.failf("bad number")
-			return ""
+			return nil
 		}
 	}
-	return string(p.b[start:p.i])
+	return p.b[start:p.i]
 }
 
 func (p *parser) int() int64 {
 	if p.err != nil || p.null() {
 		return 0
 	}
-	v, err := strconv.ParseInt(p.number(), 10, 64)
+	v, err := strconv.ParseInt(string(p.number()), 10, 64)
 	if p.err == nil {
 		p.fail(err)
 	}
@@ -275,7 +280,7 @@ func (p *parser) uint() uint64 {
 	if p.err != nil || p.null() {
 		return 0
 	}
-	v, err := strconv.ParseUint(p.number(), 10, 64)
+	v, err := strconv.ParseUint(string(p.number()), 10, 64)
 	if p.err == nil {
 		p.fail(err)
 	}
@@ -309,9 +314,9 @@ func (p *parser) skip(depth int) {
 	}
 	switch c := p.next(); {
 	case c == '"':
-		p.str()
+		p.text()
 	case c == '{':
-		p.object(func(string) { p.skip(depth + 1) })
+		p.object(func([]byte) { p.skip(depth + 1) })
 	case c == '[':
 		p.i++
 		if p.next() == ']' {

@@ -31,16 +31,22 @@ type Backoff struct {
 // Reset forgets earlier failures: call it after a successful connection.
 func (b *Backoff) Reset() { b.failures = 0 }
 
-// Next returns the delay before the next attempt after a failure; closeCode
-// is the websocket close code the server sent (0 if none).
-func (b *Backoff) Next(closeCode int) time.Duration {
-	base, ceil := b.Base, b.Cap
+// limits returns Base and Cap with their defaults.
+func (b *Backoff) limits() (base, ceil time.Duration) {
+	base, ceil = b.Base, b.Cap
 	if base <= 0 {
 		base = BackoffBase
 	}
 	if ceil <= 0 {
 		ceil = BackoffCap
 	}
+	return base, ceil
+}
+
+// Next returns the delay before the next attempt after a failure; closeCode
+// is the websocket close code the server sent (0 if none).
+func (b *Backoff) Next(closeCode int) time.Duration {
+	base, ceil := b.limits()
 	r := b.Rand
 	if r == nil {
 		r = rand.Float64

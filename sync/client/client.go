@@ -316,10 +316,7 @@ func (c *Client) run() {
 // wait sleeps d on the injected clock; SyncNow shortens it to one backoff
 // base after the last attempt. It returns false when ctx ends.
 func (c *Client) wait(ctx context.Context, attempt time.Time, d time.Duration) bool {
-	base := c.opts.Backoff.Base
-	if base <= 0 {
-		base = BackoffBase
-	}
+	base, _ := c.opts.Backoff.limits()
 	timer := c.opts.After(d)
 	for {
 		select {

@@ -373,7 +373,7 @@ func (s *session) sender(ctx context.Context) {
 	poll := time.NewTicker(c.opts.PollEvery)
 	defer poll.Stop()
 	after := s.start
-	var buf []byte
+	size := 0 // of the last frame: the next is about as big
 	for {
 		for {
 			s.mu.Lock()
@@ -390,16 +390,17 @@ func (s *session) sender(ctx context.Context) {
 			if len(recs) == 0 {
 				break
 			}
-			buf, err = wire.AppendBatch(buf[:0], recs)
+			frame, err := wire.AppendBatch(make([]byte, 0, size), recs)
 			if err != nil {
 				s.stop(websocket.CloseGoingAway, err)
 				return
 			}
+			size = len(frame)
 			s.mu.Lock()
 			s.inflight++
 			s.mu.Unlock()
 			select {
-			case s.send <- outMsg{websocket.BinaryMessage, append([]byte(nil), buf...)}:
+			case s.send <- outMsg{websocket.BinaryMessage, frame}:
 			case <-s.quit:
 				return
 			case <-ctx.Done():

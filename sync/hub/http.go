@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -202,7 +203,7 @@ func (r *Remote) do(ctx context.Context, method, path string, in, out any) error
 		if err != nil {
 			return err
 		}
-		body = strings.NewReader(string(b))
+		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(r.URL, "/")+path, body)
 	if err != nil {

@@ -30,8 +30,7 @@ type chunk struct {
 // run keeps the scanner connected until ctx ends: open, serve, and after a
 // disconnect reopen with backoff. port is the port Open got, or nil.
 func (s *Scanner) run(ctx context.Context, port Port) {
-	defer close(s.scans)
-	defer s.setState(terminal.ScannerDisconnected)
+	defer close(s.scans) // serve has reported disconnected by then
 	fr := newFramer(s.fcfg)
 	seen := map[string]time.Time{}
 	bo := s.cfg.Backoff

@@ -88,8 +88,8 @@ func decodeSealed(seq uint64, v []byte) (terminal.Sealed, error) {
 	s := terminal.Sealed{Seq: seq}
 	copy(s.Prev[:], v[1:33])
 	copy(s.Hash[:], v[33:65])
-	s.Sig = append([]byte(nil), v[65:129]...)
-	s.Body = append([]byte(nil), v[129:]...)
+	sigBody := append([]byte(nil), v[65:]...) // one copy for both
+	s.Sig, s.Body = sigBody[:64:64], sigBody[64:]
 	return s, nil
 }
 

@@ -37,24 +37,12 @@ func (l *Ledger) Pending(ctx context.Context, after uint64, n int) ([]terminal.S
 	if n <= 0 {
 		return nil, nil
 	}
-	var vals [][]byte
-	err := l.view(ctx, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketRecords).Cursor()
-		for k, v := c.Seek(u64(after + 1)); k != nil && len(vals) < n; k, v = c.Next() {
-			vals = append(vals, append(u64(getU64(k)), v...))
-		}
-		return nil
-	})
+	if l.isClosed() {
+		return nil, ErrClosed
+	}
+	out, err := pendingFrom(ctx, l.db, after, n)
 	if err != nil {
 		return nil, fmt.Errorf("pending after %d: %w", after, err)
-	}
-	out := make([]terminal.Sealed, len(vals))
-	for i, v := range vals {
-		s, err := decodeSealed(getU64(v), v[8:])
-		if err != nil {
-			return nil, fmt.Errorf("pending after %d: %w", after, err)
-		}
-		out[i] = s
 	}
 	return out, nil
 }

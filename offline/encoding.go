@@ -2,6 +2,7 @@ package offline
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -80,10 +81,18 @@ func encodeSealed(s *terminal.Sealed) []byte {
 	return append(b, s.Body...)
 }
 
+// checkSealed checks the header of v, a records value.
+func checkSealed(seq uint64, v []byte) error {
+	if len(v) < sealedHeader || v[0] != sealedVersion {
+		return fmt.Errorf("record %d: bad stored value (%d bytes): %w", seq, len(v), ErrCorrupt)
+	}
+	return nil
+}
+
 // decodeSealed copies v (a records value) out of the transaction.
 func decodeSealed(seq uint64, v []byte) (terminal.Sealed, error) {
-	if len(v) < sealedHeader || v[0] != sealedVersion {
-		return terminal.Sealed{}, fmt.Errorf("record %d: bad stored value (%d bytes): %w", seq, len(v), ErrCorrupt)
+	if err := checkSealed(seq, v); err != nil {
+		return terminal.Sealed{}, err
 	}
 	s := terminal.Sealed{Seq: seq}
 	copy(s.Prev[:], v[1:33])
@@ -91,6 +100,19 @@ func decodeSealed(seq uint64, v []byte) (terminal.Sealed, error) {
 	sigBody := append([]byte(nil), v[65:]...) // one copy for both
 	s.Sig, s.Body = sigBody[:64:64], sigBody[64:]
 	return s, nil
+}
+
+// decodeBody decodes the JSON body of v, a records value, into r. It reads
+// v in place: json.Unmarshal copies what it keeps, so r may outlive the
+// transaction.
+func decodeBody(seq uint64, v []byte, r any) error {
+	if err := checkSealed(seq, v); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(v[sealedHeader:], r); err != nil {
+		return fmt.Errorf("record %d: %w: %v", seq, ErrCorrupt, err)
+	}
+	return nil
 }
 
 // An outcome value is the result, a zero byte and the detail.

@@ -3,7 +3,6 @@ package offline
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -36,26 +35,34 @@ type stored struct {
 	water   uint64
 }
 
-func (l *Ledger) fetch(tx *bolt.Tx, seq uint64) (stored, bool) {
-	v := tx.Bucket(bucketRecords).Get(u64(seq))
+// fetcher copies records and their sync state out of one read transaction.
+type fetcher struct {
+	records, sync *bolt.Bucket
+	water         uint64
+}
+
+func newFetcher(tx *bolt.Tx) fetcher {
+	return fetcher{records: tx.Bucket(bucketRecords), sync: tx.Bucket(bucketSync),
+		water: getU64(tx.Bucket(bucketMeta).Get(keyWatermark))}
+}
+
+func (f fetcher) fetch(seq uint64) (stored, bool) {
+	key := u64(seq)
+	v := f.records.Get(key)
 	if v == nil {
 		return stored{}, false
 	}
-	s := stored{seq: seq, val: append([]byte(nil), v...), water: getU64(tx.Bucket(bucketMeta).Get(keyWatermark))}
-	if o := tx.Bucket(bucketSync).Get(u64(seq)); o != nil {
+	s := stored{seq: seq, val: append([]byte(nil), v...), water: f.water}
+	if o := f.sync.Get(key); o != nil {
 		s.outcome, s.hasOut = append([]byte(nil), o...), true
 	}
 	return s, true
 }
 
 func (s *stored) entry() (Entry, error) {
-	sealed, err := decodeSealed(s.seq, s.val)
-	if err != nil {
-		return Entry{}, err
-	}
 	var r terminal.Redemption
-	if err := json.Unmarshal(sealed.Body, &r); err != nil {
-		return Entry{}, fmt.Errorf("record %d: %w: %v", s.seq, ErrCorrupt, err)
+	if err := decodeBody(s.seq, s.val, &r); err != nil {
+		return Entry{}, err
 	}
 	e := Entry{Record: &r, Sync: Pending}
 	switch {
@@ -104,7 +111,7 @@ func (l *Ledger) Entry(ctx context.Context, id string) (Entry, error) {
 	var s stored
 	if ok {
 		err := l.view(ctx, func(tx *bolt.Tx) error {
-			s, ok = l.fetch(tx, seq)
+			s, ok = newFetcher(tx).fetch(seq)
 			return nil
 		})
 		if err != nil {
@@ -125,10 +132,10 @@ func (l *Ledger) Refunds(ctx context.Context, id string) ([]*terminal.Redemption
 	}
 	var list []stored
 	err := l.view(ctx, func(tx *bolt.Tx) error {
-		prefix := u64(seq)
+		prefix, f := u64(seq), newFetcher(tx)
 		c := tx.Bucket(bucketRefunds).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			if s, ok := l.fetch(tx, getU64(k[8:])); ok {
+			if s, ok := f.fetch(getU64(k[8:])); ok {
 				list = append(list, s)
 			}
 		}
@@ -159,13 +166,13 @@ func (l *Ledger) Day(ctx context.Context, day time.Time) ([]*terminal.Redemption
 func (l *Ledger) DayEntries(ctx context.Context, day time.Time) ([]Entry, error) {
 	var list []stored
 	err := l.view(ctx, func(tx *bolt.Tx) error {
-		prefix := dayKey(day)
+		prefix, f := dayKey(day), newFetcher(tx)
 		c := tx.Bucket(bucketDays).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			if len(k) != len(prefix)+8 {
 				return fmt.Errorf("%w: day key of %d bytes", ErrCorrupt, len(k))
 			}
-			if s, ok := l.fetch(tx, getU64(k[len(prefix):])); ok {
+			if s, ok := f.fetch(getU64(k[len(prefix):])); ok {
 				list = append(list, s)
 			}
 		}
@@ -182,8 +189,9 @@ func (l *Ledger) DayEntries(ctx context.Context, day time.Time) ([]Entry, error)
 func (l *Ledger) Conflicts(ctx context.Context) ([]Entry, error) {
 	var list []stored
 	err := l.view(ctx, func(tx *bolt.Tx) error {
+		f := newFetcher(tx)
 		return tx.Bucket(bucketConflicts).ForEach(func(k, _ []byte) error {
-			if s, ok := l.fetch(tx, getU64(k)); ok {
+			if s, ok := f.fetch(getU64(k)); ok {
 				list = append(list, s)
 			}
 			return nil

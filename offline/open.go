@@ -2,7 +2,6 @@ package offline
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -102,8 +101,8 @@ func head(tx *bolt.Tx) (uint64, [32]byte, error) {
 		return 0, hash, fmt.Errorf("%w: last record is seq %d, the outbox numbered %d: %w", ErrCorrupt, getU64(k), seq, terminal.ErrChain)
 	}
 	if k != nil {
-		if len(v) < sealedHeader || v[0] != sealedVersion {
-			return 0, hash, fmt.Errorf("%w: record %d: bad stored value", ErrCorrupt, seq)
+		if err := checkSealed(seq, v); err != nil {
+			return 0, hash, err
 		}
 		copy(hash[:], v[33:65])
 	}
@@ -145,13 +144,9 @@ func (l *Ledger) rebuildRecent(tx *bolt.Tx) error {
 	var horizon time.Time
 	c := tx.Bucket(bucketRecords).Cursor()
 	for k, v := c.Last(); k != nil; k, v = c.Prev() {
-		s, err := decodeSealed(getU64(k), v)
-		if err != nil {
-			return err
-		}
 		var r recentFields
-		if err := json.Unmarshal(s.Body, &r); err != nil {
-			return fmt.Errorf("record %d: %w: %v", s.Seq, ErrCorrupt, err)
+		if err := decodeBody(getU64(k), v, &r); err != nil {
+			return err
 		}
 		if horizon.IsZero() {
 			horizon = r.At.Add(-HolderMemory)

@@ -2,7 +2,6 @@ package offline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -173,13 +172,9 @@ func requeue(tx *bolt.Tx, from, to uint64, count *int, disc *terminal.Fen) error
 		if v == nil || outbox.Get(key) != nil {
 			continue
 		}
-		s, err := decodeSealed(seq, v)
-		if err != nil {
-			return err
-		}
 		var r terminal.Redemption
-		if err := json.Unmarshal(s.Body, &r); err != nil {
-			return fmt.Errorf("record %d: %w: %v", seq, ErrCorrupt, err)
+		if err := decodeBody(seq, v, &r); err != nil {
+			return err
 		}
 		var d terminal.Fen
 		if r.Kind == terminal.KindRedemption {

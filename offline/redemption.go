@@ -217,10 +217,8 @@ func (c *commit) refund(key []byte, r *terminal.Redemption) error {
 		v := c.tx.Bucket(bucketRecords).Get(u64(origSeq))
 		if v == nil {
 			ok = false
-		} else if s, err := decodeSealed(origSeq, v); err != nil {
+		} else if err := decodeBody(origSeq, v, &orig); err != nil {
 			return err
-		} else if err := json.Unmarshal(s.Body, &orig); err != nil {
-			return fmt.Errorf("record %d: %w: %v", origSeq, ErrCorrupt, err)
 		}
 	}
 	if !ok {

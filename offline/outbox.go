@@ -82,23 +82,19 @@ func rank(r terminal.Result) int {
 func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.Outcome) error {
 	var count int
 	var disc terminal.Fen
-	var water, back uint64
+	var back uint64
 	err := l.update(ctx, func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		high, _, err := head(tx)
-		if err != nil {
-			return err
-		}
+		l.mu.RLock()
+		high, old := l.head, l.water
+		count, disc = l.count, l.disc
+		l.mu.RUnlock()
 		if watermark > high {
 			return fmt.Errorf("%w: watermark %d, high seq %d", ErrAck, watermark, high)
 		}
 		if err := l.storeOutcomes(tx, high, outcomes); err != nil {
 			return err
 		}
-		old := getU64(meta.Get(keyWatermark))
-		l.mu.RLock()
-		count, disc = l.count, l.disc
-		l.mu.RUnlock()
+		var err error
 		switch {
 		case watermark > old:
 			err = prune(tx, watermark, &count, &disc)
@@ -109,11 +105,10 @@ func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.
 		if err != nil {
 			return err
 		}
-		water = watermark
-		return meta.Put(keyWatermark, u64(watermark))
+		return tx.Bucket(bucketMeta).Put(keyWatermark, u64(watermark))
 	}, func() {
 		l.mu.Lock()
-		l.water, l.count, l.disc = water, count, disc
+		l.water, l.count, l.disc = watermark, count, disc
 		l.mu.Unlock()
 	})
 	if err != nil {

@@ -126,12 +126,8 @@ type historyOp struct {
 
 func (c *commit) run(recs []*terminal.Redemption) error {
 	l := c.l
-	var err error
-	if c.head, c.hash, err = head(c.tx); err != nil {
-		return err
-	}
-	l.mu.RLock()
-	c.count, c.disc, c.high = l.count, l.disc, l.high
+	l.mu.RLock() // the mirror is current: wmu is held from the last commit's apply to this one's
+	c.head, c.hash, c.count, c.disc, c.high = l.head, l.hash, l.count, l.disc, l.high
 	used := l.usage.UsedBytes
 	l.mu.RUnlock()
 	for _, r := range recs {

@@ -111,16 +111,21 @@ type Ledger struct {
 	// in-memory mirror that follow them, so the mirror changes in commit order.
 	wmu sync.Mutex
 
-	mu     sync.RWMutex // guards the fields below
-	hist   history
-	head   uint64
-	hash   [32]byte
-	water  uint64 // the server's durable watermark
-	count  int    // unsynced records
-	disc   terminal.Fen
-	high   time.Time // latest time seen on the terminal's clock
-	usage  Usage
-	closed bool
+	mu    sync.RWMutex // guards the fields below
+	hist  history
+	head  uint64
+	hash  [32]byte
+	water uint64 // the server's durable watermark
+	count int    // unsynced records
+	disc  terminal.Fen
+	high  time.Time // latest time seen on the terminal's clock
+	// lastSync and offset are the clocks of the stored server state
+	// (SyncState); stateErr is why Open could not read them.
+	lastSync time.Time
+	offset   time.Duration
+	stateErr error
+	usage    Usage
+	closed   bool
 
 	alarmed atomic.Bool
 	// beforeCommit, if set (tests), runs inside every write transaction

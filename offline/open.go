@@ -120,6 +120,11 @@ func (l *Ledger) rebuild(tx *bolt.Tx) error {
 	if hw := meta.Get(keyHighWater); hw != nil {
 		l.high = time.Unix(0, int64(getU64(hw)))
 	}
+	if b := tx.Bucket(bucketState).Get(keyState); len(b) > 0 {
+		s, err := decodeState(b)
+		l.setClocks(s)
+		l.stateErr = err // a damaged state does not stop the ledger; the next SaveState replaces it
+	}
 	err = tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 		l.count++
 		l.disc += terminal.Fen(getU64(v))

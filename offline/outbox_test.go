@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/terminal"
 )
@@ -166,6 +168,34 @@ func TestStateStore(t *testing.T) {
 	}
 	if !st.LastSync.Equal(noon) || st.ServerOffset != 2*time.Second || !st.HighWater.Equal(noon) || st.UnsyncedFen != terminal.Yuan(20) {
 		t.Fatalf("sync state: got %+v", st)
+	}
+}
+
+// TestStateStore_Corrupt: a damaged server state does not stop the ledger
+// from opening; SyncState reports it (the lane then refuses to decide
+// offline) until the next SaveState replaces it.
+func TestStateStore_Corrupt(t *testing.T) {
+	ctx := context.Background()
+	l, path := MustOpen(t)
+	l.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("state")).Put([]byte("state"), []byte("{not json")) })
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l = reopen(t, l, path)
+	if _, err := l.SyncState(ctx); !errors.Is(err, offline.ErrCorrupt) {
+		t.Fatalf("sync state of a damaged state: got %v, want ErrCorrupt", err)
+	}
+	if err := l.SaveState(ctx, terminal.ServerState{ServerTime: noon.Add(time.Second), LocalTime: noon}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := l.SyncState(ctx); err != nil || !st.LastSync.Equal(noon) || st.ServerOffset != time.Second {
+		t.Fatalf("after save: got %+v %v", st, err)
 	}
 }
 

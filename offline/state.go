@@ -3,7 +3,6 @@ package offline
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -26,11 +25,25 @@ func (l *Ledger) LoadState(ctx context.Context) (terminal.ServerState, error) {
 	if len(b) == 0 {
 		return terminal.ServerState{}, ErrNoState
 	}
+	return decodeState(b)
+}
+
+func decodeState(b []byte) (terminal.ServerState, error) {
 	var s terminal.ServerState
 	if err := json.Unmarshal(b, &s); err != nil {
 		return terminal.ServerState{}, fmt.Errorf("load state: %w: %v", ErrCorrupt, err)
 	}
 	return s, nil
+}
+
+// setClocks keeps what SyncState reports of the stored server state s:
+// the terminal's time at the last sync and the server's offset from it.
+// Call with mu held.
+func (l *Ledger) setClocks(s terminal.ServerState) {
+	l.lastSync, l.offset, l.stateErr = time.Time{}, 0, nil
+	if !s.LocalTime.IsZero() {
+		l.lastSync, l.offset = s.LocalTime, s.ServerTime.Sub(s.LocalTime)
+	}
 }
 
 // SaveState durably replaces the server state (merchant profile and blocked
@@ -58,6 +71,7 @@ func (l *Ledger) SaveState(ctx context.Context, s terminal.ServerState) error {
 	}, func() {
 		l.mu.Lock()
 		l.high = high
+		l.setClocks(s)
 		l.mu.Unlock()
 	})
 	if err != nil {
@@ -69,21 +83,21 @@ func (l *Ledger) SaveState(ctx context.Context, s terminal.ServerState) error {
 // SyncState returns what the offline risk limits look at, from the stored
 // server state and the ledger: the last sync, the server's clock offset,
 // the latest time this terminal has recorded (durable across restarts, so
-// a clock set back is caught), and the unsynced discount.
+// a clock set back is caught), and the unsynced discount. It reads the
+// mirror, not the file: the lane asks at every offline decision.
 func (l *Ledger) SyncState(ctx context.Context) (terminal.SyncState, error) {
-	var st terminal.SyncState
-	s, err := l.LoadState(ctx)
-	if err != nil && !errors.Is(err, ErrNoState) {
-		return st, err
-	}
-	if err == nil && !s.LocalTime.IsZero() {
-		st.LastSync = s.LocalTime
-		st.ServerOffset = s.ServerTime.Sub(s.LocalTime)
+	if err := ctx.Err(); err != nil {
+		return terminal.SyncState{}, err
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	st.HighWater, st.UnsyncedFen = l.high, l.disc
-	return st, nil
+	switch {
+	case l.closed:
+		return terminal.SyncState{}, ErrClosed
+	case l.stateErr != nil:
+		return terminal.SyncState{}, l.stateErr
+	}
+	return terminal.SyncState{LastSync: l.lastSync, ServerOffset: l.offset, HighWater: l.high, UnsyncedFen: l.disc}, nil
 }
 
 // HighWater returns the latest time recorded on this terminal's clock (the

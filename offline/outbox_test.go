@@ -199,6 +199,26 @@ func TestStateStore_Corrupt(t *testing.T) {
 	}
 }
 
+// TestStateStore_HighWater: a sync whose local time is before a record's
+// (the clock was set back) does not lower the high-water time.
+func TestStateStore_HighWater(t *testing.T) {
+	ctx := context.Background()
+	l, path := MustOpen(t)
+	mustCommit(t, l, redemption(1, 1, noon.Add(time.Hour)))
+	if err := l.SaveState(ctx, terminal.ServerState{ServerTime: noon, LocalTime: noon}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		if st, err := l.SyncState(ctx); err != nil || !st.HighWater.Equal(noon.Add(time.Hour)) || !l.HighWater().Equal(noon.Add(time.Hour)) {
+			t.Errorf("%s: high water %v (%v), want %v", when, st.HighWater, err, noon.Add(time.Hour))
+		}
+	}
+	check("after save")
+	l = reopen(t, l, path)
+	check("after reopen")
+}
+
 func mustJSON(tb testing.TB, v any) string {
 	tb.Helper()
 	b, err := json.Marshal(v)

@@ -70,7 +70,9 @@ func (l *Ledger) SaveState(ctx context.Context, s terminal.ServerState) error {
 		return nil
 	}, func() {
 		l.mu.Lock()
-		l.high = high
+		if high.After(l.high) { // l.high also holds the records' times
+			l.high = high
+		}
 		l.setClocks(s)
 		l.mu.Unlock()
 	})

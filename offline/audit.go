@@ -105,12 +105,9 @@ func VerifyFile(ctx context.Context, path string, pub ed25519.PublicKey) (Audit,
 	if len(pub) != ed25519.PublicKeySize {
 		return Audit{}, fmt.Errorf("verify %s: terminal key has %d bytes", path, len(pub))
 	}
-	if _, err := os.Stat(path); err != nil {
-		return Audit{}, fmt.Errorf("verify %s: %w", path, err)
-	}
-	db, err := safeOpen(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: DefaultLockTimeout})
+	db, err := openReadOnly(path)
 	if err != nil {
-		return Audit{}, fmt.Errorf("verify %s: %w", path, translate(err))
+		return Audit{}, fmt.Errorf("verify %s: %w", path, err)
 	}
 	defer db.Close()
 	var terminalID string
@@ -138,6 +135,16 @@ func VerifyFile(ctx context.Context, path string, pub ed25519.PublicKey) (Audit,
 		return a, fmt.Errorf("verify %s: %w", path, err)
 	}
 	return a, nil
+}
+
+// openReadOnly opens an existing ledger file read-only, as an auditor or
+// Compact does; it fails with ErrLocked while the agent holds the file.
+func openReadOnly(path string) (*bolt.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	db, err := safeOpen(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: DefaultLockTimeout})
+	return db, translate(err)
 }
 
 // checkPages runs bbolt's consistency check over the whole file.
@@ -185,12 +192,9 @@ func Compact(ctx context.Context, dst, src string, pub ed25519.PublicKey) (Audit
 	if _, err := os.Stat(dst); err == nil {
 		return Audit{}, fmt.Errorf("compact to %s: %w", dst, ErrExists)
 	}
-	if _, err := os.Stat(src); err != nil {
-		return Audit{}, fmt.Errorf("compact %s: %w", src, err)
-	}
-	in, err := safeOpen(src, 0o400, &bolt.Options{ReadOnly: true, Timeout: DefaultLockTimeout})
+	in, err := openReadOnly(src)
 	if err != nil {
-		return Audit{}, fmt.Errorf("compact %s: %w", src, translate(err))
+		return Audit{}, fmt.Errorf("compact %s: %w", src, err)
 	}
 	defer in.Close()
 	out, err := bolt.Open(dst, 0o600, &bolt.Options{Timeout: DefaultLockTimeout})

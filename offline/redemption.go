@@ -113,7 +113,6 @@ type commit struct {
 	count int
 	disc  terminal.Fen
 	ops   []historyOp // in commit order
-	wrote bool
 }
 
 // historyOp is one change to the history mirror: a redemption added, or
@@ -138,7 +137,6 @@ func (c *commit) run(recs []*terminal.Redemption) error {
 			return err
 		}
 	}
-	c.wrote = true
 	return nil
 }
 
@@ -238,11 +236,9 @@ func (c *commit) refund(key []byte, r *terminal.Redemption) error {
 	return vouchers.Delete(vkey)
 }
 
-// apply brings the mirror up to date after the transaction committed.
+// apply brings the mirror up to date after the transaction committed
+// (update calls it only then).
 func (c *commit) apply() {
-	if !c.wrote {
-		return
-	}
 	l := c.l
 	l.mu.Lock()
 	defer l.mu.Unlock()

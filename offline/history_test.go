@@ -17,7 +17,7 @@ type historyUnderTest struct {
 }
 
 // TestHistory_Contract runs the same History checks on the ledger and on
-// terminal.MemHistory, the agent's reference implementation.
+// terminal.MemHistory, which the ledger keeps as its mirror.
 func TestHistory_Contract(t *testing.T) {
 	impls := map[string]func(t *testing.T) historyUnderTest{
 		"Ledger": func(t *testing.T) historyUnderTest {

@@ -111,8 +111,11 @@ type Ledger struct {
 	// in-memory mirror that follow them, so the mirror changes in commit order.
 	wmu sync.Mutex
 
+	// hist is the history mirror (live vouchers, split-bill and lane
+	// memory); it has its own lock and changes in commit order under wmu.
+	hist *terminal.MemHistory
+
 	mu    sync.RWMutex // guards the fields below
-	hist  history
 	head  uint64
 	hash  [32]byte
 	water uint64 // the server's durable watermark
@@ -147,8 +150,8 @@ func Open(path string, opts Options) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, translate(err))
 	}
-	l := &Ledger{db: db, opts: opts, pub: opts.Key.Public().(ed25519.PublicKey), log: opts.Logger, path: path}
-	l.hist.init()
+	l := &Ledger{db: db, opts: opts, pub: opts.Key.Public().(ed25519.PublicKey), log: opts.Logger, path: path,
+		hist: terminal.NewMemHistory()}
 	if err := l.load(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)

@@ -134,7 +134,7 @@ func (l *Ledger) rebuild(tx *bolt.Tx) error {
 		return err
 	}
 	err = tx.Bucket(bucketVouchers).ForEach(func(k, v []byte) error {
-		l.hist.redeemed[terminal.VoucherID(getU64(k))] = getU64(v)
+		l.hist.MarkLive(terminal.VoucherID(getU64(k)))
 		return nil
 	})
 	if err != nil {
@@ -163,7 +163,7 @@ func (l *Ledger) rebuildRecent(tx *bolt.Tx) error {
 			l.high = r.At
 		}
 		if r.Kind == terminal.KindRedemption {
-			l.hist.remember(terminal.Recent{RedemptionID: r.ID, VoucherID: r.Voucher.ID, Holder: r.Voucher.Holder,
+			l.hist.Remember(terminal.Recent{RedemptionID: r.ID, VoucherID: r.Voucher.ID, Holder: r.Voucher.Holder,
 				At: r.At, EligibleFen: r.EligibleFen, SpendFen: r.Voucher.SpendFen})
 		}
 	}

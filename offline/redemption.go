@@ -118,7 +118,6 @@ type commit struct {
 // historyOp is one change to the history mirror: a redemption added, or
 // (free) a voucher returned.
 type historyOp struct {
-	seq  uint64
 	r    terminal.Recent
 	free bool
 }
@@ -198,7 +197,7 @@ func (c *commit) redeem(key []byte, r *terminal.Redemption) error {
 	if err := vouchers.Put(vkey, key); err != nil {
 		return err
 	}
-	c.ops = append(c.ops, historyOp{seq: getU64(key), r: terminal.RecentOf(r)})
+	c.ops = append(c.ops, historyOp{r: terminal.RecentOf(r)})
 	return nil
 }
 
@@ -245,9 +244,9 @@ func (c *commit) apply() {
 	l.head, l.hash, l.count, l.disc, l.high = c.head, c.hash, c.count, c.disc, c.high
 	for _, op := range c.ops {
 		if op.free {
-			delete(l.hist.redeemed, op.r.VoucherID)
+			l.hist.Release(op.r.VoucherID)
 		} else {
-			l.hist.add(op.seq, op.r)
+			l.hist.Add(op.r)
 		}
 	}
 }

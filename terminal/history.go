@@ -2,9 +2,9 @@ package terminal
 
 import "sync"
 
-// MemHistory is an in-memory History, safe for concurrent use. The agent
-// keeps one in front of its ledger so a decision never waits for disk;
-// tests use it alone.
+// MemHistory is an in-memory History, safe for concurrent use. The offline
+// ledger keeps one as its mirror, so a decision never waits for disk; tests
+// use it alone.
 type MemHistory struct {
 	mu       sync.RWMutex
 	redeemed map[VoucherID]struct{}
@@ -25,6 +25,29 @@ func (h *MemHistory) Add(r Recent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.redeemed[r.VoucherID] = struct{}{}
+	h.remember(r)
+}
+
+// Remember updates the split-bill and linked-transaction memory with r and
+// leaves alone whether its voucher is live: for a ledger that rebuilds that
+// memory from its records and knows its live vouchers from its own index
+// (MarkLive).
+func (h *MemHistory) Remember(r Recent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.remember(r)
+}
+
+// MarkLive records that voucher id has a live redemption.
+func (h *MemHistory) MarkLive(id VoucherID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.redeemed[id] = struct{}{}
+}
+
+// remember keeps r as the holder's and the lane's latest redemption unless
+// a later one is known. Call with mu held.
+func (h *MemHistory) remember(r Recent) {
 	if last, ok := h.byHolder[r.Holder]; !ok || !r.At.Before(last.At) {
 		h.byHolder[r.Holder] = r
 	}

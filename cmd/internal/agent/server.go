@@ -155,15 +155,13 @@ func (s *Server) Status(ctx context.Context) Status {
 		s.cfg.Log.Warn("read unsynced", "err", err)
 	}
 	st.QueueDepth, st.OfflineExposureFen = n, fen
-	if state, ok := s.cfg.Lane.State(); ok {
-		st.Merchant, st.MerchantName, st.MerchantBlocked = state.Merchant.ID, state.Merchant.Name, state.Merchant.Blocked
-		st.OfflineLimitFen = state.Params.WithDefaults().OfflineLimitFen
-		if st.LastSync == nil && !state.LocalTime.IsZero() {
-			t := state.LocalTime
-			st.LastSync = &t
-		}
-	} else {
-		st.OfflineLimitFen = terminal.DefaultParams().OfflineLimitFen
+	// Before the first server state, the zero state gives the defaults.
+	state, _ := s.cfg.Lane.State()
+	st.Merchant, st.MerchantName, st.MerchantBlocked = state.Merchant.ID, state.Merchant.Name, state.Merchant.Blocked
+	st.OfflineLimitFen = state.Params.WithDefaults().OfflineLimitFen
+	if st.LastSync == nil && !state.LocalTime.IsZero() {
+		t := state.LocalTime
+		st.LastSync = &t
 	}
 	return st
 }

@@ -43,7 +43,7 @@ func (s *Scanner) run(ctx context.Context, port Port) {
 				if failures == 1 || failures%100 == 0 {
 					s.log.Warn("cannot open scanner, retrying", "err", err, "attempts", failures)
 				}
-				if sleep(ctx, bo.Next(), s.cfg.After) != nil {
+				if bo.Wait(ctx) != nil {
 					return
 				}
 				continue
@@ -59,7 +59,7 @@ func (s *Scanner) run(ctx context.Context, port Port) {
 		if gotData || time.Since(began) > time.Second {
 			bo.Reset()
 		}
-		if sleep(ctx, bo.Next(), s.cfg.After) != nil {
+		if bo.Wait(ctx) != nil {
 			return
 		}
 	}

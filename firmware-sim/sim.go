@@ -91,7 +91,8 @@ type Sim struct {
 	log      *slog.Logger
 	stopCtx  func() bool
 
-	txMu sync.Mutex // one transmission at a time on the line
+	txMu  sync.Mutex    // one transmission at a time on the line
+	pause time.Duration // guarded by txMu: the longest pause inside the last transmission
 
 	mu        sync.Mutex // guards the fields below
 	dev       *device
@@ -320,6 +321,7 @@ func (s *Sim) transmit(p []byte) (time.Time, error) {
 		return time.Time{}, err
 	}
 	start, sent, last := time.Now(), 0, time.Now()
+	s.pause = 0
 	for sent < len(p) {
 		n := min(1+s.intn(s.cfg.MaxChunk), len(p)-sent)
 		if d := time.Until(start.Add(time.Duration(sent+n) * s.byteTime)); d > paceSlack {
@@ -334,10 +336,24 @@ func (s *Sim) transmit(p []byte) (time.Time, error) {
 			}
 			return time.Time{}, fmt.Errorf("firmwaresim: write: %w", err)
 		}
+		if sent > 0 {
+			s.pause = max(s.pause, time.Since(last))
+		}
 		last = time.Now()
 		sent += n
 	}
 	return last, nil
+}
+
+// LastPause returns the longest pause between two writes inside the last
+// transmission (a code, raw bytes, noise). A real UART never pauses inside
+// a frame, but a simulator on a loaded machine can stall for tens of
+// milliseconds: a test of no-suffix framing, where a long enough pause is a
+// frame boundary, can tell such a line from the one it meant to send.
+func (s *Sim) LastPause() time.Duration {
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
+	return s.pause
 }
 
 // frame wraps text as the scanner sends it.

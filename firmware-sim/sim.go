@@ -39,6 +39,11 @@ var ErrNoRead = errors.New("firmwaresim: no code read")
 // ErrClosed is returned by every method after Close.
 var ErrClosed = errors.New("firmwaresim: simulator closed")
 
+// ErrSeveralCodes is returned by Image when the picture holds more than one
+// code: an imager aimed at several vouchers must not pick one of them at
+// random. The scanner sends its no-read message instead.
+var ErrSeveralCodes = errors.New("画面里有多张券码，请一次只扫一张 / the picture holds several codes: scan one voucher at a time")
+
 // Config sets up a simulated scanner. The zero value is a Honeywell-like
 // scanner reachable only by Device().
 type Config struct {
@@ -336,8 +341,10 @@ func (s *Sim) transmit(p []byte) (time.Time, error) {
 			}
 			return time.Time{}, fmt.Errorf("firmwaresim: write: %w", err)
 		}
-		if sent > 0 {
-			s.pause = max(s.pause, time.Since(last))
+		// From the end of one write to the end of the next: a stall
+		// anywhere before the bytes are on the line counts.
+		if now := time.Now(); sent > 0 {
+			s.pause = max(s.pause, now.Sub(last))
 		}
 		last = time.Now()
 		sent += n
@@ -428,17 +435,28 @@ func (s *Sim) NoRead() error {
 }
 
 // Image photographs the QR picture in the file at path as an imager does:
-// it decodes it and sends the code, returning its text, or sends the
-// no-read message and returns ErrNoRead if there is no readable code.
+// it decodes it and sends the code, returning its text. If there is no
+// readable code it sends the no-read message and returns ErrNoRead; if
+// there are several different codes it sends the no-read message too and
+// returns ErrSeveralCodes.
 func (s *Sim) Image(path string) (string, error) {
-	r, err := qrimage.DecodeFile(path)
+	rs, err := qrimage.DecodeFile(path)
 	if errors.Is(err, qrimage.ErrNoCode) {
 		return "", s.NoRead()
 	}
 	if err != nil {
 		return "", err
 	}
-	return r.Text, s.Scan(r.Text)
+	text := rs[0].Text
+	for _, r := range rs[1:] {
+		if r.Text != text {
+			if err := s.NoRead(); !errors.Is(err, ErrNoRead) {
+				return "", err
+			}
+			return "", fmt.Errorf("%w (%d codes)", ErrSeveralCodes, len(rs))
+		}
+	}
+	return text, s.Scan(text)
 }
 
 // Present holds a code in front of the scanner: the next trigger (from the

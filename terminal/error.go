@@ -163,7 +163,8 @@ func ErrorCode(err error) Code {
 	return ""
 }
 
-// Known reports whether c is one of the decline codes of CONTRACT.md.
+// Known reports whether c is one of the decline codes of CONTRACT.md or a
+// review code (ReviewCodes).
 func (c Code) Known() bool {
 	_, ok := messages[c]
 	return ok

@@ -46,8 +46,8 @@ const DefaultSkew = 5 * time.Minute
 type Sender struct {
 	TerminalID string
 	// Merchant is the terminal's merchant profile as it was at the record's
-	// time (Blocked if a block covered that time); nil is declined
-	// merchant_blocked.
+	// time (Blocked if a block covered that time); nil (not enrolled) is
+	// declined merchant_blocked.
 	Merchant *Merchant
 	// ReceivedAt is the server's clock when the record arrived.
 	ReceivedAt time.Time
@@ -107,11 +107,11 @@ func (v *Verdict) Reason() string {
 	if v.Decline == nil {
 		return ""
 	}
-	return Reason(v.Decline)
+	return Explain(v.Decline)
 }
 
-// Reason formats e in one line: "code: 中文 / English (detail)".
-func Reason(e *Error) string {
+// Explain formats e in one line: "code: 中文 / English (detail)".
+func Explain(e *Error) string {
 	s := string(e.Code) + ": " + e.Message + " / " + e.MessageEN
 	if e.Detail != "" {
 		s += " (" + e.Detail + ")"
@@ -166,6 +166,9 @@ func stamp(t time.Time) string { return t.In(Zone).Format(time.DateTime) }
 // reviewRedemption re-decides a redemption as its till should have: the
 // same Decide on its item lines at its time, then compares amounts.
 func (r *Rules) reviewRedemption(rec *Redemption, s *Sender, led Ledgers, d *Decision) *Error {
+	if s.Merchant == nil {
+		return Errorf(MerchantBlocked, "merchant %s is not enrolled on the server", rec.MerchantID)
+	}
 	rr := *r
 	rr.History = &ledgerHistory{led: led, merchant: rec.MerchantID, terminal: s.TerminalID, at: rec.At}
 	co := &Checkout{ID: rec.CheckoutID, Status: StatusOpen, Items: rec.Items}

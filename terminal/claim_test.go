@@ -32,7 +32,9 @@ func TestProgramme_DecideClaim(t *testing.T) {
 		drop(terminal.Fuel, terminal.Denomination{SpendFen: terminal.Yuan(100), OffFen: terminal.Yuan(20)}, 5, 0, ten.Add(4*time.Hour)),
 	}
 	fuel100 := terminal.Denomination{SpendFen: terminal.Yuan(100), OffFen: terminal.Yuan(20)}
-	h := func(c terminal.Category, d terminal.Denomination) terminal.Held { return terminal.Held{Category: c, Denomination: d} }
+	h := func(c terminal.Category, d terminal.Denomination) terminal.Held {
+		return terminal.Held{Category: c, Denomination: d}
+	}
 	tests := []struct {
 		name string
 		cat  terminal.Category

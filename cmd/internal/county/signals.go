@@ -12,10 +12,10 @@ import (
 
 // Signal kinds. docs/reports.md says what each means and does not mean.
 const (
-	SignalThreshold     = "threshold"      // baskets clustered just above a voucher's minimum spend
-	SignalLinked        = "linked"         // sales the till flagged as linked (a possible split bill)
-	SignalOfflineShare  = "offline_share"  // a merchant approving unusually many vouchers offline
-	SignalQuickRefund   = "quick_refund"   // refunds soon after the redemption
+	SignalThreshold     = "threshold"       // baskets clustered just above a voucher's minimum spend
+	SignalLinked        = "linked"          // sales the till flagged as linked (a possible split bill)
+	SignalOfflineShare  = "offline_share"   // a merchant approving unusually many vouchers offline
+	SignalQuickRefund   = "quick_refund"    // refunds soon after the redemption
 	SignalHolderAtPlace = "holder_at_place" // one holder's vouchers at one merchant
 )
 

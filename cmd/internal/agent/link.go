@@ -127,14 +127,11 @@ func (l *link) SyncNow(ctx context.Context) error {
 }
 
 // Claim asks the server to hold voucher id before an online approval.
-func (l *link) Claim(ctx context.Context, id terminal.VoucherID, code string) (terminal.Result, error) {
+func (l *link) Claim(ctx context.Context, id terminal.VoucherID, code string) error {
 	if l.c == nil {
-		return "", client.ErrOffline
+		return client.ErrOffline
 	}
-	if err := l.c.Claim(ctx, id, code); err != nil {
-		return "", err
-	}
-	return terminal.Accepted, nil
+	return l.c.Claim(ctx, id, code)
 }
 
 // Release gives up a claim.

@@ -53,7 +53,7 @@ func (s *stored) entry() (Entry, error) {
 	if err := decodeBody(s.seq, s.val, &r); err != nil {
 		return Entry{}, err
 	}
-	e := Entry{Record: &r, Sync: terminal.Pending}
+	e := Entry{Record: &r, Sync: terminal.Awaiting}
 	switch {
 	case s.hasOut:
 		o := decodeOutcome(s.seq, s.outcome)

@@ -19,11 +19,12 @@ type Sealed struct {
 // Result is the server's verdict on one synced record.
 type Result string
 
-// Results of a synced record, and Pending before the server has given one:
-// the sync states a record shows in the journal, the report and the screens.
+// Results of a synced record, and Awaiting before the server has given
+// one: the sync states a record shows in the journal, the report and the
+// screens.
 const (
-	// Pending: the server has not acknowledged the record yet.
-	Pending Result = "pending"
+	// Awaiting ("pending"): the server has not acknowledged the record yet.
+	Awaiting Result = "pending"
 	// Accepted: the server committed the record.
 	Accepted Result = "accepted"
 	// Duplicate: the server already had this (terminal, seq); nothing changed.
@@ -37,7 +38,7 @@ const (
 // as the merchant's day report and dashboard show it.
 type JournalEntry struct {
 	Record *Redemption `json:"record"`
-	// Sync is Pending, or the server's result: Accepted, Duplicate, or
+	// Sync is Awaiting, or the server's result: Accepted, Duplicate, or
 	// Conflict (the voucher was redeemed elsewhere first; the record stays
 	// in the merchant's day for the auditors).
 	Sync Result `json:"sync"`

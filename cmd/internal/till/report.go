@@ -96,7 +96,7 @@ func BuildReport(day time.Time, entries []terminal.JournalEntry) Report {
 		}
 		rep.Merchant, rep.Terminal = r.MerchantID, r.TerminalID
 		switch e.Sync {
-		case terminal.Pending:
+		case terminal.Awaiting:
 			rep.Totals.Unsynced++
 		case terminal.Conflict:
 			rep.Totals.Conflicts++

@@ -2,6 +2,7 @@ package terminal
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -23,19 +24,38 @@ const (
 	// terminal's outbox, or a refund of such a record).
 	Pending Standing = "pending"
 	// Conflicted: the server kept the record but did not accept the
-	// voucher because it was redeemed or held elsewhere, revoked, or its
-	// code did not verify. Never subsidy.
+	// voucher because of another record or the issuer: it was redeemed or
+	// held elsewhere, or revoked. Never subsidy.
 	Conflicted Standing = "conflict"
-	// RuleBreak: the server did not accept the voucher because the
-	// record's amounts break the programme's rules (RuleBreakPrefix). Never
+	// RuleBreak: the server did not accept the record because the record
+	// itself breaks the programme's rules (its amounts, threshold,
+	// category, time, chain, or a code that does not verify). Never
 	// subsidy.
 	RuleBreak Standing = "rule_break"
 )
 
-// RuleBreakPrefix starts the server's detail of a record it did not accept
-// because the record's amounts break the programme's rules, as opposed to a
-// conflict over the voucher itself.
+// RuleBreakPrefix starts the detail of a rule break in the server's older
+// free-text reasons; newer reasons start with their code (Explain).
 const RuleBreakPrefix = "rules: "
+
+// conflictCodes are the codes of a conflict over the voucher itself; any
+// other code in a server's reason is a rule break.
+var conflictCodes = []Code{AlreadyRedeemed, Revoked}
+
+// StandingOf returns the standing of a conflict with the server's reason
+// detail: "already_redeemed: …" and "revoked: …" (and the older free-text
+// reasons) are conflicts; any other known code, or the RuleBreakPrefix,
+// is a rule break.
+func StandingOf(detail string) Standing {
+	if strings.HasPrefix(detail, RuleBreakPrefix) {
+		return RuleBreak
+	}
+	code, _, ok := strings.Cut(detail, ":")
+	if !ok || !Code(code).Known() || slices.Contains(conflictCodes, Code(code)) {
+		return Conflicted
+	}
+	return RuleBreak
+}
 
 // Line is one record as the account reads it: the record and the server's
 // verdict on it.
@@ -65,10 +85,7 @@ func (l *Line) Standing() Standing {
 	case Accepted, Duplicate:
 		return Counted
 	case Conflict:
-		if strings.HasPrefix(detail, RuleBreakPrefix) {
-			return RuleBreak
-		}
-		return Conflicted
+		return StandingOf(detail)
 	}
 	return Pending
 }

@@ -178,3 +178,25 @@ func TestRatio_JSON(t *testing.T) {
 		}
 	}
 }
+
+func TestStandingOf(t *testing.T) {
+	tests := []struct {
+		detail string
+		want   terminal.Standing
+	}{
+		{"already_redeemed: 此券已核销，不能重复使用 / voucher already redeemed (T1-0000000003)", terminal.Conflicted},
+		{"revoked: x / y", terminal.Conflicted},
+		{"voucher already redeemed by T1-0000000003", terminal.Conflicted},
+		{"voucher held by terminal T2 for an online redemption", terminal.Conflicted},
+		{"below_threshold: 未达到使用门槛 / below the minimum spend", terminal.RuleBreak},
+		{"amount_mismatch: a / b", terminal.RuleBreak},
+		{"fork: a / b", terminal.RuleBreak},
+		{terminal.RuleBreakPrefix + "eligible ¥1.00 below the minimum spend ¥200.00", terminal.RuleBreak},
+		{"nonsense: not a code", terminal.Conflicted},
+	}
+	for _, tt := range tests {
+		if got := terminal.StandingOf(tt.detail); got != tt.want {
+			t.Errorf("StandingOf(%q) = %s, want %s", tt.detail, got, tt.want)
+		}
+	}
+}

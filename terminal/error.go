@@ -141,9 +141,13 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", e.Code, e.MessageEN)
 }
 
-// Errorf returns an *Error with the standard messages for code and a detail.
+// Errorf returns an *Error with the standard messages for code (a decline
+// code, or a claim refusal code of claim.go) and a detail.
 func Errorf(code Code, format string, args ...any) *Error {
 	m, ok := messages[code]
+	if !ok {
+		m, ok = claimMessages[code]
+	}
 	if !ok {
 		m = [2]string{string(code), string(code)}
 	}

@@ -54,6 +54,13 @@ var messages = map[Code][2]string{
 	NoOpenCheckout:           {"请先开单再扫券", "open a checkout before scanning a voucher"},
 	MerchantBlocked:          {"本商户已暂停核销资格", "this merchant is suspended from redeeming vouchers"},
 	OfflineLimit:             {"离线核销额度已满，请联网后再试", "offline redemption limit reached; reconnect and retry"},
+
+	// Review codes (review.go): the server's reasons, never a till's.
+	FutureDated:    {"记录时间晚于服务器收到的时间，终端时钟或记录不可信", "record is dated after the server received it; the terminal's clock or record cannot be trusted"},
+	Backdated:      {"记录时间早于该终端之前的记录或同步，疑似倒填日期", "record is dated before the terminal's earlier record or sync; it looks backdated"},
+	AmountMismatch: {"记录金额与商品明细重算结果不符", "record's amounts differ from those its item lines give"},
+	RefundMismatch: {"退款与原交易不符", "refund does not match its sale"},
+	Fork:           {"终端账本与服务器记录不连续（账本被清空或恢复），已暂停离线核销", "terminal ledger does not continue the server's record of it (wiped or restored); offline redemptions stopped"},
 }
 
 // Error is the domain error: a stable code, the cashier's message in Chinese
@@ -134,9 +141,13 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", e.Code, e.MessageEN)
 }
 
-// Errorf returns an *Error with the standard messages for code and a detail.
+// Errorf returns an *Error with the standard messages for code (a decline
+// code, or a claim refusal code of claim.go) and a detail.
 func Errorf(code Code, format string, args ...any) *Error {
 	m, ok := messages[code]
+	if !ok {
+		m, ok = claimMessages[code]
+	}
 	if !ok {
 		m = [2]string{string(code), string(code)}
 	}
@@ -156,7 +167,8 @@ func ErrorCode(err error) Code {
 	return ""
 }
 
-// Known reports whether c is one of the decline codes of CONTRACT.md.
+// Known reports whether c is one of the decline codes of CONTRACT.md or a
+// review code (ReviewCodes).
 func (c Code) Known() bool {
 	_, ok := messages[c]
 	return ok

@@ -211,7 +211,7 @@ func (r *Rules) decide(req *Request, d *Decision) *Error {
 	}
 	p := r.Params.WithDefaults()
 	if r.History != nil {
-		if last, ok := r.History.LastByHolder(v.Holder); ok && req.Now.Sub(last.At) < p.SplitBillWindow {
+		if last, ok := r.History.LastByHolder(v.Holder); ok && absDuration(req.Now.Sub(last.At)) < p.SplitBillWindow {
 			return Errorf(SplitBill, "holder %s redeemed %s at %s", v.Holder, last.VoucherID, last.At.In(Zone).Format(time.TimeOnly))
 		}
 	}

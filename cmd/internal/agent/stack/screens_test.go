@@ -11,6 +11,7 @@ import (
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent"
 	"github.com/voucherpos/voucherpos/cmd/internal/agent/stack"
+	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
 )
@@ -384,7 +385,7 @@ func TestBrowser_KeypadSale(t *testing.T) {
 	page.screenshot("cashier-keypad-approved.png")
 	page.click("#kp-complete")
 	page.waitFor("the sale", `document.getElementById("result").classList.contains("done") && document.getElementById("kp-msg").textContent.includes("¥210.00")`)
-	var rep agent.Report
+	var rep till.Report
 	if err := term.Call(ctx, "GET", "/api/v1/redemptions", nil, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +444,7 @@ func TestBrowser_Refund(t *testing.T) {
 	}
 	page.noOverflow("the confirmation", true)
 	page.screenshot("cashier-refund-confirm.png")
-	var rep agent.Report
+	var rep till.Report
 	if err := term.Call(ctx, "GET", "/api/v1/redemptions", nil, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +461,7 @@ func TestBrowser_Refund(t *testing.T) {
 	if err := term.Call(ctx, "GET", "/api/v1/redemptions", nil, &rep); err != nil {
 		t.Fatal(err)
 	}
-	var refunds []agent.Row
+	var refunds []till.Row
 	for _, r := range rep.Records {
 		if r.Kind == string(terminal.KindRefund) {
 			refunds = append(refunds, r)

@@ -379,32 +379,6 @@ func (s *Server) redemption(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rec)
 }
 
-func (s *Server) redemptions(w http.ResponseWriter, r *http.Request) {
-	dayText := r.URL.Query().Get("day")
-	day := terminal.Day(s.cfg.Now.Now())
-	if dayText != "" {
-		d, err := terminal.ParseDay(dayText)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_day", "日期格式应为 YYYY-MM-DD", "day: want YYYY-MM-DD, got "+dayText)
-			return
-		}
-		day = d
-	}
-	rep, err := DayReport(r.Context(), s.cfg.Ledger, day)
-	if err != nil {
-		s.laneError(w, err)
-		return
-	}
-	if r.URL.Query().Get("format") == FormatCSV {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=\"redemptions-%s.csv\"", rep.Day))
-		_, _ = w.Write([]byte("\ufeff")) // so spreadsheet programs read UTF-8 Chinese
-		_ = WriteReport(w, &rep, FormatCSV)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
-}
-
 // DayReport reads day's records from the ledger and builds the report.
 func DayReport(ctx context.Context, l Journal, day time.Time) (Report, error) {
 	es, err := l.DayEntries(ctx, terminal.Day(day))

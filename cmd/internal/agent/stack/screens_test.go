@@ -477,22 +477,56 @@ func TestBrowser_Refund(t *testing.T) {
 }
 
 // TestBrowser_Dashboard: the owner's day at 1024×600 with no sideways
-// scroll, in both languages, the pill telling the truth after the switch.
+// scroll (a refund and a long conflict-like text included), in both
+// languages, the pill telling the truth after the switch, the CSV's column
+// names in the page's language, a range of days, "this till only".
 func TestBrowser_Dashboard(t *testing.T) {
 	s, _, page := screenStack(t, "T1")
 	ctx := context.Background()
 	term := s.Terminals[0]
-	co := scanInto(t, s, term, page, 0xF1, basket200...)
-	page.verdict("the approval", "ok", "")
-	if _, err := term.Complete(ctx, co.ID); err != nil {
-		t.Fatal(err)
+	for i, h := range []terminal.HolderID{0xF1, 0xF2} {
+		co := scanInto(t, s, term, page, h, basket200...)
+		page.verdict("the approval", "ok", "")
+		done, err := term.Complete(ctx, co.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			if err := term.Call(ctx, "POST", "/api/v1/redemptions/"+done.RedemptionID+"/refund", map[string]any{"items": []map[string]any{{"sku": "oil", "qty": 1}}}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	page.open(term.Agent.URL() + "/dashboard")
-	page.waitFor("the day's redemption", `document.getElementById("t-count").textContent === "1"`)
+	page.waitFor("the day's redemptions", `document.getElementById("t-count").textContent === "2" && document.querySelectorAll("#rows tr").length === 3`)
+	if got := page.text("scope"); !strings.Contains(got, "仅本收银台") || !strings.Contains(got, "T1") {
+		t.Fatalf("scope %q, want this till only", got)
+	}
+	if got := page.eval(`document.querySelectorAll("#chart rect").length`); got != float64(1) {
+		t.Fatalf("%v bars for one hour of sales", got)
+	}
 	page.noOverflow("the dashboard", false)
 	page.screenshot("dashboard.png")
+	csvHead := func() string {
+		page.eval(`window.__csv = ""; fetch(document.getElementById("csv").href).then(r => r.text()).then(t => { window.__csv = t.split("\n")[0] })`)
+		page.waitFor("the CSV", `window.__csv !== ""`)
+		return page.eval(`window.__csv`).(string)
+	}
+	if got := csvHead(); !strings.Contains(got, "单号") || !strings.Contains(got, "券类") {
+		t.Fatalf("Chinese CSV header %q", got)
+	}
+
 	page.click(".lang-switch")
-	page.waitFor("English", `document.getElementById("net").textContent === "Online" && document.getElementById("net").classList.contains("on")`)
+	page.waitFor("English", `document.getElementById("net").textContent === "Online" && document.getElementById("net").classList.contains("on") && document.getElementById("t-count").previousElementSibling.textContent === "Redemptions"`)
+	if got := csvHead(); !strings.HasPrefix(strings.TrimPrefix(got, "\ufeff"), "id,kind,time") {
+		t.Fatalf("English CSV header %q", got)
+	}
 	page.noOverflow("the dashboard in English", false)
+	page.screenshot("dashboard-en.png")
 	page.click(".lang-switch")
+
+	// A range: the last seven days.
+	page.click("#week")
+	page.waitFor("the range", `location.search.includes("from=") && document.getElementById("t-count").textContent === "2"`)
+	page.noOverflow("the range", false)
 }

@@ -42,7 +42,6 @@ VP.words({
   "status.completed": ["已完成", "completed"],
   "status.cancelled": ["已取消", "cancelled"],
   "no.items": ["（空）", "(empty)"],
-  "net.unknown": ["状态未知", "Status unknown"],
   "offline.banner": ["离线 · 上次同步 {ago} · 离线额度剩余 {left}（共 {limit}）· 未同步 {n} 笔",
     "Offline · last sync {ago} · offline allowance left {left} of {limit} · {n} unsynced"],
   "offline.never": ["离线 · 本机从未与服务器同步，暂不能用券；请检查网络后点“立即同步”",

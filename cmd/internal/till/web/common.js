@@ -92,6 +92,7 @@ const VP = (() => {
 
   words({
     "online": ["在线", "Online"],
+    "net.unknown": ["状态未知", "Status unknown"],
     "offline": ["离线", "Offline"],
     "scanner.connected": ["扫码枪已连接", "Scanner connected"],
     "scanner.disconnected": ["扫码枪未连接", "Scanner disconnected"],

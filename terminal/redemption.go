@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -54,6 +55,20 @@ type Redemption struct {
 
 // RecordID returns the id of a terminal's record with seq.
 func RecordID(terminal string, seq uint64) string { return fmt.Sprintf("%s-%010d", terminal, seq) }
+
+// ParseRecordID splits a record id into its terminal and sequence; ok is
+// false for anything RecordID would not have made.
+func ParseRecordID(id string) (terminal string, seq uint64, ok bool) {
+	i := strings.LastIndexByte(id, '-')
+	if i <= 0 || len(id)-i-1 < 10 {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return id[:i], seq, true
+}
 
 // ChainHash is the hash that links a terminal's records: SHA-256 over the
 // domain tag, the previous record's hash, the sequence (8 bytes big-endian)

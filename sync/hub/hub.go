@@ -71,6 +71,10 @@ type Options struct {
 	BatchMax int
 	// GroupMax is the most records one group commit takes; zero means 8000.
 	GroupMax int
+	// MaxUnauthenticated is the most sync connections open at once whose
+	// terminal is not yet authenticated; more are refused with 503. Zero
+	// means DefaultMaxUnauthenticated.
+	MaxUnauthenticated int
 }
 
 // Hub is the central server. Its methods are safe for concurrent use.
@@ -94,6 +98,8 @@ type Hub struct {
 	connWG  gosync.WaitGroup // connections
 	mu      gosync.Mutex
 	conns   map[string]*conn // by terminal id
+	unauth  chan struct{}    // a place per unauthenticated connection (admit)
+	refused refusals
 	closing bool
 	closed  chan struct{}
 }
@@ -121,8 +127,12 @@ func New(st Store, opts Options) (*Hub, error) {
 	if opts.GroupMax <= 0 {
 		opts.GroupMax = 8000
 	}
+	if opts.MaxUnauthenticated <= 0 {
+		opts.MaxUnauthenticated = DefaultMaxUnauthenticated
+	}
 	h := &Hub{opts: opts, now: opts.Now, logf: opts.Logf, store: st, prog: terminal.Qinshui2022(),
-		jobs: make(chan *job, 256), claims: make(chan *job, 256), conns: map[string]*conn{}, closed: make(chan struct{})}
+		jobs: make(chan *job, 256), claims: make(chan *job, 256), conns: map[string]*conn{}, closed: make(chan struct{}),
+		unauth: make(chan struct{}, opts.MaxUnauthenticated)}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if err := h.init(h.ctx); err != nil {
 		h.cancel()

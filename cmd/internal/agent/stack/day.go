@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/voucherpos/voucherpos/cmd/internal/agent"
+	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -310,7 +310,7 @@ func (d *day) outage(ctx context.Context) error {
 }
 
 func (d *day) refund(ctx context.Context) error {
-	var ans agent.RefundAnswer
+	var ans till.RefundAnswer
 	if err := d.a.Call(ctx, "POST", "/api/v1/redemptions/"+d.r1+"/refund", nil, &ans); err != nil {
 		return err
 	}
@@ -324,9 +324,9 @@ func (d *day) refund(ctx context.Context) error {
 
 // Report prints terminal t's report of today.
 func (s *Stack) Report(ctx context.Context, t *Terminal, w io.Writer) error {
-	rep, err := agent.DayReport(ctx, t.Agent.Ledger(), s.now())
+	rep, err := till.DayReport(ctx, t.Agent.Ledger(), s.now())
 	if err != nil {
 		return err
 	}
-	return agent.WriteReport(w, &rep, agent.FormatTable)
+	return till.WriteReport(w, &rep, till.FormatTable)
 }

@@ -1,4 +1,4 @@
-package agent
+package till
 
 import (
 	"encoding/csv"
@@ -11,15 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/terminal"
-)
-
-// Sync states of a record in the report.
-const (
-	SyncPending  = "pending"
-	SyncAccepted = "accepted"
-	SyncConflict = "conflict"
 )
 
 // Report is a merchant's day: every record, totals and the chart's data.
@@ -85,10 +77,10 @@ type CategoryTotal struct {
 }
 
 // BuildReport makes the report of day from its journal entries.
-func BuildReport(day time.Time, entries []offline.Entry) Report {
+func BuildReport(day time.Time, entries []terminal.JournalEntry) Report {
 	rep := Report{Day: terminal.Day(day).Format(time.DateOnly), Records: []Row{}, ByCategory: []CategoryTotal{}}
 	byCat := map[terminal.Category]*CategoryTotal{}
-	slices.SortStableFunc(entries, func(a, b offline.Entry) int { return a.Record.At.Compare(b.Record.At) })
+	slices.SortStableFunc(entries, func(a, b terminal.JournalEntry) int { return a.Record.At.Compare(b.Record.At) })
 	var refundedGross int64
 	for _, e := range entries {
 		r := e.Record
@@ -99,14 +91,14 @@ func BuildReport(day time.Time, entries []offline.Entry) Report {
 			DiscountFen: int64(r.DiscountFen), PayableFen: int64(r.PayableFen), RefundOf: r.RefundOf,
 			RefundFen: int64(r.RefundFen), ShareFen: int64(r.VoucherShareFen), Returned: r.VoucherReturned,
 			Online: r.Online, Flags: r.Flags, Sync: string(e.Sync), SyncDetail: e.Detail}
-		if row.Sync == string(terminal.Duplicate) {
-			row.Sync = SyncAccepted
+		if e.Sync == terminal.Duplicate {
+			row.Sync = string(terminal.Accepted)
 		}
 		rep.Merchant, rep.Terminal = r.MerchantID, r.TerminalID
-		switch row.Sync {
-		case SyncPending:
+		switch e.Sync {
+		case terminal.Awaiting:
 			rep.Totals.Unsynced++
-		case SyncConflict:
+		case terminal.Conflict:
 			rep.Totals.Conflicts++
 		}
 		c := byCat[r.Voucher.Category]

@@ -1,4 +1,10 @@
-package agent
+// Package till is the agent's side facing the till and the people at the
+// counter: the ECR's JSON API (with its idempotency layer), the events
+// websocket, the cashier screen and merchant dashboard (web/), and the day
+// report they and `posagent report` share. It is typed against small
+// interfaces (Lane, Records, Link) that the lane, the ledger and the sync
+// client satisfy; cmd/internal/agent wires the concrete ones.
+package till
 
 import (
 	"bytes"
@@ -13,12 +19,41 @@ import (
 	"sync"
 	"time"
 
-	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
 // maxBody bounds every request body: a basket of MaxItems lines fits well.
 const maxBody = 1 << 20
+
+// Lane is the checkout counter the API drives. *terminal.Lane implements it.
+type Lane interface {
+	Open(ctx context.Context, items []terminal.Item) (terminal.Checkout, error)
+	Checkout(id string) (terminal.Checkout, error)
+	Current() (terminal.Checkout, bool)
+	Apply(ctx context.Context, id, code string) (terminal.Checkout, terminal.LaneEvent, error)
+	Complete(ctx context.Context, id string) (terminal.Checkout, error)
+	Cancel(ctx context.Context, id string) (terminal.Checkout, error)
+	Refund(ctx context.Context, id string, lines []terminal.Item) (*terminal.Redemption, error)
+	// State returns the server state the lane decides with, and whether
+	// there is one yet.
+	State() (terminal.ServerState, bool)
+}
+
+// Journal reads a terminal's records of a day with their sync state.
+// offline.Ledger implements it.
+type Journal interface {
+	DayEntries(ctx context.Context, day time.Time) ([]terminal.JournalEntry, error)
+}
+
+// Records is the ledger as the API reads it: single records, the day's
+// journal, and the queue depth and offline exposure. offline.Ledger
+// implements it.
+type Records interface {
+	Journal
+	terminal.Unsynced
+	// Get returns the record with id, or terminal.ErrNotFound.
+	Get(ctx context.Context, id string) (*terminal.Redemption, error)
+}
 
 // Link is the agent's connection to the server, as the API shows it.
 type Link interface {
@@ -46,9 +81,9 @@ type Status struct {
 
 // ServerConfig wires the HTTP API.
 type ServerConfig struct {
-	Lane *terminal.Lane
+	Lane Lane
 	// Ledger holds the records; it gives the queue depth and the offline exposure too.
-	Ledger *offline.Ledger
+	Ledger Records
 	// Link is the server connection; nil means offline only.
 	Link Link
 	// Scanner reports the scanner's state; nil means disconnected.
@@ -377,7 +412,7 @@ func (s *Server) redemptions(w http.ResponseWriter, r *http.Request) {
 }
 
 // DayReport reads day's records from the ledger and builds the report.
-func DayReport(ctx context.Context, l *offline.Ledger, day time.Time) (Report, error) {
+func DayReport(ctx context.Context, l Journal, day time.Time) (Report, error) {
 	es, err := l.DayEntries(ctx, terminal.Day(day))
 	if err != nil && !errors.Is(err, terminal.ErrNotFound) {
 		return Report{}, fmt.Errorf("read day %s: %w", day.Format(time.DateOnly), err)

@@ -44,6 +44,9 @@ type Lane interface {
 // offline.Ledger implements it.
 type Journal interface {
 	DayEntries(ctx context.Context, day time.Time) ([]terminal.JournalEntry, error)
+	// Entry returns one record with its sync state (the sale an earlier
+	// day's refund refunds), or terminal.ErrNotFound.
+	Entry(ctx context.Context, id string) (terminal.JournalEntry, error)
 }
 
 // Records is the ledger as the API reads it: single records, the day's
@@ -446,7 +449,11 @@ func DayReport(ctx context.Context, l Journal, day time.Time) (Report, error) {
 	if err != nil && !errors.Is(err, terminal.ErrNotFound) {
 		return Report{}, fmt.Errorf("read day %s: %w", day.Format(time.DateOnly), err)
 	}
-	return BuildReport(day, es), nil
+	of := func(id string) (terminal.JournalEntry, bool) {
+		e, err := l.Entry(ctx, id)
+		return e, err == nil
+	}
+	return BuildReport(day, es, of), nil
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {

@@ -160,7 +160,7 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	}
 	a.lane = terminal.NewLane(lcfg)
 	scfg := till.ServerConfig{Lane: a.lane, Ledger: a.ledger, Link: a.link, RefundPIN: o.RefundPIN,
-		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now}
+		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Hosts: listenHosts(o.HTTP)}
 	if a.scanner != nil {
 		scfg.Scanner = a.scannerState
 	}
@@ -327,4 +327,15 @@ func (a *Agent) statusLoop(ctx context.Context) {
 		}
 		a.server.PublishStatus(ctx)
 	}
+}
+
+// listenHosts returns the host name of a listen address for the API's Host
+// check when it is not a wildcard (loopback hosts are always accepted): a
+// till reaching the agent at 192.168.1.20:8080 names that host.
+func listenHosts(addr string) []string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return nil
+	}
+	return []string{host}
 }

@@ -78,7 +78,11 @@ func RangeReport(ctx context.Context, l Journal, from, until time.Time) (Report,
 		}
 		all = append(all, es...)
 	}
-	rep := BuildReport(from, all)
+	of := func(id string) (terminal.JournalEntry, bool) {
+		e, err := l.Entry(ctx, id)
+		return e, err == nil
+	}
+	rep := BuildReport(from, all, of)
 	if until.After(from) {
 		rep.Until = until.Format(time.DateOnly)
 	}

@@ -1,9 +1,11 @@
 package stack_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -37,9 +39,16 @@ func (c *shiftClock) shift(d time.Duration) { c.off.Add(int64(d)) }
 // Chromium at 1024×600 on the first terminal's cashier screen.
 func screenStack(t *testing.T, terminals ...string) (*stack.Stack, *shiftClock, *cdp) {
 	t.Helper()
+	return screenStackWith(t, stack.Options{Terminals: terminals})
+}
+
+// screenStackWith is screenStack with more options (Dir, Now and Log are set here).
+func screenStackWith(t *testing.T, o stack.Options) (*stack.Stack, *shiftClock, *cdp) {
+	t.Helper()
+	cjkFont(t)
 	clk := &shiftClock{base: terminal.Day(time.Now()).Add(12 * time.Hour), start: time.Now()}
-	s, err := stack.Start(context.Background(), stack.Options{Dir: t.TempDir(), Terminals: terminals, Now: clk.Now,
-		Log: slog.New(slog.DiscardHandler)})
+	o.Dir, o.Now, o.Log = t.TempDir(), clk.Now, slog.New(slog.DiscardHandler)
+	s, err := stack.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +61,17 @@ func screenStack(t *testing.T, terminals ...string) (*stack.Stack, *shiftClock, 
 	page.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1024, "height": 600, "deviceScaleFactor": 1, "mobile": false}, nil)
 	page.open(s.Terminals[0].Agent.URL() + "/")
 	return s, clk, page
+}
+
+// cjkFont fails the test when the machine has no Chinese font: every
+// character would be a box, on screen and in the pictures. .ci/run
+// installs fonts-wqy-microhei.
+func cjkFont(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("fc-list", ":lang=zh", "family").Output()
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		t.Fatalf("no CJK font (fc-list :lang=zh: %v): apt-get install fonts-wqy-microhei (or fonts-noto-cjk), as .ci/run does", err)
+	}
 }
 
 // open navigates to url and waits until the page shows the agent's status.
@@ -402,10 +422,11 @@ func keyIndex(k rune) int {
 
 // TestBrowser_Refund: two voucher sales; the cashier finds the first by its
 // amount in today's list, picks one bag of rice, sees what the customer
-// gets back in cash and that the voucher stays used, confirms, and the
-// screen and the ledger agree.
+// gets back in cash and that the voucher stays used, confirms with the
+// manager's PIN (refused without it and with a wrong one), and the screen
+// and the ledger agree.
 func TestBrowser_Refund(t *testing.T) {
-	s, _, page := screenStack(t, "T1")
+	s, _, page := screenStackWith(t, stack.Options{RefundPIN: "2468"})
 	ctx := context.Background()
 	term := s.Terminals[0]
 	co := scanInto(t, s, term, page, 0xE1, basket200...)
@@ -451,6 +472,15 @@ func TestBrowser_Refund(t *testing.T) {
 	if len(rep.Records) != 2 {
 		t.Fatalf("the confirmation refunded already: %d records", len(rep.Records))
 	}
+	if page.eval(`document.getElementById("rf-pinrow").classList.contains("hidden")`) != false {
+		t.Fatal("no PIN field though refunds need the manager's PIN")
+	}
+	page.click("#rf-do")
+	page.waitFor("the PIN asked for", `document.getElementById("refundmsg").textContent.includes("请输入店长密码")`)
+	page.eval(`document.getElementById("rf-pin").value = "1111"`)
+	page.click("#rf-do")
+	page.waitFor("a wrong PIN refused", `document.getElementById("refundmsg").textContent.includes("店长密码不对")`)
+	page.eval(`document.getElementById("rf-pin").value = "2468"`)
 	page.eval(`const b = document.getElementById("rf-do"); b.click(); b.click()`) // a double tap refunds once
 	page.waitFor("the refund", `document.getElementById("refundmsg").textContent.includes("已退款")`)
 	page.verdict("the refund on the big panel", "done", "仍算已使用")

@@ -28,13 +28,9 @@ usage:
   voucherd revoke -voucher ID ADMIN
   voucherd key rotate ADMIN            (mint with a new issuing key; old keys stay trusted)
   voucherd report -day YYYY-MM-DD [-merchant M] [-format table|csv|json] ADMIN
-<<<<<<< HEAD
   voucherd report programme [-from YYYY-MM-DD -until YYYY-MM-DD] [-format table|csv|json|html] [-out FILE] ADMIN
   voucherd audit sample -from YYYY-MM-DD -until YYYY-MM-DD [-rate 0.10] -seed S -out DIR ADMIN
   voucherd audit verify DIR            (exit 1 if any sampled record fails)
-
-/console/ on serve's address is the county's console (admin token or loopback).
-=======
   voucherd round add -id R -from YYYY-MM-DD -until YYYY-MM-DD
                 -budget retail=YUAN,fuel=YUAN,appliance=YUAN,hospitality=YUAN ADMIN
   voucherd round list ADMIN
@@ -42,12 +38,12 @@ usage:
   voucherd love add -holder PLATFORM_ID [-value YUAN] ADMIN
   voucherd pool [-day YYYY-MM-DD] [-format table|csv|json] ADMIN
   voucherd budget move -round R -from C -to C -amount YUAN -reason TEXT ADMIN
->>>>>>> main
 
 ADMIN is either -data DIR (a stopped server's directory) or -server URL
 (a running server, e.g. http://127.0.0.1:8443) with -token TOKEN if it has one
 (or $VOUCHERD_TOKEN). serve takes its token from -token or $VOUCHERD_TOKEN;
 without one the admin API answers loopback callers only.
+/console/ on serve's address is the county's console (the admin token, or loopback).
 
 Exit status: 0 ok, 1 error, 2 bad usage.
 `

@@ -61,14 +61,20 @@ func (h *Hub) Report(ctx context.Context, day time.Time, merchantID string) (*Re
 	for i := range lines {
 		l := &lines[i]
 		r := l.Record
-		if r.Kind == terminal.KindRefund && l.Of == "" {
+		if r.Kind == terminal.KindRefund && (l.Of == "" || !r.Voucher.Category.Valid()) {
 			if term, seq, ok := terminal.ParseRecordID(r.RefundOf); ok {
 				orig, found, err := h.store.Record(ctx, term, seq)
 				if err != nil {
 					return nil, fmt.Errorf("report: sale %s: %w", r.RefundOf, err)
 				}
-				if found {
+				if found && l.Of == "" {
 					l.Of, l.OfDetail = orig.Result, orig.Detail
+				}
+				if found {
+					var sale terminal.Redemption
+					if !r.Voucher.Category.Valid() && json.Unmarshal(orig.Body, &sale) == nil {
+						r.Voucher = sale.Voucher // a refund counts in its sale's category
+					}
 				}
 			}
 		}

@@ -107,8 +107,10 @@ func TestClient_Claim(t *testing.T) {
 		}
 	})
 	t.Run("HeldElsewhere", func(t *testing.T) {
-		if got := terminal.ErrorCode(claim(l2, codes[0])); got != terminal.AlreadyRedeemed {
-			t.Fatalf("got %q, want already_redeemed", got)
+		err := claim(l2, codes[0])
+		var de *terminal.Error
+		if !errors.As(err, &de) || de.Code != terminal.AlreadyRedeemed || de.Reason != terminal.ReasonHeldElsewhere || !strings.Contains(de.Message, "锁定至") {
+			t.Fatalf("got %v, want already_redeemed held elsewhere with until when", err)
 		}
 	})
 	t.Run("Release", func(t *testing.T) {
@@ -122,8 +124,9 @@ func TestClient_Claim(t *testing.T) {
 	t.Run("Redeemed", func(t *testing.T) {
 		l1.commit(codes[1:2], 1)
 		waitSynced(t, s, l1, 1)
-		if got := terminal.ErrorCode(claim(l2, codes[1])); got != terminal.AlreadyRedeemed {
-			t.Fatalf("got %q, want already_redeemed", got)
+		var de *terminal.Error
+		if err := claim(l2, codes[1]); !errors.As(err, &de) || de.Code != terminal.AlreadyRedeemed || de.Reason != "" {
+			t.Fatalf("got %v, want already_redeemed (redeemed, not held)", err)
 		}
 	})
 	t.Run("Revoked", func(t *testing.T) {

@@ -24,7 +24,7 @@ func TestClient_Drain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rep.Total.Count, 250; got != want {
+	if got, want := rep.Total.Redemptions, 250; got != want {
 		t.Errorf("report count %d, want %d", got, want)
 	}
 	if got, want := rep.Total.DiscountFen, terminal.Yuan(40*250); got != want {
@@ -52,8 +52,8 @@ func TestClient_Conflict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Total.Count != 1 || rep.Total.Conflicts != 1 || len(rep.Conflicts) != 1 {
-		t.Fatalf("report: count %d conflicts %d entries %d, want 1 1 1", rep.Total.Count, rep.Total.Conflicts, len(rep.Conflicts))
+	if rep.Total.Redemptions != 1 || rep.Total.Conflicts.Redemptions != 1 || len(rep.Conflicts) != 1 {
+		t.Fatalf("report: count %d conflicts %d entries %d, want 1 1 1", rep.Total.Redemptions, rep.Total.Conflicts.Redemptions, len(rep.Conflicts))
 	}
 	c := rep.Conflicts[0]
 	if c.TerminalID != "T2" || c.Against != terminal.RecordID("T1", 1) {
@@ -276,7 +276,7 @@ func TestClient_RefundReturnsVoucher(t *testing.T) {
 		t.Fatal(err)
 	}
 	refund := &terminal.Redemption{Kind: terminal.KindRefund, At: noon.Add(time.Hour), RefundOf: orig.ID,
-		Items: plan.Items, RefundFen: plan.RefundFen, VoucherShareFen: plan.VoucherShareFen, VoucherReturned: plan.VoucherReturned}
+		Code: orig.Code, Voucher: orig.Voucher, TotalFen: plan.GrossFen, Items: plan.Items, RefundFen: plan.RefundFen, VoucherShareFen: plan.VoucherShareFen, VoucherReturned: plan.VoucherReturned}
 	if err := l1.ledger.Commit(ctx, refund); err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestClient_RefundReturnsVoucher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Total.Count != 2 || rep.Total.Refunds != 1 || rep.Total.Conflicts != 0 {
+	if rep.Total.Redemptions != 2 || rep.Total.Refunds != 1 || rep.Total.Conflicts.Redemptions != 0 {
 		t.Fatalf("report total %+v, want 2 redemptions, 1 refund, no conflict", rep.Total)
 	}
 	if len(rep.Rows) != 1 || rep.Rows[0].Category != terminal.Retail {

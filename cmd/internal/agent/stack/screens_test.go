@@ -208,6 +208,8 @@ func TestBrowser_Messages(t *testing.T) {
 		t.Fatal(err)
 	}
 	page.waitFor("the offline banner", `!document.getElementById("offline").classList.contains("hidden") && document.getElementById("offline").textContent.includes("¥60.00")`)
+	page.click("#sync")
+	page.waitFor("a failed sync said where the cashier looks", `document.getElementById("syncmsg").textContent.includes("同步失败") && document.getElementById("syncmsg").classList.contains("bad")`)
 	co = scanInto(t, s, term, page, 0xA4, basket200...)
 	page.verdict("an offline approval", "ok", "离线核销")
 	if _, err := term.Complete(ctx, co.ID); err != nil {

@@ -64,6 +64,9 @@ type Error struct {
 	MessageEN string `json:"message_en"`
 	// Detail is for the log and the auditor, not the cashier ("spend 19999 < 20000").
 	Detail string `json:"detail,omitempty"`
+	// Reason refines an offline_limit decline (ReasonClockBehind, ...), each
+	// with its own message; empty for other codes.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Error returns the code, the English message and the detail.

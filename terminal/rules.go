@@ -106,6 +106,10 @@ type SyncState struct {
 	HighWater time.Time
 	// UnsyncedFen is the total discount of redemptions not yet acknowledged.
 	UnsyncedFen Fen
+	// Hold, if not empty, stops offline redemptions: the reason (an
+	// offline_limit Reason such as ledger_fault or disk_full) the ledger
+	// cannot take them safely.
+	Hold string
 }
 
 // Rules decides redemptions. All fields are read, never written, by Decide,
@@ -245,27 +249,4 @@ func (r *Rules) decide(req *Request, d *Decision) *Error {
 // justOver reports whether eligible is at or just over a threshold spend.
 func (p *Params) justOver(eligible, spend Fen) bool {
 	return spend > 0 && eligible >= spend && (eligible-spend)*100 <= spend*Fen(p.LinkMarginPct)
-}
-
-// CheckOffline applies the offline risk limits to a redemption of discount
-// made without the server's online authorisation. It declines offline_limit
-// when the terminal's clock ran backwards or drifted from the server's, when
-// the last sync is too old, or when a cap would be passed.
-func (p Params) CheckOffline(s *SyncState, discount Fen, now time.Time) *Error {
-	p = p.WithDefaults()
-	switch {
-	case s.LastSync.IsZero():
-		return Errorf(OfflineLimit, "never synced")
-	case now.Before(s.HighWater) || now.Before(s.LastSync):
-		return Errorf(OfflineLimit, "clock ran backwards: now %s, seen %s", now.Format(time.RFC3339), s.HighWater.Format(time.RFC3339))
-	case s.ServerOffset > p.MaxClockDrift || -s.ServerOffset > p.MaxClockDrift:
-		return Errorf(OfflineLimit, "clock differs from the server's by %s", s.ServerOffset)
-	case now.Sub(s.LastSync) > p.OfflineMaxAge:
-		return Errorf(OfflineLimit, "last sync %s ago, limit %s", now.Sub(s.LastSync).Round(time.Minute), p.OfflineMaxAge)
-	case discount > p.OfflineMaxDiscountFen:
-		return Errorf(OfflineLimit, "discount %s over the offline cap %s", discount, p.OfflineMaxDiscountFen)
-	case s.UnsyncedFen+discount > p.OfflineLimitFen:
-		return Errorf(OfflineLimit, "unsynced %s + %s over the offline limit %s", s.UnsyncedFen, discount, p.OfflineLimitFen)
-	}
-	return nil
 }

@@ -242,29 +242,49 @@ func TestParams_CheckOffline(t *testing.T) {
 		name     string
 		mod      func(*terminal.SyncState)
 		discount terminal.Fen
-		ok       bool
+		reason   string // "" = approved
 	}{
-		{"OK", func(*terminal.SyncState) {}, 4000, true},
-		{"NeverSynced", func(s *terminal.SyncState) { s.LastSync = time.Time{} }, 4000, false},
-		{"ClockBackwards", func(s *terminal.SyncState) { s.HighWater = noon.Add(time.Minute) }, 4000, false},
-		{"Drift", func(s *terminal.SyncState) { s.ServerOffset = -6 * time.Minute }, 4000, false},
-		{"StaleSync", func(s *terminal.SyncState) { s.LastSync = noon.Add(-25 * time.Hour) }, 4000, false},
-		{"PerRedemptionCap", func(*terminal.SyncState) {}, terminal.Yuan(1000) + 1, false},
-		{"AtPerRedemptionCap", func(*terminal.SyncState) {}, terminal.Yuan(1000), true},
-		{"TotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 101, false},
-		{"AtTotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 100, true},
+		{"OK", func(*terminal.SyncState) {}, 4000, ""},
+		{"NeverSynced", func(s *terminal.SyncState) { s.LastSync = time.Time{} }, 4000, terminal.ReasonNeverSynced},
+		{"ClockBehindHighWater", func(s *terminal.SyncState) { s.HighWater = noon.Add(time.Minute) }, 4000, terminal.ReasonClockBehind},
+		{"ClockBehindLastSync", func(s *terminal.SyncState) { s.LastSync = noon.Add(time.Second) }, 4000, terminal.ReasonClockBehind},
+		{"Drift", func(s *terminal.SyncState) { s.ServerOffset = -6 * time.Minute }, 4000, terminal.ReasonClockDrift},
+		{"StaleSync", func(s *terminal.SyncState) { s.LastSync = noon.Add(-25 * time.Hour) }, 4000, terminal.ReasonSyncAge},
+		// The server's clock at the last sync was 4 minutes behind the
+		// terminal's: now is 24 h 1 min after the server's time then, though
+		// only 23 h 57 min after the terminal's.
+		{"AheadOfServerTime", func(s *terminal.SyncState) {
+			s.LastSync, s.ServerOffset = noon.Add(-23*time.Hour-57*time.Minute), -4*time.Minute
+		}, 4000, terminal.ReasonSyncAge},
+		{"PerRedemptionCap", func(*terminal.SyncState) {}, terminal.Yuan(1000) + 1, terminal.ReasonOfflineCap},
+		{"AtPerRedemptionCap", func(*terminal.SyncState) {}, terminal.Yuan(1000), ""},
+		{"TotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 101, terminal.ReasonExposure},
+		{"AtTotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 100, ""},
+		{"LedgerFault", func(s *terminal.SyncState) { s.Hold = terminal.ReasonLedgerFault }, 4000, terminal.ReasonLedgerFault},
+		{"DiskFull", func(s *terminal.SyncState) { s.Hold = terminal.ReasonDiskFull }, 4000, terminal.ReasonDiskFull},
 	}
+	messages := map[string]string{}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := base
 			c.mod(&s)
 			err := p.CheckOffline(&s, c.discount, noon)
-			if (err == nil) != c.ok {
-				t.Fatalf("err = %v, want ok=%v", err, c.ok)
+			if (err == nil) != (c.reason == "") {
+				t.Fatalf("err = %v, want reason %q", err, c.reason)
 			}
-			if err != nil && err.Code != terminal.OfflineLimit {
-				t.Fatalf("code %s", err.Code)
+			if err == nil {
+				return
 			}
+			if err.Code != terminal.OfflineLimit || err.Reason != c.reason || err.Offline() != c.reason {
+				t.Fatalf("got %s/%s, want offline_limit/%s", err.Code, err.Reason, c.reason)
+			}
+			if err.Message == "" || err.MessageEN == "" {
+				t.Fatalf("no message: %+v", err)
+			}
+			if other, ok := messages[err.Message]; ok && other != c.reason {
+				t.Fatalf("reasons %s and %s share the message %q", other, c.reason, err.Message)
+			}
+			messages[err.Message] = c.reason
 		})
 	}
 }

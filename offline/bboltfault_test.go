@@ -199,8 +199,8 @@ func TestBoltFault_ReopenFails(t *testing.T) {
 	if l.Fault() == nil {
 		t.Fatal("no fault reported")
 	}
-	if s, err := l.SyncState(ctx); err != nil || s.Hold != offline.HoldFault {
-		t.Fatalf("sync state %+v, %v: want Hold %q", s, err, offline.HoldFault)
+	if s, err := l.SyncState(ctx); err != nil || s.Hold != terminal.ReasonLedgerFault {
+		t.Fatalf("sync state %+v, %v: want Hold %q", s, err, terminal.ReasonLedgerFault)
 	}
 	if _, err := l.Pending(ctx, 0, 10); !errors.Is(err, offline.ErrOutcomeUnknown) {
 		t.Fatalf("pending: got %v, want ErrOutcomeUnknown", err)

@@ -30,13 +30,6 @@ const (
 	auditPause      = 10 * time.Minute
 )
 
-// Stable names of the reasons a ledger holds offline redemptions
-// (terminal.SyncState.Hold), for the status JSON and the screens.
-const (
-	HoldFault    = "ledger_fault"
-	HoldDiskFull = "disk_full"
-)
-
 // AuditState is the progress of the ledger's background audit.
 type AuditState struct {
 	// Passes is the number of complete passes over the chain since Open.
@@ -136,13 +129,13 @@ func (l *Ledger) setFault(err error) {
 	}
 }
 
-// hold returns the reason offline redemptions must stop, or "".
-func (l *Ledger) hold() string {
+// hold returns why offline redemptions must stop, or "". Call with mu held.
+func (l *Ledger) hold() terminal.Reason {
 	switch {
 	case l.fault != nil, l.broken != nil:
-		return HoldFault
+		return terminal.ReasonLedgerFault
 	case l.usage.DiskFull:
-		return HoldDiskFull
+		return terminal.ReasonDiskFull
 	}
 	return ""
 }

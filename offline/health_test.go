@@ -163,8 +163,8 @@ func TestHealth_Disk(t *testing.T) {
 	if u := l.Usage(); !u.DiskFull {
 		t.Fatalf("usage %+v, want disk_full", u)
 	}
-	if s, _ := l.SyncState(ctx); s.Hold != offline.HoldDiskFull {
-		t.Fatalf("hold %q, want %q", s.Hold, offline.HoldDiskFull)
+	if s, _ := l.SyncState(ctx); s.Hold != terminal.ReasonDiskFull {
+		t.Fatalf("hold %q, want %q", s.Hold, terminal.ReasonDiskFull)
 	}
 	r := redemption(3, 3, noon)
 	r.Online = true
@@ -283,8 +283,8 @@ func TestHealth_Audit(t *testing.T) {
 		if !errors.Is(err, terminal.ErrChain) || l2.Fault() == nil {
 			t.Fatalf("audit of the tampered file: %v, fault %v", err, l2.Fault())
 		}
-		if s, _ := l2.SyncState(ctx); s.Hold != offline.HoldFault {
-			t.Fatalf("hold %q, want %q", s.Hold, offline.HoldFault)
+		if s, _ := l2.SyncState(ctx); s.Hold != terminal.ReasonLedgerFault {
+			t.Fatalf("hold %q, want %q", s.Hold, terminal.ReasonLedgerFault)
 		}
 		if err := l2.Commit(ctx, redemption(6, 6, noon)); !errors.Is(err, offline.ErrFault) {
 			t.Fatalf("offline redemption on a faulted ledger: got %v, want ErrFault", err)

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -307,12 +305,8 @@ func (c *commit) apply() {
 
 // seqOf returns the sequence of this terminal's record id.
 func (l *Ledger) seqOf(id string) (uint64, bool) {
-	rest, ok := strings.CutPrefix(id, l.opts.TerminalID+"-")
-	if !ok {
-		return 0, false
-	}
-	seq, err := strconv.ParseUint(rest, 10, 64)
-	if err != nil || seq == 0 || terminal.RecordID(l.opts.TerminalID, seq) != id {
+	term, seq, ok := terminal.ParseRecordID(id)
+	if !ok || term != l.opts.TerminalID {
 		return 0, false
 	}
 	return seq, true

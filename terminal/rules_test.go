@@ -121,12 +121,12 @@ func TestRules_Declines(t *testing.T) {
 			r.Params.SplitBillWindow = 2 * time.Hour
 			r.History.(*terminal.MemHistory).Add(terminal.Recent{VoucherID: 7, Holder: valid.Holder, At: noon.Add(-90 * time.Minute)})
 		}},
-		{"EmptyTransaction", terminal.EmptyTransaction, func(_ *terminal.Rules, q *terminal.Request) { q.Checkout = mustCheckout(t) }},
+		{"EmptyTransaction", terminal.EmptyTransaction, func(_ *terminal.Rules, q *terminal.Request) { q.Checkout = rawCheckout() }},
 		{"EmptyZeroPrice", terminal.EmptyTransaction, func(_ *terminal.Rules, q *terminal.Request) {
 			q.Checkout = mustCheckout(t, item("rice", 1, 30000), item("gift", 1, 0))
 		}},
 		{"EmptyZeroQty", terminal.EmptyTransaction, func(_ *terminal.Rules, q *terminal.Request) {
-			q.Checkout = mustCheckout(t, item("rice", 0, 30000))
+			q.Checkout = rawCheckout(item("rice", 0, 30000)) // a record's lines, as the server reviews them
 		}},
 		{"StoredValueOnly", terminal.EmptyTransaction, func(_ *terminal.Rules, q *terminal.Request) {
 			card := item("card", 1, 50000)
@@ -145,6 +145,8 @@ func TestRules_Declines(t *testing.T) {
 			q.Checkout = co
 		}},
 		{"MerchantBlocked", terminal.MerchantBlocked, func(_ *terminal.Rules, q *terminal.Request) { q.Merchant.Blocked = true }},
+		// Never synced is not "merchant suspended": the terminal has no profile yet.
+		{"NoMerchantProfile", terminal.OfflineLimit, func(_ *terminal.Rules, q *terminal.Request) { q.Merchant = nil }},
 		{"OfflineLimit", terminal.OfflineLimit, func(_ *terminal.Rules, q *terminal.Request) {
 			q.Offline = &terminal.SyncState{LastSync: noon.Add(-time.Hour), UnsyncedFen: terminal.Yuan(4990)}
 		}},
@@ -242,49 +244,38 @@ func TestParams_CheckOffline(t *testing.T) {
 		name     string
 		mod      func(*terminal.SyncState)
 		discount terminal.Fen
-		reason   string // "" = approved
+		ok       bool
+		reason   terminal.Reason
 	}{
-		{"OK", func(*terminal.SyncState) {}, 4000, ""},
-		{"NeverSynced", func(s *terminal.SyncState) { s.LastSync = time.Time{} }, 4000, terminal.ReasonNeverSynced},
-		{"ClockBehindHighWater", func(s *terminal.SyncState) { s.HighWater = noon.Add(time.Minute) }, 4000, terminal.ReasonClockBehind},
-		{"ClockBehindLastSync", func(s *terminal.SyncState) { s.LastSync = noon.Add(time.Second) }, 4000, terminal.ReasonClockBehind},
-		{"Drift", func(s *terminal.SyncState) { s.ServerOffset = -6 * time.Minute }, 4000, terminal.ReasonClockDrift},
-		{"StaleSync", func(s *terminal.SyncState) { s.LastSync = noon.Add(-25 * time.Hour) }, 4000, terminal.ReasonSyncAge},
+		{"OK", func(*terminal.SyncState) {}, 4000, true, ""},
+		{"NeverSynced", func(s *terminal.SyncState) { s.LastSync = time.Time{} }, 4000, false, terminal.ReasonNeverSynced},
+		{"ClockBackwards", func(s *terminal.SyncState) { s.HighWater = noon.Add(time.Minute) }, 4000, false, terminal.ReasonClock},
+		{"Drift", func(s *terminal.SyncState) { s.ServerOffset = -6 * time.Minute }, 4000, false, terminal.ReasonClock},
+		{"StaleSync", func(s *terminal.SyncState) { s.LastSync = noon.Add(-25 * time.Hour) }, 4000, false, terminal.ReasonAge},
+		{"PerRedemptionCap", func(*terminal.SyncState) {}, terminal.Yuan(1000) + 1, false, terminal.ReasonOfflineCap},
+		{"AtPerRedemptionCap", func(*terminal.SyncState) {}, terminal.Yuan(1000), true, ""},
+		{"TotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 101, false, terminal.ReasonAllowance},
+		{"AtTotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 100, true, ""},
 		// The server's clock at the last sync was 4 minutes behind the
 		// terminal's: now is 24 h 1 min after the server's time then, though
-		// only 23 h 57 min after the terminal's.
+		// only 23 h 57 min after the terminal's (a clock set forward).
 		{"AheadOfServerTime", func(s *terminal.SyncState) {
 			s.LastSync, s.ServerOffset = noon.Add(-23*time.Hour-57*time.Minute), -4*time.Minute
-		}, 4000, terminal.ReasonSyncAge},
-		{"PerRedemptionCap", func(*terminal.SyncState) {}, terminal.Yuan(1000) + 1, terminal.ReasonOfflineCap},
-		{"AtPerRedemptionCap", func(*terminal.SyncState) {}, terminal.Yuan(1000), ""},
-		{"TotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 101, terminal.ReasonExposure},
-		{"AtTotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 100, ""},
-		{"LedgerFault", func(s *terminal.SyncState) { s.Hold = terminal.ReasonLedgerFault }, 4000, terminal.ReasonLedgerFault},
-		{"DiskFull", func(s *terminal.SyncState) { s.Hold = terminal.ReasonDiskFull }, 4000, terminal.ReasonDiskFull},
+		}, 4000, false, terminal.ReasonAge},
+		{"LedgerFault", func(s *terminal.SyncState) { s.Hold = terminal.ReasonLedgerFault }, 4000, false, terminal.ReasonLedgerFault},
+		{"DiskFull", func(s *terminal.SyncState) { s.Hold = terminal.ReasonDiskFull }, 4000, false, terminal.ReasonDiskFull},
 	}
-	messages := map[string]string{}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := base
 			c.mod(&s)
 			err := p.CheckOffline(&s, c.discount, noon)
-			if (err == nil) != (c.reason == "") {
-				t.Fatalf("err = %v, want reason %q", err, c.reason)
+			if (err == nil) != c.ok {
+				t.Fatalf("err = %v, want ok=%v", err, c.ok)
 			}
-			if err == nil {
-				return
+			if err != nil && (err.Code != terminal.OfflineLimit || err.Reason != c.reason) {
+				t.Fatalf("code %s reason %q, want offline_limit %q", err.Code, err.Reason, c.reason)
 			}
-			if err.Code != terminal.OfflineLimit || err.Reason != c.reason || err.Offline() != c.reason {
-				t.Fatalf("got %s/%s, want offline_limit/%s", err.Code, err.Reason, c.reason)
-			}
-			if err.Message == "" || err.MessageEN == "" {
-				t.Fatalf("no message: %+v", err)
-			}
-			if other, ok := messages[err.Message]; ok && other != c.reason {
-				t.Fatalf("reasons %s and %s share the message %q", other, c.reason, err.Message)
-			}
-			messages[err.Message] = c.reason
 		})
 	}
 }
@@ -318,5 +309,37 @@ func TestProgramme(t *testing.T) {
 	}
 	if _, err := terminal.ParseProgramme([]byte(`{`)); err == nil {
 		t.Error("broken JSON accepted")
+	}
+}
+
+// TestDeclinef: every reason has its own message in both languages, none
+// the same as another's or as its code's standard message.
+func TestDeclinef(t *testing.T) {
+	seen := map[string]terminal.Reason{}
+	std := terminal.Errorf(terminal.OfflineLimit, "").Message
+	for _, r := range terminal.Reasons {
+		e := terminal.Declinef(terminal.OfflineLimit, r, "detail %d", 1)
+		if e.Reason != r || e.Detail != "detail 1" || e.Message == "" || e.MessageEN == "" || e.Message == std {
+			t.Errorf("%s: %+v", r, e)
+		}
+		if o, dup := seen[e.Message]; dup {
+			t.Errorf("%s and %s share the message %q", r, o, e.Message)
+		}
+		seen[e.Message] = r
+	}
+	if e := terminal.Declinef(terminal.Expired, "", ""); e.Message != terminal.Errorf(terminal.Expired, "").Message {
+		t.Errorf("no reason: %q, want the code's message", e.Message)
+	}
+}
+
+// TestRules_BelowThresholdSaysHowMuchMore: the cashier reads how much more
+// the customer must buy, in both languages.
+func TestRules_BelowThresholdSaysHowMuchMore(t *testing.T) {
+	got := decide(t, rules(t), voucher(terminal.Retail, 20000, 4000), 15050, noon)
+	if got.Decline == nil || got.Decline.Code != terminal.BelowThreshold {
+		t.Fatalf("decline %v, want below_threshold", got.Decline)
+	}
+	if !strings.Contains(got.Decline.Message, "还差 ¥49.50") || !strings.Contains(got.Decline.MessageEN, "¥49.50 short") {
+		t.Fatalf("messages %q / %q, want ¥49.50 more", got.Decline.Message, got.Decline.MessageEN)
 	}
 }

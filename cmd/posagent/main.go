@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent"
+	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/drivers/serial"
 	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/sync/wire"
@@ -172,7 +173,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 func report(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("posagent report")
 	dayText := fs.String("day", "", "the day, YYYY-MM-DD (UTC+8); empty means today")
-	format := fs.String("format", agent.FormatTable, "output: table, csv or json")
+	format := fs.String("format", till.FormatTable, "output: table, csv or json")
 	httpAddr := fs.String("http", agent.DefaultHTTP, "address of the running agent")
 	data := fs.String("data", "", "data directory, read directly when no agent answers on -http")
 	cred := fs.String("credential", "", "credential file, needed with -data")
@@ -188,7 +189,7 @@ func report(ctx context.Context, args []string, stdout io.Writer) error {
 		day = d
 	}
 	switch *format {
-	case agent.FormatTable, agent.FormatCSV, agent.FormatJSON:
+	case till.FormatTable, till.FormatCSV, till.FormatJSON:
 	default:
 		return &errUsage{fmt.Sprintf("-format %q: want table, csv or json", *format)}
 	}
@@ -202,12 +203,12 @@ func report(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	return agent.WriteReport(stdout, &rep, *format)
+	return till.WriteReport(stdout, &rep, *format)
 }
 
 // fetchReport asks the running agent.
-func fetchReport(ctx context.Context, addr string, day time.Time) (agent.Report, error) {
-	var rep agent.Report
+func fetchReport(ctx context.Context, addr string, day time.Time) (till.Report, error) {
+	var rep till.Report
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if !strings.Contains(addr, "://") {
@@ -231,22 +232,22 @@ func fetchReport(ctx context.Context, addr string, day time.Time) (agent.Report,
 
 // readReport opens the ledger itself (the agent is not running: bbolt's
 // lock would refuse it otherwise).
-func readReport(ctx context.Context, dir, credPath string, day time.Time) (agent.Report, error) {
+func readReport(ctx context.Context, dir, credPath string, day time.Time) (till.Report, error) {
 	if credPath == "" {
-		return agent.Report{}, &errUsage{"-data needs -credential FILE (the ledger is checked against the terminal's key)"}
+		return till.Report{}, &errUsage{"-data needs -credential FILE (the ledger is checked against the terminal's key)"}
 	}
 	c, err := wire.LoadCredential(credPath)
 	if err != nil {
-		return agent.Report{}, err
+		return till.Report{}, err
 	}
 	l, err := offline.Open(filepath.Join(dir, agent.LedgerFile), offline.Options{TerminalID: c.TerminalID,
 		MerchantID: c.MerchantID, Key: c.PrivateKey(), Logger: slog.New(slog.DiscardHandler)})
 	if errors.Is(err, offline.ErrLocked) {
-		return agent.Report{}, fmt.Errorf("the agent holds the ledger but does not answer on -http; give its -http address: %w", err)
+		return till.Report{}, fmt.Errorf("the agent holds the ledger but does not answer on -http; give its -http address: %w", err)
 	}
 	if err != nil {
-		return agent.Report{}, err
+		return till.Report{}, err
 	}
 	defer l.Close()
-	return agent.DayReport(ctx, l, day)
+	return till.DayReport(ctx, l, day)
 }

@@ -17,8 +17,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/voucherpos/voucherpos/cmd/internal/agent"
 	"github.com/voucherpos/voucherpos/cmd/internal/agent/stack"
+	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -302,11 +302,11 @@ func TestBrowser_CashierPartialRefund(t *testing.T) {
 	page.waitFor("the refund", `document.getElementById("refundmsg").textContent.includes("已退款")`)
 	page.screenshot("cashier-refunded.png")
 
-	var rep agent.Report
+	var rep till.Report
 	if err := term.Call(ctx, "GET", "/api/v1/redemptions", nil, &rep); err != nil {
 		t.Fatal(err)
 	}
-	var row *agent.Row
+	var row *till.Row
 	for i := range rep.Records {
 		if rep.Records[i].Kind == string(terminal.KindRefund) {
 			if row != nil {

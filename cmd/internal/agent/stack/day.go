@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/voucherpos/voucherpos/cmd/internal/agent"
+	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -192,7 +192,10 @@ func (d *day) emptyBasket(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return d.decline(ctx, "空单核券 / a voucher on an empty basket", code, terminal.EmptyTransaction)
+	// A till cannot open a checkout with no lines at all (400): the empty
+	// sale is one line of nothing to pay.
+	return d.decline(ctx, "空单核券 / a voucher on an empty basket (one ¥0 line)", code, terminal.EmptyTransaction,
+		grocery("bag", "空单", 1, 0))
 }
 
 func (d *day) storedValue(ctx context.Context) error {
@@ -310,7 +313,7 @@ func (d *day) outage(ctx context.Context) error {
 }
 
 func (d *day) refund(ctx context.Context) error {
-	var ans agent.RefundAnswer
+	var ans till.RefundAnswer
 	if err := d.a.Call(ctx, "POST", "/api/v1/redemptions/"+d.r1+"/refund", nil, &ans); err != nil {
 		return err
 	}
@@ -324,9 +327,9 @@ func (d *day) refund(ctx context.Context) error {
 
 // Report prints terminal t's report of today.
 func (s *Stack) Report(ctx context.Context, t *Terminal, w io.Writer) error {
-	rep, err := agent.DayReport(ctx, t.Agent.Ledger(), s.now())
+	rep, err := till.DayReport(ctx, t.Agent.Ledger(), s.now())
 	if err != nil {
 		return err
 	}
-	return agent.WriteReport(w, &rep, agent.FormatTable)
+	return till.WriteReport(w, &rep, till.FormatTable)
 }

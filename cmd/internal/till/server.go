@@ -1,4 +1,10 @@
-package agent
+// Package till is the agent's side facing the till and the people at the
+// counter: the ECR's JSON API (with its idempotency layer), the events
+// websocket, the cashier screen and merchant dashboard (web/), and the day
+// report they and `posagent report` share. It is typed against small
+// interfaces (Lane, Records, Link) that the lane, the ledger and the sync
+// client satisfy; cmd/internal/agent wires the concrete ones.
+package till
 
 import (
 	"bytes"
@@ -13,12 +19,45 @@ import (
 	"sync"
 	"time"
 
-	"github.com/voucherpos/voucherpos/offline"
+	"github.com/voucherpos/voucherpos/sync/httpguard"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
 // maxBody bounds every request body: a basket of MaxItems lines fits well.
 const maxBody = 1 << 20
+
+// Lane is the checkout counter the API drives. *terminal.Lane implements it.
+type Lane interface {
+	Open(ctx context.Context, items []terminal.Item) (terminal.Checkout, error)
+	Checkout(id string) (terminal.Checkout, error)
+	Current() (terminal.Checkout, bool)
+	Apply(ctx context.Context, id, code string) (terminal.Checkout, terminal.LaneEvent, error)
+	Complete(ctx context.Context, id string) (terminal.Checkout, error)
+	Cancel(ctx context.Context, id string) (terminal.Checkout, error)
+	Refund(ctx context.Context, id string, lines []terminal.Item) (*terminal.Redemption, error)
+	// State returns the server state the lane decides with, and whether
+	// there is one yet.
+	State() (terminal.ServerState, bool)
+}
+
+// Journal reads a terminal's records of a day with their sync state.
+// offline.Ledger implements it.
+type Journal interface {
+	DayEntries(ctx context.Context, day time.Time) ([]terminal.JournalEntry, error)
+	// Entry returns one record with its sync state (the sale an earlier
+	// day's refund refunds), or terminal.ErrNotFound.
+	Entry(ctx context.Context, id string) (terminal.JournalEntry, error)
+}
+
+// Records is the ledger as the API reads it: single records, the day's
+// journal, and the queue depth and offline exposure. offline.Ledger
+// implements it.
+type Records interface {
+	Journal
+	terminal.Unsynced
+	// Get returns the record with id, or terminal.ErrNotFound.
+	Get(ctx context.Context, id string) (*terminal.Redemption, error)
+}
 
 // Link is the agent's connection to the server, as the API shows it.
 type Link interface {
@@ -46,9 +85,9 @@ type Status struct {
 
 // ServerConfig wires the HTTP API.
 type ServerConfig struct {
-	Lane *terminal.Lane
+	Lane Lane
 	// Ledger holds the records; it gives the queue depth and the offline exposure too.
-	Ledger *offline.Ledger
+	Ledger Records
 	// Link is the server connection; nil means offline only.
 	Link Link
 	// Scanner reports the scanner's state; nil means disconnected.
@@ -56,6 +95,10 @@ type ServerConfig struct {
 	TerminalID string
 	Log        *slog.Logger
 	Now        terminal.Clock
+	// Hosts are the host names (no port) the API answers to beyond the
+	// loopback ones: the -http address when it is not loopback. Requests
+	// naming any other host are refused (DNS rebinding).
+	Hosts []string
 }
 
 // Server is the agent's HTTP side: the ECR API, the events websocket and
@@ -105,6 +148,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, "internal", "内部错误", "internal error")
 		}
 	}()
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		// A foreign web page in the cashier's browser cannot drive the till.
+		if ref := (httpguard.Policy{Hosts: s.cfg.Hosts}).Check(r); ref != nil {
+			writeError(w, ref.Status, ref.Code, ref.Message, ref.MessageEN)
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -194,6 +244,10 @@ func decode(w http.ResponseWriter, body []byte, v any, emptyOK bool) bool {
 		writeError(w, http.StatusBadRequest, "bad_request", "请求内容为空", "request body is empty; want a JSON object")
 		return false
 	}
+	if t := bytes.TrimSpace(body); t[0] != '{' {
+		writeError(w, http.StatusBadRequest, "bad_request", "请求内容必须是一个 JSON 对象", "request body must be a JSON object, got "+jsonKind(t))
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -205,6 +259,19 @@ func decode(w http.ResponseWriter, body []byte, v any, emptyOK bool) bool {
 		return false
 	}
 	return true
+}
+
+// jsonKind names the JSON value starting t, for an error message.
+func jsonKind(t []byte) string {
+	switch t[0] {
+	case 'n':
+		return "null"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	}
+	return "something else"
 }
 
 func jsonError(err error) string {
@@ -377,12 +444,16 @@ func (s *Server) redemptions(w http.ResponseWriter, r *http.Request) {
 }
 
 // DayReport reads day's records from the ledger and builds the report.
-func DayReport(ctx context.Context, l *offline.Ledger, day time.Time) (Report, error) {
+func DayReport(ctx context.Context, l Journal, day time.Time) (Report, error) {
 	es, err := l.DayEntries(ctx, terminal.Day(day))
 	if err != nil && !errors.Is(err, terminal.ErrNotFound) {
 		return Report{}, fmt.Errorf("read day %s: %w", day.Format(time.DateOnly), err)
 	}
-	return BuildReport(day, es), nil
+	of := func(id string) (terminal.JournalEntry, bool) {
+		e, err := l.Entry(ctx, id)
+		return e, err == nil
+	}
+	return BuildReport(day, es, of), nil
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {

@@ -418,9 +418,6 @@ func (h *Hub) acceptRefund(tx Tx, j *job, rec *terminal.Redemption, v *terminal.
 	return o, nil
 }
 
-
-
-
 // checkCode returns why code is not a good code for voucher id, or "". A
 // code this hub minted is compared with the stored one (no signature
 // check needed); any other is verified against the hub's keys.
@@ -481,7 +478,7 @@ func (h *Hub) applyClaim(tx Tx, j *job, now time.Time) (*wire.Message, error) {
 	if hd, ok, err := tx.Hold(v); err != nil {
 		return nil, err
 	} else if ok && hd.TerminalID != j.term && now.Before(hd.Until) {
-		ans.Result, ans.Detail = wire.ClaimConflict, "held by terminal "+hd.TerminalID
+		ans.Result, ans.Detail, ans.Until = wire.ClaimConflict, "held by terminal "+hd.TerminalID, hd.Until
 		return ans, nil
 	}
 	hd := Hold{TerminalID: j.term, Until: now.Add(h.opts.HoldTTL)}

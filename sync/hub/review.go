@@ -24,7 +24,7 @@ import (
 func holderMemo(merchant string, h terminal.HolderID) string {
 	return "holder/" + merchant + "/" + h.String()
 }
-func laneMemo(chain string) string      { return "lane/" + chain }
+func laneMemo(chain string) string       { return "lane/" + chain }
 func refundsMemo(recordID string) string { return "refunds/" + recordID }
 func syncMemo(term string) string        { return "sync/" + term }
 func blocksMemo(merchant string) string  { return "blocks/" + merchant }

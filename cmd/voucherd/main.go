@@ -16,8 +16,8 @@ import (
 const usage = `voucherd: the central server (sync hub, voucher issuer, ledger, reports)
 
 usage:
-  voucherd init -data DIR
-  voucherd serve -data DIR -listen ADDR [-token TOKEN]
+  voucherd init (-data DIR | -db URL -key-file FILE)
+  voucherd serve (-data DIR | -db URL -key-file FILE) -listen ADDR [-token TOKEN]
   voucherd merchant add -id M -name NAME -category retail|fuel|appliance|hospitality [-region 140521] ADMIN
   voucherd merchant block -id M ADMIN
   voucherd merchant unblock -id M ADMIN
@@ -28,10 +28,13 @@ usage:
   voucherd revoke -voucher ID ADMIN
   voucherd key rotate ADMIN            (mint with a new issuing key; old keys stay trusted)
   voucherd report -day YYYY-MM-DD [-merchant M] [-format table|csv|json] ADMIN
+  voucherd check -data DIR             (verify a stopped server's embedded ledger)
+  voucherd backup (-data DIR | -server URL) -out FILE   (hot copy of the embedded ledger)
 
-ADMIN is either -data DIR (a stopped server's directory) or -server URL
-(a running server, e.g. http://127.0.0.1:8443) with -token TOKEN if it has one
-(or $VOUCHERD_TOKEN). serve takes its token from -token or $VOUCHERD_TOKEN;
+ADMIN is -data DIR (a stopped server's directory), -db URL -key-file FILE
+(a PostgreSQL database, $VOUCHERD_DB and $VOUCHERD_KEY_FILE, running servers
+or not) or -server URL (a running server, e.g. http://127.0.0.1:8443) with
+-token TOKEN if it has one (or $VOUCHERD_TOKEN). serve takes its token from -token or $VOUCHERD_TOKEN;
 without one the admin API answers loopback callers only.
 
 Exit status: 0 ok, 1 error, 2 bad usage.
@@ -88,6 +91,10 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdRevoke(rest, stdout)
 	case "report":
 		return cmdReport(rest, stdout)
+	case "check":
+		return cmdCheck(rest, stdout)
+	case "backup":
+		return cmdBackup(rest, stdout)
 	case "merchant", "terminal", "key":
 		if len(rest) == 0 {
 			return usagef("%s needs a subcommand", cmd)

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/wire"
 )
@@ -26,14 +25,19 @@ const shutdownWait = 10 * time.Second
 
 func cmdInit(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("init")
-	data := fs.String("data", "", "data directory")
+	var l ledgerFlags
+	l.register(fs, "data directory")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := need("init", [2]string{"data", *data}); err != nil {
+	if err := l.check("init"); err != nil {
 		return err
 	}
-	h, err := boltstore.OpenHub(*data, hub.Options{Create: true, Logf: func(string, ...any) {}})
+	ctx := context.Background()
+	if err := l.initStore(ctx, stderr); err != nil {
+		return err
+	}
+	h, err := l.openHub(ctx, hub.Options{Create: true, Logf: func(string, ...any) {}})
 	if err != nil {
 		return err
 	}
@@ -41,24 +45,25 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 	if err := h.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "voucherd: ledger ready in %s; issuing key id:\n", *data)
+	fmt.Fprintf(stderr, "voucherd: ledger ready in %s; issuing key id:\n", l.where())
 	fmt.Fprintln(stdout, id)
 	return nil
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve")
-	data := fs.String("data", "", "data directory (voucherd init)")
+	var l ledgerFlags
+	l.register(fs, "data directory (voucherd init)")
 	listen := fs.String("listen", defaultListen, "address to listen on")
 	token := fs.String("token", os.Getenv("VOUCHERD_TOKEN"), "admin API token (default: loopback callers only)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := need("serve", [2]string{"data", *data}); err != nil {
+	if err := l.check("serve"); err != nil {
 		return err
 	}
 	logger := log.New(stderr, "voucherd: ", log.LstdFlags)
-	h, err := boltstore.OpenHub(*data, hub.Options{AdminToken: *token, Logf: logger.Printf})
+	h, err := l.openHub(context.Background(), hub.Options{AdminToken: *token, Logf: logger.Printf})
 	if err != nil {
 		return err
 	}

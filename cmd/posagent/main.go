@@ -117,6 +117,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	claim := fs.Duration("claim-timeout", terminal.DefaultClaimTimeout, "longest wait for the server's online answer before deciding offline")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	pinFile := fs.String("refund-pin-file", "", "file holding the manager's PIN every refund must carry (4-12 digits); empty means refunds need none")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -143,6 +144,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opts := agent.Options{DataDir: *data, Credential: c, HTTP: *httpAddr, Server: *server, ClaimTimeout: *claim, Log: log}
+	if *pinFile != "" {
+		if opts.RefundPIN, err = readPIN(*pinFile); err != nil {
+			return err
+		}
+	}
 	if *device != "none" {
 		opts.Scanner = serial.Config{Device: *device, Profile: prof, Baud: *baud}
 	}
@@ -153,6 +159,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	<-ctx.Done()
 	log.Info("shutting down")
 	return a.Close()
+}
+
+// readPIN reads the manager's refund PIN: one line of 4 to 12 digits.
+func readPIN(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("refund PIN: %w", err)
+	}
+	pin := strings.TrimSpace(string(b))
+	if len(pin) < 4 || len(pin) > 12 || strings.Trim(pin, "0123456789") != "" {
+		return "", fmt.Errorf("refund PIN in %s: want one line of 4 to 12 digits", path)
+	}
+	return pin, nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

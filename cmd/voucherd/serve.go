@@ -13,7 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/voucherpos/voucherpos/drivers/qrimage"
 	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/sync/wire"
 )
 
@@ -56,6 +58,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	l.register(fs, "data directory (voucherd init)")
 	listen := fs.String("listen", defaultListen, "address to listen on")
 	token := fs.String("token", os.Getenv("VOUCHERD_TOKEN"), "admin API token (default: loopback callers only)")
+	platform := fs.String("platform-token", os.Getenv("VOUCHERD_PLATFORM_TOKEN"), "the issuing platform's token for /v1/claims (default: loopback callers only)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -63,16 +66,24 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger := log.New(stderr, "voucherd: ", log.LstdFlags)
-	h, err := l.openHub(context.Background(), hub.Options{AdminToken: *token, Logf: logger.Printf})
+	h, iss, err := l.openServer(context.Background(), hub.Options{AdminToken: *token, Logf: logger.Printf},
+		issuing.Options{AdminToken: *token, PlatformToken: *platform, QR: walletQR})
 	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
+		closeIssuing(iss)
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	srv := hub.NewServer(h.Handler())
+	var handler http.Handler = h.Handler()
+	if iss != nil {
+		handler = iss.Wrap(handler)
+	} else {
+		logger.Printf("the claims API (/v1/claims, /wallet/) runs on the embedded ledger only for now: not served with -db")
+	}
+	srv := hub.NewServer(countyHandler(h, handler))
 	fmt.Fprintf(stdout, "voucherd: serving on http://%s (terminals: ws://%s%s, issuing key id %s)\n", ln.Addr(), ln.Addr(), wire.Path, h.KeyID())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -83,9 +94,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	case s := <-sig:
 		logger.Printf("%s: shutting down (terminals are told to reconnect later, 1012)", s)
 	case err := <-errc:
+		closeIssuing(iss)
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
+	closeIssuing(iss) // answers the claims queued
 	herr := h.Close() // closes the terminals' websockets with 1012, then the ledger
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
@@ -94,3 +107,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	return herr
 }
+
+// walletQR draws a voucher code for the wallet page.
+func walletQR(w io.Writer, code string) error { return qrimage.WritePNG(w, code, 300) }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/sync/pgstore"
 )
 
@@ -61,6 +62,22 @@ func (l *ledgerFlags) openHub(ctx context.Context, opts hub.Options) (*hub.Hub, 
 		return nil, err
 	}
 	return h, nil
+}
+
+// openServer starts the hub and, on the embedded ledger, the issuing side
+// (claims) in the same file; with -db the issuing side is nil.
+func (l *ledgerFlags) openServer(ctx context.Context, hopts hub.Options, iopts issuing.Options) (*hub.Hub, *issuing.Service, error) {
+	if l.db == "" {
+		return boltstore.OpenServer(l.data, hopts, iopts)
+	}
+	h, err := l.openHub(ctx, hopts)
+	return h, nil, err
+}
+
+func closeIssuing(s *issuing.Service) {
+	if s != nil {
+		_ = s.Close()
+	}
 }
 
 // initStore prepares the chosen store: the embedded ledger is made by

@@ -124,3 +124,29 @@ func (s *Store) Watch(ctx context.Context, fn func(hub.Change)) error {
 }
 
 var _ hub.Watcher = (*Store)(nil)
+
+// AddAction appends an entry to the admin log.
+func (s *Store) AddAction(ctx context.Context, a hub.Action) error {
+	_, err := s.pool.Exec(ctx, "INSERT INTO actions (at, who, what, target, why) VALUES ($1, $2, $3, $4, $5)",
+		a.At, a.Who, a.What, a.Target, a.Why)
+	return err
+}
+
+// Actions reads the admin log, oldest first.
+func (s *Store) Actions(ctx context.Context, fn func(*hub.Action) error) error {
+	rows, err := s.pool.Query(ctx, "SELECT at, who, what, target, why FROM actions ORDER BY id")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a hub.Action
+		if err := rows.Scan(&a.At, &a.Who, &a.What, &a.Target, &a.Why); err != nil {
+			return err
+		}
+		if err := fn(&a); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -58,6 +58,9 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// RefundPIN, if set, is the manager's PIN a refund must carry; empty
+	// means refunds need none.
+	RefundPIN string
 }
 
 // The concrete types the HTTP side is wired with.
@@ -156,8 +159,12 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 		lcfg.Beeper = a.scanner
 	}
 	a.lane = terminal.NewLane(lcfg)
-	a.server = till.NewServer(till.ServerConfig{Lane: a.lane, Ledger: a.ledger, Link: a.link,
-		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Scanner: a.scannerState})
+	scfg := till.ServerConfig{Lane: a.lane, Ledger: a.ledger, Link: a.link, RefundPIN: o.RefundPIN,
+		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Hosts: listenHosts(o.HTTP)}
+	if a.scanner != nil {
+		scfg.Scanner = a.scannerState
+	}
+	a.server = till.NewServer(scfg)
 	if st, err := a.ledger.LoadState(ctx); err == nil {
 		a.lane.SetState(st)
 	} else if !errors.Is(err, offline.ErrNoState) {
@@ -320,4 +327,15 @@ func (a *Agent) statusLoop(ctx context.Context) {
 		}
 		a.server.PublishStatus(ctx)
 	}
+}
+
+// listenHosts returns the host name of a listen address for the API's Host
+// check when it is not a wildcard (loopback hosts are always accepted): a
+// till reaching the agent at 192.168.1.20:8080 names that host.
+func listenHosts(addr string) []string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return nil
+	}
+	return []string{host}
 }

@@ -46,6 +46,8 @@ type Options struct {
 	Log *slog.Logger
 	// ClaimTimeout is the agents' online claim timeout; zero means the default.
 	ClaimTimeout time.Duration
+	// RefundPIN is the agents' manager PIN for refunds; empty means none.
+	RefundPIN string
 }
 
 // Stack is a running system.
@@ -130,7 +132,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		}
 		t.Agent = agent.New(agent.Options{DataDir: dir, Credential: t.Credential, HTTP: addr,
 			Server: "ws://" + t.Net.Addr() + wire.Path, Now: o.Now, Log: o.Log.With("terminal", id),
-			ClaimTimeout: o.ClaimTimeout, SyncBackoff: client.Backoff{Base: 100 * time.Millisecond, Cap: time.Second},
+			ClaimTimeout: o.ClaimTimeout, RefundPIN: o.RefundPIN, SyncBackoff: client.Backoff{Base: 100 * time.Millisecond, Cap: time.Second},
 			Scanner: serial.Config{Device: t.Sim.Path(), Profile: serial.HoneywellProfile()}})
 		if err := t.Agent.Open(ctx); err != nil {
 			return s, err

@@ -54,7 +54,7 @@ func retryable(err error) bool {
 		case "40001", "40P01": // serialization_failure, deadlock_detected
 			return true
 		case "23505": // unique_violation: a voucher row inserted by another instance
-			return pe.ConstraintName == "vouchers_pkey"
+			return pe.ConstraintName == "vouchers_pkey" || pe.ConstraintName == "memos_pkey"
 		}
 		return false
 	}
@@ -72,7 +72,7 @@ func (s *Store) commitOnce(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) 
 		}
 	}()
 	t := &tx{ctx: ctx, tx: pt, heads: map[string]*headEntry{}, recs: map[hub.RecordRef]*hub.StoredRecord{},
-		vouchers: map[terminal.VoucherID]*voucherRow{}, merchants: map[string]*terminal.Merchant{}}
+		vouchers: map[terminal.VoucherID]*voucherRow{}, merchants: map[string]*terminal.Merchant{}, memos: map[string]*memo{}}
 	if err := t.prefetch(keys); err != nil {
 		return err
 	}
@@ -117,6 +117,13 @@ type tx struct {
 	vouchers  map[terminal.VoucherID]*voucherRow
 	merchants map[string]*terminal.Merchant // nil: known absent
 	conflicts []*hub.Conflict
+	memos     map[string]*memo
+}
+
+// memo is a memos row as the transaction sees it.
+type memo struct {
+	value         []byte // nil: absent
+	exists, dirty bool
 }
 
 var _ hub.Tx = (*tx)(nil)
@@ -139,7 +146,88 @@ func (t *tx) prefetch(k *hub.Keys) error {
 	if err := t.lockVouchers(uniq(vs)); err != nil {
 		return err
 	}
-	return t.readMerchants(uniq(k.Merchants))
+	if err := t.readMerchants(uniq(k.Merchants)); err != nil {
+		return err
+	}
+	return t.lockMemos(uniq(k.Memos))
+}
+
+func (t *tx) lockMemos(keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	for _, k := range keys {
+		t.memos[k] = &memo{}
+	}
+	rows, err := t.tx.Query(t.ctx, "SELECT key, value FROM memos WHERE key = ANY($1) ORDER BY key FOR UPDATE", keys)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return err
+		}
+		t.memos[k] = &memo{value: v, exists: true}
+	}
+	return rows.Err()
+}
+
+func (t *tx) memo(key string) (*memo, error) {
+	if m, ok := t.memos[key]; ok {
+		return m, nil
+	}
+	if err := t.lockMemos([]string{key}); err != nil {
+		return nil, err
+	}
+	return t.memos[key], nil
+}
+
+func (t *tx) Memo(key string) ([]byte, bool, error) {
+	m, err := t.memo(key)
+	if err != nil || m.value == nil {
+		return nil, false, err
+	}
+	return append([]byte(nil), m.value...), true, nil
+}
+
+func (t *tx) PutMemo(key string, v []byte) error {
+	if key == "" {
+		return fmt.Errorf("memo: empty key")
+	}
+	m, err := t.memo(key)
+	if err != nil {
+		return err
+	}
+	m.value, m.dirty = append([]byte{}, v...), true
+	return nil
+}
+
+func (t *tx) flushMemos() error {
+	var uk, ik []string
+	var uv, iv [][]byte
+	for k, m := range t.memos {
+		switch {
+		case !m.dirty:
+		case m.exists:
+			uk, uv = append(uk, k), append(uv, m.value)
+		default:
+			ik, iv = append(ik, k), append(iv, m.value)
+		}
+	}
+	if len(uk) > 0 {
+		_, err := t.tx.Exec(t.ctx, "UPDATE memos SET value = u.v FROM unnest($1::text[], $2::bytea[]) AS u(k, v) WHERE memos.key = u.k", uk, uv)
+		if err != nil {
+			return err
+		}
+	}
+	if len(ik) > 0 {
+		_, err := t.tx.Exec(t.ctx, "INSERT INTO memos (key, value) SELECT * FROM unnest($1::text[], $2::bytea[])", ik, iv)
+		return err
+	}
+	return nil
 }
 
 func uniq[T ~string | ~uint64](xs []T) []T {
@@ -455,6 +543,9 @@ func (t *tx) flush() error {
 	if err := t.flushConflicts(); err != nil {
 		return err
 	}
+	if err := t.flushMemos(); err != nil {
+		return err
+	}
 	return t.flushHeads()
 }
 
@@ -536,7 +627,7 @@ func (t *tx) flushConflicts() error {
 	_, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"conflicts"}, strings.Split(conflictCols, ", "), pgx.CopyFromSlice(len(t.conflicts), func(i int) ([]any, error) {
 		c := t.conflicts[i]
 		return []any{c.RecordID, c.TerminalID, c.MerchantID, int64(c.Seq), int64(c.Voucher), int16(c.Category),
-			int64(c.DiscountFen), c.At, c.Against, c.Reason}, nil
+			int64(c.DiscountFen), c.At, c.Against, string(c.Code), c.Reason}, nil
 	}))
 	return err
 }

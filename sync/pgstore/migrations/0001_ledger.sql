@@ -77,7 +77,17 @@ CREATE TABLE conflicts (
     discount_fen bigint NOT NULL,
     at           timestamptz NOT NULL,
     against      text NOT NULL DEFAULT '',
+    code         text NOT NULL DEFAULT '', -- the decline or review code
     reason       text NOT NULL
+);
+
+-- The hub's small memories for its rules (a holder's recent redemptions at
+-- a merchant, a sale's refunds, a terminal's syncs, a merchant's blocks):
+-- values the hub encodes, read and written in the group commit, the rows
+-- locked like the vouchers'.
+CREATE TABLE memos (
+    key   text PRIMARY KEY,
+    value bytea NOT NULL
 );
 
 -- Issuing keys. The private seed is sealed (AES-256-GCM) with the key file

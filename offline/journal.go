@@ -11,20 +11,9 @@ import (
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
-// Pending is the sync state of a record the server has not acknowledged yet.
-const Pending terminal.Result = "pending"
-
-// Entry is one record of the journal with its sync state, as the
-// merchant's dashboard shows it.
-type Entry struct {
-	Record *terminal.Redemption `json:"record"`
-	// Sync is Pending, or the server's result: accepted, duplicate, or
-	// conflict (the voucher was redeemed elsewhere first; the record stays
-	// in the merchant's day for the auditors).
-	Sync terminal.Result `json:"sync"`
-	// Detail explains a conflict.
-	Detail string `json:"detail,omitempty"`
-}
+// Entry is one record of the journal with its sync state; the type lives
+// in terminal so the report and the screens read it without this package.
+type Entry = terminal.JournalEntry
 
 // stored is a record copied out of a read transaction, decoded after it.
 type stored struct {
@@ -64,7 +53,7 @@ func (s *stored) entry() (Entry, error) {
 	if err := decodeBody(s.seq, s.val, &r); err != nil {
 		return Entry{}, err
 	}
-	e := Entry{Record: &r, Sync: Pending}
+	e := Entry{Record: &r, Sync: terminal.Awaiting}
 	switch {
 	case s.hasOut:
 		o := decodeOutcome(s.seq, s.outcome)

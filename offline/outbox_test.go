@@ -71,7 +71,7 @@ func TestOutbox_Ack(t *testing.T) {
 			t.Fatalf("conflicts: got %+v %v", cs, err)
 		}
 		for id, want := range map[string]terminal.Result{"T1-0000000001": terminal.Accepted, "T1-0000000002": terminal.Conflict,
-			"T1-0000000003": terminal.Duplicate, "T1-0000000004": offline.Pending} {
+			"T1-0000000003": terminal.Duplicate, "T1-0000000004": terminal.Awaiting} {
 			e, err := l.Entry(ctx, id)
 			if err != nil || e.Sync != want {
 				t.Errorf("%s: got %q %v, want %q", id, e.Sync, err, want)

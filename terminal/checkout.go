@@ -51,6 +51,17 @@ type Checkout struct {
 	RedemptionID string `json:"redemption_id,omitempty"`
 }
 
+// Record returns the redemption record of co, which has a voucher applied,
+// as terminalID of merchantID commits it; online says whether the server
+// claimed the voucher. The caller sets At when it commits; the ledger
+// assigns Seq and ID.
+func (co *Checkout) Record(terminalID, merchantID string, online bool) *Redemption {
+	return &Redemption{Kind: KindRedemption, TerminalID: terminalID, MerchantID: merchantID,
+		CheckoutID: co.ID, Code: co.Code, Voucher: *co.Voucher, Items: append([]Item(nil), co.Items...),
+		TotalFen: co.TotalFen, EligibleFen: co.EligibleFen, DiscountFen: co.DiscountFen,
+		PayableFen: co.PayableFen, Flags: append([]string(nil), co.Flags...), Online: online}
+}
+
 // NewCheckout opens a checkout for items, which must pass CheckItems.
 func NewCheckout(id string, items []Item, now time.Time) (*Checkout, error) {
 	total, eligible, err := checkItems(items)

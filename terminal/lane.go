@@ -2,8 +2,6 @@ package terminal
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,44 +9,12 @@ import (
 )
 
 // The lane: one cashier's checkout counter. It orchestrates the rules, the
-// online authoriser, the ledger and the scanner over the interfaces of this
-// package, one open checkout at a time.
+// online authoriser (authorise.go), the ledger and the scanner over the
+// interfaces of this package, one open checkout at a time (checkouts.go),
+// and publishes what happens as events (lane_event.go).
 
 // ErrCheckoutOpen is returned by Lane.Open when the lane already has an open checkout.
 var ErrCheckoutOpen = errors.New("a checkout is already open on this lane")
-
-// Authorizer claims vouchers with the server before an online approval.
-// Implemented (through an adapter in cmd/) by the sync client.
-type Authorizer interface {
-	// Claim reserves voucher id for this terminal. Accepted or Duplicate
-	// means the claim is held; Conflict means the voucher is redeemed or
-	// claimed elsewhere. A *Error (revoked, merchant_blocked) is a decline;
-	// any other error (offline, timeout) means the server cannot decide.
-	Claim(ctx context.Context, id VoucherID, code string) (Result, error)
-	// Release gives up a claim made by Claim for a sale that was cancelled.
-	Release(ctx context.Context, id VoucherID) error
-}
-
-// Beeper signals the cashier a good or bad read. CodeSource implements it.
-type Beeper interface {
-	Beep(ctx context.Context, f Feedback) error
-}
-
-// Unsynced reports the records the server has not acknowledged. Outbox implements it.
-type Unsynced interface {
-	Unsynced(ctx context.Context) (count int, discount Fen, err error)
-}
-
-// SyncStater reports what the offline limits look at: the last sync, the
-// server's clock offset, the high-water time and the unsynced discount,
-// durably. offline.Ledger implements it.
-type SyncStater interface {
-	SyncState(ctx context.Context) (SyncState, error)
-}
-
-// DefaultClaimTimeout is how long the lane waits for an online claim before
-// it decides offline.
-const DefaultClaimTimeout = 300 * time.Millisecond
 
 // LaneConfig wires a lane.
 type LaneConfig struct {
@@ -81,61 +47,21 @@ type LaneConfig struct {
 	OnError func(op string, err error)
 }
 
-// EventKind names a lane event.
-type EventKind string
-
-// Lane event kinds.
-const (
-	EventOpened    EventKind = "opened"
-	EventApproved  EventKind = "approved"
-	EventDeclined  EventKind = "declined"
-	EventCompleted EventKind = "completed"
-	EventCancelled EventKind = "cancelled"
-	EventRefunded  EventKind = "refunded"
-)
-
-// LaneEvent is what the screens see of the lane.
-type LaneEvent struct {
-	Kind EventKind `json:"kind"`
-	At   time.Time `json:"at"`
-	// Source is "scanner" or "api" for a voucher, empty otherwise.
-	Source string `json:"source,omitempty"`
-	// ScannedAt is when the scanner framed the code (zero for the API).
-	ScannedAt time.Time `json:"scanned_at,omitzero"`
-	// Checkout is a snapshot of the lane's checkout, nil for a scan with none open.
-	Checkout *Checkout `json:"checkout,omitempty"`
-	// Decline is set on EventDeclined.
-	Decline *Error `json:"decline,omitempty"`
-	// Online is true when the server authorised the voucher.
-	Online bool `json:"online,omitempty"`
-	// Record is the committed record on EventCompleted and EventRefunded.
-	Record *Redemption `json:"record,omitempty"`
-}
-
 // Lane is one checkout counter. It is safe for concurrent use; operations
 // that change it run one at a time.
 type Lane struct {
 	cfg   LaneConfig
 	rules Rules // Programme and History fixed; the rest replaced by SetState
 
-	op sync.Mutex // serialises operations (held across a claim)
+	op   sync.Mutex // serialises operations (held across a claim)
+	beep sync.Mutex // orders beeps as their operations (see done)
 
 	mu        sync.Mutex // guards the fields below; never held across I/O
 	state     ServerState
 	hasState  bool
 	highWater time.Time
-	cur       *entry            // the open checkout, nil if none
-	recent    map[string]*entry // checkouts by id, the last maxRecent
-	order     []string
+	cos       checkouts
 }
-
-type entry struct {
-	co      *Checkout
-	online  bool      // the applied voucher was claimed online
-	claimed VoucherID // held claim to release on cancel (0: none)
-}
-
-const maxRecent = 200
 
 // NewLane returns a lane; it does no I/O. Until SetState gives it a
 // merchant profile and issuer keys every voucher is declined.
@@ -146,7 +72,7 @@ func NewLane(cfg LaneConfig) *Lane {
 	if cfg.ClaimTimeout <= 0 {
 		cfg.ClaimTimeout = DefaultClaimTimeout
 	}
-	l := &Lane{cfg: cfg, recent: map[string]*entry{}}
+	l := &Lane{cfg: cfg, cos: newCheckouts()}
 	l.rules = Rules{Programme: cfg.Programme, Keys: &Keyring{}, Revoked: RevocationSet{}, History: cfg.Ledger}
 	return l
 }
@@ -166,9 +92,7 @@ func (l *Lane) SetState(s ServerState) {
 	defer l.mu.Unlock()
 	l.state, l.hasState = s, true
 	l.rules.Keys, l.rules.Revoked, l.rules.Params = kr, rev, s.Params
-	if s.LocalTime.After(l.highWater) {
-		l.highWater = s.LocalTime
-	}
+	l.raise(s.LocalTime)
 }
 
 // State returns the state installed by SetState and whether there is one.
@@ -183,9 +107,7 @@ func (l *Lane) State() (ServerState, bool) {
 func (l *Lane) SeenTime(t time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if t.After(l.highWater) {
-		l.highWater = t
-	}
+	l.raise(t)
 }
 
 // now reads the clock.
@@ -199,27 +121,21 @@ func (l *Lane) Open(ctx context.Context, items []Item) (Checkout, error) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.cur != nil {
-		return Checkout{}, fmt.Errorf("open checkout: %s is open: %w", l.cur.co.ID, ErrCheckoutOpen)
-	}
-	co, err := NewCheckout(newID(now), items, now)
+	e, err := l.cos.open(items, now)
 	if err != nil {
 		return Checkout{}, err
 	}
-	e := &entry{co: co}
-	l.cur = e
-	l.remember(e)
-	l.emit(LaneEvent{Kind: EventOpened, At: now, Checkout: snapshot(co)})
-	return *snapshot(co), nil
+	l.emit(LaneEvent{Kind: EventOpened, At: now, Checkout: snapshot(e.co)})
+	return *snapshot(e.co), nil
 }
 
 // Checkout returns a snapshot of checkout id, or ErrNotFound.
 func (l *Lane) Checkout(id string) (Checkout, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, ok := l.recent[id]
-	if !ok {
-		return Checkout{}, fmt.Errorf("checkout %q: %w", id, ErrNotFound)
+	e, err := l.cos.get(id)
+	if err != nil {
+		return Checkout{}, err
 	}
 	return *snapshot(e.co), nil
 }
@@ -228,30 +144,30 @@ func (l *Lane) Checkout(id string) (Checkout, error) {
 func (l *Lane) Current() (Checkout, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.cur == nil {
+	if l.cos.cur == nil {
 		return Checkout{}, false
 	}
-	return *snapshot(l.cur.co), true
+	return *snapshot(l.cos.cur.co), true
 }
 
 // Scan applies a scanned code to the open checkout, or declines it
 // no_open_checkout. It returns the event it published.
 func (l *Lane) Scan(ctx context.Context, s Scan) LaneEvent {
 	l.op.Lock()
-	defer l.op.Unlock()
 	l.mu.Lock()
-	e := l.cur
+	e := l.cos.cur
 	l.mu.Unlock()
+	var ev LaneEvent
 	if e == nil {
-		now := l.now()
-		ev := LaneEvent{Kind: EventDeclined, At: now, Source: "scanner", ScannedAt: s.At, Decline: Errorf(NoOpenCheckout, "")}
+		ev = LaneEvent{Kind: EventDeclined, At: l.now(), Source: "scanner", ScannedAt: s.At, Decline: Errorf(NoOpenCheckout, "")}
 		l.mu.Lock()
 		l.emit(ev)
 		l.mu.Unlock()
-		l.beep(ctx, BadRead)
-		return ev
+	} else {
+		ev = l.apply(ctx, e, s.Code, "scanner", s.At)
 	}
-	return l.apply(ctx, e, s.Code, "scanner", s.At)
+	l.done(ctx, ev)
+	return ev
 }
 
 // Apply applies a voucher code typed or sent by the till to checkout id,
@@ -259,17 +175,19 @@ func (l *Lane) Scan(ctx context.Context, s Scan) LaneEvent {
 // a declined voucher is not an error: the event and the checkout carry it.
 func (l *Lane) Apply(ctx context.Context, id, code string) (Checkout, LaneEvent, error) {
 	l.op.Lock()
-	defer l.op.Unlock()
 	l.mu.Lock()
-	e, ok := l.recent[id]
+	e, err := l.cos.get(id)
 	l.mu.Unlock()
-	if !ok {
-		return Checkout{}, LaneEvent{}, fmt.Errorf("checkout %q: %w", id, ErrNotFound)
+	if err != nil {
+		l.op.Unlock()
+		return Checkout{}, LaneEvent{}, err
 	}
 	ev := l.apply(ctx, e, code, "api", time.Time{})
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return *snapshot(e.co), ev, nil
+	co := *snapshot(e.co)
+	l.mu.Unlock()
+	l.done(ctx, ev)
+	return co, ev, nil
 }
 
 // apply decides code for e with l.op held.
@@ -310,65 +228,10 @@ func (l *Lane) apply(ctx context.Context, e *entry, code, source string, scanned
 	ev.Checkout = snapshot(e.co)
 	l.emit(ev)
 	l.mu.Unlock()
-	if ev.Kind == EventApproved {
-		l.beep(ctx, GoodRead)
-	} else {
-		l.beep(ctx, BadRead)
-		if online { // approved by the server but lost locally: give the claim back
-			l.release(ctx, d.Voucher.ID)
-		}
+	if ev.Kind != EventApproved && online { // approved by the server but lost locally: give the claim back
+		l.release(ctx, d.Voucher.ID)
 	}
 	return ev
-}
-
-// authorise claims an approved voucher online, or falls back to the offline
-// limits of p. It returns whether the server holds the claim, or a decline.
-func (l *Lane) authorise(ctx context.Context, d *Decision, p Params, code string, now time.Time) (bool, *Error) {
-	if l.cfg.Auth != nil {
-		cctx, cancel := context.WithTimeout(ctx, l.cfg.ClaimTimeout)
-		res, err := l.cfg.Auth.Claim(cctx, d.Voucher.ID, code)
-		cancel()
-		var de *Error
-		switch {
-		case err == nil && (res == Accepted || res == Duplicate):
-			return true, nil
-		case err == nil && res == Conflict:
-			return false, Errorf(AlreadyRedeemed, "server: voucher %s is redeemed or claimed elsewhere", d.Voucher.ID)
-		case errors.As(err, &de):
-			return false, de
-		case err == nil:
-			l.report("claim", fmt.Errorf("unexpected claim result %q", res))
-		}
-		if ctx.Err() != nil {
-			return false, Errorf(OfflineLimit, "cancelled: %v", ctx.Err())
-		}
-	}
-	s, err := l.SyncState(ctx)
-	if err != nil {
-		l.report("unsynced", err)
-		return false, Errorf(OfflineLimit, "cannot read the offline exposure: %v", err)
-	}
-	if de := p.CheckOffline(&s, d.DiscountFen, now); de != nil {
-		return false, de
-	}
-	return false, nil
-}
-
-// SyncState returns what the offline limits look at now.
-func (l *Lane) SyncState(ctx context.Context) (SyncState, error) {
-	var s SyncState
-	if l.cfg.Sync != nil {
-		var err error
-		if s, err = l.cfg.Sync.SyncState(ctx); err != nil {
-			return s, err
-		}
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.highWater.After(s.HighWater) {
-		s.HighWater = l.highWater
-	}
-	return s, nil
 }
 
 // Complete records that payment was taken. With a voucher applied, the
@@ -379,10 +242,10 @@ func (l *Lane) Complete(ctx context.Context, id string) (Checkout, error) {
 	l.op.Lock()
 	defer l.op.Unlock()
 	l.mu.Lock()
-	e, ok := l.recent[id]
-	if !ok {
+	e, err := l.cos.get(id)
+	if err != nil {
 		l.mu.Unlock()
-		return Checkout{}, fmt.Errorf("checkout %q: %w", id, ErrNotFound)
+		return Checkout{}, err
 	}
 	if e.co.Status == StatusCompleted { // a retry: answer as before
 		defer l.mu.Unlock()
@@ -395,10 +258,7 @@ func (l *Lane) Complete(ctx context.Context, id string) (Checkout, error) {
 	co := e.co
 	var rec *Redemption
 	if co.Status == StatusVoucherApplied {
-		rec = &Redemption{Kind: KindRedemption, TerminalID: l.cfg.TerminalID, MerchantID: l.cfg.MerchantID,
-			CheckoutID: co.ID, Code: co.Code, Voucher: *co.Voucher, Items: append([]Item(nil), co.Items...),
-			TotalFen: co.TotalFen, EligibleFen: co.EligibleFen, DiscountFen: co.DiscountFen,
-			PayableFen: co.PayableFen, Flags: append([]string(nil), co.Flags...), Online: e.online}
+		rec = co.Record(l.cfg.TerminalID, l.cfg.MerchantID, e.online)
 	}
 	l.mu.Unlock()
 	now := l.now()
@@ -419,7 +279,7 @@ func (l *Lane) Complete(ctx context.Context, id string) (Checkout, error) {
 		return *snapshot(co), err
 	}
 	e.claimed = 0
-	l.cur = nil
+	l.cos.close(e)
 	l.raise(now)
 	l.emit(LaneEvent{Kind: EventCompleted, At: now, Checkout: snapshot(co), Online: e.online, Record: rec})
 	return *snapshot(co), nil
@@ -432,10 +292,10 @@ func (l *Lane) Cancel(ctx context.Context, id string) (Checkout, error) {
 	defer l.op.Unlock()
 	now := l.now()
 	l.mu.Lock()
-	e, ok := l.recent[id]
-	if !ok {
+	e, err := l.cos.get(id)
+	if err != nil {
 		l.mu.Unlock()
-		return Checkout{}, fmt.Errorf("checkout %q: %w", id, ErrNotFound)
+		return Checkout{}, err
 	}
 	if e.co.Status == StatusCancelled {
 		defer l.mu.Unlock()
@@ -447,9 +307,7 @@ func (l *Lane) Cancel(ctx context.Context, id string) (Checkout, error) {
 	}
 	claimed := e.claimed
 	e.claimed, e.online = 0, false
-	if l.cur == e {
-		l.cur = nil
-	}
+	l.cos.close(e)
 	l.raise(now)
 	l.emit(LaneEvent{Kind: EventCancelled, At: now, Checkout: snapshot(e.co)})
 	co := *snapshot(e.co)
@@ -480,10 +338,7 @@ func (l *Lane) Refund(ctx context.Context, id string, lines []Item) (*Redemption
 	if err != nil {
 		return nil, err
 	}
-	rec := &Redemption{Kind: KindRefund, TerminalID: l.cfg.TerminalID, MerchantID: l.cfg.MerchantID, At: now,
-		CheckoutID: orig.CheckoutID, Code: orig.Code, Voucher: orig.Voucher, Items: plan.Items,
-		TotalFen: plan.GrossFen, RefundOf: orig.ID, RefundFen: plan.RefundFen,
-		VoucherShareFen: plan.VoucherShareFen, VoucherReturned: plan.VoucherReturned}
+	rec := plan.Record(orig, l.cfg.TerminalID, l.cfg.MerchantID, now)
 	if err := l.cfg.Ledger.Commit(ctx, rec); err != nil {
 		return nil, fmt.Errorf("refund %s: %w", id, err)
 	}
@@ -494,46 +349,10 @@ func (l *Lane) Refund(ctx context.Context, id string, lines []Item) (*Redemption
 	return rec, nil
 }
 
-func (l *Lane) raise(now time.Time) {
-	if now.After(l.highWater) {
-		l.highWater = now
-	}
-}
-
-func (l *Lane) remember(e *entry) {
-	l.recent[e.co.ID] = e
-	l.order = append(l.order, e.co.ID)
-	for len(l.order) > maxRecent {
-		if old := l.recent[l.order[0]]; old != nil && old != l.cur {
-			delete(l.recent, l.order[0])
-		}
-		l.order = l.order[1:]
-	}
-}
-
-func (l *Lane) emit(ev LaneEvent) {
-	if l.cfg.OnEvent != nil {
-		l.cfg.OnEvent(ev)
-	}
-}
-
-func (l *Lane) beep(ctx context.Context, f Feedback) {
-	if l.cfg.Beeper == nil {
-		return
-	}
-	if err := l.cfg.Beeper.Beep(ctx, f); err != nil {
-		l.report("beep", err)
-	}
-}
-
-func (l *Lane) release(ctx context.Context, id VoucherID) {
-	if l.cfg.Auth == nil {
-		return
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.ClaimTimeout)
-	defer cancel()
-	if err := l.cfg.Auth.Release(cctx, id); err != nil {
-		l.report("release", fmt.Errorf("voucher %s: %w", id, err))
+// raise moves the high-water mark up to t; l.mu is held.
+func (l *Lane) raise(t time.Time) {
+	if t.After(l.highWater) {
+		l.highWater = t
 	}
 }
 
@@ -541,27 +360,4 @@ func (l *Lane) report(op string, err error) {
 	if l.cfg.OnError != nil {
 		l.cfg.OnError(op, err)
 	}
-}
-
-// snapshot returns a deep copy of co for callers outside the lock.
-func snapshot(co *Checkout) *Checkout {
-	c := *co
-	c.Items = append([]Item(nil), co.Items...)
-	c.Flags = append([]string(nil), co.Flags...)
-	if co.Voucher != nil {
-		v := *co.Voucher
-		c.Voucher = &v
-	}
-	if co.Decline != nil {
-		d := *co.Decline
-		c.Decline = &d
-	}
-	return &c
-}
-
-// newID returns a checkout id: the local time and 4 random bytes.
-func newID(now time.Time) string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return "CO" + now.In(Zone).Format("20060102150405") + hex.EncodeToString(b[:])
 }

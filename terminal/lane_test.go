@@ -42,23 +42,22 @@ func mustOpenLedger(tb testing.TB, path string) *offline.Ledger {
 
 type fakeAuth struct {
 	mu       sync.Mutex
-	result   terminal.Result
 	err      error
 	block    bool // wait for the context (a server that does not answer)
 	claims   []terminal.VoucherID
 	releases []terminal.VoucherID
 }
 
-func (a *fakeAuth) Claim(ctx context.Context, id terminal.VoucherID, code string) (terminal.Result, error) {
+func (a *fakeAuth) Claim(ctx context.Context, id terminal.VoucherID, code string) error {
 	a.mu.Lock()
 	a.claims = append(a.claims, id)
-	res, err, block := a.result, a.err, a.block
+	err, block := a.err, a.block
 	a.mu.Unlock()
 	if block {
 		<-ctx.Done()
-		return "", ctx.Err()
+		return ctx.Err()
 	}
-	return res, err
+	return err
 }
 
 func (a *fakeAuth) Release(ctx context.Context, id terminal.VoucherID) error {
@@ -184,16 +183,15 @@ func TestLane_Scan(t *testing.T) {
 		want       terminal.Code // "" = approved
 		wantOnline bool
 	}{
-		{name: "OKOnline", auth: &fakeAuth{result: terminal.Accepted}, synced: true, want: "", wantOnline: true},
-		{name: "OKOnlineDuplicateClaim", auth: &fakeAuth{result: terminal.Duplicate}, synced: true, wantOnline: true},
+		{name: "OKOnline", auth: &fakeAuth{}, synced: true, want: "", wantOnline: true},
 		{name: "OKOfflineNoAuthoriser", synced: true},
 		{name: "OKOfflineServerSilent", auth: &fakeAuth{block: true}, synced: true},
 		{name: "OKOfflineServerDown", auth: &fakeAuth{err: errors.New("not connected")}, synced: true},
-		{name: "ErrAlreadyRedeemedOnServer", auth: &fakeAuth{result: terminal.Conflict}, synced: true, want: terminal.AlreadyRedeemed},
+		{name: "ErrAlreadyRedeemedOnServer", auth: &fakeAuth{err: terminal.Errorf(terminal.AlreadyRedeemed, "server")}, synced: true, want: terminal.AlreadyRedeemed},
 		{name: "ErrRevokedOnServer", auth: &fakeAuth{err: terminal.Errorf(terminal.Revoked, "server")}, synced: true, want: terminal.Revoked},
 		{name: "ErrOfflineNeverSynced", auth: &fakeAuth{block: true}, synced: false, want: terminal.OfflineLimit},
-		{name: "ErrBelowThreshold", auth: &fakeAuth{result: terminal.Accepted}, synced: true, items: []terminal.Item{item("rice", 1, 19999)}, want: terminal.BelowThreshold},
-		{name: "ErrEmptyTransaction", synced: true, items: []terminal.Item{}, want: terminal.EmptyTransaction},
+		{name: "ErrBelowThreshold", auth: &fakeAuth{}, synced: true, items: []terminal.Item{item("rice", 1, 19999)}, want: terminal.BelowThreshold},
+		{name: "ErrEmptyTransaction", synced: true, items: []terminal.Item{item("gift", 1, 0)}, want: terminal.EmptyTransaction},
 		{name: "ErrNoOpenCheckout", synced: true, noCheckout: true, want: terminal.NoOpenCheckout},
 	}
 	for _, tt := range tests {
@@ -250,7 +248,7 @@ func TestLane_OfflineLimit(t *testing.T) {
 }
 
 func TestLane_CompleteIsDurable(t *testing.T) {
-	k := newLaneKit(t, &fakeAuth{result: terminal.Accepted}, true)
+	k := newLaneKit(t, &fakeAuth{}, true)
 	code := mustEncode(t, laneVoucher(2, 2))
 	co := k.open(item("rice", 2, 10000), terminal.Item{SKU: "card", Category: terminal.StoredValueCard, Qty: 1, UnitPriceFen: 5000})
 	if ev := k.scan(code); ev.Kind != terminal.EventApproved {
@@ -300,7 +298,7 @@ func TestLane_OneVoucherPerTransaction(t *testing.T) {
 }
 
 func TestLane_CancelReleasesClaim(t *testing.T) {
-	auth := &fakeAuth{result: terminal.Accepted}
+	auth := &fakeAuth{}
 	k := newLaneKit(t, auth, true)
 	co := k.open(item("rice", 2, 10000))
 	k.scan(mustEncode(t, laneVoucher(5, 5)))
@@ -382,7 +380,7 @@ func TestLane_Refund(t *testing.T) {
 }
 
 func TestLane_Concurrent(t *testing.T) {
-	k := newLaneKit(t, &fakeAuth{result: terminal.Accepted}, true)
+	k := newLaneKit(t, &fakeAuth{}, true)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for g := range 4 {

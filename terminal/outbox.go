@@ -19,8 +19,12 @@ type Sealed struct {
 // Result is the server's verdict on one synced record.
 type Result string
 
-// Results of a synced record.
+// Results of a synced record, and Awaiting before the server has given
+// one: the sync states a record shows in the journal, the report and the
+// screens.
 const (
+	// Awaiting ("pending"): the server has not acknowledged the record yet.
+	Awaiting Result = "pending"
 	// Accepted: the server committed the record.
 	Accepted Result = "accepted"
 	// Duplicate: the server already had this (terminal, seq); nothing changed.
@@ -30,10 +34,24 @@ const (
 	Conflict Result = "conflict"
 )
 
+// JournalEntry is one record of a terminal's journal with its sync state,
+// as the merchant's day report and dashboard show it.
+type JournalEntry struct {
+	Record *Redemption `json:"record"`
+	// Sync is Awaiting, or the server's result: Accepted, Duplicate, or
+	// Conflict (the voucher was redeemed elsewhere first; the record stays
+	// in the merchant's day for the auditors).
+	Sync Result `json:"sync"`
+	// Detail explains a conflict.
+	Detail string `json:"detail,omitempty"`
+}
+
 // Outcome is the server's verdict on the record with Seq.
 type Outcome struct {
 	Seq    uint64 `json:"seq"`
 	Result Result `json:"result"`
+	// Code is a conflict's decline or review code (empty otherwise).
+	Code Code `json:"code,omitempty"`
 	// Detail explains a conflict ("voucher 11.. redeemed by T2-0000000004").
 	Detail string `json:"detail,omitempty"`
 }

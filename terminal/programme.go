@@ -98,11 +98,17 @@ type CategoryPlan struct {
 	NameEN        string         `json:"name_en"`
 	BudgetFen     Fen            `json:"budget_fen"`
 	Denominations []Denomination `json:"denominations"`
+	// PerHolder caps a holder's vouchers of this category in a round, of any
+	// denomination; zero means only the per-denomination limit applies
+	// (docs/issuing.md: the plan's appliance line).
+	PerHolder int `json:"per_holder,omitempty"`
 }
 
 // Round is one release round of the programme.
 type Round struct {
-	Round         int            `json:"round"`
+	Round int `json:"round"`
+	// ID names the round in admin commands ("1"); voucherd round add uses it.
+	ID            string         `json:"id"`
 	From          string         `json:"from"`
 	Until         string         `json:"until"`
 	BudgetFen     Fen            `json:"budget_fen"`
@@ -122,6 +128,16 @@ type Programme struct {
 		From  string `json:"from"`
 		Until string `json:"until"`
 	} `json:"period"`
+	// Release is when drops open and claimed vouchers end, as "HH:MM" in Zone.
+	Release struct {
+		DailyAt    string `json:"daily_at"`
+		ValidUntil string `json:"valid_until"`
+	} `json:"release"`
+	// Claims are the claim limits per holder and round.
+	Claims struct {
+		PerUserPerCycle int `json:"per_user_per_cycle"`
+		PerDenomination int `json:"per_denomination"`
+	} `json:"claims"`
 	BudgetFen        Fen            `json:"budget_fen"`
 	LovePerPersonFen Fen            `json:"love_per_person_fen"`
 	Categories       []CategoryPlan `json:"categories"`

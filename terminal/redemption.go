@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -52,8 +53,22 @@ type Redemption struct {
 	VoucherReturned bool   `json:"voucher_returned,omitempty"`
 }
 
-// RecordID returns the id of a terminal's record with seq.
+// RecordID returns the id of a terminal's record with seq ("T1-0000000042").
 func RecordID(terminal string, seq uint64) string { return fmt.Sprintf("%s-%010d", terminal, seq) }
+
+// ParseRecordID splits an id made by RecordID into the terminal and the
+// sequence; ok is false for anything RecordID does not make.
+func ParseRecordID(id string) (terminal string, seq uint64, ok bool) {
+	i := strings.LastIndexByte(id, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
+	if err != nil || seq == 0 || RecordID(id[:i], seq) != id {
+		return "", 0, false
+	}
+	return id[:i], seq, true
+}
 
 // ChainHash is the hash that links a terminal's records: SHA-256 over the
 // domain tag, the previous record's hash, the sequence (8 bytes big-endian)
@@ -100,6 +115,15 @@ type RefundPlan struct {
 	// VoucherReturned is true when the voucher goes back to its holder: a
 	// full refund while the voucher is still valid.
 	VoucherReturned bool
+}
+
+// Record returns the refund record of p against redemption orig, as
+// terminalID of merchantID commits it at at. The ledger assigns Seq and ID.
+func (p *RefundPlan) Record(orig *Redemption, terminalID, merchantID string, at time.Time) *Redemption {
+	return &Redemption{Kind: KindRefund, TerminalID: terminalID, MerchantID: merchantID, At: at,
+		CheckoutID: orig.CheckoutID, Code: orig.Code, Voucher: orig.Voucher, Items: p.Items,
+		TotalFen: p.GrossFen, RefundOf: orig.ID, RefundFen: p.RefundFen,
+		VoucherShareFen: p.VoucherShareFen, VoucherReturned: p.VoucherReturned}
 }
 
 // ErrRefund is returned for a refund that does not match the sale (unknown

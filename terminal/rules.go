@@ -106,6 +106,9 @@ type SyncState struct {
 	HighWater time.Time
 	// UnsyncedFen is the total discount of redemptions not yet acknowledged.
 	UnsyncedFen Fen
+	// Hold, if not empty, stops offline redemptions: why the ledger cannot
+	// take them safely (ReasonLedgerFault, ReasonDiskFull).
+	Hold Reason
 }
 
 // Rules decides redemptions. All fields are read, never written, by Decide,
@@ -167,7 +170,7 @@ func (r *Rules) decide(req *Request, d *Decision) *Error {
 	}
 	m := req.Merchant
 	if m == nil {
-		return Errorf(MerchantBlocked, "no merchant profile on this terminal")
+		return Declinef(OfflineLimit, ReasonNeverSynced, "no merchant profile on this terminal")
 	}
 	if m.Blocked {
 		return Errorf(MerchantBlocked, "merchant %s", m.ID)
@@ -207,11 +210,11 @@ func (r *Rules) decide(req *Request, d *Decision) *Error {
 	}
 	d.TotalFen, d.EligibleFen = total, eligible
 	if eligible < v.SpendFen {
-		return Errorf(BelowThreshold, "eligible %s, minimum spend %s", eligible, v.SpendFen)
+		return belowThreshold(eligible, v.SpendFen)
 	}
 	p := r.Params.WithDefaults()
 	if r.History != nil {
-		if last, ok := r.History.LastByHolder(v.Holder); ok && req.Now.Sub(last.At) < p.SplitBillWindow {
+		if last, ok := r.History.LastByHolder(v.Holder); ok && absDuration(req.Now.Sub(last.At)) < p.SplitBillWindow {
 			return Errorf(SplitBill, "holder %s redeemed %s at %s", v.Holder, last.VoucherID, last.At.In(Zone).Format(time.TimeOnly))
 		}
 	}
@@ -242,6 +245,16 @@ func (r *Rules) decide(req *Request, d *Decision) *Error {
 	return nil
 }
 
+// belowThreshold declines a basket whose eligible amount is under the
+// voucher's minimum spend, saying how much more the customer must buy.
+func belowThreshold(eligible, spend Fen) *Error {
+	e := Errorf(BelowThreshold, "eligible %s, minimum spend %s", eligible, spend)
+	short := spend - eligible
+	e.Message = fmt.Sprintf("未达到满减门槛，还差 %s", short)
+	e.MessageEN = fmt.Sprintf("below the voucher's minimum spend: %s short", short)
+	return e
+}
+
 // justOver reports whether eligible is at or just over a threshold spend.
 func (p *Params) justOver(eligible, spend Fen) bool {
 	return spend > 0 && eligible >= spend && (eligible-spend)*100 <= spend*Fen(p.LinkMarginPct)
@@ -249,23 +262,28 @@ func (p *Params) justOver(eligible, spend Fen) bool {
 
 // CheckOffline applies the offline risk limits to a redemption of discount
 // made without the server's online authorisation. It declines offline_limit
-// when the terminal's clock ran backwards or drifted from the server's, when
-// the last sync is too old, or when a cap would be passed.
+// when the ledger holds offline redemptions (s.Hold), when the terminal's
+// clock ran backwards or drifted from the server's, when now is more than
+// OfflineMaxAge after the server's time at the last sync (offline too long,
+// or the clock set forward), or when a cap would be passed.
 func (p Params) CheckOffline(s *SyncState, discount Fen, now time.Time) *Error {
 	p = p.WithDefaults()
 	switch {
+	case s.Hold != "":
+		return Declinef(OfflineLimit, s.Hold, "the ledger holds offline redemptions: %s", s.Hold)
 	case s.LastSync.IsZero():
-		return Errorf(OfflineLimit, "never synced")
+		return Declinef(OfflineLimit, ReasonNeverSynced, "never synced")
 	case now.Before(s.HighWater) || now.Before(s.LastSync):
-		return Errorf(OfflineLimit, "clock ran backwards: now %s, seen %s", now.Format(time.RFC3339), s.HighWater.Format(time.RFC3339))
+		return Declinef(OfflineLimit, ReasonClock, "clock ran backwards: now %s, seen %s", now.Format(time.RFC3339), s.HighWater.Format(time.RFC3339))
 	case s.ServerOffset > p.MaxClockDrift || -s.ServerOffset > p.MaxClockDrift:
-		return Errorf(OfflineLimit, "clock differs from the server's by %s", s.ServerOffset)
-	case now.Sub(s.LastSync) > p.OfflineMaxAge:
-		return Errorf(OfflineLimit, "last sync %s ago, limit %s", now.Sub(s.LastSync).Round(time.Minute), p.OfflineMaxAge)
+		return Declinef(OfflineLimit, ReasonClock, "clock differs from the server's by %s", s.ServerOffset)
+	case now.Sub(s.LastSync.Add(s.ServerOffset)) > p.OfflineMaxAge:
+		return Declinef(OfflineLimit, ReasonAge, "now %s is %s after the server's time at the last sync, limit %s",
+			now.Format(time.RFC3339), now.Sub(s.LastSync.Add(s.ServerOffset)).Round(time.Minute), p.OfflineMaxAge)
 	case discount > p.OfflineMaxDiscountFen:
-		return Errorf(OfflineLimit, "discount %s over the offline cap %s", discount, p.OfflineMaxDiscountFen)
+		return Declinef(OfflineLimit, ReasonOfflineCap, "discount %s over the offline cap %s", discount, p.OfflineMaxDiscountFen)
 	case s.UnsyncedFen+discount > p.OfflineLimitFen:
-		return Errorf(OfflineLimit, "unsynced %s + %s over the offline limit %s", s.UnsyncedFen, discount, p.OfflineLimitFen)
+		return Declinef(OfflineLimit, ReasonAllowance, "unsynced %s + %s over the offline limit %s", s.UnsyncedFen, discount, p.OfflineLimitFen)
 	}
 	return nil
 }

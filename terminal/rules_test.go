@@ -121,12 +121,12 @@ func TestRules_Declines(t *testing.T) {
 			r.Params.SplitBillWindow = 2 * time.Hour
 			r.History.(*terminal.MemHistory).Add(terminal.Recent{VoucherID: 7, Holder: valid.Holder, At: noon.Add(-90 * time.Minute)})
 		}},
-		{"EmptyTransaction", terminal.EmptyTransaction, func(_ *terminal.Rules, q *terminal.Request) { q.Checkout = mustCheckout(t) }},
+		{"EmptyTransaction", terminal.EmptyTransaction, func(_ *terminal.Rules, q *terminal.Request) { q.Checkout = rawCheckout() }},
 		{"EmptyZeroPrice", terminal.EmptyTransaction, func(_ *terminal.Rules, q *terminal.Request) {
 			q.Checkout = mustCheckout(t, item("rice", 1, 30000), item("gift", 1, 0))
 		}},
 		{"EmptyZeroQty", terminal.EmptyTransaction, func(_ *terminal.Rules, q *terminal.Request) {
-			q.Checkout = mustCheckout(t, item("rice", 0, 30000))
+			q.Checkout = rawCheckout(item("rice", 0, 30000)) // a record's lines, as the server reviews them
 		}},
 		{"StoredValueOnly", terminal.EmptyTransaction, func(_ *terminal.Rules, q *terminal.Request) {
 			card := item("card", 1, 50000)
@@ -145,6 +145,8 @@ func TestRules_Declines(t *testing.T) {
 			q.Checkout = co
 		}},
 		{"MerchantBlocked", terminal.MerchantBlocked, func(_ *terminal.Rules, q *terminal.Request) { q.Merchant.Blocked = true }},
+		// Never synced is not "merchant suspended": the terminal has no profile yet.
+		{"NoMerchantProfile", terminal.OfflineLimit, func(_ *terminal.Rules, q *terminal.Request) { q.Merchant = nil }},
 		{"OfflineLimit", terminal.OfflineLimit, func(_ *terminal.Rules, q *terminal.Request) {
 			q.Offline = &terminal.SyncState{LastSync: noon.Add(-time.Hour), UnsyncedFen: terminal.Yuan(4990)}
 		}},
@@ -243,16 +245,25 @@ func TestParams_CheckOffline(t *testing.T) {
 		mod      func(*terminal.SyncState)
 		discount terminal.Fen
 		ok       bool
+		reason   terminal.Reason
 	}{
-		{"OK", func(*terminal.SyncState) {}, 4000, true},
-		{"NeverSynced", func(s *terminal.SyncState) { s.LastSync = time.Time{} }, 4000, false},
-		{"ClockBackwards", func(s *terminal.SyncState) { s.HighWater = noon.Add(time.Minute) }, 4000, false},
-		{"Drift", func(s *terminal.SyncState) { s.ServerOffset = -6 * time.Minute }, 4000, false},
-		{"StaleSync", func(s *terminal.SyncState) { s.LastSync = noon.Add(-25 * time.Hour) }, 4000, false},
-		{"PerRedemptionCap", func(*terminal.SyncState) {}, terminal.Yuan(1000) + 1, false},
-		{"AtPerRedemptionCap", func(*terminal.SyncState) {}, terminal.Yuan(1000), true},
-		{"TotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 101, false},
-		{"AtTotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 100, true},
+		{"OK", func(*terminal.SyncState) {}, 4000, true, ""},
+		{"NeverSynced", func(s *terminal.SyncState) { s.LastSync = time.Time{} }, 4000, false, terminal.ReasonNeverSynced},
+		{"ClockBackwards", func(s *terminal.SyncState) { s.HighWater = noon.Add(time.Minute) }, 4000, false, terminal.ReasonClock},
+		{"Drift", func(s *terminal.SyncState) { s.ServerOffset = -6 * time.Minute }, 4000, false, terminal.ReasonClock},
+		{"StaleSync", func(s *terminal.SyncState) { s.LastSync = noon.Add(-25 * time.Hour) }, 4000, false, terminal.ReasonAge},
+		{"PerRedemptionCap", func(*terminal.SyncState) {}, terminal.Yuan(1000) + 1, false, terminal.ReasonOfflineCap},
+		{"AtPerRedemptionCap", func(*terminal.SyncState) {}, terminal.Yuan(1000), true, ""},
+		{"TotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 101, false, terminal.ReasonAllowance},
+		{"AtTotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 100, true, ""},
+		// The server's clock at the last sync was 4 minutes behind the
+		// terminal's: now is 24 h 1 min after the server's time then, though
+		// only 23 h 57 min after the terminal's (a clock set forward).
+		{"AheadOfServerTime", func(s *terminal.SyncState) {
+			s.LastSync, s.ServerOffset = noon.Add(-23*time.Hour-57*time.Minute), -4*time.Minute
+		}, 4000, false, terminal.ReasonAge},
+		{"LedgerFault", func(s *terminal.SyncState) { s.Hold = terminal.ReasonLedgerFault }, 4000, false, terminal.ReasonLedgerFault},
+		{"DiskFull", func(s *terminal.SyncState) { s.Hold = terminal.ReasonDiskFull }, 4000, false, terminal.ReasonDiskFull},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -262,8 +273,8 @@ func TestParams_CheckOffline(t *testing.T) {
 			if (err == nil) != c.ok {
 				t.Fatalf("err = %v, want ok=%v", err, c.ok)
 			}
-			if err != nil && err.Code != terminal.OfflineLimit {
-				t.Fatalf("code %s", err.Code)
+			if err != nil && (err.Code != terminal.OfflineLimit || err.Reason != c.reason) {
+				t.Fatalf("code %s reason %q, want offline_limit %q", err.Code, err.Reason, c.reason)
 			}
 		})
 	}
@@ -298,5 +309,37 @@ func TestProgramme(t *testing.T) {
 	}
 	if _, err := terminal.ParseProgramme([]byte(`{`)); err == nil {
 		t.Error("broken JSON accepted")
+	}
+}
+
+// TestDeclinef: every reason has its own message in both languages, none
+// the same as another's or as its code's standard message.
+func TestDeclinef(t *testing.T) {
+	seen := map[string]terminal.Reason{}
+	std := terminal.Errorf(terminal.OfflineLimit, "").Message
+	for _, r := range terminal.Reasons {
+		e := terminal.Declinef(terminal.OfflineLimit, r, "detail %d", 1)
+		if e.Reason != r || e.Detail != "detail 1" || e.Message == "" || e.MessageEN == "" || e.Message == std {
+			t.Errorf("%s: %+v", r, e)
+		}
+		if o, dup := seen[e.Message]; dup {
+			t.Errorf("%s and %s share the message %q", r, o, e.Message)
+		}
+		seen[e.Message] = r
+	}
+	if e := terminal.Declinef(terminal.Expired, "", ""); e.Message != terminal.Errorf(terminal.Expired, "").Message {
+		t.Errorf("no reason: %q, want the code's message", e.Message)
+	}
+}
+
+// TestRules_BelowThresholdSaysHowMuchMore: the cashier reads how much more
+// the customer must buy, in both languages.
+func TestRules_BelowThresholdSaysHowMuchMore(t *testing.T) {
+	got := decide(t, rules(t), voucher(terminal.Retail, 20000, 4000), 15050, noon)
+	if got.Decline == nil || got.Decline.Code != terminal.BelowThreshold {
+		t.Fatalf("decline %v, want below_threshold", got.Decline)
+	}
+	if !strings.Contains(got.Decline.Message, "还差 ¥49.50") || !strings.Contains(got.Decline.MessageEN, "¥49.50 short") {
+		t.Fatalf("messages %q / %q, want ¥49.50 more", got.Decline.Message, got.Decline.MessageEN)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent"
+	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/drivers/serial"
 	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/sync/wire"
@@ -116,6 +117,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	claim := fs.Duration("claim-timeout", terminal.DefaultClaimTimeout, "longest wait for the server's online answer before deciding offline")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	pinFile := fs.String("refund-pin-file", "", "file holding the manager's PIN every refund must carry (4-12 digits); empty means refunds need none")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -142,6 +144,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opts := agent.Options{DataDir: *data, Credential: c, HTTP: *httpAddr, Server: *server, ClaimTimeout: *claim, Log: log}
+	if *pinFile != "" {
+		if opts.RefundPIN, err = readPIN(*pinFile); err != nil {
+			return err
+		}
+	}
 	if *device != "none" {
 		opts.Scanner = serial.Config{Device: *device, Profile: prof, Baud: *baud}
 	}
@@ -152,6 +159,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	<-ctx.Done()
 	log.Info("shutting down")
 	return a.Close()
+}
+
+// readPIN reads the manager's refund PIN: one line of 4 to 12 digits.
+func readPIN(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("refund PIN: %w", err)
+	}
+	pin := strings.TrimSpace(string(b))
+	if len(pin) < 4 || len(pin) > 12 || strings.Trim(pin, "0123456789") != "" {
+		return "", fmt.Errorf("refund PIN in %s: want one line of 4 to 12 digits", path)
+	}
+	return pin, nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -172,7 +192,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 func report(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("posagent report")
 	dayText := fs.String("day", "", "the day, YYYY-MM-DD (UTC+8); empty means today")
-	format := fs.String("format", agent.FormatTable, "output: table, csv or json")
+	format := fs.String("format", till.FormatTable, "output: table, csv or json")
 	httpAddr := fs.String("http", agent.DefaultHTTP, "address of the running agent")
 	data := fs.String("data", "", "data directory, read directly when no agent answers on -http")
 	cred := fs.String("credential", "", "credential file, needed with -data")
@@ -188,7 +208,7 @@ func report(ctx context.Context, args []string, stdout io.Writer) error {
 		day = d
 	}
 	switch *format {
-	case agent.FormatTable, agent.FormatCSV, agent.FormatJSON:
+	case till.FormatTable, till.FormatCSV, till.FormatJSON:
 	default:
 		return &errUsage{fmt.Sprintf("-format %q: want table, csv or json", *format)}
 	}
@@ -202,12 +222,12 @@ func report(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	return agent.WriteReport(stdout, &rep, *format)
+	return till.WriteReport(stdout, &rep, *format)
 }
 
 // fetchReport asks the running agent.
-func fetchReport(ctx context.Context, addr string, day time.Time) (agent.Report, error) {
-	var rep agent.Report
+func fetchReport(ctx context.Context, addr string, day time.Time) (till.Report, error) {
+	var rep till.Report
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if !strings.Contains(addr, "://") {
@@ -231,22 +251,22 @@ func fetchReport(ctx context.Context, addr string, day time.Time) (agent.Report,
 
 // readReport opens the ledger itself (the agent is not running: bbolt's
 // lock would refuse it otherwise).
-func readReport(ctx context.Context, dir, credPath string, day time.Time) (agent.Report, error) {
+func readReport(ctx context.Context, dir, credPath string, day time.Time) (till.Report, error) {
 	if credPath == "" {
-		return agent.Report{}, &errUsage{"-data needs -credential FILE (the ledger is checked against the terminal's key)"}
+		return till.Report{}, &errUsage{"-data needs -credential FILE (the ledger is checked against the terminal's key)"}
 	}
 	c, err := wire.LoadCredential(credPath)
 	if err != nil {
-		return agent.Report{}, err
+		return till.Report{}, err
 	}
 	l, err := offline.Open(filepath.Join(dir, agent.LedgerFile), offline.Options{TerminalID: c.TerminalID,
 		MerchantID: c.MerchantID, Key: c.PrivateKey(), Logger: slog.New(slog.DiscardHandler)})
 	if errors.Is(err, offline.ErrLocked) {
-		return agent.Report{}, fmt.Errorf("the agent holds the ledger but does not answer on -http; give its -http address: %w", err)
+		return till.Report{}, fmt.Errorf("the agent holds the ledger but does not answer on -http; give its -http address: %w", err)
 	}
 	if err != nil {
-		return agent.Report{}, err
+		return till.Report{}, err
 	}
 	defer l.Close()
-	return agent.DayReport(ctx, l, day)
+	return till.DayReport(ctx, l, day)
 }

@@ -16,8 +16,8 @@ import (
 const usage = `voucherd: the central server (sync hub, voucher issuer, ledger, reports)
 
 usage:
-  voucherd init -data DIR
-  voucherd serve -data DIR -listen ADDR [-token TOKEN]
+  voucherd init (-data DIR | -db URL -key-file FILE)
+  voucherd serve (-data DIR | -db URL -key-file FILE) -listen ADDR [-token TOKEN] [-platform-token TOKEN]
   voucherd merchant add -id M -name NAME -category retail|fuel|appliance|hospitality [-region 140521] ADMIN
   voucherd merchant block -id M ADMIN
   voucherd merchant unblock -id M ADMIN
@@ -28,11 +28,25 @@ usage:
   voucherd revoke -voucher ID ADMIN
   voucherd key rotate ADMIN            (mint with a new issuing key; old keys stay trusted)
   voucherd report -day YYYY-MM-DD [-merchant M] [-format table|csv|json] ADMIN
+  voucherd report programme [-from YYYY-MM-DD -until YYYY-MM-DD] [-format table|csv|json|html] [-out FILE] ADMIN
+  voucherd audit sample -from YYYY-MM-DD -until YYYY-MM-DD [-rate 0.10] -seed S -out DIR ADMIN
+  voucherd audit verify DIR            (exit 1 if any sampled record fails)
+  voucherd round add -id R -from YYYY-MM-DD -until YYYY-MM-DD
+                -budget retail=YUAN,fuel=YUAN,appliance=YUAN,hospitality=YUAN ADMIN
+  voucherd round list ADMIN
+  voucherd drop add -category C -spend YUAN -off YUAN -count N [-day YYYY-MM-DD] [-at HH:MM] ADMIN
+  voucherd love add -holder PLATFORM_ID [-value YUAN] ADMIN
+  voucherd pool [-day YYYY-MM-DD] [-format table|csv|json] ADMIN
+  voucherd budget move -round R -from C -to C -amount YUAN -reason TEXT ADMIN
+  voucherd check -data DIR             (verify a stopped server's embedded ledger)
+  voucherd backup (-data DIR | -server URL) -out FILE   (hot copy of the embedded ledger)
 
-ADMIN is either -data DIR (a stopped server's directory) or -server URL
-(a running server, e.g. http://127.0.0.1:8443) with -token TOKEN if it has one
-(or $VOUCHERD_TOKEN). serve takes its token from -token or $VOUCHERD_TOKEN;
+ADMIN is -data DIR (a stopped server's directory), -db URL -key-file FILE
+(a PostgreSQL database, $VOUCHERD_DB and $VOUCHERD_KEY_FILE, running servers
+or not) or -server URL (a running server, e.g. http://127.0.0.1:8443) with
+-token TOKEN if it has one (or $VOUCHERD_TOKEN). serve takes its token from -token or $VOUCHERD_TOKEN;
 without one the admin API answers loopback callers only.
+/console/ on serve's address is the county's console (the admin token, or loopback).
 
 Exit status: 0 ok, 1 error, 2 bad usage.
 `
@@ -87,8 +101,25 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	case "revoke":
 		return cmdRevoke(rest, stdout)
 	case "report":
+		if len(rest) > 0 && rest[0] == "programme" {
+			return cmdReportProgramme(rest[1:], stdout)
+		}
 		return cmdReport(rest, stdout)
-	case "merchant", "terminal", "key":
+	case "check":
+		return cmdCheck(rest, stdout)
+	case "backup":
+		return cmdBackup(rest, stdout)
+	case "audit":
+		switch {
+		case len(rest) > 0 && rest[0] == "sample":
+			return cmdAuditSample(rest[1:], stdout)
+		case len(rest) > 0 && rest[0] == "verify":
+			return cmdAuditVerify(rest[1:], stdout)
+		}
+		return usagef("audit needs a subcommand: sample or verify")
+	case "pool":
+		return cmdPool(rest, stdout)
+	case "merchant", "terminal", "key", "round", "drop", "love", "budget":
 		if len(rest) == 0 {
 			return usagef("%s needs a subcommand", cmd)
 		}
@@ -106,6 +137,16 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 			return cmdTerminalRevoke(rest[1:], stdout)
 		case "key rotate":
 			return cmdKeyRotate(rest[1:], stdout)
+		case "round add":
+			return cmdRoundAdd(rest[1:], stdout)
+		case "round list":
+			return cmdRoundList(rest[1:], stdout)
+		case "drop add":
+			return cmdDropAdd(rest[1:], stdout)
+		case "love add":
+			return cmdLoveAdd(rest[1:], stdout)
+		case "budget move":
+			return cmdBudgetMove(rest[1:], stdout)
 		}
 		if rest[0] == "-h" || rest[0] == "-help" || rest[0] == "--help" {
 			return errHelp

@@ -13,7 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/voucherpos/voucherpos/drivers/qrimage"
 	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/sync/wire"
 )
 
@@ -25,14 +27,19 @@ const shutdownWait = 10 * time.Second
 
 func cmdInit(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("init")
-	data := fs.String("data", "", "data directory")
+	var l ledgerFlags
+	l.register(fs, "data directory")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := need("init", [2]string{"data", *data}); err != nil {
+	if err := l.check("init"); err != nil {
 		return err
 	}
-	h, err := hub.Open(*data, hub.Options{Create: true, Logf: func(string, ...any) {}})
+	ctx := context.Background()
+	if err := l.initStore(ctx, stderr); err != nil {
+		return err
+	}
+	h, err := l.openHub(ctx, hub.Options{Create: true, Logf: func(string, ...any) {}})
 	if err != nil {
 		return err
 	}
@@ -40,33 +47,43 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 	if err := h.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "voucherd: ledger ready in %s; issuing key id:\n", *data)
+	fmt.Fprintf(stderr, "voucherd: ledger ready in %s; issuing key id:\n", l.where())
 	fmt.Fprintln(stdout, id)
 	return nil
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve")
-	data := fs.String("data", "", "data directory (voucherd init)")
+	var l ledgerFlags
+	l.register(fs, "data directory (voucherd init)")
 	listen := fs.String("listen", defaultListen, "address to listen on")
 	token := fs.String("token", os.Getenv("VOUCHERD_TOKEN"), "admin API token (default: loopback callers only)")
+	platform := fs.String("platform-token", os.Getenv("VOUCHERD_PLATFORM_TOKEN"), "the issuing platform's token for /v1/claims (default: loopback callers only)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := need("serve", [2]string{"data", *data}); err != nil {
+	if err := l.check("serve"); err != nil {
 		return err
 	}
 	logger := log.New(stderr, "voucherd: ", log.LstdFlags)
-	h, err := hub.Open(*data, hub.Options{AdminToken: *token, Logf: logger.Printf})
+	h, iss, err := l.openServer(context.Background(), hub.Options{AdminToken: *token, Logf: logger.Printf},
+		issuing.Options{AdminToken: *token, PlatformToken: *platform, QR: walletQR})
 	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
+		closeIssuing(iss)
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	var handler http.Handler = h.Handler()
+	if iss != nil {
+		handler = iss.Wrap(handler)
+	} else {
+		logger.Printf("the claims API (/v1/claims, /wallet/) runs on the embedded ledger only for now: not served with -db")
+	}
+	srv := hub.NewServer(countyHandler(h, handler))
 	fmt.Fprintf(stdout, "voucherd: serving on http://%s (terminals: ws://%s%s, issuing key id %s)\n", ln.Addr(), ln.Addr(), wire.Path, h.KeyID())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -77,9 +94,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	case s := <-sig:
 		logger.Printf("%s: shutting down (terminals are told to reconnect later, 1012)", s)
 	case err := <-errc:
+		closeIssuing(iss)
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
+	closeIssuing(iss) // answers the claims queued
 	herr := h.Close() // closes the terminals' websockets with 1012, then the ledger
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
@@ -88,3 +107,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	return herr
 }
+
+// walletQR draws a voucher code for the wallet page.
+func walletQR(w io.Writer, code string) error { return qrimage.WritePNG(w, code, 300) }

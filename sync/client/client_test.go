@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -17,14 +18,14 @@ import (
 func TestClient_Drain(t *testing.T) {
 	s := mustServer(t, hub.Options{})
 	creds := s.merchant("M1", "T1")
-	l := mustLane(t, creds[0], s.url(), fastOpts())
+	l := mustLane(t, creds[0], s.url(), fastOpts()).firstSync()
 	l.commit(s.mint(250), 50)
 	waitSynced(t, s, l, 250)
 	rep, err := s.hub.Report(context.Background(), day, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rep.Total.Count, 250; got != want {
+	if got, want := rep.Total.Redemptions, 250; got != want {
 		t.Errorf("report count %d, want %d", got, want)
 	}
 	if got, want := rep.Total.DiscountFen, terminal.Yuan(40*250); got != want {
@@ -41,10 +42,10 @@ func TestClient_Conflict(t *testing.T) {
 	s := mustServer(t, hub.Options{})
 	creds := s.merchant("M1", "T1", "T2")
 	code := s.mint(1)[0]
-	l1 := mustLane(t, creds[0], s.url(), fastOpts())
+	l1 := mustLane(t, creds[0], s.url(), fastOpts()).firstSync()
 	l1.commit([]string{code}, 1)
 	waitSynced(t, s, l1, 1)
-	l2 := mustLane(t, creds[1], s.url(), fastOpts())
+	l2 := mustLane(t, creds[1], s.url(), fastOpts()).firstSync()
 	l2.commit([]string{code}, 1)
 	waitSynced(t, s, l2, 1)
 
@@ -52,8 +53,8 @@ func TestClient_Conflict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Total.Count != 1 || rep.Total.Conflicts != 1 || len(rep.Conflicts) != 1 {
-		t.Fatalf("report: count %d conflicts %d entries %d, want 1 1 1", rep.Total.Count, rep.Total.Conflicts, len(rep.Conflicts))
+	if rep.Total.Redemptions != 1 || rep.Total.Conflicts.Redemptions != 1 || len(rep.Conflicts) != 1 {
+		t.Fatalf("report: count %d conflicts %d entries %d, want 1 1 1", rep.Total.Redemptions, rep.Total.Conflicts.Redemptions, len(rep.Conflicts))
 	}
 	c := rep.Conflicts[0]
 	if c.TerminalID != "T2" || c.Against != terminal.RecordID("T1", 1) {
@@ -107,8 +108,10 @@ func TestClient_Claim(t *testing.T) {
 		}
 	})
 	t.Run("HeldElsewhere", func(t *testing.T) {
-		if got := terminal.ErrorCode(claim(l2, codes[0])); got != terminal.AlreadyRedeemed {
-			t.Fatalf("got %q, want already_redeemed", got)
+		err := claim(l2, codes[0])
+		var de *terminal.Error
+		if !errors.As(err, &de) || de.Code != terminal.AlreadyRedeemed || de.Reason != terminal.ReasonHeldElsewhere || !strings.Contains(de.Message, "锁定至") {
+			t.Fatalf("got %v, want already_redeemed held elsewhere with until when", err)
 		}
 	})
 	t.Run("Release", func(t *testing.T) {
@@ -122,8 +125,9 @@ func TestClient_Claim(t *testing.T) {
 	t.Run("Redeemed", func(t *testing.T) {
 		l1.commit(codes[1:2], 1)
 		waitSynced(t, s, l1, 1)
-		if got := terminal.ErrorCode(claim(l2, codes[1])); got != terminal.AlreadyRedeemed {
-			t.Fatalf("got %q, want already_redeemed", got)
+		var de *terminal.Error
+		if err := claim(l2, codes[1]); !errors.As(err, &de) || de.Code != terminal.AlreadyRedeemed || de.Reason != "" {
+			t.Fatalf("got %v, want already_redeemed (redeemed, not held)", err)
 		}
 	})
 	t.Run("Revoked", func(t *testing.T) {
@@ -258,35 +262,45 @@ func TestClient_Refused(t *testing.T) {
 // A full refund that returns the voucher frees it on the server: another
 // terminal may then redeem it, and it is accepted, not a conflict.
 func TestClient_RefundReturnsVoucher(t *testing.T) {
-	s := mustServer(t, hub.Options{})
+	var mu gosync.Mutex
+	now := noon
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := mustServer(t, hub.Options{Now: clock})
 	creds := s.merchant("M1", "T1", "T2")
 	code := s.mint(1)[0]
-	l1 := mustLane(t, creds[0], s.url(), fastOpts())
+	l1 := mustLane(t, creds[0], s.url(), fastOpts()).firstSync()
 	l1.commit([]string{code}, 1)
 	ctx := context.Background()
 	orig, err := l1.ledger.Get(ctx, terminal.RecordID("T1", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := terminal.PlanRefund(orig, nil, nil, noon.Add(time.Hour))
+	plan, err := terminal.PlanRefund(orig, nil, nil, noon)
 	if err != nil {
 		t.Fatal(err)
 	}
-	refund := &terminal.Redemption{Kind: terminal.KindRefund, At: noon.Add(time.Hour), RefundOf: orig.ID,
-		Items: plan.Items, RefundFen: plan.RefundFen, VoucherShareFen: plan.VoucherShareFen, VoucherReturned: plan.VoucherReturned}
-	if err := l1.ledger.Commit(ctx, refund); err != nil {
+	if err := l1.ledger.Commit(ctx, plan.Record(orig, "T1", "M1", noon)); err != nil {
 		t.Fatal(err)
 	}
 	l1.client.SyncNow()
 	waitSynced(t, s, l1, 2)
-	l2 := mustLane(t, creds[1], s.url(), fastOpts())
-	l2.commit([]string{code}, 1)
+	// The holder comes back after the split-bill window, to another till.
+	mu.Lock()
+	now = noon.Add(40 * time.Minute)
+	mu.Unlock()
+	l2 := mustLane(t, creds[1], s.url(), fastOpts()).firstSync()
+	again := sale(t, code)
+	again.At = now
+	if err := l2.ledger.Commit(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	l2.client.SyncNow()
 	waitSynced(t, s, l2, 1)
 	rep, err := s.hub.Report(ctx, day, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Total.Count != 2 || rep.Total.Refunds != 1 || rep.Total.Conflicts != 0 {
+	if rep.Total.Redemptions != 2 || rep.Total.Refunds != 1 || rep.Total.Conflicts.Redemptions != 0 {
 		t.Fatalf("report total %+v, want 2 redemptions, 1 refund, no conflict", rep.Total)
 	}
 	if len(rep.Rows) != 1 || rep.Rows[0].Category != terminal.Retail {

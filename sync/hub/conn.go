@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -9,10 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/voucherpos/voucherpos/sync/wire"
-	"github.com/voucherpos/voucherpos/terminal"
 )
 
 // Connection timings.
@@ -32,9 +31,11 @@ const (
 )
 
 var upgrader = websocket.Upgrader{
-	HandshakeTimeout:  handshakeWait,
-	ReadBufferSize:    64 << 10,
-	WriteBufferSize:   16 << 10,
+	HandshakeTimeout: handshakeWait,
+	ReadBufferSize:   64 << 10,
+	WriteBufferSize:  16 << 10,
+	// Write buffers are held only while a message is written.
+	WriteBufferPool:   &gosync.Pool{},
 	EnableCompression: false,
 }
 
@@ -60,8 +61,11 @@ type conn struct {
 
 	term, merchant string
 	pub            ed25519.PublicKey
-	next           uint64   // reader: next sequence expected
-	last           [32]byte // reader: hash of the record before next
+	chain          string    // where the terminal's records are kept (its id, or "T1#2" after a fork)
+	helloAt        time.Time // when this connection was authenticated (server clock)
+	helloSeq       uint64    // the highest sequence the terminal reported then
+	next           uint64    // reader: next sequence expected
+	last           [32]byte  // reader: hash of the record before next
 }
 
 // serveSync is the /v1/sync handler.
@@ -75,14 +79,24 @@ func (h *Hub) serveSync(w http.ResponseWriter, r *http.Request) {
 	h.connWG.Add(1)
 	h.mu.Unlock()
 	defer h.connWG.Done()
+	if !h.admit() {
+		h.refused.logf(h, "hub: refused %s: %d unauthenticated connections open", r.RemoteAddr, cap(h.unauth))
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "too many connections awaiting authentication", http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		h.admitted()
 		return // the upgrader answered with an HTTP error
 	}
-	ws.SetReadLimit(wire.MaxMessage)
+	// Until the terminal is authenticated it may send one small frame.
+	ws.SetReadLimit(wire.MaxHello)
 	c := &conn{h: h, ws: ws, send: make(chan outMsg, sendQueue), quit: make(chan struct{}), wdone: make(chan struct{})}
-	if err := c.handshake(); err != nil {
-		h.logf("hub: handshake from %s: %v", r.RemoteAddr, err)
+	err = c.handshake()
+	h.admitted()
+	if err != nil {
+		h.refused.logf(h, "hub: handshake from %s: %v", r.RemoteAddr, err)
 		var ce *closeErr
 		code, reason := wire.CloseProtocol, "handshake failed"
 		if errors.As(err, &ce) {
@@ -92,6 +106,7 @@ func (h *Hub) serveSync(w http.ResponseWriter, r *http.Request) {
 		c.closeWS()
 		return
 	}
+	ws.SetReadLimit(wire.MaxMessage)
 	go c.writer()
 	c.reader()
 }
@@ -129,36 +144,43 @@ func (c *conn) handshake() error {
 	if err != nil || m.Type != wire.TypeHello {
 		return &closeErr{wire.CloseProtocol, "expected hello"}
 	}
-	var rec terminalRec
-	var welcome *wire.Message
-	err = h.db.View(func(tx *bolt.Tx) error {
-		ok, err := getJSON(tx.Bucket(bTerminals), []byte(m.TerminalID), &rec)
-		switch {
-		case err != nil:
-			return err
-		case !ok:
-			return &closeErr{wire.CloseUnauthorized, "unknown terminal " + m.TerminalID}
-		case rec.Revoked:
-			return &closeErr{wire.CloseRevoked, "terminal " + m.TerminalID + " is revoked"}
-		case rec.MerchantID != m.MerchantID:
-			return &closeErr{wire.CloseUnauthorized, fmt.Sprintf("terminal %s is not enrolled for merchant %s", m.TerminalID, m.MerchantID)}
-		case !wire.VerifyHello(rec.Public, nonce, m.TerminalID, m.MerchantID, m.Sig):
-			return &closeErr{wire.CloseUnauthorized, "bad signature for terminal " + m.TerminalID}
-		}
-		wm, last := head(tx, m.TerminalID)
-		st, err := h.state(tx, m.MerchantID)
-		if err != nil {
-			return err
-		}
-		c.next, c.last = wm+1, last
-		welcome = &wire.Message{Type: wire.TypeWelcome, Watermark: wm, Window: h.opts.Window,
-			BatchMax: h.opts.BatchMax, State: st, ServerTime: st.ServerTime,
-			Sig: ed25519.Sign(h.identity, wire.WelcomeMessage(nonce, m.Sig, wm))}
-		return nil
+	ctx, cancel := context.WithTimeout(h.ctx, handshakeWait)
+	defer cancel()
+	rec, ok, err := h.store.Terminal(ctx, m.TerminalID)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return &closeErr{wire.CloseUnauthorized, "unknown terminal " + m.TerminalID}
+	case rec.Revoked:
+		return &closeErr{wire.CloseRevoked, "terminal " + m.TerminalID + " is revoked"}
+	case rec.MerchantID != m.MerchantID:
+		return &closeErr{wire.CloseUnauthorized, fmt.Sprintf("terminal %s is not enrolled for merchant %s", m.TerminalID, m.MerchantID)}
+	case !wire.VerifyHello(rec.Public, nonce, m.TerminalID, m.MerchantID, m.Sig):
+		return &closeErr{wire.CloseUnauthorized, "bad signature for terminal " + m.TerminalID}
+	}
+	hd, err := h.store.Head(ctx, m.TerminalID)
+	if err != nil {
+		return err
+	}
+	// Remember the handshake: a record made after it is dated after it, and
+	// the offline limits count from it (the terminal's last sync).
+	c.chain, c.helloAt, c.helloSeq = m.TerminalID, h.now(), m.HighSeq
+	err = h.store.Commit(ctx, &Keys{Memos: []string{syncMemo(m.TerminalID)}}, func(tx Tx) error {
+		return recordHello(tx, m.TerminalID, hello{At: c.helloAt, HighSeq: m.HighSeq}, hd.Seq)
 	})
 	if err != nil {
 		return err
 	}
+	st, err := h.state(ctx, m.MerchantID)
+	if err != nil {
+		return err
+	}
+	wm := hd.Seq
+	c.next, c.last = wm+1, hd.Hash
+	welcome := &wire.Message{Type: wire.TypeWelcome, Watermark: wm, Window: h.opts.Window,
+		BatchMax: h.opts.BatchMax, State: st, ServerTime: st.ServerTime,
+		Sig: ed25519.Sign(h.identity, wire.WelcomeMessage(nonce, m.Sig, wm))}
 	c.term, c.merchant, c.pub = m.TerminalID, m.MerchantID, rec.Public
 	if m.HighSeq < welcome.Watermark {
 		h.logf("hub: ALARM terminal %s reports high seq %d below the server's watermark %d (ledger restored or replaced?)", c.term, m.HighSeq, welcome.Watermark)
@@ -302,7 +324,7 @@ func (c *conn) batch(b []byte) error {
 	if l := &recs[len(recs)-1]; l.Seq >= c.next {
 		c.next, c.last = l.Seq+1, l.Hash
 	}
-	c.submit(&job{kind: jobBatch, c: c, term: c.term, merchant: c.merchant, recs: recs, meta: meta})
+	c.submit(&job{kind: jobBatch, c: c, term: c.term, chain: c.chain, merchant: c.merchant, recs: recs, meta: meta})
 	return nil
 }
 
@@ -338,11 +360,7 @@ func (c *conn) done(j *job) {
 
 // pushState sends the merchant's current state to one connection.
 func (c *conn) pushState() {
-	var st *terminal.ServerState
-	err := c.h.db.View(func(tx *bolt.Tx) (err error) {
-		st, err = c.h.state(tx, c.merchant)
-		return err
-	})
+	st, err := c.h.state(c.h.ctx, c.merchant)
 	if err != nil {
 		c.h.logf("hub: state for %s: %v", c.term, err)
 		return

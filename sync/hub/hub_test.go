@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -20,13 +21,21 @@ import (
 
 var day = time.Date(2022, 10, 1, 0, 0, 0, 0, terminal.Zone)
 
+// noon is the test day's noon: the hub's clock in the tests, and when their records are made.
+var noon = day.Add(12 * time.Hour)
+
 // MustOpen opens a hub on a fresh directory and closes it at cleanup.
 func MustOpen(tb testing.TB, opts hub.Options) (*hub.Hub, string) {
 	tb.Helper()
 	dir := tb.TempDir()
 	opts.Create = true
 	opts.Logf = tb.Logf
-	h, err := hub.Open(dir, opts)
+	if opts.Now == nil {
+		// The server's clock at the test day's noon, when the tests' records
+		// are made: the server bounds a record's time by its own clock.
+		opts.Now = func() time.Time { return noon }
+	}
+	h, err := boltstore.OpenHub(dir, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -40,26 +49,26 @@ func MustOpen(tb testing.TB, opts hub.Options) (*hub.Hub, string) {
 
 func TestHub_Open(t *testing.T) {
 	t.Run("ErrNotInitialised", func(t *testing.T) {
-		if _, err := hub.Open(t.TempDir(), hub.Options{}); !errors.Is(err, hub.ErrNotInitialised) {
+		if _, err := boltstore.OpenHub(t.TempDir(), hub.Options{}); !errors.Is(err, hub.ErrNotInitialised) {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("ErrLocked", func(t *testing.T) {
 		h, dir := MustOpen(t, hub.Options{})
 		_ = h
-		if _, err := hub.Open(dir, hub.Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, hub.ErrLocked) {
+		if _, err := boltstore.Open(dir, boltstore.Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, hub.ErrLocked) {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("SameKey", func(t *testing.T) {
 		dir := t.TempDir()
-		h, err := hub.Open(dir, hub.Options{Create: true})
+		h, err := boltstore.OpenHub(dir, hub.Options{Create: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		id := h.KeyID()
 		h.Close()
-		h, err = hub.Open(dir, hub.Options{})
+		h, err = boltstore.OpenHub(dir, hub.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +81,7 @@ func TestHub_Open(t *testing.T) {
 
 func TestHub_RotateKey(t *testing.T) {
 	dir := t.TempDir()
-	h, err := hub.Open(dir, hub.Options{Create: true})
+	h, err := boltstore.OpenHub(dir, hub.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +102,7 @@ func TestHub_RotateKey(t *testing.T) {
 		t.Errorf("minted with key %s, want %s", v.KeyID, id)
 	}
 	h.Close()
-	h, err = hub.Open(dir, hub.Options{})
+	h, err = boltstore.OpenHub(dir, hub.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +194,7 @@ func TestHub_AdminAuth(t *testing.T) {
 	tok, _ := MustOpen(t, hub.Options{AdminToken: "s3cret"})
 	get := func(h *hub.Hub, remote, auth string) int {
 		r := httptest.NewRequest(http.MethodGet, "/admin/report?day=2022-10-01", nil)
-		r.RemoteAddr = remote
+		r.RemoteAddr, r.Host = remote, "127.0.0.1:8443"
 		if auth != "" {
 			r.Header.Set("Authorization", "Bearer "+auth)
 		}
@@ -211,12 +220,40 @@ func TestHub_AdminAuth(t *testing.T) {
 			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
 		}
 	}
-	r := httptest.NewRequest(http.MethodPost, "/admin/mint", strings.NewReader(`{"category":`))
-	r.RemoteAddr = "127.0.0.1:1"
-	w := httptest.NewRecorder()
-	open.Handler().ServeHTTP(w, r)
-	if w.Code != 400 {
-		t.Errorf("bad body: %d %s", w.Code, w.Body)
+	// A browser on a foreign page cannot act through a loopback caller.
+	for _, tc := range []struct {
+		name, host, origin, site, ctype, body string
+		want                                  int
+	}{
+		{"Good", "127.0.0.1:8443", "", "", "application/json", `{"id":"M9","name":"x","category":"retail"}`, 200},
+		{"SameOrigin", "localhost:8443", "http://localhost:8443", "same-origin", "application/json", `{"id":"M8","name":"x","category":"retail"}`, 200},
+		{"BadJSON", "127.0.0.1:8443", "", "", "application/json", `{"category":`, 400},
+		{"Null", "127.0.0.1:8443", "", "", "application/json", `null`, 400},
+		{"Empty", "127.0.0.1:8443", "", "", "application/json", ``, 400},
+		{"DNSRebinding", "evil.example:8443", "", "", "application/json", `{"id":"M7","name":"x","category":"retail"}`, 421},
+		{"CrossOrigin", "127.0.0.1:8443", "http://evil.example", "", "application/json", `{"id":"M7","name":"x","category":"retail"}`, 403},
+		{"NullOrigin", "127.0.0.1:8443", "null", "", "application/json", `{"id":"M7","name":"x","category":"retail"}`, 403},
+		{"CrossSite", "127.0.0.1:8443", "", "cross-site", "application/json", `{"id":"M7","name":"x","category":"retail"}`, 403},
+		{"FormPost", "127.0.0.1:8443", "", "", "application/x-www-form-urlencoded", `{"id":"M7","name":"x","category":"retail"}`, 415},
+		{"TextPlain", "127.0.0.1:8443", "", "", "text/plain", `{"id":"M7","name":"x","category":"retail"}`, 415},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/admin/merchants", strings.NewReader(tc.body))
+		r.RemoteAddr, r.Host = "127.0.0.1:1", tc.host
+		r.Header.Set("Content-Type", tc.ctype)
+		if tc.origin != "" {
+			r.Header.Set("Origin", tc.origin)
+		}
+		if tc.site != "" {
+			r.Header.Set("Sec-Fetch-Site", tc.site)
+		}
+		w := httptest.NewRecorder()
+		open.Handler().ServeHTTP(w, r)
+		if w.Code != tc.want || (w.Code != 200 && !strings.Contains(w.Body.String(), `"error"`)) {
+			t.Errorf("%s: %d %s, want %d", tc.name, w.Code, w.Body, tc.want)
+		}
+	}
+	if err := open.AddMerchant(context.Background(), terminal.Merchant{ID: "M7", Name: "x", Category: terminal.Retail, Region: 140521}); err != nil {
+		t.Errorf("a refused request added merchant M7: %v", err)
 	}
 }
 
@@ -363,14 +400,17 @@ func TestHub_Rejects(t *testing.T) {
 			t.Fatal(err)
 		}
 		ack := r.read()
-		if ack.Type != wire.TypeAck || ack.Watermark != 2 || len(ack.Outcomes) != 2 || ack.Outcomes[1].Result != terminal.Accepted {
+		// Stored, each a conflict: a refund of no sale (refund_of "x").
+		if ack.Type != wire.TypeAck || ack.Watermark != 2 || len(ack.Outcomes) != 2 || ack.Outcomes[1].Result != terminal.Conflict ||
+			ack.Outcomes[1].Code != terminal.RefundMismatch {
 			t.Fatalf("ack %+v", ack)
 		}
-		// A resend of the same records comes back as duplicates.
+		// A resend of the same records comes back with the same outcome: a
+		// conflict is never hidden behind "duplicate".
 		if err := r.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
 			t.Fatal(err)
 		}
-		if ack := r.read(); ack.Outcomes[0].Result != terminal.Duplicate {
+		if ack := r.read(); ack.Outcomes[0].Result != terminal.Conflict || ack.Outcomes[0].Code != terminal.RefundMismatch {
 			t.Fatalf("resend: %+v", ack)
 		}
 		// A different record under a stored sequence (an altered ledger) is

@@ -22,8 +22,12 @@ const Path = "/v1/sync"
 
 // Limits on what either side accepts.
 const (
-	// MaxMessage is the largest websocket message either side reads.
+	// MaxMessage is the largest websocket message either side reads once
+	// the terminal is authenticated.
 	MaxMessage = 8 << 20
+	// MaxHello is the largest message the server reads before the terminal
+	// is authenticated (the hello is a few hundred bytes).
+	MaxHello = 4 << 10
 	// MaxBatch is the largest number of records in one batch frame.
 	MaxBatch = 2000
 	// MaxBody is the largest record body in a batch frame.
@@ -63,7 +67,8 @@ type ClaimResult string
 const (
 	// ClaimOK: the voucher is held for this terminal (or released, for a release).
 	ClaimOK ClaimResult = "ok"
-	// ClaimConflict: the voucher is redeemed or held elsewhere (decline already_redeemed).
+	// ClaimConflict: the voucher is redeemed or held elsewhere (decline
+	// already_redeemed); held elsewhere, the answer's Until says until when.
 	ClaimConflict ClaimResult = "conflict"
 	// ClaimRevoked: the voucher is revoked (decline revoked).
 	ClaimRevoked ClaimResult = "revoked"
@@ -129,7 +134,8 @@ type Message struct {
 	Code    string             `json:"code,omitempty"`
 	Result  ClaimResult        `json:"result,omitempty"`
 	Detail  string             `json:"detail,omitempty"`
-	// Until is when a hold expires unless its redemption arrives (claim_result).
+	// Until is when a hold expires unless its redemption arrives
+	// (claim_result): this terminal's on ok, another's on conflict.
 	Until time.Time `json:"until,omitzero"`
 }
 

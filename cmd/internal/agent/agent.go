@@ -1,7 +1,8 @@
 // Package agent is the posagent program as a library, so that cmd/posagent,
 // cmd/posdemo and the tests run the same thing: it wires the scanner driver,
 // the lane (rules, ledger, online authorisation), the sync client and the
-// HTTP side (ECR API, events websocket, cashier screen and dashboard).
+// HTTP side (package till: ECR API, events websocket, cashier screen and
+// dashboard). It holds only that wiring.
 package agent
 
 import (
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/drivers/serial"
 	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/sync/client"
@@ -56,7 +58,16 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// RefundPIN, if set, is the manager's PIN a refund must carry; empty
+	// means refunds need none.
+	RefundPIN string
 }
+
+// The concrete types the HTTP side is wired with.
+var (
+	_ till.Lane    = (*terminal.Lane)(nil)
+	_ till.Records = (*offline.Ledger)(nil)
+)
 
 // Agent is a running posagent.
 type Agent struct {
@@ -64,7 +75,7 @@ type Agent struct {
 	log     *slog.Logger
 	ledger  *offline.Ledger
 	lane    *terminal.Lane
-	server  *Server
+	server  *till.Server
 	scanner *serial.Scanner
 	link    *link
 	http    *http.Server
@@ -148,8 +159,12 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 		lcfg.Beeper = a.scanner
 	}
 	a.lane = terminal.NewLane(lcfg)
-	a.server = NewServer(ServerConfig{Lane: a.lane, Ledger: a.ledger, Link: a.link,
-		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Scanner: a.scannerState})
+	scfg := till.ServerConfig{Lane: a.lane, Ledger: a.ledger, Link: a.link, RefundPIN: o.RefundPIN,
+		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Hosts: listenHosts(o.HTTP)}
+	if a.scanner != nil {
+		scfg.Scanner = a.scannerState
+	}
+	a.server = till.NewServer(scfg)
 	if st, err := a.ledger.LoadState(ctx); err == nil {
 		a.lane.SetState(st)
 	} else if !errors.Is(err, offline.ErrNoState) {
@@ -201,7 +216,7 @@ func (a *Agent) Lane() *terminal.Lane { return a.lane }
 func (a *Agent) Ledger() *offline.Ledger { return a.ledger }
 
 // Server returns the HTTP side.
-func (a *Agent) Server() *Server { return a.server }
+func (a *Agent) Server() *till.Server { return a.server }
 
 // SyncNow syncs with the server now.
 func (a *Agent) SyncNow(ctx context.Context) error { return a.link.SyncNow(ctx) }
@@ -312,4 +327,15 @@ func (a *Agent) statusLoop(ctx context.Context) {
 		}
 		a.server.PublishStatus(ctx)
 	}
+}
+
+// listenHosts returns the host name of a listen address for the API's Host
+// check when it is not a wildcard (loopback hosts are always accepted): a
+// till reaching the agent at 192.168.1.20:8080 names that host.
+func listenHosts(addr string) []string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return nil
+	}
+	return []string{host}
 }

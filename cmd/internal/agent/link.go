@@ -2,23 +2,19 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/sync/client"
 	"github.com/voucherpos/voucherpos/terminal"
 )
-
-// ErrOffline is returned by calls that need the server when the agent has
-// no connection to it.
-var ErrOffline = errors.New("not connected to the server")
 
 // syncWait bounds how long POST /api/v1/sync waits for the outbox to drain.
 const syncWait = 5 * time.Second
 
 // link adapts the sync client to the lane (terminal.Authorizer) and to the
-// API (Link). Without a server URL the agent works offline only.
+// API (till.Link). Without a server URL the agent works offline only.
 type link struct {
 	a *Agent
 	c *client.Client // nil: offline only
@@ -26,7 +22,7 @@ type link struct {
 
 var (
 	_ terminal.Authorizer = (*link)(nil)
-	_ Link                = (*link)(nil)
+	_ till.Link           = (*link)(nil)
 )
 
 func newLink(a *Agent) *link {
@@ -98,10 +94,10 @@ func (l *link) LastSync() time.Time {
 }
 
 // SyncNow asks the client to sync and waits until the outbox is empty
-// (every record acknowledged, conflicts included), or ErrOffline.
+// (every record acknowledged, conflicts included), or client.ErrOffline.
 func (l *link) SyncNow(ctx context.Context) error {
 	if l.c == nil {
-		return ErrOffline
+		return client.ErrOffline
 	}
 	ctx, cancel := context.WithTimeout(ctx, syncWait)
 	defer cancel()
@@ -121,7 +117,7 @@ func (l *link) SyncNow(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			if !l.c.Status().Online {
-				return ErrOffline
+				return client.ErrOffline
 			}
 			return fmt.Errorf("records still unsynced after %s", syncWait)
 		case <-t.C:
@@ -131,20 +127,17 @@ func (l *link) SyncNow(ctx context.Context) error {
 }
 
 // Claim asks the server to hold voucher id before an online approval.
-func (l *link) Claim(ctx context.Context, id terminal.VoucherID, code string) (terminal.Result, error) {
+func (l *link) Claim(ctx context.Context, id terminal.VoucherID, code string) error {
 	if l.c == nil {
-		return "", ErrOffline
+		return client.ErrOffline
 	}
-	if err := l.c.Claim(ctx, id, code); err != nil {
-		return "", err
-	}
-	return terminal.Accepted, nil
+	return l.c.Claim(ctx, id, code)
 }
 
 // Release gives up a claim.
 func (l *link) Release(ctx context.Context, id terminal.VoucherID) error {
 	if l.c == nil {
-		return ErrOffline
+		return client.ErrOffline
 	}
 	return l.c.Release(ctx, id)
 }

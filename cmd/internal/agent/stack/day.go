@@ -7,7 +7,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/voucherpos/voucherpos/cmd/internal/agent"
+	"github.com/voucherpos/voucherpos/cmd/internal/till"
+	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -30,6 +31,8 @@ type day struct {
 	steps []Step
 	// r1 is the first redemption, refunded at the end.
 	r1 string
+	// wallet is the voucher a wallet user claimed at the drop.
+	wallet issuing.Issued
 }
 
 const verdictWait = 5 * time.Second
@@ -59,9 +62,9 @@ func (s *Stack) PlayDay(ctx context.Context, out io.Writer) ([]Step, error) {
 	defer d.wb.Close()
 	// Minutes on the demo's clock before each step: the split bill comes
 	// inside its 30-minute window, the rest spreads over the day.
-	gaps := []time.Duration{0, 7, 6, 9, 40, 25, 35, 20, 15, 30, 45}
+	gaps := []time.Duration{0, 0, 0, 7, 6, 9, 40, 25, 35, 20, 15, 30, 45}
 	for i, f := range []func(context.Context) error{
-		d.approved, d.love, d.belowThreshold, d.splitBill, d.emptyBasket, d.storedValue,
+		d.drop, d.walletRedeem, d.approved, d.love, d.belowThreshold, d.splitBill, d.emptyBasket, d.storedValue,
 		d.expired, d.categoryMismatch, d.noCheckout, d.outage, d.refund,
 	} {
 		if s.advance != nil {
@@ -192,7 +195,10 @@ func (d *day) emptyBasket(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return d.decline(ctx, "空单核券 / a voucher on an empty basket", code, terminal.EmptyTransaction)
+	// A till cannot open a checkout with no lines at all (400): the empty
+	// sale is one line of nothing to pay.
+	return d.decline(ctx, "空单核券 / a voucher on an empty basket (one ¥0 line)", code, terminal.EmptyTransaction,
+		grocery("bag", "空单", 1, 0))
 }
 
 func (d *day) storedValue(ctx context.Context) error {
@@ -310,7 +316,7 @@ func (d *day) outage(ctx context.Context) error {
 }
 
 func (d *day) refund(ctx context.Context) error {
-	var ans agent.RefundAnswer
+	var ans till.RefundAnswer
 	if err := d.a.Call(ctx, "POST", "/api/v1/redemptions/"+d.r1+"/refund", nil, &ans); err != nil {
 		return err
 	}
@@ -324,9 +330,9 @@ func (d *day) refund(ctx context.Context) error {
 
 // Report prints terminal t's report of today.
 func (s *Stack) Report(ctx context.Context, t *Terminal, w io.Writer) error {
-	rep, err := agent.DayReport(ctx, t.Agent.Ledger(), s.now())
+	rep, err := till.DayReport(ctx, t.Agent.Ledger(), s.now())
 	if err != nil {
 		return err
 	}
-	return agent.WriteReport(w, &rep, agent.FormatTable)
+	return till.WriteReport(w, &rep, till.FormatTable)
 }

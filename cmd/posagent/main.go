@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent"
+	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
 	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/drivers/serial"
 	"github.com/voucherpos/voucherpos/offline"
@@ -46,6 +47,9 @@ type errUsage struct{ msg string }
 func (e *errUsage) Error() string { return e.msg }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if buildinfo.Handle(args, "posagent", stdout) {
+		return 0
+	}
 	var err error
 	if len(args) > 0 && args[0] == "report" {
 		err = report(ctx, args[1:], stdout)
@@ -67,6 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 const usageText = `usage:
   posagent -data DIR -credential FILE -scanner DEVICE [-baud N] [-http ADDR] [flags]
+  posagent -version
   posagent report -day YYYY-MM-DD [-format table|csv|json] [-http ADDR] [-data DIR -credential FILE]
 
 Runs the voucher agent of one checkout lane: the serial scanner, the rules, the

@@ -11,11 +11,14 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
 )
 
 const usage = `voucherd: the central server (sync hub, voucher issuer, ledger, reports)
 
 usage:
+  voucherd -version                   (version, VCS revision and commit time of this build)
   voucherd init -data DIR
   voucherd serve -data DIR -listen ADDR [-token TOKEN]
   voucherd merchant add -id M -name NAME -category retail|fuel|appliance|hospitality [-region 140521] ADMIN
@@ -51,6 +54,9 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // run executes one command and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	if buildinfo.Handle(args, "voucherd", stdout) {
+		return 0
+	}
 	err := dispatch(args, stdout, stderr)
 	var ue *usageError
 	switch {

@@ -66,7 +66,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := hub.NewServer(h.Handler())
 	fmt.Fprintf(stdout, "voucherd: serving on http://%s (terminals: ws://%s%s, issuing key id %s)\n", ln.Addr(), ln.Addr(), wire.Path, h.KeyID())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

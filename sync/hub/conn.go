@@ -32,9 +32,11 @@ const (
 )
 
 var upgrader = websocket.Upgrader{
-	HandshakeTimeout:  handshakeWait,
-	ReadBufferSize:    64 << 10,
-	WriteBufferSize:   16 << 10,
+	HandshakeTimeout: handshakeWait,
+	ReadBufferSize:   64 << 10,
+	WriteBufferSize:  16 << 10,
+	// Write buffers are held only while a message is written.
+	WriteBufferPool:   &gosync.Pool{},
 	EnableCompression: false,
 }
 
@@ -75,14 +77,24 @@ func (h *Hub) serveSync(w http.ResponseWriter, r *http.Request) {
 	h.connWG.Add(1)
 	h.mu.Unlock()
 	defer h.connWG.Done()
+	if !h.admit() {
+		h.refused.logf(h, "hub: refused %s: %d unauthenticated connections open", r.RemoteAddr, cap(h.unauth))
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "too many connections awaiting authentication", http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		h.admitted()
 		return // the upgrader answered with an HTTP error
 	}
-	ws.SetReadLimit(wire.MaxMessage)
+	// Until the terminal is authenticated it may send one small frame.
+	ws.SetReadLimit(wire.MaxHello)
 	c := &conn{h: h, ws: ws, send: make(chan outMsg, sendQueue), quit: make(chan struct{}), wdone: make(chan struct{})}
-	if err := c.handshake(); err != nil {
-		h.logf("hub: handshake from %s: %v", r.RemoteAddr, err)
+	err = c.handshake()
+	h.admitted()
+	if err != nil {
+		h.refused.logf(h, "hub: handshake from %s: %v", r.RemoteAddr, err)
 		var ce *closeErr
 		code, reason := wire.CloseProtocol, "handshake failed"
 		if errors.As(err, &ce) {
@@ -92,6 +104,7 @@ func (h *Hub) serveSync(w http.ResponseWriter, r *http.Request) {
 		c.closeWS()
 		return
 	}
+	ws.SetReadLimit(wire.MaxMessage)
 	go c.writer()
 	c.reader()
 }

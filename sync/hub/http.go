@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voucherpos/voucherpos/sync/httpguard"
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
 )
@@ -104,13 +105,16 @@ func (h *Hub) Handler() http.Handler {
 }
 
 func decodeBody(b []byte, v any) error {
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := httpguard.DecodeObject(b, v); err != nil {
 		return fmt.Errorf("%w: body: %v", ErrInvalid, err)
 	}
 	return nil
 }
 
+// adminAuth admits loopback callers (or, with a token, its bearers) that
+// are not a browser acting for a foreign page (httpguard).
 func (h *Hub) adminAuth(next http.Handler) http.Handler {
+	guard := httpguard.Policy{AnyHost: h.opts.AdminToken != ""}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tok := h.opts.AdminToken; tok != "" {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -120,6 +124,11 @@ func (h *Hub) adminAuth(next http.Handler) http.Handler {
 			}
 		} else if !loopback(r.RemoteAddr) {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "admin API is loopback only (configure a token)"})
+			return
+		}
+		if ref := guard.Check(r); ref != nil {
+			h.refused.logf(h, "hub: admin %s %s from %s: %v", r.Method, r.URL.Path, r.RemoteAddr, ref)
+			writeJSON(w, ref.Status, map[string]string{"error": ref.Code + ": " + ref.Message + " / " + ref.MessageEN})
 			return
 		}
 		next.ServeHTTP(w, r)

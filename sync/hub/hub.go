@@ -76,6 +76,10 @@ type Options struct {
 	BatchMax int
 	// GroupMax is the most records one group commit takes; zero means 8000.
 	GroupMax int
+	// MaxUnauthenticated is the most sync connections open at once whose
+	// terminal is not yet authenticated; more are refused with 503. Zero
+	// means DefaultMaxUnauthenticated.
+	MaxUnauthenticated int
 	// NoSync skips fsync on the hub's ledger. Tests only: never in production
 	// or benchmarks.
 	NoSync bool
@@ -102,6 +106,8 @@ type Hub struct {
 	connWG  gosync.WaitGroup // connections
 	mu      gosync.Mutex
 	conns   map[string]*conn // by terminal id
+	unauth  chan struct{}    // a place per unauthenticated connection (admit)
+	refused refusals
 	closing bool
 	closed  chan struct{}
 }
@@ -130,6 +136,9 @@ func Open(dir string, opts Options) (*Hub, error) {
 	if opts.GroupMax <= 0 {
 		opts.GroupMax = 8000
 	}
+	if opts.MaxUnauthenticated <= 0 {
+		opts.MaxUnauthenticated = DefaultMaxUnauthenticated
+	}
 	path := filepath.Join(dir, LedgerFile)
 	if !opts.Create {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
@@ -149,7 +158,8 @@ func Open(dir string, opts Options) (*Hub, error) {
 		return nil, fmt.Errorf("open hub ledger: %w", err)
 	}
 	h := &Hub{opts: opts, now: opts.Now, logf: opts.Logf, db: db, prog: terminal.Qinshui2022(),
-		jobs: make(chan *job, 256), claims: make(chan *job, 256), conns: map[string]*conn{}, closed: make(chan struct{})}
+		jobs: make(chan *job, 256), claims: make(chan *job, 256), conns: map[string]*conn{}, closed: make(chan struct{}),
+		unauth: make(chan struct{}, opts.MaxUnauthenticated)}
 	if err := h.init(); err != nil {
 		db.Close()
 		return nil, err

@@ -185,7 +185,7 @@ func TestHub_AdminAuth(t *testing.T) {
 	tok, _ := MustOpen(t, hub.Options{AdminToken: "s3cret"})
 	get := func(h *hub.Hub, remote, auth string) int {
 		r := httptest.NewRequest(http.MethodGet, "/admin/report?day=2022-10-01", nil)
-		r.RemoteAddr = remote
+		r.RemoteAddr, r.Host = remote, "127.0.0.1:8443"
 		if auth != "" {
 			r.Header.Set("Authorization", "Bearer "+auth)
 		}
@@ -211,12 +211,40 @@ func TestHub_AdminAuth(t *testing.T) {
 			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
 		}
 	}
-	r := httptest.NewRequest(http.MethodPost, "/admin/mint", strings.NewReader(`{"category":`))
-	r.RemoteAddr = "127.0.0.1:1"
-	w := httptest.NewRecorder()
-	open.Handler().ServeHTTP(w, r)
-	if w.Code != 400 {
-		t.Errorf("bad body: %d %s", w.Code, w.Body)
+	// A browser on a foreign page cannot act through a loopback caller.
+	for _, tc := range []struct {
+		name, host, origin, site, ctype, body string
+		want                                  int
+	}{
+		{"Good", "127.0.0.1:8443", "", "", "application/json", `{"id":"M9","name":"x","category":"retail"}`, 200},
+		{"SameOrigin", "localhost:8443", "http://localhost:8443", "same-origin", "application/json", `{"id":"M8","name":"x","category":"retail"}`, 200},
+		{"BadJSON", "127.0.0.1:8443", "", "", "application/json", `{"category":`, 400},
+		{"Null", "127.0.0.1:8443", "", "", "application/json", `null`, 400},
+		{"Empty", "127.0.0.1:8443", "", "", "application/json", ``, 400},
+		{"DNSRebinding", "evil.example:8443", "", "", "application/json", `{"id":"M7","name":"x","category":"retail"}`, 421},
+		{"CrossOrigin", "127.0.0.1:8443", "http://evil.example", "", "application/json", `{"id":"M7","name":"x","category":"retail"}`, 403},
+		{"NullOrigin", "127.0.0.1:8443", "null", "", "application/json", `{"id":"M7","name":"x","category":"retail"}`, 403},
+		{"CrossSite", "127.0.0.1:8443", "", "cross-site", "application/json", `{"id":"M7","name":"x","category":"retail"}`, 403},
+		{"FormPost", "127.0.0.1:8443", "", "", "application/x-www-form-urlencoded", `{"id":"M7","name":"x","category":"retail"}`, 415},
+		{"TextPlain", "127.0.0.1:8443", "", "", "text/plain", `{"id":"M7","name":"x","category":"retail"}`, 415},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/admin/merchants", strings.NewReader(tc.body))
+		r.RemoteAddr, r.Host = "127.0.0.1:1", tc.host
+		r.Header.Set("Content-Type", tc.ctype)
+		if tc.origin != "" {
+			r.Header.Set("Origin", tc.origin)
+		}
+		if tc.site != "" {
+			r.Header.Set("Sec-Fetch-Site", tc.site)
+		}
+		w := httptest.NewRecorder()
+		open.Handler().ServeHTTP(w, r)
+		if w.Code != tc.want || (w.Code != 200 && !strings.Contains(w.Body.String(), `"error"`)) {
+			t.Errorf("%s: %d %s, want %d", tc.name, w.Code, w.Body, tc.want)
+		}
+	}
+	if err := open.AddMerchant(context.Background(), terminal.Merchant{ID: "M7", Name: "x", Category: terminal.Retail, Region: 140521}); err != nil {
+		t.Errorf("a refused request added merchant M7: %v", err)
 	}
 }
 

@@ -22,8 +22,12 @@ const Path = "/v1/sync"
 
 // Limits on what either side accepts.
 const (
-	// MaxMessage is the largest websocket message either side reads.
+	// MaxMessage is the largest websocket message either side reads once
+	// the terminal is authenticated.
 	MaxMessage = 8 << 20
+	// MaxHello is the largest message the server reads before the terminal
+	// is authenticated (the hello is a few hundred bytes).
+	MaxHello = 4 << 10
 	// MaxBatch is the largest number of records in one batch frame.
 	MaxBatch = 2000
 	// MaxBody is the largest record body in a batch frame.

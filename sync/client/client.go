@@ -70,6 +70,9 @@ type Options struct {
 	OnStatus func(Status)
 	// OnOutcomes, if set, is called with the outcomes of every acknowledgement, after Outbox.Ack.
 	OnOutcomes func([]terminal.Outcome)
+	// OnBatch, if set, is called at every acknowledgement with the batch's
+	// record count and the time since it was sent (for metrics; do not block).
+	OnBatch func(records int, rtt time.Duration)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// After waits on the clock between reconnections; nil means time.After.

@@ -54,7 +54,8 @@ func newLink(a *Agent) *link {
 			}
 			a.pokeStatus()
 		},
-		Logf: func(format string, args ...any) { a.log.Debug(fmt.Sprintf(format, args...), "component", "sync") },
+		OnBatch: func(_ int, d time.Duration) { a.metrics.sync.Observe(d.Seconds()) },
+		Logf:    func(format string, args ...any) { a.log.Debug(fmt.Sprintf(format, args...), "component", "sync") },
 	})
 	return l
 }
@@ -131,7 +132,9 @@ func (l *link) Claim(ctx context.Context, id terminal.VoucherID, code string) er
 	if l.c == nil {
 		return client.ErrOffline
 	}
-	return l.c.Claim(ctx, id, code)
+	err := l.c.Claim(ctx, id, code)
+	l.a.metrics.claimed(err)
+	return err
 }
 
 // Release gives up a claim.

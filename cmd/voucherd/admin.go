@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/drivers/qrimage"
+	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -44,7 +45,7 @@ func (a *adminFlags) open() (hub.Admin, func(), error) {
 		}
 		return &hub.Remote{URL: a.server, Token: a.token}, func() {}, nil
 	case a.data != "":
-		h, err := hub.Open(a.data, hub.Options{Logf: func(string, ...any) {}})
+		h, err := boltstore.OpenHub(a.data, hub.Options{Logf: func(string, ...any) {}})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -102,7 +103,7 @@ func TestVoucherd_Usage(t *testing.T) {
 func TestVoucherd_Server(t *testing.T) {
 	dir := t.TempDir()
 	voucherd(t, 0, "init", "-data", dir)
-	h, err := hub.Open(dir, hub.Options{Logf: t.Logf})
+	h, err := boltstore.OpenHub(dir, hub.Options{Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}

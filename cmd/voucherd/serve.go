@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/wire"
 )
@@ -32,7 +33,7 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 	if err := need("init", [2]string{"data", *data}); err != nil {
 		return err
 	}
-	h, err := hub.Open(*data, hub.Options{Create: true, Logf: func(string, ...any) {}})
+	h, err := boltstore.OpenHub(*data, hub.Options{Create: true, Logf: func(string, ...any) {}})
 	if err != nil {
 		return err
 	}
@@ -57,7 +58,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger := log.New(stderr, "voucherd: ", log.LstdFlags)
-	h, err := hub.Open(*data, hub.Options{AdminToken: *token, Logf: logger.Printf})
+	h, err := boltstore.OpenHub(*data, hub.Options{AdminToken: *token, Logf: logger.Printf})
 	if err != nil {
 		return err
 	}

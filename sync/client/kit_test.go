@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/offline"
+	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/client"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/wire"
@@ -51,7 +52,7 @@ func mustServer(tb testing.TB, opts hub.Options) *server {
 
 func (s *server) start() {
 	s.tb.Helper()
-	h, err := hub.Open(s.dir, s.opts)
+	h, err := boltstore.OpenHub(s.dir, s.opts)
 	if err != nil {
 		s.tb.Fatal(err)
 	}

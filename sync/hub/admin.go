@@ -5,12 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -56,13 +54,14 @@ type MintRequest struct {
 // MaxMint is the most vouchers one Mint call makes.
 const MaxMint = 100_000
 
-func (h *Hub) update(fn func(tx *bolt.Tx) error) error {
+// alive returns ErrClosed once the hub is closed.
+func (h *Hub) alive() error {
 	select {
 	case <-h.closed:
 		return ErrClosed
 	default:
+		return nil
 	}
-	return h.db.Update(fn)
 }
 
 func checkID(what, id string) error {
@@ -88,29 +87,27 @@ func (h *Hub) AddMerchant(ctx context.Context, m terminal.Merchant) error {
 	if m.Region == 0 {
 		m.Region = h.prog.Region
 	}
-	return h.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bMerchants)
-		if b.Get([]byte(m.ID)) != nil {
-			return fmt.Errorf("merchant %s: %w", m.ID, ErrExists)
-		}
-		return putJSON(b, []byte(m.ID), &m)
-	})
+	if err := h.alive(); err != nil {
+		return err
+	}
+	return h.store.AddMerchant(ctx, m)
 }
 
 // Block suspends a merchant; its connected terminals get the new state at once.
 func (h *Hub) Block(ctx context.Context, merchantID string) error {
-	return h.setBlocked(merchantID, true)
+	return h.setBlocked(ctx, merchantID, true)
 }
 
 // Unblock lifts a merchant's suspension and pushes the new state.
 func (h *Hub) Unblock(ctx context.Context, merchantID string) error {
-	return h.setBlocked(merchantID, false)
+	return h.setBlocked(ctx, merchantID, false)
 }
 
-func (h *Hub) setBlocked(id string, blocked bool) error {
-	err := h.update(func(tx *bolt.Tx) error {
-		return modifyJSON(tx.Bucket(bMerchants), "merchant", id, func(m *terminal.Merchant) { m.Blocked = blocked })
-	})
+func (h *Hub) setBlocked(ctx context.Context, id string, blocked bool) error {
+	if err := h.alive(); err != nil {
+		return err
+	}
+	err := h.store.SetBlocked(ctx, id, blocked)
 	if err == nil {
 		h.push(id)
 	}
@@ -128,16 +125,10 @@ func (h *Hub) AddTerminal(ctx context.Context, merchantID, terminalID string) (w
 	if err != nil {
 		return wire.Credential{}, err
 	}
-	err = h.update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bMerchants).Get([]byte(merchantID)) == nil {
-			return fmt.Errorf("merchant %s: %w", merchantID, ErrUnknown)
-		}
-		b := tx.Bucket(bTerminals)
-		if b.Get([]byte(terminalID)) != nil {
-			return fmt.Errorf("terminal %s: %w", terminalID, ErrExists)
-		}
-		return putJSON(b, []byte(terminalID), &terminalRec{ID: terminalID, MerchantID: merchantID, Public: pub, Added: h.now()})
-	})
+	if err := h.alive(); err != nil {
+		return wire.Credential{}, err
+	}
+	err = h.store.AddTerminal(ctx, TerminalRecord{ID: terminalID, MerchantID: merchantID, Public: pub, Added: h.now()})
 	if err != nil {
 		return wire.Credential{}, err
 	}
@@ -146,18 +137,24 @@ func (h *Hub) AddTerminal(ctx context.Context, merchantID, terminalID string) (w
 
 // RevokeTerminal refuses the terminal's future connections and ends its current one.
 func (h *Hub) RevokeTerminal(ctx context.Context, terminalID string) error {
-	err := h.update(func(tx *bolt.Tx) error {
-		return modifyJSON(tx.Bucket(bTerminals), "terminal", terminalID, func(t *terminalRec) { t.Revoked = true })
-	})
+	if err := h.alive(); err != nil {
+		return err
+	}
+	err := h.store.RevokeTerminal(ctx, terminalID)
 	if err == nil {
-		h.mu.Lock()
-		c := h.conns[terminalID]
-		h.mu.Unlock()
-		if c != nil {
-			c.stop(wire.CloseRevoked, "terminal "+terminalID+" is revoked")
-		}
+		h.endRevoked(terminalID)
 	}
 	return err
+}
+
+// endRevoked ends a revoked terminal's connection to this instance.
+func (h *Hub) endRevoked(terminalID string) {
+	h.mu.Lock()
+	c := h.conns[terminalID]
+	h.mu.Unlock()
+	if c != nil {
+		c.stop(wire.CloseRevoked, "terminal "+terminalID+" is revoked")
+	}
 }
 
 // Mint signs req.N vouchers with the hub's issuing key (which never leaves
@@ -188,56 +185,69 @@ func (h *Hub) Mint(ctx context.Context, req MintRequest) ([]string, error) {
 	if !req.Until.After(req.From) {
 		return nil, fmt.Errorf("%w: validity %s..%s is empty", ErrInvalid, req.From.Format(time.RFC3339), req.Until.Format(time.RFC3339))
 	}
-	priv, _ := h.signing()
-	codes := make([]string, 0, req.N)
-	err := h.update(func(tx *bolt.Tx) error {
-		codes = codes[:0]
-		b := tx.Bucket(bMinted)
-		ids := make([]uint64, 0, req.N)
-		seen := make(map[uint64]bool, req.N)
-		for len(ids) < req.N {
-			var r [8]byte
-			_, _ = rand.Read(r[:])
-			id := binary.BigEndian.Uint64(r[:])
-			if id == 0 || seen[id] || b.Get(r[:]) != nil {
-				continue
-			}
-			seen[id] = true
-			ids = append(ids, id)
-		}
-		// Put in key order: bbolt inserts into a node by shifting, so random
-		// order would cost O(n²) on a large mint.
-		sorted := slices.Clone(ids)
-		slices.Sort(sorted)
-		byID := make(map[uint64]string, req.N)
-		for _, id := range sorted {
-			v.ID = terminal.VoucherID(id)
-			code, err := terminal.Encode(v, priv)
-			if err != nil {
-				return fmt.Errorf("%w: %v", ErrInvalid, err)
-			}
-			if err := b.Put(u64(id), []byte(code)); err != nil {
-				return err
-			}
-			byID[id] = code
-		}
-		for _, id := range ids {
-			codes = append(codes, byID[id])
-		}
-		return nil
-	})
-	if err != nil {
+	if err := h.alive(); err != nil {
 		return nil, err
 	}
-	return codes, nil
+	priv, _ := h.signing()
+	for {
+		codes, minted, err := mintCodes(v, priv, req.N)
+		if err != nil {
+			return nil, err
+		}
+		err = h.store.AddMinted(ctx, minted)
+		if errors.Is(err, ErrExists) {
+			continue // a random id met one minted before: draw again
+		}
+		if err != nil {
+			return nil, err
+		}
+		return codes, nil
+	}
+}
+
+// mintCodes signs n vouchers like v with random 64-bit ids, distinct among
+// themselves, and returns the codes in the order drawn and the minted
+// entries in id order (the order a B+tree takes best).
+func mintCodes(v terminal.Voucher, priv ed25519.PrivateKey, n int) ([]string, []Minted, error) {
+	ids := make([]uint64, 0, n)
+	seen := make(map[uint64]bool, n)
+	for len(ids) < n {
+		var r [8]byte
+		_, _ = rand.Read(r[:])
+		id := binary.BigEndian.Uint64(r[:])
+		if id == 0 || seen[id] {
+			continue
+		}
+		seen[id] = true
+		ids = append(ids, id)
+	}
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	minted := make([]Minted, 0, n)
+	byID := make(map[uint64]string, n)
+	for _, id := range sorted {
+		v.ID = terminal.VoucherID(id)
+		code, err := terminal.Encode(v, priv)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		minted = append(minted, Minted{ID: v.ID, Code: code})
+		byID[id] = code
+	}
+	codes := make([]string, 0, n)
+	for _, id := range ids {
+		codes = append(codes, byID[id])
+	}
+	return codes, minted, nil
 }
 
 // Revoke revokes a voucher: claims of it answer revoked, redemptions synced
 // after are conflicts, and every connected terminal gets the new revocation list.
 func (h *Hub) Revoke(ctx context.Context, id terminal.VoucherID) error {
-	err := h.update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bRevoked).Put(u64(uint64(id)), u64(uint64(h.now().Unix())))
-	})
+	if err := h.alive(); err != nil {
+		return err
+	}
+	err := h.store.Revoke(ctx, id, h.now())
 	if err == nil {
 		h.push("")
 	}
@@ -247,7 +257,10 @@ func (h *Hub) Revoke(ctx context.Context, id terminal.VoucherID) error {
 // SetParams stores the rule parameters pushed to every terminal (zero
 // fields mean the defaults) and pushes them.
 func (h *Hub) SetParams(ctx context.Context, p terminal.Params) error {
-	err := h.update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bMeta), kParams, &p) })
+	if err := h.alive(); err != nil {
+		return err
+	}
+	err := h.store.SetParams(ctx, p)
 	if err == nil {
 		h.push("")
 	}
@@ -257,48 +270,37 @@ func (h *Hub) SetParams(ctx context.Context, p terminal.Params) error {
 // Watermark returns the hub's durable watermark for a terminal: every
 // record up to it is stored.
 func (h *Hub) Watermark(ctx context.Context, terminalID string) (uint64, error) {
-	var w uint64
-	err := h.db.View(func(tx *bolt.Tx) error { w, _ = head(tx, terminalID); return nil })
-	return w, err
+	hd, err := h.store.Head(ctx, terminalID)
+	return hd.Seq, err
 }
 
 // Conflicts returns every conflict entry, oldest first.
 func (h *Hub) Conflicts(ctx context.Context) ([]Conflict, error) {
 	var out []Conflict
-	err := h.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bConflicts).ForEach(func(k, v []byte) error {
-			var c Conflict
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("stored value %q: %w", k, err)
-			}
-			out = append(out, c)
-			return nil
-		})
-	})
+	err := h.store.Conflicts(ctx, func(c *Conflict) error { out = append(out, *c); return nil })
 	return out, err
 }
 
 // state builds what a merchant's terminals keep for working offline.
-func (h *Hub) state(tx *bolt.Tx, merchantID string) (*terminal.ServerState, error) {
+func (h *Hub) state(ctx context.Context, merchantID string) (*terminal.ServerState, error) {
 	_, keys := h.signing()
 	st := &terminal.ServerState{IssuerKeys: keys.Keys(), ServerTime: h.now()}
-	if ok, err := getJSON(tx.Bucket(bMerchants), []byte(merchantID), &st.Merchant); err != nil {
+	m, ok, err := h.store.Merchant(ctx, merchantID)
+	if err != nil {
 		return nil, err
-	} else if !ok {
-		st.Merchant = terminal.Merchant{ID: merchantID, Blocked: true}
 	}
-	if _, err := getJSON(tx.Bucket(bMeta), kParams, &st.Params); err != nil {
+	if !ok {
+		m = terminal.Merchant{ID: merchantID, Blocked: true}
+	}
+	st.Merchant = m
+	if st.Params, err = h.store.Params(ctx); err != nil {
 		return nil, err
 	}
 	st.Params = st.Params.WithDefaults()
-	err := tx.Bucket(bRevoked).ForEach(func(k, _ []byte) error {
-		if len(k) == 8 {
-			st.Revocations = append(st.Revocations, terminal.VoucherID(binary.BigEndian.Uint64(k)))
-		}
-		return nil
-	})
-	slices.Sort(st.Revocations)
-	return st, err
+	if st.Revocations, err = h.store.Revocations(ctx); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // push sends fresh state to the connected terminals of merchantID, or of
@@ -329,5 +331,45 @@ func (h *Hub) pusher() {
 		case <-h.ctx.Done():
 			return
 		}
+	}
+}
+
+// watch pushes to this instance's terminals what other instances changed
+// in a shared store (a block, a revocation, a key rotation, new params, a
+// revoked terminal). A broken watch is retried: pushes every StatePushEvery
+// still bound how stale a terminal's state can be.
+func (h *Hub) watch(w Watcher) {
+	defer h.wg.Done()
+	for {
+		err := w.Watch(h.ctx, h.apply)
+		if h.ctx.Err() != nil {
+			return
+		}
+		h.logf("hub: watching the store for changes failed (retried in 1s): %v", err)
+		select {
+		case <-time.After(time.Second):
+		case <-h.ctx.Done():
+			return
+		}
+		h.push("") // what changed while the watch was down
+	}
+}
+
+// apply pushes one change to the terminals concerned.
+func (h *Hub) apply(c Change) {
+	switch c.Kind {
+	case ChangeKeys:
+		if err := h.loadKeys(h.ctx); err != nil {
+			h.logf("hub: reloading issuing keys: %v", err)
+		}
+		h.push("")
+	case ChangeTerminal:
+		if t, ok, err := h.store.Terminal(h.ctx, c.ID); err == nil && ok && t.Revoked {
+			h.endRevoked(c.ID)
+		}
+	case ChangeMerchant:
+		h.push(c.ID)
+	default:
+		h.push("")
 	}
 }

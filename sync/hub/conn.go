@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -9,10 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/voucherpos/voucherpos/sync/wire"
-	"github.com/voucherpos/voucherpos/terminal"
 )
 
 // Connection timings.
@@ -142,36 +141,34 @@ func (c *conn) handshake() error {
 	if err != nil || m.Type != wire.TypeHello {
 		return &closeErr{wire.CloseProtocol, "expected hello"}
 	}
-	var rec terminalRec
-	var welcome *wire.Message
-	err = h.db.View(func(tx *bolt.Tx) error {
-		ok, err := getJSON(tx.Bucket(bTerminals), []byte(m.TerminalID), &rec)
-		switch {
-		case err != nil:
-			return err
-		case !ok:
-			return &closeErr{wire.CloseUnauthorized, "unknown terminal " + m.TerminalID}
-		case rec.Revoked:
-			return &closeErr{wire.CloseRevoked, "terminal " + m.TerminalID + " is revoked"}
-		case rec.MerchantID != m.MerchantID:
-			return &closeErr{wire.CloseUnauthorized, fmt.Sprintf("terminal %s is not enrolled for merchant %s", m.TerminalID, m.MerchantID)}
-		case !wire.VerifyHello(rec.Public, nonce, m.TerminalID, m.MerchantID, m.Sig):
-			return &closeErr{wire.CloseUnauthorized, "bad signature for terminal " + m.TerminalID}
-		}
-		wm, last := head(tx, m.TerminalID)
-		st, err := h.state(tx, m.MerchantID)
-		if err != nil {
-			return err
-		}
-		c.next, c.last = wm+1, last
-		welcome = &wire.Message{Type: wire.TypeWelcome, Watermark: wm, Window: h.opts.Window,
-			BatchMax: h.opts.BatchMax, State: st, ServerTime: st.ServerTime,
-			Sig: ed25519.Sign(h.identity, wire.WelcomeMessage(nonce, m.Sig, wm))}
-		return nil
-	})
+	ctx, cancel := context.WithTimeout(h.ctx, handshakeWait)
+	defer cancel()
+	rec, ok, err := h.store.Terminal(ctx, m.TerminalID)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return &closeErr{wire.CloseUnauthorized, "unknown terminal " + m.TerminalID}
+	case rec.Revoked:
+		return &closeErr{wire.CloseRevoked, "terminal " + m.TerminalID + " is revoked"}
+	case rec.MerchantID != m.MerchantID:
+		return &closeErr{wire.CloseUnauthorized, fmt.Sprintf("terminal %s is not enrolled for merchant %s", m.TerminalID, m.MerchantID)}
+	case !wire.VerifyHello(rec.Public, nonce, m.TerminalID, m.MerchantID, m.Sig):
+		return &closeErr{wire.CloseUnauthorized, "bad signature for terminal " + m.TerminalID}
+	}
+	hd, err := h.store.Head(ctx, m.TerminalID)
 	if err != nil {
 		return err
 	}
+	st, err := h.state(ctx, m.MerchantID)
+	if err != nil {
+		return err
+	}
+	wm := hd.Seq
+	c.next, c.last = wm+1, hd.Hash
+	welcome := &wire.Message{Type: wire.TypeWelcome, Watermark: wm, Window: h.opts.Window,
+		BatchMax: h.opts.BatchMax, State: st, ServerTime: st.ServerTime,
+		Sig: ed25519.Sign(h.identity, wire.WelcomeMessage(nonce, m.Sig, wm))}
 	c.term, c.merchant, c.pub = m.TerminalID, m.MerchantID, rec.Public
 	if m.HighSeq < welcome.Watermark {
 		h.logf("hub: ALARM terminal %s reports high seq %d below the server's watermark %d (ledger restored or replaced?)", c.term, m.HighSeq, welcome.Watermark)
@@ -351,11 +348,7 @@ func (c *conn) done(j *job) {
 
 // pushState sends the merchant's current state to one connection.
 func (c *conn) pushState() {
-	var st *terminal.ServerState
-	err := c.h.db.View(func(tx *bolt.Tx) (err error) {
-		st, err = c.h.state(tx, c.merchant)
-		return err
-	})
+	st, err := c.h.state(c.h.ctx, c.merchant)
 	if err != nil {
 		c.h.logf("hub: state for %s: %v", c.term, err)
 		return

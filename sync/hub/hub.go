@@ -1,9 +1,10 @@
 // Package hub is the central server's side of the sync protocol: the
-// websocket endpoint terminals sync to, its own bbolt ledger of every
-// terminal's records (uniqueness on (terminal, sequence) and on voucher id,
-// group commit, conflict entries), voucher minting with the issuing key, and
-// the admin operations (merchants, terminals, revocations, blocking,
-// reports) both as Go methods and as an HTTP API under /admin/.
+// websocket endpoint terminals sync to, group commit of their records with
+// the decision on each (uniqueness on (terminal, sequence) and on voucher
+// id, conflict entries), voucher minting with the issuing key, and the
+// admin operations (merchants, terminals, revocations, blocking, reports)
+// both as Go methods and as an HTTP API under /admin/. Everything durable
+// goes through a Store (store.go): sync/boltstore or sync/pgstore.
 package hub
 
 import (
@@ -12,26 +13,16 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"os"
-	"path/filepath"
 	gosync "sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
-
 	"github.com/voucherpos/voucherpos/terminal"
 )
-
-// LedgerFile is the name of the hub's bbolt file inside its data directory.
-const LedgerFile = "voucherd.db"
 
 // Timing defaults.
 const (
 	// DefaultHoldTTL is how long an online claim holds a voucher unless its redemption arrives.
 	DefaultHoldTTL = 15 * time.Minute
-	// DefaultLockTimeout is how long Open waits for another process's lock on the ledger.
-	DefaultLockTimeout = 500 * time.Millisecond
 	// StatePushEvery is how often connected terminals get a fresh state (server time).
 	StatePushEvery = 5 * time.Minute
 )
@@ -51,12 +42,18 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrClosed is returned by operations on a closed hub.
 	ErrClosed = errors.New("hub closed")
+	// ErrOutcomeUnknown is returned by a Store's Commit when the commit's
+	// result cannot be known (the connection to the database broke while
+	// COMMIT was in flight): the hub acks nothing of it and closes the
+	// terminals' connections, whose resends then find out.
+	ErrOutcomeUnknown = errors.New("commit outcome unknown")
 )
 
 // Options configure a Hub. The zero value is usable.
 type Options struct {
-	// Create makes Open create the ledger and issuing key when missing
-	// (voucherd init, posdemo). Without it Open fails with ErrNotInitialised.
+	// Create makes New create the issuing key when the store has none
+	// (voucherd init, posdemo); the store opener reads it too. Without it New
+	// fails with ErrNotInitialised.
 	Create bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -64,8 +61,6 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// HoldTTL is how long a claim holds a voucher; zero means DefaultHoldTTL.
 	HoldTTL time.Duration
-	// LockTimeout is how long Open waits for the file lock; zero means DefaultLockTimeout.
-	LockTimeout time.Duration
 	// AdminToken, if set, is required as "Authorization: Bearer TOKEN" on
 	// /admin/ and allows non-loopback callers; empty means loopback only.
 	AdminToken string
@@ -80,9 +75,6 @@ type Options struct {
 	// terminal is not yet authenticated; more are refused with 503. Zero
 	// means DefaultMaxUnauthenticated.
 	MaxUnauthenticated int
-	// NoSync skips fsync on the hub's ledger. Tests only: never in production
-	// or benchmarks.
-	NoSync bool
 }
 
 // Hub is the central server. Its methods are safe for concurrent use.
@@ -90,7 +82,7 @@ type Hub struct {
 	opts     Options
 	now      func() time.Time
 	logf     func(string, ...any)
-	db       *bolt.DB
+	store    Store
 	identity ed25519.PrivateKey // first issuing key: credentials, welcomes
 	keyMu    gosync.RWMutex
 	priv     ed25519.PrivateKey // current minting key
@@ -112,9 +104,11 @@ type Hub struct {
 	closed  chan struct{}
 }
 
-// Open opens (with opts.Create, creates) the ledger in dir and starts the
-// committer. Close it when done.
-func Open(dir string, opts Options) (*Hub, error) {
+// New starts a hub over st (which it closes on Close): it loads the
+// issuing keys (with opts.Create, makes the identity key if st has none)
+// and starts the committer and, if st is a Watcher, the watch of changes
+// made through other instances.
+func New(st Store, opts Options) (*Hub, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -123,9 +117,6 @@ func Open(dir string, opts Options) (*Hub, error) {
 	}
 	if opts.HoldTTL <= 0 {
 		opts.HoldTTL = DefaultHoldTTL
-	}
-	if opts.LockTimeout <= 0 {
-		opts.LockTimeout = DefaultLockTimeout
 	}
 	if opts.Window <= 0 {
 		opts.Window = 8
@@ -139,102 +130,62 @@ func Open(dir string, opts Options) (*Hub, error) {
 	if opts.MaxUnauthenticated <= 0 {
 		opts.MaxUnauthenticated = DefaultMaxUnauthenticated
 	}
-	path := filepath.Join(dir, LedgerFile)
-	if !opts.Create {
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("open %s: %w", dir, ErrNotInitialised)
-		}
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("open hub: %w", err)
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync,
-		// Every commit is still fsync'd; the freelist is rebuilt at open
-		// instead of being written at each commit, and kept as a hashmap.
-		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open hub ledger: %w", err)
-	}
-	h := &Hub{opts: opts, now: opts.Now, logf: opts.Logf, db: db, prog: terminal.Qinshui2022(),
+	h := &Hub{opts: opts, now: opts.Now, logf: opts.Logf, store: st, prog: terminal.Qinshui2022(),
 		jobs: make(chan *job, 256), claims: make(chan *job, 256), conns: map[string]*conn{}, closed: make(chan struct{}),
 		unauth: make(chan struct{}, opts.MaxUnauthenticated)}
-	if err := h.init(); err != nil {
-		db.Close()
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	if err := h.init(h.ctx); err != nil {
+		h.cancel()
 		return nil, err
 	}
-	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.wg.Add(2)
 	go h.committer()
 	go h.pusher()
+	if w, ok := st.(Watcher); ok {
+		h.wg.Add(1)
+		go h.watch(w)
+	}
 	return h, nil
 }
 
-// init creates the buckets and the issuing key if missing, and loads the keys.
-func (h *Hub) init() error {
-	err := h.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
+// init makes the issuing key if missing (with opts.Create) and loads the keys.
+func (h *Hub) init(ctx context.Context) error {
+	_, err := h.store.IssuingKeys(ctx)
+	if errors.Is(err, ErrNotInitialised) && h.opts.Create {
+		_, priv, gerr := ed25519.GenerateKey(nil)
+		if gerr != nil {
+			return gerr
 		}
-		meta := tx.Bucket(bMeta)
-		if meta.Get(kIssuer) == nil {
-			if !h.opts.Create {
-				return ErrNotInitialised
-			}
-			_, priv, err := ed25519.GenerateKey(nil)
-			if err != nil {
-				return err
-			}
-			if err := meta.Put(kIssuer, priv.Seed()); err != nil {
-				return err
-			}
+		if err = h.store.InitKeys(ctx, priv); errors.Is(err, ErrExists) {
+			err = nil // another instance made it meanwhile
 		}
-		seed := meta.Get(kIssuer)
-		if len(seed) != ed25519.SeedSize {
-			return fmt.Errorf("issuing key: %d bytes stored", len(seed))
-		}
-		h.identity = ed25519.NewKeyFromSeed(seed)
-		kb := tx.Bucket(bKeys)
-		id := u32(uint32(terminal.KeyIDOf(h.identity.Public().(ed25519.PublicKey))))
-		if kb.Get(id) == nil {
-			if err := kb.Put(id, seed); err != nil {
-				return err
-			}
-		}
-		return h.loadKeys(tx)
-	})
+	}
+	if err == nil {
+		err = h.loadKeys(ctx)
+	}
 	if err != nil {
-		return fmt.Errorf("init hub ledger: %w", err)
+		return fmt.Errorf("init hub: %w", err)
 	}
 	return nil
 }
 
 // loadKeys reads every issuing key (all trusted) and the current one (used to mint).
-func (h *Hub) loadKeys(tx *bolt.Tx) error {
-	ring := &terminal.Keyring{}
-	var current ed25519.PrivateKey
-	cur := tx.Bucket(bMeta).Get(kCurrent)
-	err := tx.Bucket(bKeys).ForEach(func(k, seed []byte) error {
-		if len(seed) != ed25519.SeedSize {
-			return fmt.Errorf("issuing key %x: %d bytes stored", k, len(seed))
-		}
-		priv := ed25519.NewKeyFromSeed(seed)
-		if string(k) == string(cur) {
-			current = priv
-		}
-		return ring.Add(priv.Public().(ed25519.PublicKey))
-	})
+func (h *Hub) loadKeys(ctx context.Context) error {
+	ks, err := h.store.IssuingKeys(ctx)
 	if err != nil {
 		return err
 	}
-	if current == nil {
-		current = h.identity
+	ring := &terminal.Keyring{}
+	for _, k := range ks.All {
+		if err := ring.Add(k.Public().(ed25519.PublicKey)); err != nil {
+			return err
+		}
 	}
 	h.keyMu.Lock()
-	h.keys, h.priv = ring, current
+	if h.identity == nil { // set once, before any goroutine reads it
+		h.identity = ks.Identity
+	}
+	h.keys, h.priv = ring, ks.Current
 	h.keyMu.Unlock()
 	return nil
 }
@@ -265,14 +216,12 @@ func (h *Hub) RotateKey(ctx context.Context) (terminal.KeyID, error) {
 		return 0, err
 	}
 	id := terminal.KeyIDOf(priv.Public().(ed25519.PublicKey))
-	err = h.update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bKeys).Put(u32(uint32(id)), priv.Seed()); err != nil {
-			return err
-		}
-		return tx.Bucket(bMeta).Put(kCurrent, u32(uint32(id)))
-	})
+	if err := h.alive(); err != nil {
+		return 0, err
+	}
+	err = h.store.AddKey(ctx, priv, true)
 	if err == nil {
-		err = h.db.View(h.loadKeys)
+		err = h.loadKeys(ctx)
 	}
 	if err != nil {
 		return 0, err
@@ -302,7 +251,7 @@ func (h *Hub) Close() error {
 	h.connWG.Wait()
 	h.cancel()
 	h.wg.Wait()
-	err := h.db.Close()
+	err := h.store.Close()
 	close(h.closed)
 	return err
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -26,7 +27,7 @@ func MustOpen(tb testing.TB, opts hub.Options) (*hub.Hub, string) {
 	dir := tb.TempDir()
 	opts.Create = true
 	opts.Logf = tb.Logf
-	h, err := hub.Open(dir, opts)
+	h, err := boltstore.OpenHub(dir, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -40,26 +41,26 @@ func MustOpen(tb testing.TB, opts hub.Options) (*hub.Hub, string) {
 
 func TestHub_Open(t *testing.T) {
 	t.Run("ErrNotInitialised", func(t *testing.T) {
-		if _, err := hub.Open(t.TempDir(), hub.Options{}); !errors.Is(err, hub.ErrNotInitialised) {
+		if _, err := boltstore.OpenHub(t.TempDir(), hub.Options{}); !errors.Is(err, hub.ErrNotInitialised) {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("ErrLocked", func(t *testing.T) {
 		h, dir := MustOpen(t, hub.Options{})
 		_ = h
-		if _, err := hub.Open(dir, hub.Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, hub.ErrLocked) {
+		if _, err := boltstore.Open(dir, boltstore.Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, hub.ErrLocked) {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("SameKey", func(t *testing.T) {
 		dir := t.TempDir()
-		h, err := hub.Open(dir, hub.Options{Create: true})
+		h, err := boltstore.OpenHub(dir, hub.Options{Create: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		id := h.KeyID()
 		h.Close()
-		h, err = hub.Open(dir, hub.Options{})
+		h, err = boltstore.OpenHub(dir, hub.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +73,7 @@ func TestHub_Open(t *testing.T) {
 
 func TestHub_RotateKey(t *testing.T) {
 	dir := t.TempDir()
-	h, err := hub.Open(dir, hub.Options{Create: true})
+	h, err := boltstore.OpenHub(dir, hub.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestHub_RotateKey(t *testing.T) {
 		t.Errorf("minted with key %s, want %s", v.KeyID, id)
 	}
 	h.Close()
-	h, err = hub.Open(dir, hub.Options{})
+	h, err = boltstore.OpenHub(dir, hub.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,11 @@
 package hub
 
 import (
-	"bytes"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -39,11 +34,7 @@ type job struct {
 
 	msg *wire.Message
 	err error
-
-	anyRevoked, anyHolds bool // set per transaction by applyBatch
 }
-
-func notEmpty(b *bolt.Bucket) bool { k, _ := b.Cursor().First(); return k != nil }
 
 // recMeta is what the hub reads from a record's body.
 type recMeta struct {
@@ -136,7 +127,7 @@ func verifyBatch(recs []terminal.Sealed, term, merchant string, pub ed25519.Publ
 }
 
 // committer runs group commits: it takes every job queued (up to GroupMax
-// records) and applies them in one bbolt transaction, one fsync, then
+// records) and applies them in one store transaction (one fsync), then
 // answers each job's connection.
 func (h *Hub) committer() {
 	defer h.wg.Done()
@@ -182,46 +173,51 @@ func (h *Hub) committer() {
 // sweepEvery is how often a group commit also drops expired holds.
 const sweepEvery = time.Minute
 
-// dropExpiredHolds deletes the holds that have run out: claims whose
-// redemption never came and that were never released (a terminal that lost
-// power or its network mid-sale). An expired hold is already ignored;
-// dropping it keeps the bucket to the claims in progress, so the file does
-// not grow with them and records skip the hold lookup when none is in
-// progress. It runs inside a group commit, so it costs no fsync of its own.
-func dropExpiredHolds(tx *bolt.Tx, now time.Time) (int, error) {
-	hb := tx.Bucket(bHolds)
-	var keys [][]byte
-	err := hb.ForEach(func(k, v []byte) error {
-		var hd hold
-		if json.Unmarshal(v, &hd) != nil || !now.Before(hd.Until) {
-			keys = append(keys, k)
-		}
-		return nil
-	})
-	// Deleted after the walk: a delete during it can make the cursor skip a key.
-	for _, k := range keys {
-		if err == nil {
-			err = hb.Delete(k)
+// keys lists what a group reads, for the store to fetch and lock first.
+func groupKeys(group []*job) *Keys {
+	k := &Keys{}
+	for _, j := range group {
+		switch j.kind {
+		case jobBatch:
+			k.Terminals = append(k.Terminals, j.term)
+			for i := range j.recs {
+				m := &j.meta[i]
+				switch {
+				case !m.checked:
+					k.Records = append(k.Records, RecordRef{TerminalID: j.term, Seq: j.recs[i].Seq})
+				case m.Kind == terminal.KindRedemption:
+					k.Vouchers = append(k.Vouchers, m.Voucher.ID)
+				case m.Kind == terminal.KindRefund && m.VoucherReturned:
+					if t, seq, ok := terminal.ParseRecordID(m.RefundOf); ok {
+						k.Records = append(k.Records, RecordRef{TerminalID: t, Seq: seq})
+					}
+				}
+			}
+		case jobClaim, jobRelease:
+			k.Vouchers = append(k.Vouchers, j.req.Voucher)
+			k.Merchants = append(k.Merchants, j.merchant)
 		}
 	}
-	return len(keys), err
+	return k
 }
 
 // commit applies a group in one transaction; at most once every sweepEvery
 // the same transaction also drops expired holds.
 func (h *Hub) commit(group []*job) {
 	now := h.now()
-	sweep, dropped := now.Sub(h.swept) >= sweepEvery, 0
-	err := h.db.Update(func(tx *bolt.Tx) error {
+	sweep := now.Sub(h.swept) >= sweepEvery
+	var dropped int
+	err := h.store.Commit(h.ctx, groupKeys(group), func(tx Tx) error {
+		dropped = 0
 		for _, j := range group {
 			j.msg, j.err = nil, nil
 			switch j.kind {
 			case jobBatch:
 				j.err = h.applyBatch(tx, j)
 			case jobClaim:
-				j.msg = h.applyClaim(tx, j, now)
+				j.msg, j.err = h.applyClaim(tx, j, now)
 			case jobRelease:
-				j.msg = h.applyRelease(tx, j)
+				j.msg, j.err = h.applyRelease(tx, j)
 			}
 			if j.err != nil && !errors.Is(j.err, errRejected) {
 				return j.err
@@ -229,10 +225,8 @@ func (h *Hub) commit(group []*job) {
 		}
 		if sweep {
 			var err error
-			if dropped, err = dropExpiredHolds(tx, now); err != nil {
-				// The group's work stands; the sweep is retried in sweepEvery.
-				h.logf("hub: dropping expired holds failed (retried in %v): %v", sweepEvery, err)
-				dropped = 0
+			if dropped, err = tx.DeleteHoldsBefore(now); err != nil {
+				return fmt.Errorf("drop expired holds: %w", err)
 			}
 		}
 		return nil
@@ -250,27 +244,30 @@ func (h *Hub) commit(group []*job) {
 	}
 }
 
-func (h *Hub) applyBatch(tx *bolt.Tx, j *job) error {
-	w, last := head(tx, j.term)
-	// Most of the time nothing is revoked or held: skip those lookups.
-	j.anyRevoked = notEmpty(tx.Bucket(bRevoked))
-	j.anyHolds = notEmpty(tx.Bucket(bHolds))
-	recB, dayB := tx.Bucket(bRecords), tx.Bucket(bDays)
+func (h *Hub) applyBatch(tx Tx, j *job) error {
+	hd, err := tx.Head(j.term)
+	if err != nil {
+		return err
+	}
+	w, last := hd.Seq, hd.Hash
 	outs := make([]terminal.Outcome, 0, len(j.recs))
 	for i := range j.recs {
 		r, m := &j.recs[i], &j.meta[i]
-		key := recordKey(j.term, r.Seq)
 		if r.Seq <= w {
 			o := terminal.Outcome{Seq: r.Seq, Result: terminal.Duplicate}
-			if st, err := decodeStored(recB.Get(key)); err != nil || st.hash != r.Hash {
+			st, ok, err := tx.Record(j.term, r.Seq)
+			switch {
+			case err != nil:
+				return err
+			case !ok || st.Hash != r.Hash:
 				o.Detail = "differs from the record stored for this sequence"
 				h.logf("hub: ALARM terminal %s seq %d resent with a different hash", j.term, r.Seq)
-			} else if st.res == terminal.Conflict {
+			case st.Result == terminal.Conflict:
 				// A conflict is never hidden behind "duplicate": the
 				// terminal may have lost the first answer.
-				o.Result, o.Detail = terminal.Conflict, st.detail
-			} else {
-				o.Detail = "already stored as " + string(st.res)
+				o.Result, o.Detail = terminal.Conflict, st.Detail
+			default:
+				o.Detail = "already stored as " + string(st.Result)
 			}
 			outs = append(outs, o)
 			continue
@@ -278,7 +275,7 @@ func (h *Hub) applyBatch(tx *bolt.Tx, j *job) error {
 		if !m.checked || r.Seq != w+1 || r.Prev != last {
 			// The records before this one are good and stay, with the head
 			// moved over them; the connection is closed and the terminal resends.
-			if err := putHead(tx, j.term, w, last); err != nil {
+			if err := tx.SetHead(j.term, Head{w, last}); err != nil {
 				return err
 			}
 			return fmt.Errorf("%w: seq %d does not follow the stored chain at %d", errRejected, r.Seq, w)
@@ -287,16 +284,15 @@ func (h *Hub) applyBatch(tx *bolt.Tx, j *job) error {
 		if err != nil {
 			return err
 		}
-		if err := recB.Put(key, encodeStored(res, detail, r)); err != nil {
-			return err
-		}
-		if err := dayB.Put(append(dayKey(m.At), key...), nil); err != nil {
+		sr := StoredRecord{TerminalID: j.term, Seq: r.Seq, MerchantID: j.merchant, At: m.At, Kind: m.Kind,
+			Voucher: m.Voucher.ID, Hash: r.Hash, Sig: r.Sig, Body: r.Body, Result: res, Detail: detail}
+		if err := tx.PutRecord(&sr); err != nil {
 			return err
 		}
 		outs = append(outs, terminal.Outcome{Seq: r.Seq, Result: res, Detail: detail})
 		w, last = r.Seq, r.Hash
 	}
-	if err := putHead(tx, j.term, w, last); err != nil {
+	if err := tx.SetHead(j.term, Head{w, last}); err != nil {
 		return err
 	}
 	j.msg = &wire.Message{Type: wire.TypeAck, Watermark: w, Upto: j.recs[len(j.recs)-1].Seq, Outcomes: outs}
@@ -307,62 +303,77 @@ func (h *Hub) applyBatch(tx *bolt.Tx, j *job) error {
 // refund that returns the voucher frees it again); a redemption is accepted
 // if its code is good, the voucher not revoked, not redeemed and not held
 // by another terminal; otherwise it is kept as a conflict.
-func (h *Hub) decide(tx *bolt.Tx, j *job, m *recMeta, seq uint64) (terminal.Result, string, error) {
+func (h *Hub) decide(tx Tx, j *job, m *recMeta, seq uint64) (terminal.Result, string, error) {
 	id := terminal.RecordID(j.term, seq)
-	vb := tx.Bucket(bVouchers)
-	vkey := u64(uint64(m.Voucher.ID))
 	if m.Kind == terminal.KindRefund {
 		if !m.VoucherReturned {
 			return terminal.Accepted, "", nil
 		}
 		// Only the terminal that holds the sale may return its voucher.
-		orig, ok := original(tx, m.RefundOf)
+		orig, ok, err := original(tx.Record, m.RefundOf)
+		if err != nil {
+			return "", "", err
+		}
 		if ok && orig.Kind == terminal.KindRedemption && recordTerminal(m.RefundOf) == j.term {
-			okey := u64(uint64(orig.Voucher.ID))
-			if string(vb.Get(okey)) == m.RefundOf {
+			cur, ok, err := tx.Redeemed(orig.Voucher.ID)
+			if err != nil {
+				return "", "", err
+			}
+			if ok && cur == m.RefundOf {
 				// The voucher goes back to its holder and may be redeemed again.
-				return terminal.Accepted, "", vb.Delete(okey)
+				return terminal.Accepted, "", tx.ClearRedeemed(orig.Voucher.ID)
 			}
 		}
 		return terminal.Accepted, "voucher not returned: " + m.RefundOf + " is not its live accepted redemption", nil
 	}
+	v := m.Voucher.ID
 	reason, against := m.invalid, ""
+	var err error
 	if reason == "" {
-		reason = h.checkCode(tx, m.Code, m.Voucher.ID)
-	}
-	if reason == "" && j.anyRevoked && tx.Bucket(bRevoked).Get(vkey) != nil {
-		reason = "voucher revoked"
+		if reason, err = h.checkCode(tx, m.Code, v); err != nil {
+			return "", "", err
+		}
 	}
 	if reason == "" {
-		if cur := vb.Get(vkey); cur != nil {
-			against = string(cur)
+		revoked, err := tx.Revoked(v)
+		if err != nil {
+			return "", "", err
+		}
+		if revoked {
+			reason = "voucher revoked"
+		}
+	}
+	if reason == "" {
+		cur, ok, err := tx.Redeemed(v)
+		if err != nil {
+			return "", "", err
+		}
+		if ok {
+			against = cur
 			reason = "voucher already redeemed by " + against
 		}
 	}
 	held := false
-	if reason == "" && j.anyHolds {
-		var hd hold
-		ok, _ := getJSON(tx.Bucket(bHolds), vkey, &hd)
+	if reason == "" {
+		hd, ok, err := tx.Hold(v)
+		if err != nil {
+			return "", "", err
+		}
 		held = ok
 		if ok && hd.TerminalID != j.term && h.now().Before(hd.Until) {
 			reason = fmt.Sprintf("voucher held by terminal %s for an online redemption", hd.TerminalID)
 		}
 	}
 	if reason != "" {
-		c := Conflict{RecordID: id, TerminalID: j.term, MerchantID: j.merchant, Seq: seq, Voucher: m.Voucher.ID,
+		c := Conflict{RecordID: id, TerminalID: j.term, MerchantID: j.merchant, Seq: seq, Voucher: v,
 			Category: m.Voucher.Category, DiscountFen: m.DiscountFen, At: m.At, Against: against, Reason: reason}
-		cb := tx.Bucket(bConflicts)
-		n, err := cb.NextSequence()
-		if err != nil {
-			return "", "", err
-		}
-		return terminal.Conflict, reason, putJSON(cb, u64(n), &c)
+		return terminal.Conflict, reason, tx.AddConflict(&c)
 	}
-	if err := vb.Put(vkey, []byte(id)); err != nil {
+	if err := tx.SetRedeemed(v, id); err != nil {
 		return "", "", err
 	}
 	if held {
-		return terminal.Accepted, "", tx.Bucket(bHolds).Delete(vkey)
+		return terminal.Accepted, "", tx.DeleteHold(v)
 	}
 	return terminal.Accepted, "", nil
 }
@@ -399,94 +410,106 @@ func recordTerminal(recordID string) string {
 	return recordID[:i]
 }
 
-// original returns the record a refund refers to ("T1-0000000042").
-func original(tx *bolt.Tx, recordID string) (*recMeta, bool) {
-	i := strings.LastIndexByte(recordID, '-')
-	if i <= 0 {
-		return nil, false
+// original returns the record a refund refers to ("T1-0000000042"),
+// read through get (a Tx's or a Store's Record).
+func original(get func(string, uint64) (StoredRecord, bool, error), recordID string) (*recMeta, bool, error) {
+	term, seq, ok := terminal.ParseRecordID(recordID)
+	if !ok {
+		return nil, false, nil
 	}
-	seq, err := strconv.ParseUint(recordID[i+1:], 10, 64)
-	if err != nil {
-		return nil, false
-	}
-	st, err := decodeStored(tx.Bucket(bRecords).Get(recordKey(recordID[:i], seq)))
-	if err != nil {
-		return nil, false
+	st, ok, err := get(term, seq)
+	if err != nil || !ok {
+		return nil, false, err
 	}
 	var m recMeta
-	if parseBody(st.body, &m) != nil {
-		return nil, false
+	if parseBody(st.Body, &m) != nil {
+		return nil, false, nil
 	}
-	return &m, true
+	return &m, true, nil
 }
 
 // checkCode returns why code is not a good code for voucher id, or "". A
 // code this hub minted is compared with the stored one (no signature
 // check needed); any other is verified against the hub's keys.
-func (h *Hub) checkCode(tx *bolt.Tx, code string, id terminal.VoucherID) string {
-	if minted := tx.Bucket(bMinted).Get(u64(uint64(id))); minted != nil {
-		if !bytes.Equal(minted, []byte(code)) {
-			return "code differs from the one minted for this voucher"
+func (h *Hub) checkCode(tx Tx, code string, id terminal.VoucherID) (string, error) {
+	minted, ok, err := tx.Minted(id)
+	if err != nil {
+		return "", err
+	}
+	if ok {
+		if minted != code {
+			return "code differs from the one minted for this voucher", nil
 		}
-		return ""
+		return "", nil
 	}
 	_, keys := h.signing()
 	v, err := keys.Verify(code)
 	if err != nil {
-		return "code does not verify: " + err.Error()
+		return "code does not verify: " + err.Error(), nil
 	}
 	if v.ID != id {
-		return fmt.Sprintf("code is for voucher %s", v.ID)
+		return fmt.Sprintf("code is for voucher %s", v.ID), nil
 	}
-	return ""
+	return "", nil
 }
 
-func (h *Hub) applyClaim(tx *bolt.Tx, j *job, now time.Time) *wire.Message {
+func (h *Hub) applyClaim(tx Tx, j *job, now time.Time) (*wire.Message, error) {
 	req := j.req
 	ans := &wire.Message{Type: wire.TypeClaimResult, ID: req.ID, Voucher: req.Voucher}
-	vkey := u64(uint64(req.Voucher))
-	var m terminal.Merchant
-	if ok, err := getJSON(tx.Bucket(bMerchants), []byte(j.merchant), &m); err != nil || !ok || m.Blocked {
+	v := req.Voucher
+	m, ok, err := tx.Merchant(j.merchant)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || m.Blocked {
 		ans.Result, ans.Detail = wire.ClaimBlocked, "merchant "+j.merchant+" is blocked"
-		return ans
+		return ans, nil
 	}
-	if reason := h.checkCode(tx, req.Code, req.Voucher); reason != "" {
+	reason, err := h.checkCode(tx, req.Code, v)
+	if err != nil {
+		return nil, err
+	}
+	if reason != "" {
 		ans.Result, ans.Detail = wire.ClaimInvalid, reason
-		return ans
+		return ans, nil
 	}
-	if tx.Bucket(bRevoked).Get(vkey) != nil {
+	if revoked, err := tx.Revoked(v); err != nil {
+		return nil, err
+	} else if revoked {
 		ans.Result, ans.Detail = wire.ClaimRevoked, "voucher revoked"
-		return ans
+		return ans, nil
 	}
-	if cur := tx.Bucket(bVouchers).Get(vkey); cur != nil {
-		ans.Result, ans.Detail = wire.ClaimConflict, "already redeemed by "+string(cur)
-		return ans
+	if cur, ok, err := tx.Redeemed(v); err != nil {
+		return nil, err
+	} else if ok {
+		ans.Result, ans.Detail = wire.ClaimConflict, "already redeemed by "+cur
+		return ans, nil
 	}
-	hb := tx.Bucket(bHolds)
-	var hd hold
-	if ok, _ := getJSON(hb, vkey, &hd); ok && hd.TerminalID != j.term && now.Before(hd.Until) {
+	if hd, ok, err := tx.Hold(v); err != nil {
+		return nil, err
+	} else if ok && hd.TerminalID != j.term && now.Before(hd.Until) {
 		ans.Result, ans.Detail = wire.ClaimConflict, "held by terminal "+hd.TerminalID
-		return ans
+		return ans, nil
 	}
-	hd = hold{TerminalID: j.term, Until: now.Add(h.opts.HoldTTL)}
-	if err := putJSON(hb, vkey, &hd); err != nil {
-		ans.Result, ans.Detail = wire.ClaimConflict, "server error: "+err.Error()
-		return ans
+	hd := Hold{TerminalID: j.term, Until: now.Add(h.opts.HoldTTL)}
+	if err := tx.PutHold(v, hd); err != nil {
+		return nil, err
 	}
 	ans.Result, ans.Until = wire.ClaimOK, hd.Until
-	return ans
+	return ans, nil
 }
 
-func (h *Hub) applyRelease(tx *bolt.Tx, j *job) *wire.Message {
+func (h *Hub) applyRelease(tx Tx, j *job) (*wire.Message, error) {
 	req := j.req
 	ans := &wire.Message{Type: wire.TypeClaimResult, ID: req.ID, Voucher: req.Voucher, Result: wire.ClaimOK}
-	hb := tx.Bucket(bHolds)
-	vkey := u64(uint64(req.Voucher))
-	var hd hold
-	if ok, _ := getJSON(hb, vkey, &hd); ok && hd.TerminalID == j.term {
-		if err := hb.Delete(vkey); err != nil {
-			ans.Result, ans.Detail = wire.ClaimConflict, "server error: "+err.Error()
+	hd, ok, err := tx.Hold(req.Voucher)
+	if err != nil {
+		return nil, err
+	}
+	if ok && hd.TerminalID == j.term {
+		if err := tx.DeleteHold(req.Voucher); err != nil {
+			return nil, err
 		}
 	}
-	return ans
+	return ans, nil
 }

@@ -12,8 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -72,67 +70,61 @@ func (h *Hub) Report(ctx context.Context, day time.Time, merchantID string) (*Re
 	}
 	rows := map[key]*ReportRow{}
 	names := map[string]string{}
-	err := h.db.View(func(tx *bolt.Tx) error {
-		recB := tx.Bucket(bRecords)
-		prefix := dayKey(day)
-		cur := tx.Bucket(bDays).Cursor()
-		for k, _ := cur.Seek(prefix); k != nil && strings.HasPrefix(string(k), string(prefix)); k, _ = cur.Next() {
-			st, err := decodeStored(recB.Get(k[len(prefix):]))
-			if err != nil {
-				return fmt.Errorf("record %q: %w", k[len(prefix):], err)
-			}
-			res := st.res
-			var m recMeta
-			if err := parseBody(st.body, &m); err != nil {
-				return fmt.Errorf("record %q: %w", k[len(prefix):], err)
-			}
-			if merchantID != "" && m.MerchantID != merchantID {
-				continue
-			}
-			code := m.Code
-			if m.Kind == terminal.KindRefund {
-				if orig, ok := original(tx, m.RefundOf); ok {
-					code = orig.Code
-				}
-			}
-			var cat terminal.Category
-			if v, err := terminal.ParseCode(code); err == nil {
-				cat = v.Category
-			}
-			r := rows[key{m.MerchantID, cat}]
-			if r == nil {
-				if _, ok := names[m.MerchantID]; !ok {
-					var mer terminal.Merchant
-					_, _ = getJSON(tx.Bucket(bMerchants), []byte(m.MerchantID), &mer)
-					names[m.MerchantID] = mer.Name
-				}
-				r = &ReportRow{MerchantID: m.MerchantID, MerchantName: names[m.MerchantID], Category: cat}
-				rows[key{m.MerchantID, cat}] = r
-			}
-			switch {
-			case res == terminal.Conflict:
-				r.Conflicts++
-			case m.Kind == terminal.KindRefund:
-				r.Refunds++
-				r.RefundFen += m.RefundFen
-			default:
-				r.Count++
-				r.DiscountFen += m.DiscountFen
-				r.SalesFen += m.TotalFen
-			}
+	err := h.store.DayRecords(ctx, day, merchantID, func(st *StoredRecord) error {
+		var m recMeta
+		if err := parseBody(st.Body, &m); err != nil {
+			return fmt.Errorf("record %s: %w", st.ID(), err)
 		}
-		lo, hi := day, day.AddDate(0, 0, 1)
-		return tx.Bucket(bConflicts).ForEach(func(_, v []byte) error {
-			var c Conflict
-			if err := json.Unmarshal(v, &c); err != nil {
+		code := m.Code
+		if m.Kind == terminal.KindRefund {
+			orig, ok, err := original(func(t string, seq uint64) (StoredRecord, bool, error) {
+				return h.store.Record(ctx, t, seq)
+			}, m.RefundOf)
+			if err != nil {
 				return err
 			}
+			if ok {
+				code = orig.Code
+			}
+		}
+		var cat terminal.Category
+		if v, err := terminal.ParseCode(code); err == nil {
+			cat = v.Category
+		}
+		r := rows[key{m.MerchantID, cat}]
+		if r == nil {
+			if _, ok := names[m.MerchantID]; !ok {
+				mer, _, err := h.store.Merchant(ctx, m.MerchantID)
+				if err != nil {
+					return err
+				}
+				names[m.MerchantID] = mer.Name
+			}
+			r = &ReportRow{MerchantID: m.MerchantID, MerchantName: names[m.MerchantID], Category: cat}
+			rows[key{m.MerchantID, cat}] = r
+		}
+		switch {
+		case st.Result == terminal.Conflict:
+			r.Conflicts++
+		case m.Kind == terminal.KindRefund:
+			r.Refunds++
+			r.RefundFen += m.RefundFen
+		default:
+			r.Count++
+			r.DiscountFen += m.DiscountFen
+			r.SalesFen += m.TotalFen
+		}
+		return nil
+	})
+	if err == nil {
+		lo, hi := day, day.AddDate(0, 0, 1)
+		err = h.store.Conflicts(ctx, func(c *Conflict) error {
 			if (merchantID == "" || c.MerchantID == merchantID) && !c.At.Before(lo) && c.At.Before(hi) {
-				rep.Conflicts = append(rep.Conflicts, c)
+				rep.Conflicts = append(rep.Conflicts, *c)
 			}
 			return nil
 		})
-	})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}

@@ -1,51 +1,197 @@
 package hub
 
 import (
-	"encoding/binary"
-	"encoding/json"
-	"fmt"
+	"context"
+	"crypto/ed25519"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
-// Buckets of the hub's ledger. Keys are documented beside each.
-var (
-	bMeta      = []byte("meta")      // kIssuer → issuing key seed; kParams → JSON terminal.Params
-	bMerchants = []byte("merchants") // merchant id → JSON terminal.Merchant
-	bTerminals = []byte("terminals") // terminal id → JSON terminalRec
-	bHeads     = []byte("heads")     // terminal id → watermark u64 ‖ hash of that record [32]
-	bRecords   = []byte("records")   // terminal id ‖ 0 ‖ seq u64 → storedRecord
-	bDays      = []byte("days")      // "YYYYMMDD" ‖ record key → empty (report index, UTC+8 day of the record)
-	bVouchers  = []byte("vouchers")  // voucher id u64 → record id of its one accepted, live redemption
-	bConflicts = []byte("conflicts") // sequence u64 → JSON Conflict
-	bMinted    = []byte("minted")    // voucher id u64 → code minted by this hub
-	bRevoked   = []byte("revoked")   // voucher id u64 → Unix seconds of the revocation
-	bHolds     = []byte("holds")     // voucher id u64 → JSON hold
-	bKeys      = []byte("keys")      // key id u32 → issuing key seed (all trusted)
+// Store is everything durable of the hub: terminals' records with their
+// outcomes, chain heads, live redemptions, holds, merchants, terminals,
+// issuing keys, minted codes, revocations, conflicts and the queries of the
+// reports. Stores keep and find; they decide nothing: every outcome is
+// decided by the hub (Commit's fn) with the rules of terminal/.
+//
+// Implementations: sync/boltstore (the embedded bbolt file, the default) and
+// sync/pgstore (PostgreSQL, for several instances). sync/hub/storetest is
+// the contract suite every implementation passes.
+//
+// Lookups of something absent return ok false, not an error. Errors the hub
+// reads with errors.Is: ErrExists, ErrUnknown, ErrNotInitialised, ErrLocked.
+type Store interface {
+	// Commit runs fn in one transaction and commits it durably (one fsync
+	// for bbolt, one COMMIT for PostgreSQL): the group commit. keys names
+	// what fn will read, so that an engine can fetch and lock it in bulk
+	// first; fn may read only those. fn may run more than once (an engine
+	// retries a transaction that lost a race with another instance), so it
+	// must be safe to run again. An error from fn or from the commit means
+	// nothing of the transaction is durable, except for
+	// ErrOutcomeUnknown, which the hub treats as "may or may not be".
+	Commit(ctx context.Context, keys *Keys, fn func(Tx) error) error
 
-	allBuckets = [][]byte{bMeta, bMerchants, bTerminals, bHeads, bRecords, bDays, bVouchers, bConflicts, bMinted, bRevoked, bHolds, bKeys}
+	// Head returns a terminal's durable chain head (zero if none).
+	Head(ctx context.Context, terminalID string) (Head, error)
+	// Record returns one stored record.
+	Record(ctx context.Context, terminalID string, seq uint64) (StoredRecord, bool, error)
+	// DayRecords calls fn with every record whose time falls on day (UTC+8),
+	// of merchantID or of every merchant for "", in (terminal, seq) order.
+	DayRecords(ctx context.Context, day time.Time, merchantID string, fn func(*StoredRecord) error) error
+	// Conflicts calls fn with every conflict entry, oldest first.
+	Conflicts(ctx context.Context, fn func(*Conflict) error) error
 
-	kIssuer  = []byte("issuer")
-	kParams  = []byte("params")
-	kCurrent = []byte("current_key") // key id u32 of the key minting now (absent: the identity key)
-)
+	// AddMerchant stores a new merchant (ErrExists if its id is taken).
+	AddMerchant(ctx context.Context, m terminal.Merchant) error
+	// SetBlocked sets a merchant's Blocked flag (ErrUnknown if absent).
+	SetBlocked(ctx context.Context, merchantID string, blocked bool) error
+	// Merchant returns one merchant.
+	Merchant(ctx context.Context, id string) (terminal.Merchant, bool, error)
+	// Merchants returns every merchant, by id.
+	Merchants(ctx context.Context) ([]terminal.Merchant, error)
 
-// terminalRec is an enrolled terminal as the hub stores it: only the public key.
-type terminalRec struct {
-	ID         string    `json:"id"`
-	MerchantID string    `json:"merchant_id"`
-	Public     []byte    `json:"public"`
-	Revoked    bool      `json:"revoked,omitempty"`
-	Added      time.Time `json:"added"`
+	// AddTerminal stores a new terminal (ErrExists if its id is taken,
+	// ErrUnknown if its merchant is).
+	AddTerminal(ctx context.Context, t TerminalRecord) error
+	// RevokeTerminal marks a terminal revoked (ErrUnknown if absent).
+	RevokeTerminal(ctx context.Context, terminalID string) error
+	// Terminal returns one terminal.
+	Terminal(ctx context.Context, id string) (TerminalRecord, bool, error)
+	// Terminals returns every terminal, by id.
+	Terminals(ctx context.Context) ([]TerminalRecord, error)
+
+	// AddMinted stores minted codes, all or none: ErrExists if any id is
+	// already minted.
+	AddMinted(ctx context.Context, codes []Minted) error
+	// Revoke records a voucher's revocation (again: no change).
+	Revoke(ctx context.Context, id terminal.VoucherID, at time.Time) error
+	// Revocations returns every revoked voucher id, ascending.
+	Revocations(ctx context.Context) ([]terminal.VoucherID, error)
+	// Params returns the stored rule parameters (zero if never set).
+	Params(ctx context.Context) (terminal.Params, error)
+	// SetParams stores the rule parameters.
+	SetParams(ctx context.Context, p terminal.Params) error
+
+	// IssuingKeys returns the issuing keys; ErrNotInitialised if there are none.
+	IssuingKeys(ctx context.Context) (IssuingKeys, error)
+	// InitKeys stores the identity key, the first issuing key (ErrExists if
+	// there is one already).
+	InitKeys(ctx context.Context, identity ed25519.PrivateKey) error
+	// AddKey stores another issuing key and, with current, mints with it
+	// from now on.
+	AddKey(ctx context.Context, key ed25519.PrivateKey, current bool) error
+
+	// Close releases the store.
+	Close() error
 }
 
-// hold is an online claim on a voucher.
-type hold struct {
+// Tx is one group-commit transaction. Reads see the transaction's own writes.
+type Tx interface {
+	// Head and SetHead read and move a terminal's chain head.
+	Head(terminalID string) (Head, error)
+	SetHead(terminalID string, h Head) error
+	// Record returns a stored record (a resend's original, a refund's sale).
+	Record(terminalID string, seq uint64) (StoredRecord, bool, error)
+	// PutRecord stores a new record with its outcome; a second record for
+	// the same (terminal, sequence) is an error (ErrExists).
+	PutRecord(r *StoredRecord) error
+	// Redeemed returns the record id of a voucher's live accepted redemption.
+	Redeemed(v terminal.VoucherID) (string, bool, error)
+	// SetRedeemed makes recordID the voucher's live redemption (ErrExists if
+	// it has one: one live redemption per voucher).
+	SetRedeemed(v terminal.VoucherID, recordID string) error
+	// ClearRedeemed frees a voucher again (its redemption was refunded).
+	ClearRedeemed(v terminal.VoucherID) error
+	// Revoked says whether a voucher is revoked.
+	Revoked(v terminal.VoucherID) (bool, error)
+	// Minted returns the code minted by this server for a voucher.
+	Minted(v terminal.VoucherID) (string, bool, error)
+	// Merchant returns a merchant.
+	Merchant(id string) (terminal.Merchant, bool, error)
+	// Hold, PutHold and DeleteHold keep online claims on vouchers.
+	Hold(v terminal.VoucherID) (Hold, bool, error)
+	PutHold(v terminal.VoucherID, h Hold) error
+	DeleteHold(v terminal.VoucherID) error
+	// DeleteHoldsBefore drops every hold whose Until is not after now and
+	// returns how many (not limited to keys).
+	DeleteHoldsBefore(now time.Time) (int, error)
+	// AddConflict appends a conflict entry.
+	AddConflict(c *Conflict) error
+}
+
+// Keys lists what one Commit reads, so an engine can fetch and lock it first.
+type Keys struct {
+	// Terminals whose heads are read and moved: one appender per chain.
+	Terminals []string
+	// Vouchers whose redemption, hold, revocation or minted code are read.
+	Vouchers []terminal.VoucherID
+	// Records read by (terminal, sequence): resends and refunded sales.
+	Records []RecordRef
+	// Merchants read.
+	Merchants []string
+}
+
+// RecordRef names a record.
+type RecordRef struct {
+	TerminalID string
+	Seq        uint64
+}
+
+// Head is a terminal's durable watermark and the hash of the record there.
+type Head struct {
+	Seq  uint64
+	Hash [32]byte
+}
+
+// StoredRecord is a terminal's sealed record as the server keeps it, with
+// its outcome and the fields the queries need read from its body.
+type StoredRecord struct {
+	TerminalID string
+	Seq        uint64
+	MerchantID string
+	// At is the time on the record: the report's day (UTC+8).
+	At      time.Time
+	Kind    terminal.Kind
+	Voucher terminal.VoucherID
+	Hash    [32]byte
+	Sig     []byte
+	Body    []byte
+	Result  terminal.Result
+	Detail  string
+}
+
+// ID returns the record's id ("T1-0000000042").
+func (r *StoredRecord) ID() string { return terminal.RecordID(r.TerminalID, r.Seq) }
+
+// Hold is an online claim on a voucher.
+type Hold struct {
 	TerminalID string    `json:"terminal_id"`
 	Until      time.Time `json:"until"`
+}
+
+// TerminalRecord is an enrolled terminal as the hub stores it: only its public key.
+type TerminalRecord struct {
+	ID         string            `json:"id"`
+	MerchantID string            `json:"merchant_id"`
+	Public     ed25519.PublicKey `json:"public"`
+	Revoked    bool              `json:"revoked,omitempty"`
+	Added      time.Time         `json:"added"`
+}
+
+// Minted is a code this server minted.
+type Minted struct {
+	ID   terminal.VoucherID
+	Code string
+}
+
+// IssuingKeys are the server's issuing keys.
+type IssuingKeys struct {
+	// Identity is the first key: it signs welcomes and is in every credential.
+	Identity ed25519.PrivateKey
+	// Current mints now (Identity until a rotation).
+	Current ed25519.PrivateKey
+	// All are trusted: every key ever used, Identity included.
+	All []ed25519.PrivateKey
 }
 
 // Conflict is an entry for the auditors: a synced record the hub kept but
@@ -65,128 +211,27 @@ type Conflict struct {
 	Reason  string `json:"reason"`
 }
 
-// storedRecord: result byte ‖ hash [32] ‖ siglen u8 ‖ sig ‖ detaillen u16 ‖ detail ‖ body.
-func encodeStored(res terminal.Result, detail string, s *terminal.Sealed) []byte {
-	if len(detail) > 0xffff {
-		detail = detail[:0xffff]
-	}
-	b := make([]byte, 0, 1+32+1+len(s.Sig)+2+len(detail)+len(s.Body))
-	b = append(b, resultByte(res))
-	b = append(b, s.Hash[:]...)
-	b = append(b, byte(len(s.Sig)))
-	b = append(b, s.Sig...)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(detail)))
-	b = append(b, detail...)
-	return append(b, s.Body...)
+// Change is news from a store shared by several instances: something
+// another instance (or this one) changed that connected terminals must hear.
+type Change struct {
+	// Kind is ChangeMerchant, ChangeRevocation, ChangeKeys, ChangeParams or ChangeTerminal.
+	Kind string
+	// ID is the merchant or terminal concerned ("" for every one).
+	ID string
 }
 
-// stored is a decoded storedRecord.
-type stored struct {
-	res    terminal.Result
-	hash   [32]byte
-	sig    []byte
-	detail string
-	body   []byte
-}
+// Kinds of Change.
+const (
+	ChangeMerchant   = "merchant"
+	ChangeRevocation = "revocation"
+	ChangeKeys       = "keys"
+	ChangeParams     = "params"
+	ChangeTerminal   = "terminal"
+)
 
-func decodeStored(v []byte) (stored, error) {
-	var s stored
-	if len(v) < 34 || len(v) < 34+int(v[33])+2 {
-		return s, fmt.Errorf("stored record of %d bytes", len(v))
-	}
-	s.res = byteResult(v[0])
-	copy(s.hash[:], v[1:33])
-	n := 34 + int(v[33])
-	s.sig = v[34:n]
-	dl := int(binary.BigEndian.Uint16(v[n:]))
-	n += 2
-	if len(v) < n+dl {
-		return s, fmt.Errorf("stored record of %d bytes", len(v))
-	}
-	s.detail = string(v[n : n+dl])
-	s.body = v[n+dl:]
-	return s, nil
-}
-
-func resultByte(r terminal.Result) byte {
-	switch r {
-	case terminal.Accepted:
-		return 'A'
-	case terminal.Conflict:
-		return 'C'
-	}
-	return '?'
-}
-
-func byteResult(b byte) terminal.Result {
-	switch b {
-	case 'A':
-		return terminal.Accepted
-	case 'C':
-		return terminal.Conflict
-	}
-	return ""
-}
-
-func recordKey(term string, seq uint64) []byte {
-	k := make([]byte, 0, len(term)+9)
-	k = append(k, term...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint64(k, seq)
-}
-
-func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
-
-func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
-
-func dayKey(t time.Time) []byte { return []byte(t.In(terminal.Zone).Format("20060102")) }
-
-func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
-	raw := b.Get(k)
-	if raw == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return true, fmt.Errorf("stored value %q: %w", k, err)
-	}
-	return true, nil
-}
-
-// modifyJSON applies fn to the JSON value stored under id in b and stores
-// it back; an absent id is "what id: ErrUnknown".
-func modifyJSON[T any](b *bolt.Bucket, what, id string, fn func(*T)) error {
-	var v T
-	ok, err := getJSON(b, []byte(id), &v)
-	switch {
-	case err != nil:
-		return err
-	case !ok:
-		return fmt.Errorf("%s %s: %w", what, id, ErrUnknown)
-	}
-	fn(&v)
-	return putJSON(b, []byte(id), &v)
-}
-
-func putJSON(b *bolt.Bucket, k []byte, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(k, raw)
-}
-
-// head returns a terminal's durable watermark and the hash of that record.
-func head(tx *bolt.Tx, term string) (uint64, [32]byte) {
-	var h [32]byte
-	v := tx.Bucket(bHeads).Get([]byte(term))
-	if len(v) != 40 {
-		return 0, h
-	}
-	copy(h[:], v[8:])
-	return binary.BigEndian.Uint64(v), h
-}
-
-func putHead(tx *bolt.Tx, term string, seq uint64, h [32]byte) error {
-	v := binary.BigEndian.AppendUint64(make([]byte, 0, 40), seq)
-	return tx.Bucket(bHeads).Put([]byte(term), append(v, h[:]...))
+// Watcher is implemented by stores several instances share (PostgreSQL):
+// Watch calls fn with every Change made through any instance until ctx
+// ends. The hub pushes the news to its connected terminals.
+type Watcher interface {
+	Watch(ctx context.Context, fn func(Change)) error
 }

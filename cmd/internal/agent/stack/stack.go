@@ -19,6 +19,7 @@ import (
 	"github.com/voucherpos/voucherpos/cmd/internal/agent"
 	"github.com/voucherpos/voucherpos/drivers/serial"
 	firmwaresim "github.com/voucherpos/voucherpos/firmware-sim"
+	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/client"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/wire"
@@ -90,7 +91,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			s.Close()
 		}
 	}()
-	s.Hub, err = hub.Open(filepath.Join(o.Dir, "hub"), hub.Options{Create: true, Now: o.Now,
+	s.Hub, err = boltstore.OpenHub(filepath.Join(o.Dir, "hub"), hub.Options{Create: true, Now: o.Now,
 		Logf: func(f string, a ...any) { o.Log.Debug(fmt.Sprintf(f, a...), "component", "hub") }})
 	if err != nil {
 		return s, err

@@ -1,0 +1,405 @@
+// Package boltstore is the hub's embedded store: one bbolt file in the
+// server's data directory, the default for a county's single voucherd.
+// It keeps and finds; the hub decides (hub.Store).
+package boltstore
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// File is the name of the ledger file inside the data directory.
+const File = "voucherd.db"
+
+// DefaultLockTimeout is how long Open waits for another process's lock on the file.
+const DefaultLockTimeout = 500 * time.Millisecond
+
+// Options configure Open. The zero value opens an existing ledger.
+type Options struct {
+	// Create makes the directory and file when missing; without it a
+	// directory with no ledger is hub.ErrNotInitialised.
+	Create bool
+	// LockTimeout is how long Open waits for the file lock; zero means DefaultLockTimeout.
+	LockTimeout time.Duration
+	// ReadOnly opens the file for reading only (check, backup of a stopped server).
+	ReadOnly bool
+	// NoSync skips fsync. Tests only: never in production or benchmarks.
+	NoSync bool
+}
+
+// Store is the hub's ledger in a bbolt file. Safe for concurrent use.
+type Store struct {
+	db *bolt.DB
+}
+
+var _ hub.Store = (*Store)(nil)
+
+// Open opens (with opts.Create, creates) the ledger in dir. A file another
+// process holds is hub.ErrLocked; a damaged file is ErrDamaged, never a panic.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultLockTimeout
+	}
+	path := filepath.Join(dir, File)
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && !opts.Create:
+		return nil, fmt.Errorf("open %s: %w", dir, hub.ErrNotInitialised)
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open hub ledger: %w", err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("open hub ledger: %w", err)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("open %s: not a regular file", path)
+	}
+	db, err := safeOpen(path, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, ReadOnly: opts.ReadOnly,
+		// Every commit is still fsync'd; the freelist is rebuilt at open
+		// instead of being written at each commit, and kept as a hashmap.
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w", path, hub.ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open hub ledger %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if !opts.ReadOnly {
+		err = s.guard(func() error {
+			return db.Update(func(tx *bolt.Tx) error {
+				for _, b := range allBuckets {
+					if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+	}
+	if err == nil {
+		// A first read of every bucket's root finds a damaged file now
+		// rather than in the middle of a sale.
+		err = s.guard(func() error { return db.View(probe) })
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open hub ledger %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// view and update run fn in a read or write transaction, translating a
+// panic of bbolt on a damaged page into ErrDamaged.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	return s.guard(func() error { return s.db.View(fn) })
+}
+
+func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.guard(func() error { return s.db.Update(fn) })
+}
+
+// Commit runs fn in one bbolt transaction: one fsync. keys are not needed:
+// bbolt reads pages in memory and has one writer at a time.
+func (s *Store) Commit(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) error) error {
+	return s.update(ctx, func(btx *bolt.Tx) error { return fn(newTx(btx)) })
+}
+
+// Head returns a terminal's durable chain head.
+func (s *Store) Head(ctx context.Context, terminalID string) (hub.Head, error) {
+	var h hub.Head
+	err := s.view(func(tx *bolt.Tx) error { h = head(tx, terminalID); return nil })
+	return h, err
+}
+
+// Record returns one stored record.
+func (s *Store) Record(ctx context.Context, terminalID string, seq uint64) (hub.StoredRecord, bool, error) {
+	var r hub.StoredRecord
+	var ok bool
+	err := s.view(func(tx *bolt.Tx) (err error) {
+		r, ok, err = record(tx, terminalID, seq)
+		return err
+	})
+	return r, ok, err
+}
+
+// DayRecords walks the day index: "YYYYMMDD" ‖ record key.
+func (s *Store) DayRecords(ctx context.Context, day time.Time, merchantID string, fn func(*hub.StoredRecord) error) error {
+	return s.view(func(tx *bolt.Tx) error {
+		recB := tx.Bucket(bRecords)
+		prefix := dayKey(day)
+		cur := tx.Bucket(bDays).Cursor()
+		for k, _ := cur.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, _ = cur.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			key := k[len(prefix):]
+			term, seq, ok := splitRecordKey(key)
+			if !ok {
+				return fmt.Errorf("%w: day index key %q", ErrDamaged, k)
+			}
+			r, err := decodeRecord(term, seq, recB.Get(key))
+			if err != nil {
+				return err
+			}
+			if merchantID != "" && r.MerchantID != merchantID {
+				continue
+			}
+			if err := fn(&r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Conflicts walks the conflicts bucket, oldest first.
+func (s *Store) Conflicts(ctx context.Context, fn func(*hub.Conflict) error) error {
+	return s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bConflicts).ForEach(func(k, v []byte) error {
+			var c hub.Conflict
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("%w: conflict %x: %v", ErrDamaged, k, err)
+			}
+			return fn(&c)
+		})
+	})
+}
+
+// AddMerchant stores a new merchant.
+func (s *Store) AddMerchant(ctx context.Context, m terminal.Merchant) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bMerchants)
+		if b.Get([]byte(m.ID)) != nil {
+			return fmt.Errorf("merchant %s: %w", m.ID, hub.ErrExists)
+		}
+		return putJSON(b, []byte(m.ID), &m)
+	})
+}
+
+// SetBlocked sets a merchant's Blocked flag.
+func (s *Store) SetBlocked(ctx context.Context, merchantID string, blocked bool) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		return modifyJSON(tx.Bucket(bMerchants), "merchant", merchantID, func(m *terminal.Merchant) { m.Blocked = blocked })
+	})
+}
+
+// Merchant returns one merchant.
+func (s *Store) Merchant(ctx context.Context, id string) (terminal.Merchant, bool, error) {
+	var m terminal.Merchant
+	var ok bool
+	err := s.view(func(tx *bolt.Tx) (err error) {
+		ok, err = getJSON(tx.Bucket(bMerchants), []byte(id), &m)
+		return err
+	})
+	return m, ok, err
+}
+
+// Merchants returns every merchant, by id.
+func (s *Store) Merchants(ctx context.Context) ([]terminal.Merchant, error) {
+	return all[terminal.Merchant](s, bMerchants)
+}
+
+// AddTerminal stores a new terminal.
+func (s *Store) AddTerminal(ctx context.Context, t hub.TerminalRecord) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bMerchants).Get([]byte(t.MerchantID)) == nil {
+			return fmt.Errorf("merchant %s: %w", t.MerchantID, hub.ErrUnknown)
+		}
+		b := tx.Bucket(bTerminals)
+		if b.Get([]byte(t.ID)) != nil {
+			return fmt.Errorf("terminal %s: %w", t.ID, hub.ErrExists)
+		}
+		return putJSON(b, []byte(t.ID), &t)
+	})
+}
+
+// RevokeTerminal marks a terminal revoked.
+func (s *Store) RevokeTerminal(ctx context.Context, terminalID string) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		return modifyJSON(tx.Bucket(bTerminals), "terminal", terminalID, func(t *hub.TerminalRecord) { t.Revoked = true })
+	})
+}
+
+// Terminal returns one terminal.
+func (s *Store) Terminal(ctx context.Context, id string) (hub.TerminalRecord, bool, error) {
+	var t hub.TerminalRecord
+	var ok bool
+	err := s.view(func(tx *bolt.Tx) (err error) {
+		ok, err = getJSON(tx.Bucket(bTerminals), []byte(id), &t)
+		return err
+	})
+	return t, ok, err
+}
+
+// Terminals returns every terminal, by id.
+func (s *Store) Terminals(ctx context.Context) ([]hub.TerminalRecord, error) {
+	return all[hub.TerminalRecord](s, bTerminals)
+}
+
+// all decodes every JSON value of a bucket, in key order.
+func all[T any](s *Store, bucket []byte) ([]T, error) {
+	var out []T
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, raw []byte) error {
+			var v T
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return fmt.Errorf("%w: %s %q: %v", ErrDamaged, bucket, k, err)
+			}
+			out = append(out, v)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// AddMinted stores minted codes, all or none.
+func (s *Store) AddMinted(ctx context.Context, codes []hub.Minted) error {
+	// Put in key order: bbolt inserts into a node by shifting, so random
+	// order would cost O(n²) on a large mint.
+	sorted := slices.Clone(codes)
+	slices.SortFunc(sorted, func(a, b hub.Minted) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bMinted)
+		for _, c := range sorted {
+			k := u64(uint64(c.ID))
+			if b.Get(k) != nil {
+				return fmt.Errorf("voucher %s: %w", c.ID, hub.ErrExists)
+			}
+			if err := b.Put(k, []byte(c.Code)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Revoke records a revocation: voucher id → Unix seconds.
+func (s *Store) Revoke(ctx context.Context, id terminal.VoucherID, at time.Time) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bRevoked)
+		if b.Get(u64(uint64(id))) != nil {
+			return nil
+		}
+		return b.Put(u64(uint64(id)), u64(uint64(at.Unix())))
+	})
+}
+
+// Revocations returns every revoked voucher id, ascending.
+func (s *Store) Revocations(ctx context.Context) ([]terminal.VoucherID, error) {
+	var out []terminal.VoucherID
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bRevoked).ForEach(func(k, _ []byte) error {
+			if len(k) == 8 {
+				out = append(out, terminal.VoucherID(binary.BigEndian.Uint64(k)))
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Params returns the stored rule parameters.
+func (s *Store) Params(ctx context.Context) (terminal.Params, error) {
+	var p terminal.Params
+	err := s.view(func(tx *bolt.Tx) error { _, err := getJSON(tx.Bucket(bMeta), kParams, &p); return err })
+	return p, err
+}
+
+// SetParams stores the rule parameters.
+func (s *Store) SetParams(ctx context.Context, p terminal.Params) error {
+	return s.update(ctx, func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bMeta), kParams, &p) })
+}
+
+// IssuingKeys reads the identity seed (meta/issuer), every key (keys
+// bucket) and the current one (meta/current_key).
+func (s *Store) IssuingKeys(ctx context.Context) (hub.IssuingKeys, error) {
+	var ks hub.IssuingKeys
+	err := s.view(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		seed := meta.Get(kIssuer)
+		if seed == nil {
+			return hub.ErrNotInitialised
+		}
+		if len(seed) != ed25519.SeedSize {
+			return fmt.Errorf("%w: issuing key of %d bytes", ErrDamaged, len(seed))
+		}
+		ks.Identity = ed25519.NewKeyFromSeed(seed)
+		cur := meta.Get(kCurrent)
+		err := tx.Bucket(bKeys).ForEach(func(k, seed []byte) error {
+			if len(seed) != ed25519.SeedSize {
+				return fmt.Errorf("%w: issuing key %x of %d bytes", ErrDamaged, k, len(seed))
+			}
+			priv := ed25519.NewKeyFromSeed(seed)
+			if string(k) == string(cur) {
+				ks.Current = priv
+			}
+			ks.All = append(ks.All, priv)
+			return nil
+		})
+		if ks.Current == nil {
+			ks.Current = ks.Identity
+		}
+		return err
+	})
+	return ks, err
+}
+
+// InitKeys stores the identity key.
+func (s *Store) InitKeys(ctx context.Context, identity ed25519.PrivateKey) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		if meta.Get(kIssuer) != nil {
+			return fmt.Errorf("issuing key: %w", hub.ErrExists)
+		}
+		if err := meta.Put(kIssuer, identity.Seed()); err != nil {
+			return err
+		}
+		return tx.Bucket(bKeys).Put(keyID(identity), identity.Seed())
+	})
+}
+
+// AddKey stores another issuing key.
+func (s *Store) AddKey(ctx context.Context, key ed25519.PrivateKey, current bool) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bKeys).Put(keyID(key), key.Seed()); err != nil {
+			return err
+		}
+		if !current {
+			return nil
+		}
+		return tx.Bucket(bMeta).Put(kCurrent, keyID(key))
+	})
+}
+
+func keyID(k ed25519.PrivateKey) []byte {
+	return u32(uint32(terminal.KeyIDOf(k.Public().(ed25519.PublicKey))))
+}

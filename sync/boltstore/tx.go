@@ -1,0 +1,141 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// tx is one group commit's bbolt transaction.
+type tx struct {
+	tx                                  *bolt.Tx
+	heads, records, days, vouchers      *bolt.Bucket
+	holds, revoked, minted, conflicts   *bolt.Bucket
+	merchants                           *bolt.Bucket
+	anyRevoked, anyHolds, knownNonEmpty bool
+}
+
+var _ hub.Tx = (*tx)(nil)
+
+func newTx(btx *bolt.Tx) *tx {
+	return &tx{tx: btx, heads: btx.Bucket(bHeads), records: btx.Bucket(bRecords), days: btx.Bucket(bDays),
+		vouchers: btx.Bucket(bVouchers), holds: btx.Bucket(bHolds), revoked: btx.Bucket(bRevoked),
+		minted: btx.Bucket(bMinted), conflicts: btx.Bucket(bConflicts), merchants: btx.Bucket(bMerchants)}
+}
+
+func notEmpty(b *bolt.Bucket) bool { k, _ := b.Cursor().First(); return k != nil }
+
+// nonEmpty learns once per transaction whether anything is revoked or held:
+// most of the time nothing is, and the lookups are skipped.
+func (t *tx) nonEmpty() {
+	if !t.knownNonEmpty {
+		t.anyRevoked, t.anyHolds, t.knownNonEmpty = notEmpty(t.revoked), notEmpty(t.holds), true
+	}
+}
+
+func (t *tx) Head(term string) (hub.Head, error) { return head(t.tx, term), nil }
+
+func (t *tx) SetHead(term string, h hub.Head) error {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 40), h.Seq)
+	return t.heads.Put([]byte(term), append(v, h.Hash[:]...))
+}
+
+func (t *tx) Record(term string, seq uint64) (hub.StoredRecord, bool, error) {
+	return record(t.tx, term, seq)
+}
+
+func (t *tx) PutRecord(r *hub.StoredRecord) error {
+	key := recordKey(r.TerminalID, r.Seq)
+	if t.records.Get(key) != nil {
+		return fmt.Errorf("record %s: %w", r.ID(), hub.ErrExists)
+	}
+	if err := t.records.Put(key, encodeRecord(r)); err != nil {
+		return err
+	}
+	return t.days.Put(append(dayKey(r.At), key...), nil)
+}
+
+func (t *tx) Redeemed(v terminal.VoucherID) (string, bool, error) {
+	cur := t.vouchers.Get(u64(uint64(v)))
+	return string(cur), cur != nil, nil
+}
+
+func (t *tx) SetRedeemed(v terminal.VoucherID, recordID string) error {
+	k := u64(uint64(v))
+	if cur := t.vouchers.Get(k); cur != nil {
+		return fmt.Errorf("voucher %s redeemed by %s: %w", v, cur, hub.ErrExists)
+	}
+	return t.vouchers.Put(k, []byte(recordID))
+}
+
+func (t *tx) ClearRedeemed(v terminal.VoucherID) error { return t.vouchers.Delete(u64(uint64(v))) }
+
+func (t *tx) Revoked(v terminal.VoucherID) (bool, error) {
+	if t.nonEmpty(); !t.anyRevoked {
+		return false, nil
+	}
+	return t.revoked.Get(u64(uint64(v))) != nil, nil
+}
+
+func (t *tx) Minted(v terminal.VoucherID) (string, bool, error) {
+	c := t.minted.Get(u64(uint64(v)))
+	return string(c), c != nil, nil
+}
+
+func (t *tx) Merchant(id string) (terminal.Merchant, bool, error) {
+	var m terminal.Merchant
+	ok, err := getJSON(t.merchants, []byte(id), &m)
+	return m, ok, err
+}
+
+func (t *tx) Hold(v terminal.VoucherID) (hub.Hold, bool, error) {
+	var h hub.Hold
+	if t.nonEmpty(); !t.anyHolds {
+		return h, false, nil
+	}
+	ok, err := getJSON(t.holds, u64(uint64(v)), &h)
+	return h, ok, err
+}
+
+func (t *tx) PutHold(v terminal.VoucherID, h hub.Hold) error {
+	t.nonEmpty()
+	t.anyHolds = true
+	return putJSON(t.holds, u64(uint64(v)), &h)
+}
+
+func (t *tx) DeleteHold(v terminal.VoucherID) error { return t.holds.Delete(u64(uint64(v))) }
+
+// DeleteHoldsBefore drops the holds that have run out: claims whose
+// redemption never came and that were never released (a terminal that
+// lost power or its network mid-sale).
+func (t *tx) DeleteHoldsBefore(now time.Time) (int, error) {
+	var keys [][]byte
+	err := t.holds.ForEach(func(k, v []byte) error {
+		var hd hub.Hold
+		if json.Unmarshal(v, &hd) != nil || !now.Before(hd.Until) {
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	// Deleted after the walk: a delete during it can make the cursor skip a key.
+	for _, k := range keys {
+		if err == nil {
+			err = t.holds.Delete(k)
+		}
+	}
+	return len(keys), err
+}
+
+func (t *tx) AddConflict(c *hub.Conflict) error {
+	n, err := t.conflicts.NextSequence()
+	if err != nil {
+		return err
+	}
+	return putJSON(t.conflicts, u64(n), c)
+}

@@ -1,0 +1,521 @@
+// Package storetest is the contract suite of hub.Store: every engine
+// (sync/boltstore, sync/pgstore) runs Run from its tests, so they keep and
+// find the same things the same way (litestream's RunWithReplicaClient).
+package storetest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// Open returns an empty store; the suite closes it.
+type Open func(tb testing.TB) hub.Store
+
+// day is 2022-10-01 UTC+8; noon is when the suite's sales happen.
+var (
+	day  = time.Date(2022, 10, 1, 0, 0, 0, 0, terminal.Zone)
+	noon = day.Add(12 * time.Hour)
+)
+
+// Run runs every contract test against stores made by open.
+func Run(t *testing.T, open Open) {
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, s hub.Store)
+	}{
+		{"Merchants", testMerchants},
+		{"Terminals", testTerminals},
+		{"Keys", testKeys},
+		{"Minted", testMinted},
+		{"Revocations", testRevocations},
+		{"Params", testParams},
+		{"Records", testRecords},
+		{"Redeemed", testRedeemed},
+		{"Holds", testHolds},
+		{"Conflicts", testConflicts},
+		{"DayRecords", testDayRecords},
+		{"Rollback", testRollback},
+		{"Concurrent", testConcurrent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("close: %v", err)
+				}
+			})
+			tc.fn(t, s)
+		})
+	}
+}
+
+var ctx = context.Background()
+
+func must(tb testing.TB, err error) {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func merchant(id string) terminal.Merchant {
+	return terminal.Merchant{ID: id, Name: "商户 " + id, Category: terminal.Retail, Region: 140521}
+}
+
+func testMerchants(t *testing.T, s hub.Store) {
+	if _, ok, err := s.Merchant(ctx, "M1"); err != nil || ok {
+		t.Fatalf("absent merchant: ok %v err %v", ok, err)
+	}
+	m := merchant("M1")
+	m.Extra = []terminal.Category{terminal.Fuel}
+	must(t, s.AddMerchant(ctx, m))
+	must(t, s.AddMerchant(ctx, merchant("M0")))
+	if err := s.AddMerchant(ctx, merchant("M1")); !errors.Is(err, hub.ErrExists) {
+		t.Fatalf("second add: got %v, want ErrExists", err)
+	}
+	must(t, s.SetBlocked(ctx, "M1", true))
+	got, ok, err := s.Merchant(ctx, "M1")
+	if err != nil || !ok || !got.Blocked || got.Name != m.Name || got.Region != 140521 || !slices.Equal(got.Extra, m.Extra) {
+		t.Fatalf("blocked merchant: %+v %v %v", got, ok, err)
+	}
+	must(t, s.SetBlocked(ctx, "M1", false))
+	if got, _, _ := s.Merchant(ctx, "M1"); got.Blocked {
+		t.Fatal("still blocked after unblock")
+	}
+	if err := s.SetBlocked(ctx, "nope", true); !errors.Is(err, hub.ErrUnknown) {
+		t.Fatalf("block unknown: got %v, want ErrUnknown", err)
+	}
+	all, err := s.Merchants(ctx)
+	must(t, err)
+	if len(all) != 2 || all[0].ID != "M0" || all[1].ID != "M1" {
+		t.Fatalf("merchants: %+v", all)
+	}
+	err = s.Commit(ctx, &hub.Keys{Merchants: []string{"M1", "M9"}}, func(tx hub.Tx) error {
+		if m, ok, err := tx.Merchant("M1"); err != nil || !ok || m.ID != "M1" {
+			return fmt.Errorf("tx merchant: %+v %v %v", m, ok, err)
+		}
+		if _, ok, err := tx.Merchant("M9"); err != nil || ok {
+			return fmt.Errorf("tx absent merchant: %v %v", ok, err)
+		}
+		return nil
+	})
+	must(t, err)
+}
+
+func testTerminals(t *testing.T, s hub.Store) {
+	pub, _, _ := ed25519.GenerateKey(nil)
+	tr := hub.TerminalRecord{ID: "T1", MerchantID: "M1", Public: pub, Added: noon}
+	if err := s.AddTerminal(ctx, tr); !errors.Is(err, hub.ErrUnknown) {
+		t.Fatalf("terminal of unknown merchant: got %v, want ErrUnknown", err)
+	}
+	must(t, s.AddMerchant(ctx, merchant("M1")))
+	must(t, s.AddTerminal(ctx, tr))
+	if err := s.AddTerminal(ctx, tr); !errors.Is(err, hub.ErrExists) {
+		t.Fatalf("second add: got %v, want ErrExists", err)
+	}
+	must(t, s.RevokeTerminal(ctx, "T1"))
+	if err := s.RevokeTerminal(ctx, "T9"); !errors.Is(err, hub.ErrUnknown) {
+		t.Fatalf("revoke unknown: got %v, want ErrUnknown", err)
+	}
+	got, ok, err := s.Terminal(ctx, "T1")
+	if err != nil || !ok || !got.Revoked || !got.Public.Equal(pub) || got.MerchantID != "M1" || !got.Added.Equal(noon) {
+		t.Fatalf("terminal: %+v %v %v", got, ok, err)
+	}
+	if _, ok, err := s.Terminal(ctx, "T9"); ok || err != nil {
+		t.Fatalf("absent terminal: %v %v", ok, err)
+	}
+	all, err := s.Terminals(ctx)
+	if err != nil || len(all) != 1 || all[0].ID != "T1" {
+		t.Fatalf("terminals: %+v %v", all, err)
+	}
+}
+
+func testKeys(t *testing.T, s hub.Store) {
+	if _, err := s.IssuingKeys(ctx); !errors.Is(err, hub.ErrNotInitialised) {
+		t.Fatalf("keys of an empty store: got %v, want ErrNotInitialised", err)
+	}
+	_, id, _ := ed25519.GenerateKey(nil)
+	must(t, s.InitKeys(ctx, id))
+	_, other, _ := ed25519.GenerateKey(nil)
+	if err := s.InitKeys(ctx, other); !errors.Is(err, hub.ErrExists) {
+		t.Fatalf("second init: got %v, want ErrExists", err)
+	}
+	ks, err := s.IssuingKeys(ctx)
+	must(t, err)
+	if !ks.Identity.Equal(id) || !ks.Current.Equal(id) || len(ks.All) != 1 {
+		t.Fatalf("after init: %d keys", len(ks.All))
+	}
+	must(t, s.AddKey(ctx, other, true))
+	_, third, _ := ed25519.GenerateKey(nil)
+	must(t, s.AddKey(ctx, third, false))
+	ks, err = s.IssuingKeys(ctx)
+	must(t, err)
+	if !ks.Identity.Equal(id) || !ks.Current.Equal(other) || len(ks.All) != 3 {
+		t.Fatalf("after rotation: identity kept %v, current is the new one %v, %d keys", ks.Identity.Equal(id), ks.Current.Equal(other), len(ks.All))
+	}
+	for _, k := range []ed25519.PrivateKey{id, other, third} {
+		if !slices.ContainsFunc(ks.All, func(x ed25519.PrivateKey) bool { return x.Equal(k) }) {
+			t.Errorf("a key is missing from All")
+		}
+	}
+}
+
+func testMinted(t *testing.T, s hub.Store) {
+	must(t, s.AddMinted(ctx, []hub.Minted{{ID: 7, Code: "CODE7"}, {ID: 3, Code: "CODE3"}}))
+	if err := s.AddMinted(ctx, []hub.Minted{{ID: 9, Code: "CODE9"}, {ID: 3, Code: "OTHER"}}); !errors.Is(err, hub.ErrExists) {
+		t.Fatalf("minting an id twice: got %v, want ErrExists", err)
+	}
+	err := s.Commit(ctx, &hub.Keys{Vouchers: []terminal.VoucherID{3, 7, 9}}, func(tx hub.Tx) error {
+		for _, want := range []hub.Minted{{ID: 3, Code: "CODE3"}, {ID: 7, Code: "CODE7"}} {
+			if c, ok, err := tx.Minted(want.ID); err != nil || !ok || c != want.Code {
+				return fmt.Errorf("minted %d: %q %v %v", want.ID, c, ok, err)
+			}
+		}
+		if _, ok, err := tx.Minted(9); ok || err != nil {
+			return fmt.Errorf("voucher 9 stored although its batch was refused: %v %v", ok, err)
+		}
+		return nil
+	})
+	must(t, err)
+}
+
+func testRevocations(t *testing.T, s hub.Store) {
+	for _, v := range []terminal.VoucherID{30, 10, 20, 10} {
+		must(t, s.Revoke(ctx, v, noon))
+	}
+	got, err := s.Revocations(ctx)
+	must(t, err)
+	if !slices.Equal(got, []terminal.VoucherID{10, 20, 30}) {
+		t.Fatalf("revocations %v", got)
+	}
+	err = s.Commit(ctx, &hub.Keys{Vouchers: []terminal.VoucherID{10, 11}}, func(tx hub.Tx) error {
+		if r, err := tx.Revoked(10); err != nil || !r {
+			return fmt.Errorf("10 revoked: %v %v", r, err)
+		}
+		if r, err := tx.Revoked(11); err != nil || r {
+			return fmt.Errorf("11 revoked: %v %v", r, err)
+		}
+		return nil
+	})
+	must(t, err)
+}
+
+func testParams(t *testing.T, s hub.Store) {
+	p, err := s.Params(ctx)
+	if err != nil || p != (terminal.Params{}) {
+		t.Fatalf("params of an empty store: %+v %v", p, err)
+	}
+	p.SplitBillWindow = 45 * time.Minute
+	must(t, s.SetParams(ctx, p))
+	if got, err := s.Params(ctx); err != nil || got != p {
+		t.Fatalf("params %+v %v, want %+v", got, err, p)
+	}
+}
+
+// rec returns a record of terminal term at seq, its hash made from seq.
+func rec(term, merchant string, seq uint64, at time.Time, v terminal.VoucherID, res terminal.Result) *hub.StoredRecord {
+	r := &hub.StoredRecord{TerminalID: term, Seq: seq, MerchantID: merchant, At: at, Kind: terminal.KindRedemption,
+		Voucher: v, Sig: []byte{1, 2, 3}, Body: []byte(fmt.Sprintf(`{"seq":%d}`, seq)), Result: res}
+	r.Hash[0], r.Hash[1], r.Hash[31] = byte(seq), byte(seq>>8), 0xAA
+	if res == terminal.Conflict {
+		r.Detail = "voucher already redeemed by X-0000000001"
+	}
+	return r
+}
+
+func setup(t *testing.T, s hub.Store, merchants ...string) {
+	for _, m := range merchants {
+		must(t, s.AddMerchant(ctx, merchant(m)))
+	}
+}
+
+func testRecords(t *testing.T, s hub.Store) {
+	setup(t, s, "M1")
+	if h, err := s.Head(ctx, "T1"); err != nil || h != (hub.Head{}) {
+		t.Fatalf("head of a new terminal: %+v %v", h, err)
+	}
+	keys := &hub.Keys{Terminals: []string{"T1"}}
+	err := s.Commit(ctx, keys, func(tx hub.Tx) error {
+		for seq := uint64(1); seq <= 3; seq++ {
+			if err := tx.PutRecord(rec("T1", "M1", seq, noon, terminal.VoucherID(seq), terminal.Accepted)); err != nil {
+				return err
+			}
+		}
+		r3 := rec("T1", "M1", 3, noon, 3, terminal.Accepted)
+		if err := tx.SetHead("T1", hub.Head{Seq: 3, Hash: r3.Hash}); err != nil {
+			return err
+		}
+		// Reads see the transaction's own writes.
+		if h, err := tx.Head("T1"); err != nil || h.Seq != 3 {
+			return fmt.Errorf("head in tx: %+v %v", h, err)
+		}
+		if r, ok, err := tx.Record("T1", 2); err != nil || !ok || r.Seq != 2 {
+			return fmt.Errorf("record in tx: %+v %v %v", r, ok, err)
+		}
+		return nil
+	})
+	must(t, err)
+	err = s.Commit(ctx, &hub.Keys{Terminals: []string{"T1"}, Records: []hub.RecordRef{{TerminalID: "T1", Seq: 2}}}, func(tx hub.Tx) error {
+		return tx.PutRecord(rec("T1", "M1", 2, noon, 2, terminal.Accepted))
+	})
+	if !errors.Is(err, hub.ErrExists) {
+		t.Fatalf("a second record for (T1, 2): got %v, want ErrExists", err)
+	}
+	h, err := s.Head(ctx, "T1")
+	must(t, err)
+	if want := rec("T1", "M1", 3, noon, 3, terminal.Accepted); h.Seq != 3 || h.Hash != want.Hash {
+		t.Fatalf("head %+v", h)
+	}
+	want := rec("T1", "M1", 2, noon, 2, terminal.Accepted)
+	got, ok, err := s.Record(ctx, "T1", 2)
+	if err != nil || !ok {
+		t.Fatalf("record: %v %v", ok, err)
+	}
+	if got.TerminalID != "T1" || got.Seq != 2 || got.MerchantID != "M1" || !got.At.Equal(noon) || got.Kind != want.Kind ||
+		got.Voucher != 2 || got.Hash != want.Hash || string(got.Sig) != string(want.Sig) || string(got.Body) != string(want.Body) ||
+		got.Result != terminal.Accepted || got.Detail != "" || got.ID() != "T1-0000000002" {
+		t.Fatalf("record read back: %+v", got)
+	}
+	if _, ok, err := s.Record(ctx, "T1", 4); ok || err != nil {
+		t.Fatalf("absent record: %v %v", ok, err)
+	}
+	c := rec("T1", "M1", 4, noon, 1, terminal.Conflict)
+	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error { return tx.PutRecord(c) }))
+	if got, _, _ := s.Record(ctx, "T1", 4); got.Result != terminal.Conflict || got.Detail != c.Detail {
+		t.Fatalf("conflict read back: %+v", got)
+	}
+}
+
+func testRedeemed(t *testing.T, s hub.Store) {
+	setup(t, s, "M1")
+	keys := &hub.Keys{Terminals: []string{"T1"}, Vouchers: []terminal.VoucherID{5}}
+	err := s.Commit(ctx, keys, func(tx hub.Tx) error {
+		if err := tx.PutRecord(rec("T1", "M1", 1, noon, 5, terminal.Accepted)); err != nil {
+			return err
+		}
+		if _, ok, err := tx.Redeemed(5); ok || err != nil {
+			return fmt.Errorf("redeemed before: %v %v", ok, err)
+		}
+		if err := tx.SetRedeemed(5, "T1-0000000001"); err != nil {
+			return err
+		}
+		if id, ok, err := tx.Redeemed(5); !ok || err != nil || id != "T1-0000000001" {
+			return fmt.Errorf("redeemed in tx: %q %v %v", id, ok, err)
+		}
+		return nil
+	})
+	must(t, err)
+	err = s.Commit(ctx, keys, func(tx hub.Tx) error {
+		if err := tx.PutRecord(rec("T1", "M1", 2, noon, 5, terminal.Accepted)); err != nil {
+			return err
+		}
+		return tx.SetRedeemed(5, "T1-0000000002")
+	})
+	if !errors.Is(err, hub.ErrExists) {
+		t.Fatalf("a second live redemption: got %v, want ErrExists", err)
+	}
+	err = s.Commit(ctx, keys, func(tx hub.Tx) error { return tx.ClearRedeemed(5) })
+	must(t, err)
+	err = s.Commit(ctx, keys, func(tx hub.Tx) error {
+		if _, ok, err := tx.Redeemed(5); ok || err != nil {
+			return fmt.Errorf("redeemed after a refund: %v %v", ok, err)
+		}
+		if err := tx.PutRecord(rec("T1", "M1", 2, noon, 5, terminal.Accepted)); err != nil {
+			return err
+		}
+		return tx.SetRedeemed(5, "T1-0000000002")
+	})
+	must(t, err)
+	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error {
+		if id, ok, err := tx.Redeemed(5); !ok || err != nil || id != "T1-0000000002" {
+			return fmt.Errorf("redeemed again: %q %v %v", id, ok, err)
+		}
+		return nil
+	}))
+}
+
+func testHolds(t *testing.T, s hub.Store) {
+	vs := []terminal.VoucherID{1, 2, 3}
+	keys := &hub.Keys{Vouchers: vs}
+	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error {
+		for i, v := range vs {
+			if err := tx.PutHold(v, hub.Hold{TerminalID: "T1", Until: noon.Add(time.Duration(i) * time.Minute)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error {
+		h, ok, err := tx.Hold(2)
+		if err != nil || !ok || h.TerminalID != "T1" || !h.Until.Equal(noon.Add(time.Minute)) {
+			return fmt.Errorf("hold 2: %+v %v %v", h, ok, err)
+		}
+		if err := tx.DeleteHold(3); err != nil {
+			return err
+		}
+		n, err := tx.DeleteHoldsBefore(noon.Add(time.Minute))
+		if err != nil || n != 2 {
+			return fmt.Errorf("expired holds dropped: %d %v, want 2", n, err)
+		}
+		return nil
+	}))
+	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error {
+		for _, v := range vs {
+			if _, ok, err := tx.Hold(v); ok || err != nil {
+				return fmt.Errorf("hold %d left: %v %v", v, ok, err)
+			}
+		}
+		return nil
+	}))
+}
+
+func testConflicts(t *testing.T, s hub.Store) {
+	var want []hub.Conflict
+	for i := range 3 {
+		c := hub.Conflict{RecordID: terminal.RecordID("T1", uint64(i+1)), TerminalID: "T1", MerchantID: "M1", Seq: uint64(i + 1),
+			Voucher: terminal.VoucherID(100 - i), Category: terminal.Retail, DiscountFen: terminal.Yuan(10),
+			At: noon.Add(time.Duration(i) * time.Second), Against: "T2-0000000001", Reason: "voucher already redeemed by T2-0000000001"}
+		want = append(want, c)
+		must(t, s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error { return tx.AddConflict(&c) }))
+	}
+	var got []hub.Conflict
+	must(t, s.Conflicts(ctx, func(c *hub.Conflict) error { got = append(got, *c); return nil }))
+	if len(got) != len(want) {
+		t.Fatalf("%d conflicts, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if g, w := got[i], want[i]; g.RecordID != w.RecordID || !g.At.Equal(w.At) || g.Voucher != w.Voucher ||
+			g.DiscountFen != w.DiscountFen || g.Reason != w.Reason || g.Against != w.Against || g.Category != w.Category {
+			t.Errorf("conflict %d: %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+func testDayRecords(t *testing.T, s hub.Store) {
+	setup(t, s, "M1", "M2")
+	// Just inside the day in UTC+8 (its first and last second) and just outside.
+	times := []time.Time{day, day.Add(24*time.Hour - time.Second), day.Add(-time.Second), day.Add(24 * time.Hour)}
+	must(t, s.Commit(ctx, &hub.Keys{Terminals: []string{"T1", "T2"}}, func(tx hub.Tx) error {
+		for i, at := range times {
+			if err := tx.PutRecord(rec("T1", "M1", uint64(i+1), at.UTC(), terminal.VoucherID(i+1), terminal.Accepted)); err != nil {
+				return err
+			}
+			if err := tx.PutRecord(rec("T2", "M2", uint64(i+1), at, terminal.VoucherID(i+11), terminal.Conflict)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	var got []string
+	must(t, s.DayRecords(ctx, day, "", func(r *hub.StoredRecord) error { got = append(got, r.ID()); return nil }))
+	if want := []string{"T1-0000000001", "T1-0000000002", "T2-0000000001", "T2-0000000002"}; !slices.Equal(got, want) {
+		t.Fatalf("day records %v, want %v", got, want)
+	}
+	got = nil
+	must(t, s.DayRecords(ctx, day, "M2", func(r *hub.StoredRecord) error {
+		if r.Result != terminal.Conflict || r.MerchantID != "M2" {
+			return fmt.Errorf("record %s: %+v", r.ID(), r)
+		}
+		got = append(got, r.ID())
+		return nil
+	}))
+	if want := []string{"T2-0000000001", "T2-0000000002"}; !slices.Equal(got, want) {
+		t.Fatalf("M2's day records %v, want %v", got, want)
+	}
+}
+
+func testRollback(t *testing.T, s hub.Store) {
+	setup(t, s, "M1")
+	boom := errors.New("boom")
+	keys := &hub.Keys{Terminals: []string{"T1"}, Vouchers: []terminal.VoucherID{1}}
+	err := s.Commit(ctx, keys, func(tx hub.Tx) error {
+		if err := tx.PutRecord(rec("T1", "M1", 1, noon, 1, terminal.Accepted)); err != nil {
+			return err
+		}
+		if err := tx.SetRedeemed(1, "T1-0000000001"); err != nil {
+			return err
+		}
+		if err := tx.SetHead("T1", hub.Head{Seq: 1}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("commit: got %v, want fn's error", err)
+	}
+	if h, _ := s.Head(ctx, "T1"); h.Seq != 0 {
+		t.Errorf("head moved by a failed commit: %+v", h)
+	}
+	if _, ok, _ := s.Record(ctx, "T1", 1); ok {
+		t.Errorf("record stored by a failed commit")
+	}
+	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error {
+		if _, ok, _ := tx.Redeemed(1); ok {
+			return errors.New("redemption stored by a failed commit")
+		}
+		return nil
+	}))
+}
+
+// testConcurrent runs commits from several goroutines on distinct chains,
+// all racing for one voucher: exactly one live redemption results, and every
+// chain is whole. A store shared by instances (PostgreSQL) retries the
+// losers; fn runs again and then finds the voucher taken.
+func testConcurrent(t *testing.T, s hub.Store) {
+	setup(t, s, "M1")
+	const n = 4
+	errs := make(chan error, n)
+	won := make(chan string, n)
+	for i := range n {
+		term := fmt.Sprintf("T%d", i)
+		go func() {
+			errs <- s.Commit(ctx, &hub.Keys{Terminals: []string{term}, Vouchers: []terminal.VoucherID{42}}, func(tx hub.Tx) error {
+				res := terminal.Accepted
+				if _, ok, err := tx.Redeemed(42); err != nil {
+					return err
+				} else if ok {
+					res = terminal.Conflict
+				}
+				r := rec(term, "M1", 1, noon, 42, res)
+				if err := tx.PutRecord(r); err != nil {
+					return err
+				}
+				if res == terminal.Accepted {
+					if err := tx.SetRedeemed(42, r.ID()); err != nil {
+						return err
+					}
+					won <- r.ID() // may run more than once: counted below from the store
+				}
+				return tx.SetHead(term, hub.Head{Seq: 1, Hash: r.Hash})
+			})
+		}()
+	}
+	for range n {
+		must(t, <-errs)
+	}
+	accepted := 0
+	for i := range n {
+		term := fmt.Sprintf("T%d", i)
+		r, ok, err := s.Record(ctx, term, 1)
+		if err != nil || !ok {
+			t.Fatalf("%s's record: %v %v", term, ok, err)
+		}
+		if h, _ := s.Head(ctx, term); h.Seq != 1 {
+			t.Errorf("%s's head %d", term, h.Seq)
+		}
+		if r.Result == terminal.Accepted {
+			accepted++
+		}
+	}
+	if accepted != 1 {
+		t.Fatalf("%d accepted redemptions of one voucher, want 1", accepted)
+	}
+}

@@ -1,0 +1,266 @@
+package issuing
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	gosync "sync"
+	"time"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// ClaimRequest is one claim as the platform sends it (CONTRACT.md).
+type ClaimRequest struct {
+	// Holder is the platform's user id; it is never stored (Pseudonym).
+	Holder   string            `json:"holder"`
+	Category terminal.Category `json:"category"`
+	SpendFen terminal.Fen      `json:"spend_fen"`
+	OffFen   terminal.Fen      `json:"off_fen"`
+	// FaceFen is a love voucher's face value: love vouchers are not claimed
+	// at drops (docs/issuing.md), so a claim with it is unknown_denomination.
+	FaceFen terminal.Fen `json:"face_fen,omitempty"`
+	// Key is the Idempotency-Key ("" none).
+	Key string `json:"-"`
+}
+
+// hash is what a replay with the same key must ask for again.
+func (r *ClaimRequest) hash() []byte {
+	h := sha256.New()
+	h.Write([]byte(r.Holder))
+	var b [1 + 3*8]byte
+	b[0] = byte(r.Category)
+	binary.BigEndian.PutUint64(b[1:], uint64(r.SpendFen))
+	binary.BigEndian.PutUint64(b[9:], uint64(r.OffFen))
+	binary.BigEndian.PutUint64(b[17:], uint64(r.FaceFen))
+	h.Write(b[:])
+	return h.Sum(nil)
+}
+
+// Issued is a voucher as the claim API answers it.
+type Issued struct {
+	VoucherID  terminal.VoucherID   `json:"voucher_id"`
+	Code       string               `json:"code"`
+	Category   terminal.Category    `json:"category"`
+	SpendFen   terminal.Fen         `json:"spend_fen"`
+	OffFen     terminal.Fen         `json:"off_fen"`
+	FaceFen    terminal.Fen         `json:"face_fen,omitempty"`
+	ValidFrom  time.Time            `json:"valid_from"`
+	ValidUntil time.Time            `json:"valid_until"`
+	Status     terminal.ClaimStatus `json:"status,omitempty"`
+}
+
+// ErrKeyReused is returned when an Idempotency-Key comes again with another request.
+var ErrKeyReused = errors.New("idempotency key used before with another request")
+
+// claimJob is one claim in the queue; done closes when it is decided (and
+// durable, if it issued a voucher).
+type claimJob struct {
+	req    ClaimRequest
+	holder terminal.HolderID
+	hash   []byte
+	done   chan struct{}
+
+	claim   Claim           // set when issued (or replayed)
+	refusal *terminal.Error // set when refused by the rules
+	err     error           // ErrKeyReused, ErrClosed, a store failure
+	code    string
+}
+
+// Claim queues a claim and waits for its decision: the voucher issued (the
+// same one again for a replayed key), a refusal (*terminal.Error with a
+// claim code), ErrKeyReused, or a store error. It answers only after the
+// group it was decided in is durable. Claims are decided in the order they
+// reach the queue: first come, first served.
+func (s *Service) Claim(ctx context.Context, req ClaimRequest) (Issued, error) {
+	if err := terminal.CheckPlatformID(req.Holder); err != nil {
+		return Issued{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	j := &claimJob{req: req, holder: s.Holder(req.Holder), hash: req.hash(), done: make(chan struct{})}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return Issued{}, ErrClosed
+	}
+	select {
+	case s.queue <- j:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return Issued{}, ctx.Err()
+	}
+	s.mu.RUnlock()
+	// Once queued the claim is decided whatever the caller does: a
+	// platform that gave up retries with the same key and gets its answer.
+	<-j.done
+	switch {
+	case j.err != nil:
+		return Issued{}, j.err
+	case j.refusal != nil:
+		return Issued{}, j.refusal
+	}
+	return issued(&j.claim.Voucher, j.code, ""), nil
+}
+
+func issued(v *terminal.Voucher, code string, st terminal.ClaimStatus) Issued {
+	out := Issued{VoucherID: v.ID, Code: code, Category: v.Category, SpendFen: v.SpendFen, OffFen: v.OffFen,
+		ValidFrom: v.ValidFrom.In(terminal.Zone), ValidUntil: v.ValidUntil.In(terminal.Zone), Status: st}
+	if v.Category == terminal.Love {
+		out.FaceFen, out.OffFen = v.OffFen, 0
+	}
+	return out
+}
+
+// committer takes every queued claim (up to GroupMax), decides them in
+// arrival order in one transaction, signs the issued vouchers and answers.
+func (s *Service) committer() {
+	defer s.wg.Done()
+	for {
+		var group []*claimJob
+		select {
+		case j := <-s.queue:
+			group = append(group, j)
+		case <-s.ctx.Done():
+			return
+		}
+	drain:
+		for len(group) < s.opts.GroupMax {
+			select {
+			case j := <-s.queue:
+				group = append(group, j)
+			default:
+				break drain
+			}
+		}
+		s.commit(group)
+		s.signAll(group)
+		for _, j := range group {
+			close(j.done)
+		}
+	}
+}
+
+// commit decides a group in one transaction. It may run fn twice; every
+// job's outcome is reset at its start.
+func (s *Service) commit(group []*claimJob) {
+	now := s.now()
+	keyID := terminal.KeyIDOf(s.opts.Signer().Public().(ed25519.PublicKey))
+	err := s.store.Update(s.ctx, func(tx Tx) error {
+		rounds, err := s.rounds(tx)
+		if err != nil {
+			return err
+		}
+		drops, err := tx.Drops()
+		if err != nil {
+			return err
+		}
+		dirty := map[int]bool{}
+		for _, j := range group {
+			j.claim, j.refusal, j.err = Claim{}, nil, nil
+			if err := s.decide(tx, j, rounds, drops, dirty, keyID, now); err != nil {
+				return err
+			}
+		}
+		for i := range dirty {
+			if err := tx.PutDrop(&drops[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			s.logf("issuing: commit of %d claims failed: %v", len(group), err)
+		}
+		for _, j := range group {
+			j.claim, j.refusal, j.err = Claim{}, nil, fmt.Errorf("claims not stored: %w", err)
+		}
+	}
+}
+
+func (s *Service) decide(tx Tx, j *claimJob, rounds []terminal.IssueRound, drops []terminal.Drop, dirty map[int]bool, keyID terminal.KeyID, now time.Time) error {
+	if j.req.Key != "" {
+		c, ok, err := tx.ClaimByKey(j.req.Key)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if !bytes.Equal(c.BodyHash, j.hash) {
+				j.err = ErrKeyReused
+			} else {
+				j.claim = c
+			}
+			return nil
+		}
+	}
+	req := terminal.ClaimRequest{Category: j.req.Category, Denomination: terminal.Denomination{SpendFen: j.req.SpendFen, OffFen: j.req.OffFen}, Now: now}
+	if j.req.FaceFen != 0 {
+		req.Category = terminal.Love // love vouchers are registered, not claimed
+		req.Denomination = terminal.Denomination{ValueFen: j.req.FaceFen}
+	}
+	var held []terminal.Held
+	if r := terminal.RoundAt(rounds, now); r != nil {
+		cs, err := tx.HolderClaims(j.holder)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.RoundID == r.ID {
+				held = append(held, terminal.Held{Category: c.Voucher.Category, Denomination: c.Voucher.Denomination()})
+			}
+		}
+	}
+	i, refusal := s.prog.DecideClaim(rounds, drops, held, req)
+	if refusal != nil {
+		j.refusal = refusal
+		return nil
+	}
+	d := &drops[i]
+	r := terminal.RoundAt(rounds, now)
+	d.Claimed++
+	dirty[i] = true
+	c := Claim{Key: j.req.Key, BodyHash: j.hash, RoundID: r.ID, Drop: d.ID, KeyID: keyID, At: now, Status: terminal.StatusClaimed}
+	seq, err := tx.NextClaimSeq()
+	if err != nil {
+		return err
+	}
+	c.Seq = seq
+	c.Voucher = s.prog.ClaimedVoucher(r, d, s.voucherID(seq), j.holder, now)
+	if err := tx.AddClaim(&c); err != nil {
+		return err
+	}
+	j.claim = c
+	return nil
+}
+
+// signAll signs the vouchers of a group's issued claims, in parallel: the
+// signature is the costly part of a claim.
+func (s *Service) signAll(group []*claimJob) {
+	workers := runtime.GOMAXPROCS(0)
+	var wg gosync.WaitGroup
+	next := make(chan *claimJob)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				code, err := s.sign(j.claim.Voucher, j.claim.KeyID)
+				if err != nil {
+					j.err = err
+				}
+				j.code = code
+			}
+		}()
+	}
+	for _, j := range group {
+		if j.err == nil && j.refusal == nil {
+			next <- j
+		}
+	}
+	close(next)
+	wg.Wait()
+}

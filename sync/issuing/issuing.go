@@ -1,0 +1,197 @@
+// Package issuing is the server's issuing side: consumers' platforms claim
+// vouchers at the drops (POST /v1/claims), the county adds rounds, drops,
+// budget moves and love registrations, unredeemed vouchers expire at the
+// end of their day and their value goes back to the pool, and /wallet/ is
+// the consumer's page. The rules are terminal's (claim.go, pool.go); this
+// package queues, decides in group commits and answers.
+package issuing
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log"
+	gosync "sync"
+	"time"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// Defaults.
+const (
+	// DefaultGroupMax is the most claims one group commit decides.
+	DefaultGroupMax = 4096
+	// DefaultSweepEvery is how often expiry is checked; the sweep itself
+	// runs at the first check after a day's end.
+	DefaultSweepEvery = 5 * time.Second
+	// queueLen is the claim queue's length; beyond it arrivals wait.
+	queueLen = 1 << 16
+)
+
+// Errors of the service.
+var (
+	// ErrClosed is returned by operations on a closed service.
+	ErrClosed = errors.New("issuing closed")
+	// ErrInvalid is returned for an invalid admin request.
+	ErrInvalid = errors.New("invalid request")
+)
+
+// Options configure a Service.
+type Options struct {
+	// Programme is the plan; nil means terminal.Qinshui2022.
+	Programme *terminal.Programme
+	// Now is the server's clock; nil means time.Now. Drops, claim windows
+	// and expiry all use it.
+	Now func() time.Time
+	// Logf logs; nil means log.Printf.
+	Logf func(format string, args ...any)
+	// Signer returns the issuing key to sign new vouchers with. Required.
+	Signer func() ed25519.PrivateKey
+	// KeyFor returns the issuing key of an earlier voucher; nil means the
+	// Signer's key only.
+	KeyFor func(terminal.KeyID) (ed25519.PrivateKey, bool)
+	// PlatformToken, if set, is required as "Authorization: Bearer TOKEN" on
+	// /v1/claims and lets non-loopback callers in; empty means loopback only.
+	PlatformToken string
+	// AdminToken guards /admin/issuing/ the same way.
+	AdminToken string
+	// GroupMax is the most claims a group commit takes; zero means DefaultGroupMax.
+	GroupMax int
+	// SweepEvery is how often expiry is checked; zero means DefaultSweepEvery.
+	SweepEvery time.Duration
+}
+
+// Service is the issuing side. Its methods are safe for concurrent use.
+type Service struct {
+	opts   Options
+	prog   *terminal.Programme
+	now    func() time.Time
+	logf   func(string, ...any)
+	store  Store
+	secret []byte
+
+	queue  chan *claimJob
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     gosync.WaitGroup
+	mu     gosync.RWMutex // closed
+	closed bool
+}
+
+// Open starts the issuing service over st: it makes the holder secret if
+// there is none, sweeps what expired while the server was down and starts
+// the claim committer and the expiry sweeper. Close it when done (st is
+// the caller's to close after).
+func Open(st Store, opts Options) (*Service, error) {
+	if opts.Signer == nil {
+		return nil, fmt.Errorf("issuing: no Signer")
+	}
+	if opts.Programme == nil {
+		opts.Programme = terminal.Qinshui2022()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logf == nil {
+		opts.Logf = log.Printf
+	}
+	if opts.GroupMax <= 0 {
+		opts.GroupMax = DefaultGroupMax
+	}
+	if opts.SweepEvery <= 0 {
+		opts.SweepEvery = DefaultSweepEvery
+	}
+	s := &Service{opts: opts, prog: opts.Programme, now: opts.Now, logf: opts.Logf, store: st,
+		queue: make(chan *claimJob, queueLen)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	err := st.Update(s.ctx, func(tx Tx) error {
+		sec, err := tx.Secret(true)
+		s.secret = sec
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("issuing: %w", err)
+	}
+	if _, err := s.Sweep(s.ctx); err != nil {
+		return nil, fmt.Errorf("issuing: first sweep: %w", err)
+	}
+	s.wg.Add(2)
+	go s.committer()
+	go s.sweeper()
+	return s, nil
+}
+
+// Close stops taking claims, answers the queued ones and stops.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	// Claims queued after the committer stopped are refused.
+	for {
+		select {
+		case j := <-s.queue:
+			j.err = ErrClosed
+			close(j.done)
+		default:
+			return nil
+		}
+	}
+}
+
+// Holder returns the pseudonym a platform user id has in voucher codes.
+func (s *Service) Holder(platformID string) terminal.HolderID {
+	return terminal.Pseudonym(s.secret, platformID)
+}
+
+// voucherID returns the voucher id of claim number seq: a keyed 64-bit
+// permutation of seq (four Feistel rounds), so ids are unique, yet tell
+// nobody how many were claimed.
+func (s *Service) voucherID(seq uint64) terminal.VoucherID {
+	l, r := uint32(seq>>32), uint32(seq)
+	var buf [4 + 1 + 4]byte
+	for i := range 4 {
+		copy(buf[:], "vid:")
+		buf[4] = byte(i)
+		binary.BigEndian.PutUint32(buf[5:], r)
+		m := sha256.New()
+		m.Write(s.secret)
+		m.Write(buf[:])
+		f := binary.BigEndian.Uint32(m.Sum(nil))
+		l, r = r, l^f
+	}
+	return terminal.VoucherID(uint64(l)<<32 | uint64(r))
+}
+
+// rounds returns the programme's rounds and those added, in that order.
+func (s *Service) rounds(tx Tx) ([]terminal.IssueRound, error) {
+	added, err := tx.Rounds()
+	if err != nil {
+		return nil, err
+	}
+	return append(s.prog.IssueRounds(), added...), nil
+}
+
+// sign returns the code of a voucher claimed or issued with key id.
+func (s *Service) sign(v terminal.Voucher, id terminal.KeyID) (string, error) {
+	priv := s.opts.Signer()
+	if terminal.KeyIDOf(priv.Public().(ed25519.PublicKey)) != id {
+		k, ok := ed25519.PrivateKey(nil), false
+		if s.opts.KeyFor != nil {
+			k, ok = s.opts.KeyFor(id)
+		}
+		if !ok {
+			return "", fmt.Errorf("issuing key %s is not available", id)
+		}
+		priv = k
+	}
+	return terminal.Encode(v, priv)
+}

@@ -306,3 +306,20 @@ func (r *Ratio) UnmarshalJSON(b []byte) error {
 	*r = v
 	return nil
 }
+
+// Summary prints the account in the words of docs/reports.md, Chinese
+// first, as every report's table shows it.
+func (a *Account) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "核销 redemptions %d  销售额 sales %s  退货 refunded sales %s  净销售额 net sales %s\n",
+		a.Redemptions, a.SalesFen, a.RefundedSalesFen, a.NetSalesFen)
+	fmt.Fprintf(&b, "补贴 subsidy %s = 优惠 discounts %s − 退款退回 returned by refunds %s\n",
+		a.SubsidyFen, a.DiscountFen, a.SubsidyReturnedFen)
+	fmt.Fprintf(&b, "带动比 leverage %s (net sales ÷ subsidy; an accounting ratio, not a causal effect)\n", a.Leverage)
+	fmt.Fprintf(&b, "退款 refunds %d  退给顾客 paid back %s  退券 vouchers returned %d  离线 offline %d  标记 flagged %d\n",
+		a.Refunds, a.RefundPaidFen, a.VouchersReturned, a.Offline, a.Flagged)
+	fmt.Fprintf(&b, "另计 kept apart: 待同步 pending %d  冲突 conflicts %d (%s claimed)  违规 rule breaks %d (%s claimed)\n",
+		a.Pending.Redemptions+a.Pending.Refunds, a.Conflicts.Redemptions+a.Conflicts.Refunds, a.Conflicts.DiscountFen,
+		a.RuleBreaks.Redemptions+a.RuleBreaks.Refunds, a.RuleBreaks.DiscountFen)
+	return b.String()
+}

@@ -32,9 +32,10 @@ func (it *Item) Eligible() bool {
 // Amount returns qty × unit price, or ErrAmount.
 func (it *Item) Amount() (Fen, error) { return it.UnitPriceFen.Mul(it.Qty) }
 
-// CheckItems validates a basket as a till submits it: at most MaxItems lines,
-// quantities 0..MaxQty, prices 0..MaxFen, and a total within MaxFen. Zero
-// quantities and prices pass here; a voucher applied to them is declined
+// CheckItems validates a basket as a till submits it: 1..MaxItems lines,
+// quantities 1..MaxQty, prices 0..MaxFen, and a total within MaxFen. A
+// basket with no line or a line of quantity 0 is not a sale; zero prices
+// (a free gift) pass here, and a voucher applied to them is declined
 // empty_transaction.
 func CheckItems(items []Item) error {
 	_, _, err := checkItems(items)
@@ -44,8 +45,8 @@ func CheckItems(items []Item) error {
 // checkItems is CheckItems, also returning the basket's total and eligible
 // amounts.
 func checkItems(items []Item) (total, eligible Fen, err error) {
-	if len(items) > MaxItems {
-		return 0, 0, fmt.Errorf("basket has %d lines, at most %d", len(items), MaxItems)
+	if len(items) == 0 || len(items) > MaxItems {
+		return 0, 0, fmt.Errorf("basket has %d lines, want 1..%d", len(items), MaxItems)
 	}
 	prices := make(map[string]Fen, len(items))
 	for i := range items {
@@ -57,8 +58,8 @@ func checkItems(items []Item) (total, eligible Fen, err error) {
 			return 0, 0, fmt.Errorf("item %d (%s): same sku at two prices", i+1, it.SKU)
 		}
 		prices[it.SKU] = it.UnitPriceFen
-		if it.Qty < 0 || it.Qty > MaxQty {
-			return 0, 0, fmt.Errorf("item %d (%s): quantity %d outside 0..%d", i+1, it.SKU, it.Qty, MaxQty)
+		if it.Qty < 1 || it.Qty > MaxQty {
+			return 0, 0, fmt.Errorf("item %d (%s): quantity %d outside 1..%d", i+1, it.SKU, it.Qty, MaxQty)
 		}
 		if !it.UnitPriceFen.Valid() {
 			return 0, 0, fmt.Errorf("item %d (%s): unit price %d fen outside 0..%d", i+1, it.SKU, it.UnitPriceFen, MaxFen)

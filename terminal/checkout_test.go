@@ -49,6 +49,8 @@ func TestNewCheckout_Rejects(t *testing.T) {
 	bad := map[string][]terminal.Item{
 		"negative price": {item("a", 1, -1)},
 		"negative qty":   {item("a", -1, 100)},
+		"zero qty":       {item("a", 0, 100)},
+		"no lines":       {},
 		"absurd qty":     {item("a", terminal.MaxQty+1, 100)},
 		"absurd price":   {item("a", 1, terminal.MaxFen+1)},
 		"overflow total": {item("a", terminal.MaxQty, terminal.MaxFen/1000)},

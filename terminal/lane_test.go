@@ -191,7 +191,7 @@ func TestLane_Scan(t *testing.T) {
 		{name: "ErrRevokedOnServer", auth: &fakeAuth{err: terminal.Errorf(terminal.Revoked, "server")}, synced: true, want: terminal.Revoked},
 		{name: "ErrOfflineNeverSynced", auth: &fakeAuth{block: true}, synced: false, want: terminal.OfflineLimit},
 		{name: "ErrBelowThreshold", auth: &fakeAuth{}, synced: true, items: []terminal.Item{item("rice", 1, 19999)}, want: terminal.BelowThreshold},
-		{name: "ErrEmptyTransaction", synced: true, items: []terminal.Item{}, want: terminal.EmptyTransaction},
+		{name: "ErrEmptyTransaction", synced: true, items: []terminal.Item{item("gift", 1, 0)}, want: terminal.EmptyTransaction},
 		{name: "ErrNoOpenCheckout", synced: true, noCheckout: true, want: terminal.NoOpenCheckout},
 	}
 	for _, tt := range tests {

@@ -63,6 +63,12 @@ func mustCheckout(tb testing.TB, items ...terminal.Item) *terminal.Checkout {
 	return co
 }
 
+// rawCheckout is an open checkout of items that NewCheckout would refuse
+// (no lines, zero quantities): what a rogue terminal's record may carry.
+func rawCheckout(items ...terminal.Item) *terminal.Checkout {
+	return &terminal.Checkout{ID: "C1", Status: terminal.StatusOpen, Items: items, OpenedAt: noon}
+}
+
 func item(sku string, qty int64, price terminal.Fen) terminal.Item {
 	return terminal.Item{SKU: sku, Name: sku, Category: "grocery", Qty: qty, UnitPriceFen: price}
 }

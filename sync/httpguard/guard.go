@@ -2,8 +2,9 @@
 // HTTP APIs (voucherd's /admin/ and posagent's /api/v1/): a foreign web page
 // can make the user's browser send requests to 127.0.0.1, so each request
 // must name the server by a host it answers to (DNS rebinding), come from
-// the same origin (Origin, Sec-Fetch-Site), and carry JSON when it carries
-// a body (a form or text/plain post needs no CORS preflight; JSON does).
+// the same origin (Origin, Sec-Fetch-Site), and not declare a body of
+// another type than JSON (a form or text/plain post needs no CORS
+// preflight; JSON does).
 package httpguard
 
 import (
@@ -53,8 +54,11 @@ func (p Policy) Check(r *http.Request) *Refusal {
 		return &Refusal{http.StatusForbidden, "cross_origin",
 			"拒绝来自其他网页的请求", "cross-site request (Sec-Fetch-Site: " + quote(s) + ") refused"}
 	}
-	if hasBody(r) || r.Header.Get("Content-Type") != "" {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && !isJSON(r.Header.Get("Content-Type")) {
+	// A browser's form or text/plain post needs no CORS preflight: a body
+	// declared as anything but JSON is refused. (A body with no type at all
+	// is read as JSON; a browser sending one cross-origin says so in Origin.)
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !isJSON(ct) {
 			return &Refusal{http.StatusUnsupportedMediaType, "not_json",
 				"请求内容必须是 JSON（Content-Type: application/json）", "request body must be JSON (Content-Type: application/json)"}
 		}
@@ -113,10 +117,6 @@ func sameOrigin(origin, host string) bool {
 		return false // includes "null": a sandboxed or file page
 	}
 	return strings.EqualFold(u.Host, host)
-}
-
-func hasBody(r *http.Request) bool {
-	return r.ContentLength > 0 || (r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody) || len(r.TransferEncoding) > 0
 }
 
 func isJSON(ct string) bool {

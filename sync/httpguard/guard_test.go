@@ -31,7 +31,8 @@ func TestPolicy_Check(t *testing.T) {
 		{"OtherPort", httpguard.Policy{}, "POST", "127.0.0.1:8080", map[string]string{"Origin": "http://127.0.0.1:9999", "Content-Type": "application/json"}, "{}", 403},
 		{"SameSite", httpguard.Policy{}, "GET", "127.0.0.1:8080", map[string]string{"Sec-Fetch-Site": "same-site"}, "", 403},
 		{"JSONCharset", httpguard.Policy{}, "POST", "127.0.0.1:8080", map[string]string{"Content-Type": "application/json; charset=utf-8"}, "{}", 0},
-		{"NoTypeWithBody", httpguard.Policy{}, "POST", "127.0.0.1:8080", nil, "{}", 415},
+		{"NoTypeWithBody", httpguard.Policy{}, "POST", "127.0.0.1:8080", nil, "{}", 0},
+		{"TextPlain", httpguard.Policy{}, "POST", "127.0.0.1:8080", map[string]string{"Content-Type": "text/plain;charset=UTF-8"}, "{}", 415},
 		{"NoTypeNoBody", httpguard.Policy{}, "POST", "127.0.0.1:8080", nil, "", 0},
 		{"Multipart", httpguard.Policy{}, "POST", "127.0.0.1:8080", map[string]string{"Content-Type": "multipart/form-data; boundary=x"}, "--x--", 415},
 	} {

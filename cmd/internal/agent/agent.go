@@ -161,7 +161,7 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	}
 	a.lane = terminal.NewLane(lcfg)
 	a.server = till.NewServer(till.ServerConfig{Lane: a.lane, Ledger: a.ledger, Link: a.link,
-		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Scanner: a.scannerState})
+		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Scanner: a.scannerState, Hosts: listenHosts(o.HTTP)})
 	if st, err := a.ledger.LoadState(ctx); err == nil {
 		a.lane.SetState(st)
 	} else if !errors.Is(err, offline.ErrNoState) {
@@ -335,4 +335,15 @@ func (a *Agent) statusLoop(ctx context.Context) {
 		}
 		a.server.PublishStatus(ctx)
 	}
+}
+
+// listenHosts returns the host name of a listen address for the API's Host
+// check when it is not a wildcard (loopback hosts are always accepted): a
+// till reaching the agent at 192.168.1.20:8080 names that host.
+func listenHosts(addr string) []string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return nil
+	}
+	return []string{host}
 }

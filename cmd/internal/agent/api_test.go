@@ -13,6 +13,46 @@ import (
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
+// A foreign web page open in the cashier's browser cannot drive the till:
+// wrong Host (DNS rebinding), cross-origin and non-JSON requests are
+// refused before they reach the lane; the agent's own pages keep working.
+func TestAPI_Browsers(t *testing.T) {
+	k := startKit(t, false)
+	for _, tt := range []struct {
+		name string
+		hdr  []string
+		want int
+		code string
+	}{
+		{"Rebinding", []string{"Host", "attacker.example:8080"}, 421, "wrong_host"},
+		{"CrossOrigin", []string{"Origin", "http://attacker.example"}, 403, "cross_origin"},
+		{"CrossSite", []string{"Sec-Fetch-Site", "cross-site"}, 403, "cross_origin"},
+		{"FormPost", []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "not_json"},
+		{"TextPlain", []string{"Content-Type", "text/plain"}, 415, "not_json"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := k.do("POST", "/api/v1/checkouts", `{"items":`+basket+`}`, tt.hdr...)
+			if a.status != tt.want || a.errCode() != tt.code {
+				t.Fatalf("got %d %s, want %d %s", a.status, a.body, tt.want, tt.code)
+			}
+		})
+	}
+	if _, ok := k.a.Lane().Current(); ok {
+		t.Fatal("a refused request opened a checkout")
+	}
+	// The screen's own requests: same origin, JSON.
+	origin := k.a.URL()
+	co := k.do("POST", "/api/v1/checkouts", `{"items":`+basket+`}`, "Origin", origin, "Sec-Fetch-Site", "same-origin", "Content-Type", "application/json")
+	if co.status != http.StatusCreated {
+		t.Fatalf("same-origin open: %d %s", co.status, co.body)
+	}
+	for _, page := range []string{"/", "/dashboard"} {
+		if a := k.do("GET", page, "", "Sec-Fetch-Site", "none"); a.status != http.StatusOK {
+			t.Errorf("page %s: %d", page, a.status)
+		}
+	}
+}
+
 func TestAPI_Validation(t *testing.T) {
 	k := startKit(t, false)
 	many := "[" + strings.Repeat(`{"sku":"a","qty":1,"unit_price_fen":1},`, terminal.MaxItems) + `{"sku":"a","qty":1,"unit_price_fen":1}]`
@@ -23,6 +63,13 @@ func TestAPI_Validation(t *testing.T) {
 	}{
 		{"MalformedJSON", "POST", "/api/v1/checkouts", `{"items":[`, 400, "bad_request"},
 		{"EmptyBody", "POST", "/api/v1/checkouts", ``, 400, "bad_request"},
+		{"NullBody", "POST", "/api/v1/checkouts", `null`, 400, "bad_request"},
+		{"ArrayBody", "POST", "/api/v1/checkouts", `[]`, 400, "bad_request"},
+		{"NoItems", "POST", "/api/v1/checkouts", `{"items":[]}`, 400, "invalid_items"},
+		{"ItemsNull", "POST", "/api/v1/checkouts", `{"items":null}`, 400, "invalid_items"},
+		{"ZeroQuantity", "POST", "/api/v1/checkouts", `{"items":[{"sku":"a","qty":0,"unit_price_fen":100}]}`, 400, "invalid_items"},
+		{"VoucherNull", "POST", "/api/v1/checkouts/CO-nope/vouchers", `null`, 400, "bad_request"},
+		{"RefundNull", "POST", "/api/v1/redemptions/T1-0000000099/refund", `null`, 400, "bad_request"},
 		{"UnknownField", "POST", "/api/v1/checkouts", `{"items":[],"tip":1}`, 400, "bad_request"},
 		{"UnknownItemField", "POST", "/api/v1/checkouts", `{"items":[{"sku":"a","qty":1,"unit_price_fen":1,"colour":"red"}]}`, 400, "bad_request"},
 		{"TrailingData", "POST", "/api/v1/checkouts", `{"items":[]} {"items":[]}`, 400, "bad_request"},
@@ -97,10 +144,16 @@ func TestAPI_Flow(t *testing.T) {
 		Totals  struct {
 			Redemptions int     `json:"redemptions"`
 			Leverage    float64 `json:"leverage"`
+			Pending     struct {
+				Redemptions int   `json:"redemptions"`
+				DiscountFen int64 `json:"discount_fen"`
+			} `json:"pending"`
 		} `json:"totals"`
 	}
 	k.do("GET", "/api/v1/redemptions?day="+day, "").json(t, &rep)
-	if len(rep.Records) != 1 || rep.Records[0].Sync != "pending" || rep.Totals.Leverage != 5 {
+	if len(rep.Records) != 1 || rep.Records[0].Sync != "pending" ||
+		rep.Totals.Redemptions != 0 || rep.Totals.Leverage != 0 || rep.Totals.Pending.Redemptions != 1 || rep.Totals.Pending.DiscountFen == 0 {
+		// Not yet accepted by the server: shown apart, not counted (docs/reports.md).
 		t.Fatalf("report: %+v", rep)
 	}
 	if a := k.do("GET", "/api/v1/redemptions?day="+day+"&format=csv", ""); a.status != 200 || !strings.Contains(string(a.body), done.RedemptionID) {

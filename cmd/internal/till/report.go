@@ -17,13 +17,14 @@ import (
 // Report is a merchant's day: every record, totals and the chart's data.
 // It is what GET /api/v1/redemptions?day= answers and `posagent report` prints.
 type Report struct {
-	Day        string          `json:"day"`
-	Merchant   string          `json:"merchant,omitempty"`
-	Terminal   string          `json:"terminal,omitempty"`
-	Records    []Row           `json:"redemptions"`
-	Totals     Totals          `json:"totals"`
-	ByCategory []CategoryTotal `json:"by_category"`
-	// ByHour counts redemptions (not refunds) by hour of the day, UTC+8.
+	Day      string `json:"day"`
+	Merchant string `json:"merchant,omitempty"`
+	Terminal string `json:"terminal,omitempty"`
+	Records  []Row  `json:"redemptions"`
+	// Totals is the day's money (terminal.Account).
+	Totals     terminal.Account `json:"totals"`
+	ByCategory []CategoryTotal  `json:"by_category"`
+	// ByHour counts counted redemptions (not refunds) by hour of the day, UTC+8.
 	ByHour [24]int `json:"by_hour"`
 }
 
@@ -48,100 +49,71 @@ type Row struct {
 	Sync         string   `json:"sync"`
 	SyncDetail   string   `json:"sync_detail,omitempty"`
 	Flags        []string `json:"flags,omitempty"`
-}
-
-// Totals sums the day. Net figures take refunds off; the leverage ratio is
-// net sales in voucher transactions ÷ net subsidy (直接带动比).
-type Totals struct {
-	Redemptions    int     `json:"redemptions"`
-	Refunds        int     `json:"refunds"`
-	SalesFen       int64   `json:"sales_fen"`
-	DiscountFen    int64   `json:"discount_fen"`
-	RefundFen      int64   `json:"refund_fen"`
-	ShareFen       int64   `json:"voucher_share_fen"`
-	NetSalesFen    int64   `json:"net_sales_fen"`
-	NetDiscountFen int64   `json:"net_discount_fen"`
-	Leverage       float64 `json:"leverage"`
-	Unsynced       int     `json:"unsynced"`
-	Conflicts      int     `json:"conflicts"`
+	// Standing is where the record stands in the money (docs/reports.md).
+	Standing terminal.Standing `json:"standing"`
 }
 
 // CategoryTotal is one category's part of the day.
 type CategoryTotal struct {
-	Category    string  `json:"category"`
-	Name        string  `json:"name"`
-	Redemptions int     `json:"redemptions"`
-	SalesFen    int64   `json:"sales_fen"`
-	DiscountFen int64   `json:"discount_fen"`
-	Leverage    float64 `json:"leverage"`
+	Category string `json:"category"`
+	Name     string `json:"name"`
+	terminal.Account
 }
 
-// BuildReport makes the report of day from its journal entries.
-func BuildReport(day time.Time, entries []terminal.JournalEntry) Report {
+// BuildReport makes the report of day from its journal entries. The money
+// is summed by terminal.Account (docs/reports.md): only records the server
+// accepted count; pending, conflicted and rule-breaking ones are shown
+// apart. of gives the sync state of an earlier day's sale that one of the
+// day's refunds refunds (nil: unknown, counted pending).
+func BuildReport(day time.Time, entries []terminal.JournalEntry, of func(id string) (terminal.JournalEntry, bool)) Report {
 	rep := Report{Day: terminal.Day(day).Format(time.DateOnly), Records: []Row{}, ByCategory: []CategoryTotal{}}
-	byCat := map[terminal.Category]*CategoryTotal{}
 	slices.SortStableFunc(entries, func(a, b terminal.JournalEntry) int { return a.Record.At.Compare(b.Record.At) })
-	var refundedGross int64
+	lines := make([]terminal.Line, 0, len(entries))
 	for _, e := range entries {
-		r := e.Record
+		res := e.Sync
+		if res == terminal.Awaiting {
+			res = ""
+		}
+		lines = append(lines, terminal.Line{Record: e.Record, Result: res, Detail: e.Detail})
+	}
+	terminal.ResolveRefunds(lines)
+	byCat := map[terminal.Category]*CategoryTotal{}
+	for i, e := range entries {
+		r, l := e.Record, &lines[i]
+		if r.Kind == terminal.KindRefund && l.Of == "" && of != nil {
+			if o, ok := of(r.RefundOf); ok && o.Sync != terminal.Awaiting {
+				l.Of, l.OfDetail = o.Sync, o.Detail
+			}
+		}
 		row := Row{ID: r.ID, Kind: string(r.Kind), At: r.At.In(terminal.Zone).Format(time.RFC3339),
 			Time: r.At.In(terminal.Zone).Format(time.TimeOnly), Category: r.Voucher.Category.String(),
 			CategoryName: r.Voucher.Category.Name(), VoucherID: r.Voucher.ID.String(),
 			Denomination: r.Voucher.Denomination().String(), SaleFen: int64(r.TotalFen),
 			DiscountFen: int64(r.DiscountFen), PayableFen: int64(r.PayableFen), RefundOf: r.RefundOf,
 			RefundFen: int64(r.RefundFen), ShareFen: int64(r.VoucherShareFen), Returned: r.VoucherReturned,
-			Online: r.Online, Flags: r.Flags, Sync: string(e.Sync), SyncDetail: e.Detail}
+			Online: r.Online, Flags: r.Flags, Sync: string(e.Sync), SyncDetail: e.Detail, Standing: l.Standing()}
 		if e.Sync == terminal.Duplicate {
 			row.Sync = string(terminal.Accepted)
 		}
 		rep.Merchant, rep.Terminal = r.MerchantID, r.TerminalID
-		switch e.Sync {
-		case terminal.Awaiting:
-			rep.Totals.Unsynced++
-		case terminal.Conflict:
-			rep.Totals.Conflicts++
-		}
 		c := byCat[r.Voucher.Category]
 		if c == nil {
 			c = &CategoryTotal{Category: row.Category, Name: row.CategoryName}
 			byCat[r.Voucher.Category] = c
 		}
-		if r.Kind == terminal.KindRefund {
-			rep.Totals.Refunds++
-			refundedGross += int64(r.TotalFen)
-			rep.Totals.RefundFen += int64(r.RefundFen)
-			rep.Totals.ShareFen += int64(r.VoucherShareFen)
-			c.SalesFen -= int64(r.TotalFen)
-			c.DiscountFen -= int64(r.VoucherShareFen)
-		} else {
-			rep.Totals.Redemptions++
-			rep.Totals.SalesFen += int64(r.TotalFen)
-			rep.Totals.DiscountFen += int64(r.DiscountFen)
-			c.Redemptions++
-			c.SalesFen += int64(r.TotalFen)
-			c.DiscountFen += int64(r.DiscountFen)
+		c.Add(*l)
+		rep.Totals.Add(*l)
+		if r.Kind == terminal.KindRedemption && row.Standing == terminal.Counted {
 			rep.ByHour[r.At.In(terminal.Zone).Hour()]++
 		}
 		rep.Records = append(rep.Records, row)
 	}
-	t := &rep.Totals
-	t.NetSalesFen = t.SalesFen - refundedGross
-	t.NetDiscountFen = t.DiscountFen - t.ShareFen
-	t.Leverage = ratio(t.NetSalesFen, t.NetDiscountFen)
 	for c := terminal.Retail; c <= terminal.Love; c++ {
 		if ct := byCat[c]; ct != nil {
-			ct.Leverage = ratio(ct.SalesFen, ct.DiscountFen)
 			rep.ByCategory = append(rep.ByCategory, *ct)
 		}
 	}
 	return rep
-}
-
-func ratio(a, b int64) float64 {
-	if b <= 0 {
-		return 0
-	}
-	return float64(int64(float64(a)/float64(b)*100+0.5)) / 100
 }
 
 func yuan(f int64) string { return terminal.Fen(f).Plain() }
@@ -170,7 +142,7 @@ func WriteReport(w io.Writer, rep *Report, format string) error {
 
 var csvHeader = []string{"id", "kind", "time", "category", "denomination", "voucher_id", "sale_yuan",
 	"discount_yuan", "payable_yuan", "refund_of", "refund_yuan", "voucher_share_yuan", "voucher_returned",
-	"online", "sync", "sync_detail", "flags"}
+	"online", "sync", "sync_detail", "flags", "standing"}
 
 func writeCSV(w io.Writer, rep *Report) error {
 	cw := csv.NewWriter(w)
@@ -179,7 +151,7 @@ func writeCSV(w io.Writer, rep *Report) error {
 		_ = cw.Write([]string{r.ID, r.Kind, r.At, r.Category, r.Denomination, r.VoucherID, yuan(r.SaleFen),
 			yuan(r.DiscountFen), yuan(r.PayableFen), r.RefundOf, yuan(r.RefundFen), yuan(r.ShareFen),
 			strconv.FormatBool(r.Returned), strconv.FormatBool(r.Online), r.Sync, r.SyncDetail,
-			strings.Join(r.Flags, "; ")})
+			strings.Join(r.Flags, "; "), string(r.Standing)})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -199,6 +171,9 @@ func writeTable(w io.Writer, rep *Report) error {
 			}
 		}
 		sync := r.Sync
+		if r.Standing != terminal.Counted && string(r.Standing) != r.Sync {
+			sync += " (" + string(r.Standing) + ")"
+		}
 		if r.SyncDetail != "" {
 			sync += ": " + r.SyncDetail
 		}
@@ -208,12 +183,10 @@ func writeTable(w io.Writer, rep *Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\n核销 redemptions %d  退款 refunds %d  净销售 net sales ¥%s  净补贴 net subsidy ¥%s  带动比 leverage %.2f\n",
-		t.Redemptions, t.Refunds, yuan(t.NetSalesFen), yuan(t.NetDiscountFen), t.Leverage)
-	fmt.Fprintf(w, "未同步 unsynced %d  冲突 conflicts %d\n", t.Unsynced, t.Conflicts)
+	fmt.Fprintf(w, "\n%s", t.Summary())
 	for _, c := range rep.ByCategory {
-		fmt.Fprintf(w, "  %s %-12s 核销 %d  销售 ¥%s  补贴 ¥%s  带动比 %.2f\n", c.Name, c.Category, c.Redemptions,
-			yuan(c.SalesFen), yuan(c.DiscountFen), c.Leverage)
+		fmt.Fprintf(w, "  %s %-12s 核销 %d  净销售额 ¥%s  补贴 ¥%s  带动比 %s\n", c.Name, c.Category, c.Redemptions,
+			yuan(int64(c.NetSalesFen)), yuan(int64(c.SubsidyFen)), c.Leverage)
 	}
 	_, err := fmt.Fprintln(w)
 	return err

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/voucherpos/voucherpos/sync/httpguard"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -43,6 +44,9 @@ type Lane interface {
 // offline.Ledger implements it.
 type Journal interface {
 	DayEntries(ctx context.Context, day time.Time) ([]terminal.JournalEntry, error)
+	// Entry returns one record with its sync state (the sale an earlier
+	// day's refund refunds), or terminal.ErrNotFound.
+	Entry(ctx context.Context, id string) (terminal.JournalEntry, error)
 }
 
 // Records is the ledger as the API reads it: single records, the day's
@@ -91,6 +95,10 @@ type ServerConfig struct {
 	TerminalID string
 	Log        *slog.Logger
 	Now        terminal.Clock
+	// Hosts are the host names (no port) the API answers to beyond the
+	// loopback ones: the -http address when it is not loopback. Requests
+	// naming any other host are refused (DNS rebinding).
+	Hosts []string
 }
 
 // Server is the agent's HTTP side: the ECR API, the events websocket and
@@ -140,6 +148,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, "internal", "内部错误", "internal error")
 		}
 	}()
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		// A foreign web page in the cashier's browser cannot drive the till.
+		if ref := (httpguard.Policy{Hosts: s.cfg.Hosts}).Check(r); ref != nil {
+			writeError(w, ref.Status, ref.Code, ref.Message, ref.MessageEN)
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -229,6 +244,10 @@ func decode(w http.ResponseWriter, body []byte, v any, emptyOK bool) bool {
 		writeError(w, http.StatusBadRequest, "bad_request", "请求内容为空", "request body is empty; want a JSON object")
 		return false
 	}
+	if t := bytes.TrimSpace(body); t[0] != '{' {
+		writeError(w, http.StatusBadRequest, "bad_request", "请求内容必须是一个 JSON 对象", "request body must be a JSON object, got "+jsonKind(t))
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -240,6 +259,19 @@ func decode(w http.ResponseWriter, body []byte, v any, emptyOK bool) bool {
 		return false
 	}
 	return true
+}
+
+// jsonKind names the JSON value starting t, for an error message.
+func jsonKind(t []byte) string {
+	switch t[0] {
+	case 'n':
+		return "null"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	}
+	return "something else"
 }
 
 func jsonError(err error) string {
@@ -417,7 +449,11 @@ func DayReport(ctx context.Context, l Journal, day time.Time) (Report, error) {
 	if err != nil && !errors.Is(err, terminal.ErrNotFound) {
 		return Report{}, fmt.Errorf("read day %s: %w", day.Format(time.DateOnly), err)
 	}
-	return BuildReport(day, es), nil
+	of := func(id string) (terminal.JournalEntry, bool) {
+		e, err := l.Entry(ctx, id)
+		return e, err == nil
+	}
+	return BuildReport(day, es, of), nil
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {

@@ -192,7 +192,10 @@ func (d *day) emptyBasket(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return d.decline(ctx, "空单核券 / a voucher on an empty basket", code, terminal.EmptyTransaction)
+	// A till cannot open a checkout with no lines at all (400): the empty
+	// sale is one line of nothing to pay.
+	return d.decline(ctx, "空单核券 / a voucher on an empty basket (one ¥0 line)", code, terminal.EmptyTransaction,
+		grocery("bag", "空单", 1, 0))
 }
 
 func (d *day) storedValue(ctx context.Context) error {

@@ -57,16 +57,16 @@ function render() {
   const t = report.totals;
   $("t-count").textContent = t.redemptions;
   $("t-sales").textContent = VP.yuan(t.net_sales_fen);
-  $("t-discount").textContent = VP.yuan(t.net_discount_fen);
-  $("t-leverage").textContent = t.net_discount_fen > 0 ? t.leverage.toFixed(2) : "—";
-  $("t-refunds").textContent = t.refunds + " · " + VP.yuan(t.refund_fen);
-  $("t-sync").textContent = t.unsynced + " / " + t.conflicts;
+  $("t-discount").textContent = VP.yuan(t.subsidy_fen);
+  $("t-leverage").textContent = t.subsidy_fen > 0 ? t.leverage.toFixed(2) : "—";
+  $("t-refunds").textContent = t.refunds + " · " + VP.yuan(t.refund_paid_fen);
+  $("t-sync").textContent = (t.pending.redemptions + t.pending.refunds) + " / " + (t.conflicts.redemptions + t.rule_breaks.redemptions);
   const cats = $("cats");
   cats.textContent = "";
   for (const c of report.by_category) {
     cats.append(VP.el("tr", {}, VP.el("td", {}, VP.isEN() ? c.category : c.name), VP.el("td", { class: "num" }, c.redemptions),
-      VP.el("td", { class: "num" }, VP.yuan(c.sales_fen)), VP.el("td", { class: "num" }, VP.yuan(c.discount_fen)),
-      VP.el("td", { class: "num" }, c.discount_fen > 0 ? c.leverage.toFixed(2) : "—")));
+      VP.el("td", { class: "num" }, VP.yuan(c.net_sales_fen)), VP.el("td", { class: "num" }, VP.yuan(c.subsidy_fen)),
+      VP.el("td", { class: "num" }, c.subsidy_fen > 0 ? c.leverage.toFixed(2) : "—")));
   }
   const rows = $("rows");
   rows.textContent = "";

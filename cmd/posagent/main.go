@@ -27,6 +27,7 @@ import (
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent"
 	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
+	"github.com/voucherpos/voucherpos/cmd/internal/logging"
 	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/drivers/serial"
 	"github.com/voucherpos/voucherpos/offline"
@@ -120,8 +121,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	httpAddr := fs.String("http", agent.DefaultHTTP, "listen address of the API and pages (keep it on loopback)")
 	server := fs.String("server", "", "voucherd sync URL (ws://host:port/v1/sync); empty means the credential's")
 	claim := fs.Duration("claim-timeout", terminal.DefaultClaimTimeout, "longest wait for the server's online answer before deciding offline")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	lf := logging.Register(fs)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &errUsage{"-profile: " + err.Error()}
 	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
+	log, err := lf.New(stderr)
 	if err != nil {
 		return &errUsage{err.Error()}
 	}
@@ -158,21 +158,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	<-ctx.Done()
 	log.Info("shutting down")
 	return a.Close()
-}
-
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
-	}
-	o := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, o)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, o)), nil
-	}
-	return nil, fmt.Errorf("-log-format %q: want text or json", format)
 }
 
 func report(ctx context.Context, args []string, stdout io.Writer) error {

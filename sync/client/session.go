@@ -122,7 +122,7 @@ func (s *session) handshake(ctx context.Context) (*wire.Message, error) {
 	}
 	sig := ed25519.Sign(cred.PrivateKey(), wire.HelloMessage(ch.Nonce, cred.TerminalID, cred.MerchantID))
 	hello := &wire.Message{Type: wire.TypeHello, Version: wire.Version, TerminalID: cred.TerminalID,
-		MerchantID: cred.MerchantID, HighSeq: high, Sig: sig}
+		MerchantID: cred.MerchantID, HighSeq: high, Sig: sig, Report: c.report(ctx)}
 	b, err := wire.Encode(hello)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/voucherpos/voucherpos/sync/wire"
@@ -207,6 +206,7 @@ func (h *Hub) commit(group []*job) {
 	now := h.now()
 	sweep := now.Sub(h.swept) >= sweepEvery
 	var dropped int
+	start := time.Now()
 	err := h.store.Commit(h.ctx, groupKeys(group), func(tx Tx) error {
 		dropped = 0
 		for _, j := range group {
@@ -234,6 +234,7 @@ func (h *Hub) commit(group []*job) {
 	if sweep {
 		h.swept = now
 	}
+	h.observe(group, time.Since(start), err, now)
 	if err != nil {
 		h.logf("hub: commit of %d jobs failed: %v", len(group), err)
 		for _, j := range group {
@@ -241,6 +242,35 @@ func (h *Hub) commit(group []*job) {
 		}
 	} else if dropped > 0 {
 		h.logf("hub: dropped %d expired holds", dropped)
+	}
+}
+
+// observe reports a group commit to the hooks and notes the terminals
+// whose records it acknowledged.
+func (h *Hub) observe(group []*job, took time.Duration, err error, now time.Time) {
+	hk := &h.opts.Hooks
+	recs, claims := 0, 0
+	for _, j := range group {
+		if j.kind != jobBatch {
+			claims++
+			if err == nil && j.err == nil && j.msg != nil && hk.Claim != nil && j.kind == jobClaim {
+				hk.Claim(j.msg.Result)
+			}
+			continue
+		}
+		recs += len(j.recs)
+		if err != nil || j.err != nil || j.msg == nil {
+			continue
+		}
+		h.noteSync(j.term, now)
+		if hk.Outcome != nil {
+			for _, o := range j.msg.Outcomes {
+				hk.Outcome(o.Result)
+			}
+		}
+	}
+	if hk.GroupCommit != nil {
+		hk.GroupCommit(recs, claims, took, err)
 	}
 }
 
@@ -261,7 +291,7 @@ func (h *Hub) applyBatch(tx Tx, j *job) error {
 				return err
 			case !ok || st.Hash != r.Hash:
 				o.Detail = "differs from the record stored for this sequence"
-				h.logf("hub: ALARM terminal %s seq %d resent with a different hash", j.term, r.Seq)
+				h.noteAlarm(j.term, "seq %d resent with a different hash (a fork of its chain?)", r.Seq)
 			case st.Result == terminal.Conflict:
 				// A conflict is never hidden behind "duplicate": the
 				// terminal may have lost the first answer.
@@ -314,7 +344,7 @@ func (h *Hub) decide(tx Tx, j *job, m *recMeta, seq uint64) (terminal.Result, st
 		if err != nil {
 			return "", "", err
 		}
-		if ok && orig.Kind == terminal.KindRedemption && recordTerminal(m.RefundOf) == j.term {
+		if term, _, _ := terminal.ParseRecordID(m.RefundOf); ok && orig.Kind == terminal.KindRedemption && term == j.term {
 			cur, ok, err := tx.Redeemed(orig.Voucher.ID)
 			if err != nil {
 				return "", "", err
@@ -398,16 +428,6 @@ func amountsBreakRules(m *recMeta, v *terminal.Voucher) string {
 		return fmt.Sprintf("rules: payable %s with total %s and discount %s", m.PayableFen, m.TotalFen, m.DiscountFen)
 	}
 	return ""
-}
-
-// recordTerminal returns the terminal id of a record id ("T1" of
-// "T1-0000000042"), or "".
-func recordTerminal(recordID string) string {
-	i := strings.LastIndexByte(recordID, '-')
-	if i <= 0 {
-		return ""
-	}
-	return recordID[:i]
 }
 
 // original returns the record a refund refers to ("T1-0000000042"),

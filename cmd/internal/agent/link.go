@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
 	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/sync/client"
+	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -32,6 +34,7 @@ func newLink(a *Agent) *link {
 		return l
 	}
 	was := false
+	version := buildinfo.Read().Short()
 	l.c = client.New(client.Options{
 		URL: o.Server, Credential: o.Credential, Outbox: a.ledger, State: a.ledger, Now: o.Now,
 		Backoff: o.SyncBackoff,
@@ -55,6 +58,7 @@ func newLink(a *Agent) *link {
 			a.pokeStatus()
 		},
 		OnBatch: func(_ int, d time.Duration) { a.metrics.sync.Observe(d.Seconds()) },
+		Report:  func() wire.Report { return wire.Report{Agent: version} },
 		Logf:    func(format string, args ...any) { a.log.Debug(fmt.Sprintf(format, args...), "component", "sync") },
 	})
 	return l

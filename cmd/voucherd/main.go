@@ -20,7 +20,8 @@ const usage = `voucherd: the central server (sync hub, voucher issuer, ledger, r
 usage:
   voucherd -version                   (version, VCS revision and commit time of this build)
   voucherd init -data DIR
-  voucherd serve -data DIR -listen ADDR [-token TOKEN] [-log-format text|json] [-log-level info]
+  voucherd serve -data DIR -listen ADDR [-token TOKEN] [-platform-token TOKEN]
+                 [-log-format text|json] [-log-level info]
   voucherd merchant add -id M -name NAME -category retail|fuel|appliance|hospitality [-region 140521] ADMIN
   voucherd merchant block -id M ADMIN
   voucherd merchant unblock -id M ADMIN
@@ -32,6 +33,13 @@ usage:
   voucherd revoke -voucher ID ADMIN
   voucherd key rotate ADMIN            (mint with a new issuing key; old keys stay trusted)
   voucherd report -day YYYY-MM-DD [-merchant M] [-format table|csv|json] ADMIN
+  voucherd round add -id R -from YYYY-MM-DD -until YYYY-MM-DD
+                -budget retail=YUAN,fuel=YUAN,appliance=YUAN,hospitality=YUAN ADMIN
+  voucherd round list ADMIN
+  voucherd drop add -category C -spend YUAN -off YUAN -count N [-day YYYY-MM-DD] [-at HH:MM] ADMIN
+  voucherd love add -holder PLATFORM_ID [-value YUAN] ADMIN
+  voucherd pool [-day YYYY-MM-DD] [-format table|csv|json] ADMIN
+  voucherd budget move -round R -from C -to C -amount YUAN -reason TEXT ADMIN
 
 ADMIN is either -data DIR (a stopped server's directory) or -server URL
 (a running server, e.g. http://127.0.0.1:8443) with -token TOKEN if it has one
@@ -95,7 +103,9 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdRevoke(rest, stdout)
 	case "report":
 		return cmdReport(rest, stdout)
-	case "merchant", "terminal", "key":
+	case "pool":
+		return cmdPool(rest, stdout)
+	case "merchant", "terminal", "key", "round", "drop", "love", "budget":
 		if len(rest) == 0 {
 			return usagef("%s needs a subcommand", cmd)
 		}
@@ -115,6 +125,16 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 			return cmdTerminalList(rest[1:], stdout)
 		case "key rotate":
 			return cmdKeyRotate(rest[1:], stdout)
+		case "round add":
+			return cmdRoundAdd(rest[1:], stdout)
+		case "round list":
+			return cmdRoundList(rest[1:], stdout)
+		case "drop add":
+			return cmdDropAdd(rest[1:], stdout)
+		case "love add":
+			return cmdLoveAdd(rest[1:], stdout)
+		case "budget move":
+			return cmdBudgetMove(rest[1:], stdout)
 		}
 		if rest[0] == "-h" || rest[0] == "-help" || rest[0] == "--help" {
 			return errHelp

@@ -14,8 +14,10 @@ import (
 
 	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
 	"github.com/voucherpos/voucherpos/cmd/internal/logging"
+	"github.com/voucherpos/voucherpos/drivers/qrimage"
 	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/sync/wire"
 )
 
@@ -52,6 +54,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", "", "data directory (voucherd init)")
 	listen := fs.String("listen", defaultListen, "address to listen on")
 	token := fs.String("token", os.Getenv("VOUCHERD_TOKEN"), "admin API token (default: loopback callers only)")
+	platform := fs.String("platform-token", os.Getenv("VOUCHERD_PLATFORM_TOKEN"), "the issuing platform's token for /v1/claims (default: loopback callers only)")
 	lf := logging.Register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -64,18 +67,20 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return usagef("serve: %v", err)
 	}
 	metrics := newServerMetrics()
-	h, err := boltstore.OpenHub(*data, hub.Options{AdminToken: *token, Logf: logging.Printf(logger),
-		Hooks: metrics.hooks(), Metrics: metrics.handler(logger)})
+	h, iss, err := boltstore.OpenServer(*data, hub.Options{AdminToken: *token, Logf: logging.Printf(logger),
+		Hooks: metrics.hooks(), Metrics: metrics.handler(logger)},
+		issuing.Options{AdminToken: *token, PlatformToken: *platform, QR: walletQR})
 	if err != nil {
 		return err
 	}
 	metrics.watch(h)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
+		_ = iss.Close()
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	srv := hub.NewServer(h.Handler())
+	srv := hub.NewServer(iss.Wrap(h.Handler()))
 	fmt.Fprintf(stdout, "voucherd: serving on http://%s (terminals: ws://%s%s, issuing key id %s)\n", ln.Addr(), ln.Addr(), wire.Path, h.KeyID())
 	logger.Info("serving", "addr", ln.Addr().String(), "sync", wire.Path, "issuing_key", h.KeyID().String(), "version", buildinfo.Read().Short())
 	errc := make(chan error, 1)
@@ -87,9 +92,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	case s := <-sig:
 		logger.Info("shutting down (terminals are told to reconnect later, 1012)", "signal", s.String())
 	case err := <-errc:
+		_ = iss.Close()
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
+	_ = iss.Close()   // answers the claims queued
 	herr := h.Close() // closes the terminals' websockets with 1012, then the ledger
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
@@ -98,3 +105,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	return herr
 }
+
+// walletQR draws a voucher code for the wallet page.
+func walletQR(w io.Writer, code string) error { return qrimage.WritePNG(w, code, 300) }

@@ -9,6 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/terminal"
 )
@@ -336,4 +337,39 @@ func putIssuingJSON(b *bolt.Bucket, k []byte, v any) error {
 		return err
 	}
 	return b.Put(k, raw)
+}
+
+// Issuing returns the issuing side's store in the same file as the hub's ledger.
+func (s *Store) Issuing() (*Issuing, error) { return NewIssuing(s.db) }
+
+// OpenServer opens the embedded store in dir (creating it with
+// hopts.Create) and starts the hub and the issuing side over it; the
+// issuing side signs with the hub's keys. Close the service before the hub,
+// which closes the store.
+func OpenServer(dir string, hopts hub.Options, iopts issuing.Options) (*hub.Hub, *issuing.Service, error) {
+	st, err := Open(dir, Options{Create: hopts.Create})
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := hub.New(st, hopts)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	is, err := st.Issuing()
+	if err == nil {
+		iopts.Signer, iopts.KeyFor = h.Signer, h.KeyFor
+		if iopts.Now == nil {
+			iopts.Now = hopts.Now
+		}
+		if iopts.Logf == nil {
+			iopts.Logf = hopts.Logf
+		}
+		var svc *issuing.Service
+		if svc, err = issuing.Open(is, iopts); err == nil {
+			return h, svc, nil
+		}
+	}
+	_ = h.Close()
+	return nil, nil, err
 }

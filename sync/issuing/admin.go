@@ -110,6 +110,9 @@ func (s *Service) AddDrop(ctx context.Context, req DropRequest) (terminal.Drop, 
 	if err != nil {
 		return terminal.Drop{}, refused(err)
 	}
+	if !s.now().Before(terminal.DayEnd(at)) {
+		return terminal.Drop{}, fmt.Errorf("%w: %s is over", ErrInvalid, terminal.Day(at).Format(time.DateOnly))
+	}
 	d := terminal.Drop{Category: req.Category, Denomination: terminal.Denomination{SpendFen: req.SpendFen, OffFen: req.OffFen}, Count: req.Count, At: at}
 	var out terminal.Drop
 	err = s.update(ctx, func(tx Tx) error {
@@ -174,16 +177,26 @@ func (s *Service) AddLove(ctx context.Context, platformID string, value terminal
 		return nil, err
 	}
 	now := s.now()
-	if !now.Before(end) {
-		return nil, fmt.Errorf("%w: the programme ended on %s", ErrInvalid, s.prog.Period.Until)
-	}
 	holder := s.Holder(platformID)
 	priv := s.opts.Signer()
 	keyID := terminal.KeyIDOf(priv.Public().(ed25519.PublicKey))
 	var l Love
 	err = s.update(ctx, func(tx Tx) error {
+		// Valid for the programme's period, which rounds added later extend.
+		rounds, err := s.rounds(tx)
+		if err != nil {
+			return err
+		}
+		for i := range rounds {
+			if _, e, err := rounds[i].Span(); err == nil && e.After(end) {
+				end = e
+			}
+		}
+		if !now.Before(end) {
+			return fmt.Errorf("%w: the programme and its rounds ended on %s", ErrInvalid, end.AddDate(0, 0, -1).Format(time.DateOnly))
+		}
 		var sum terminal.Fen
-		err := tx.Loves(func(l *Love) error {
+		err = tx.Loves(func(l *Love) error {
 			for _, v := range l.Vouchers {
 				sum += v.OffFen
 			}

@@ -47,6 +47,7 @@ type Issued struct {
 	VoucherID  terminal.VoucherID   `json:"voucher_id"`
 	Code       string               `json:"code"`
 	Category   terminal.Category    `json:"category"`
+	Name       string               `json:"name"`
 	SpendFen   terminal.Fen         `json:"spend_fen"`
 	OffFen     terminal.Fen         `json:"off_fen"`
 	FaceFen    terminal.Fen         `json:"face_fen,omitempty"`
@@ -107,7 +108,7 @@ func (s *Service) Claim(ctx context.Context, req ClaimRequest) (Issued, error) {
 }
 
 func issued(v *terminal.Voucher, code string, st terminal.ClaimStatus) Issued {
-	out := Issued{VoucherID: v.ID, Code: code, Category: v.Category, SpendFen: v.SpendFen, OffFen: v.OffFen,
+	out := Issued{VoucherID: v.ID, Code: code, Category: v.Category, Name: v.Category.Name(), SpendFen: v.SpendFen, OffFen: v.OffFen,
 		ValidFrom: v.ValidFrom.In(terminal.Zone), ValidUntil: v.ValidUntil.In(terminal.Zone), Status: st}
 	if v.Category == terminal.Love {
 		out.FaceFen, out.OffFen = v.OffFen, 0

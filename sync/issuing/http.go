@@ -61,6 +61,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("GET /v1/claims", s.platformAuth(http.HandlerFunc(s.serveGetClaims)))
 	mux.Handle("GET /v1/drops", s.platformAuth(http.HandlerFunc(s.serveDrops)))
 	mux.Handle("/admin/issuing/", s.adminAuth(s.adminHandler()))
+	mux.HandleFunc("GET /wallet/qr.png", s.serveQR)
 	mux.Handle("/wallet/", walletHandler())
 	return mux
 }
@@ -241,4 +242,39 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Wrap serves the issuing side's paths (/v1/claims, /v1/drops, /wallet/,
+// /admin/issuing/) and passes every other request to next (the hub).
+func (s *Service) Wrap(next http.Handler) http.Handler {
+	own := s.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if p == "/v1/claims" || p == "/v1/drops" || strings.HasPrefix(p, "/wallet/") || strings.HasPrefix(p, "/admin/issuing/") {
+			own.ServeHTTP(w, r)
+			return
+		}
+		if p == "/wallet" {
+			http.Redirect(w, r, "/wallet/", http.StatusMovedPermanently)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// serveQR draws a voucher code (and nothing else) as a QR image.
+func (s *Service) serveQR(w http.ResponseWriter, r *http.Request) {
+	code := r.URL.Query().Get("code")
+	if _, err := terminal.ParseCode(code); err != nil || s.opts.QR == nil {
+		writeAPIError(w, http.StatusBadRequest, codeBadRequest, "want ?code= a voucher code")
+		return
+	}
+	var buf bytes.Buffer
+	if err := s.opts.QR(&buf, code); err != nil {
+		s.writeErr(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "private, max-age=86400")
+	_, _ = w.Write(buf.Bytes())
 }

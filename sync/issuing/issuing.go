@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	gosync "sync"
 	"time"
@@ -58,6 +59,9 @@ type Options struct {
 	PlatformToken string
 	// AdminToken guards /admin/issuing/ the same way.
 	AdminToken string
+	// QR writes a voucher code as a PNG QR image for /wallet/qr.png; nil
+	// means the wallet shows the codes as text only.
+	QR func(w io.Writer, code string) error
 	// GroupMax is the most claims a group commit takes; zero means DefaultGroupMax.
 	GroupMax int
 	// SweepEvery is how often expiry is checked; zero means DefaultSweepEvery.

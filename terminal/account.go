@@ -323,3 +323,17 @@ func (a *Account) Summary() string {
 		a.RuleBreaks.Redemptions+a.RuleBreaks.Refunds, a.RuleBreaks.DiscountFen)
 	return b.String()
 }
+
+// AccountHeader names the columns of Cells, for CSV and tables.
+var AccountHeader = []string{"redemptions", "sales", "refunded_sales", "net_sales", "discounts", "subsidy_returned",
+	"subsidy", "leverage", "refunds", "refunds_paid", "vouchers_returned", "offline", "flagged", "conflicts", "rule_breaks", "pending"}
+
+// Cells returns the account's figures in the order of AccountHeader,
+// amounts as plain yuan ("12.50").
+func (a *Account) Cells() []string {
+	return []string{strconv.Itoa(a.Redemptions), a.SalesFen.Plain(), a.RefundedSalesFen.Plain(), a.NetSalesFen.Plain(),
+		a.DiscountFen.Plain(), a.SubsidyReturnedFen.Plain(), a.SubsidyFen.Plain(), a.Leverage.String(),
+		strconv.Itoa(a.Refunds), a.RefundPaidFen.Plain(), strconv.Itoa(a.VouchersReturned), strconv.Itoa(a.Offline),
+		strconv.Itoa(a.Flagged), strconv.Itoa(a.Conflicts.Redemptions), strconv.Itoa(a.RuleBreaks.Redemptions),
+		strconv.Itoa(a.Pending.Redemptions + a.Pending.Refunds)}
+}

@@ -3,6 +3,7 @@ package terminal
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a stable, machine-readable decline code from CONTRACT.md.
@@ -126,6 +127,19 @@ func Declinef(code Code, reason Reason, format string, args ...any) *Error {
 	e.Reason = reason
 	if m, ok := reasonMessages[reason]; ok {
 		e.Message, e.MessageEN = m[0], m[1]
+	}
+	return e
+}
+
+// HeldElsewhere declines a voucher another till's online claim holds until
+// until (already_redeemed, ReasonHeldElsewhere): the cashier reads until
+// when, in the county's time, and that it may be usable after.
+func HeldElsewhere(until time.Time, format string, args ...any) *Error {
+	e := Declinef(AlreadyRedeemed, ReasonHeldElsewhere, format, args...)
+	if !until.IsZero() {
+		at := until.In(Zone).Format("15:04")
+		e.Message = fmt.Sprintf("此券正在其他收银台使用中，锁定至 %s；该笔交易未完成的话，届时可再用", at)
+		e.MessageEN = fmt.Sprintf("this voucher is being used at another till, held until %s; usable then if that sale is not completed", at)
 	}
 	return e
 }

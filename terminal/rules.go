@@ -247,8 +247,8 @@ func (r *Rules) decide(req *Request, d *Decision) *Error {
 func belowThreshold(eligible, spend Fen) *Error {
 	e := Errorf(BelowThreshold, "eligible %s, minimum spend %s", eligible, spend)
 	short := spend - eligible
-	e.Message = fmt.Sprintf("未达到满减门槛：还差 %s（满 %s 可用）", short, spend)
-	e.MessageEN = fmt.Sprintf("below the voucher's minimum spend: %s short (spend %s to use it)", short, spend)
+	e.Message = fmt.Sprintf("未达到满减门槛，还差 %s", short)
+	e.MessageEN = fmt.Sprintf("below the voucher's minimum spend: %s short", short)
 	return e
 }
 

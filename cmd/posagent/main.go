@@ -122,6 +122,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	server := fs.String("server", "", "voucherd sync URL (ws://host:port/v1/sync); empty means the credential's")
 	claim := fs.Duration("claim-timeout", terminal.DefaultClaimTimeout, "longest wait for the server's online answer before deciding offline")
 	lf := logging.Register(fs)
+	pinFile := fs.String("refund-pin-file", "", "file holding the manager's PIN every refund must carry (4-12 digits); empty means refunds need none")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -148,6 +149,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opts := agent.Options{DataDir: *data, Credential: c, HTTP: *httpAddr, Server: *server, ClaimTimeout: *claim, Log: log}
+	if *pinFile != "" {
+		if opts.RefundPIN, err = readPIN(*pinFile); err != nil {
+			return err
+		}
+	}
 	if *device != "none" {
 		opts.Scanner = serial.Config{Device: *device, Profile: prof, Baud: *baud}
 	}
@@ -158,6 +164,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	<-ctx.Done()
 	log.Info("shutting down")
 	return a.Close()
+}
+
+// readPIN reads the manager's refund PIN: one line of 4 to 12 digits.
+func readPIN(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("refund PIN: %w", err)
+	}
+	pin := strings.TrimSpace(string(b))
+	if len(pin) < 4 || len(pin) > 12 || strings.Trim(pin, "0123456789") != "" {
+		return "", fmt.Errorf("refund PIN in %s: want one line of 4 to 12 digits", path)
+	}
+	return pin, nil
 }
 
 func report(ctx context.Context, args []string, stdout io.Writer) error {

@@ -112,6 +112,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "posdemo: report: %v\n", rerr)
 		good = false
 	}
+	// Night falls: the day's unredeemed vouchers expire and go back to the pool.
+	expired, perr := s.Night(ctx)
+	pool, err2 := s.Issuing.Pool(ctx, terminal.Day(now()).AddDate(0, 0, -1))
+	if perr == nil {
+		perr = err2
+	}
+	if perr == nil {
+		perr = terminal.CheckPool(pool.Lines)
+	}
+	if perr != nil {
+		fmt.Fprintf(stderr, "posdemo: pool: %v\n", perr)
+		good = false
+	} else {
+		fmt.Fprintf(stdout, "\n午夜：%d 张未核销的券过期，退回资金池 / midnight: %d unredeemed vouchers expired, their value back in the pool\n", expired, expired)
+		_ = pool.Write(stdout, "table")
+	}
 	if good {
 		fmt.Fprintf(stdout, "all %d steps went as expected\n", len(steps))
 	} else {

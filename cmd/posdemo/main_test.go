@@ -11,7 +11,7 @@ func TestRun_Once(t *testing.T) {
 	if code := run([]string{"-once", "-http", "127.0.0.1:0"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
-	for _, want := range []string{"all 14 steps went as expected", "冲突 conflicts 1", "declined split_bill"} {
+	for _, want := range []string{"all 17 steps went as expected", "冲突 conflicts 1", "declined split_bill", "repeat: 409 denomination_limit", "midnight: 1 unredeemed vouchers expired"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

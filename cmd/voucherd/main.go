@@ -33,6 +33,9 @@ usage:
   voucherd revoke -voucher ID ADMIN
   voucherd key rotate ADMIN            (mint with a new issuing key; old keys stay trusted)
   voucherd report -day YYYY-MM-DD [-merchant M] [-format table|csv|json] ADMIN
+  voucherd report programme [-from YYYY-MM-DD -until YYYY-MM-DD] [-format table|csv|json|html] [-out FILE] ADMIN
+  voucherd audit sample -from YYYY-MM-DD -until YYYY-MM-DD [-rate 0.10] -seed S -out DIR ADMIN
+  voucherd audit verify DIR            (exit 1 if any sampled record fails)
   voucherd round add -id R -from YYYY-MM-DD -until YYYY-MM-DD
                 -budget retail=YUAN,fuel=YUAN,appliance=YUAN,hospitality=YUAN ADMIN
   voucherd round list ADMIN
@@ -45,6 +48,7 @@ ADMIN is either -data DIR (a stopped server's directory) or -server URL
 (a running server, e.g. http://127.0.0.1:8443) with -token TOKEN if it has one
 (or $VOUCHERD_TOKEN). serve takes its token from -token or $VOUCHERD_TOKEN;
 without one the admin API answers loopback callers only.
+/console/ on serve's address is the county's console (the admin token, or loopback).
 
 Exit status: 0 ok, 1 error, 2 bad usage.
 `
@@ -102,7 +106,18 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	case "revoke":
 		return cmdRevoke(rest, stdout)
 	case "report":
+		if len(rest) > 0 && rest[0] == "programme" {
+			return cmdReportProgramme(rest[1:], stdout)
+		}
 		return cmdReport(rest, stdout)
+	case "audit":
+		switch {
+		case len(rest) > 0 && rest[0] == "sample":
+			return cmdAuditSample(rest[1:], stdout)
+		case len(rest) > 0 && rest[0] == "verify":
+			return cmdAuditVerify(rest[1:], stdout)
+		}
+		return usagef("audit needs a subcommand: sample or verify")
 	case "pool":
 		return cmdPool(rest, stdout)
 	case "merchant", "terminal", "key", "round", "drop", "love", "budget":

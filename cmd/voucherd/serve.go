@@ -80,7 +80,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	srv := hub.NewServer(iss.Wrap(h.Handler()))
+	srv := hub.NewServer(countyHandler(h, iss.Wrap(h.Handler())))
 	fmt.Fprintf(stdout, "voucherd: serving on http://%s (terminals: ws://%s%s, issuing key id %s)\n", ln.Addr(), ln.Addr(), wire.Path, h.KeyID())
 	logger.Info("serving", "addr", ln.Addr().String(), "sync", wire.Path, "issuing_key", h.KeyID().String(), "version", buildinfo.Read().Short())
 	errc := make(chan error, 1)

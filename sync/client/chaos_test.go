@@ -82,10 +82,10 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rep.Total.Count+rep.Total.Conflicts, 2*perLane; got != want {
+	if got, want := rep.Total.Redemptions+rep.Total.Conflicts.Redemptions, 2*perLane; got != want {
 		t.Errorf("server holds %d records for the day, want %d", got, want)
 	}
-	if got, want := rep.Total.Count, 2*perLane-planted; got != want {
+	if got, want := rep.Total.Redemptions, 2*perLane-planted; got != want {
 		t.Errorf("accepted %d, want %d", got, want)
 	}
 	if got, want := rep.Total.DiscountFen, terminal.Yuan(40)*terminal.Fen(2*perLane-planted); got != want {

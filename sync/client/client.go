@@ -289,6 +289,9 @@ func (c *Client) Claim(ctx context.Context, id terminal.VoucherID, code string) 
 	if dc == "" {
 		return fmt.Errorf("claim %s: unexpected answer %q", id, ans.Result)
 	}
+	if ans.Result == wire.ClaimConflict && !ans.Until.IsZero() {
+		return terminal.HeldElsewhere(ans.Until, "server: %s", ans.Detail)
+	}
 	return terminal.Errorf(dc, "server: %s", ans.Detail)
 }
 

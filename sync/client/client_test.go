@@ -24,7 +24,7 @@ func TestClient_Drain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rep.Total.Count, 250; got != want {
+	if got, want := rep.Total.Redemptions, 250; got != want {
 		t.Errorf("report count %d, want %d", got, want)
 	}
 	if got, want := rep.Total.DiscountFen, terminal.Yuan(40*250); got != want {
@@ -52,8 +52,8 @@ func TestClient_Conflict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Total.Count != 1 || rep.Total.Conflicts != 1 || len(rep.Conflicts) != 1 {
-		t.Fatalf("report: count %d conflicts %d entries %d, want 1 1 1", rep.Total.Count, rep.Total.Conflicts, len(rep.Conflicts))
+	if rep.Total.Redemptions != 1 || rep.Total.Conflicts.Redemptions != 1 || len(rep.Conflicts) != 1 {
+		t.Fatalf("report: count %d conflicts %d entries %d, want 1 1 1", rep.Total.Redemptions, rep.Total.Conflicts.Redemptions, len(rep.Conflicts))
 	}
 	c := rep.Conflicts[0]
 	if c.TerminalID != "T2" || c.Against != terminal.RecordID("T1", 1) {
@@ -107,8 +107,10 @@ func TestClient_Claim(t *testing.T) {
 		}
 	})
 	t.Run("HeldElsewhere", func(t *testing.T) {
-		if got := terminal.ErrorCode(claim(l2, codes[0])); got != terminal.AlreadyRedeemed {
-			t.Fatalf("got %q, want already_redeemed", got)
+		err := claim(l2, codes[0])
+		var de *terminal.Error
+		if !errors.As(err, &de) || de.Code != terminal.AlreadyRedeemed || de.Reason != terminal.ReasonHeldElsewhere || !strings.Contains(de.Message, "锁定至") {
+			t.Fatalf("got %v, want already_redeemed held elsewhere with until when", err)
 		}
 	})
 	t.Run("Release", func(t *testing.T) {
@@ -122,8 +124,9 @@ func TestClient_Claim(t *testing.T) {
 	t.Run("Redeemed", func(t *testing.T) {
 		l1.commit(codes[1:2], 1)
 		waitSynced(t, s, l1, 1)
-		if got := terminal.ErrorCode(claim(l2, codes[1])); got != terminal.AlreadyRedeemed {
-			t.Fatalf("got %q, want already_redeemed", got)
+		var de *terminal.Error
+		if err := claim(l2, codes[1]); !errors.As(err, &de) || de.Code != terminal.AlreadyRedeemed || de.Reason != "" {
+			t.Fatalf("got %v, want already_redeemed (redeemed, not held)", err)
 		}
 	})
 	t.Run("Revoked", func(t *testing.T) {
@@ -273,7 +276,7 @@ func TestClient_RefundReturnsVoucher(t *testing.T) {
 		t.Fatal(err)
 	}
 	refund := &terminal.Redemption{Kind: terminal.KindRefund, At: noon.Add(time.Hour), RefundOf: orig.ID,
-		Items: plan.Items, RefundFen: plan.RefundFen, VoucherShareFen: plan.VoucherShareFen, VoucherReturned: plan.VoucherReturned}
+		Code: orig.Code, Voucher: orig.Voucher, TotalFen: plan.GrossFen, Items: plan.Items, RefundFen: plan.RefundFen, VoucherShareFen: plan.VoucherShareFen, VoucherReturned: plan.VoucherReturned}
 	if err := l1.ledger.Commit(ctx, refund); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +289,7 @@ func TestClient_RefundReturnsVoucher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Total.Count != 2 || rep.Total.Refunds != 1 || rep.Total.Conflicts != 0 {
+	if rep.Total.Redemptions != 2 || rep.Total.Refunds != 1 || rep.Total.Conflicts.Redemptions != 0 {
 		t.Fatalf("report total %+v, want 2 redemptions, 1 refund, no conflict", rep.Total)
 	}
 	if len(rep.Rows) != 1 || rep.Rows[0].Category != terminal.Retail {

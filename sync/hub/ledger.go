@@ -508,7 +508,7 @@ func (h *Hub) applyClaim(tx Tx, j *job, now time.Time) (*wire.Message, error) {
 	if hd, ok, err := tx.Hold(v); err != nil {
 		return nil, err
 	} else if ok && hd.TerminalID != j.term && now.Before(hd.Until) {
-		ans.Result, ans.Detail = wire.ClaimConflict, "held by terminal "+hd.TerminalID
+		ans.Result, ans.Detail, ans.Until = wire.ClaimConflict, "held by terminal "+hd.TerminalID, hd.Until
 		return ans, nil
 	}
 	hd := Hold{TerminalID: j.term, Until: now.Add(h.opts.HoldTTL)}

@@ -134,8 +134,8 @@ func TestHub_RecordBreakingTheRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Total.Count != 2 || rep.Total.Conflicts != 3 || rep.Total.DiscountFen != terminal.Yuan(80) {
-		t.Errorf("report %+v, want 2 accepted (¥80.00) and 3 conflicts", rep.Total)
+	if rep.Total.Redemptions != 2 || rep.Total.RuleBreaks.Redemptions != 3 || rep.Total.SubsidyFen != terminal.Yuan(80) {
+		t.Errorf("report %+v, want 2 accepted (¥80.00) and 3 rule breaks", rep.Total)
 	}
 }
 

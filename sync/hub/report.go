@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,8 +14,9 @@ import (
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
-// Report is one day's redemptions (UTC+8) per merchant and voucher category,
-// with the conflicts of that day.
+// Report is one day's records (UTC+8) per merchant and voucher category,
+// with the conflicts of that day. The money is summed by terminal.Account
+// (docs/reports.md), as on the terminals and in the programme report.
 type Report struct {
 	Day        string      `json:"day"`
 	MerchantID string      `json:"merchant_id,omitempty"`
@@ -25,113 +25,84 @@ type Report struct {
 	Conflicts  []Conflict  `json:"conflicts"`
 }
 
-// ReportRow sums the accepted redemptions of one merchant and category.
+// ReportRow is the account of one merchant and category.
 type ReportRow struct {
 	MerchantID   string            `json:"merchant_id"`
 	MerchantName string            `json:"merchant_name"`
 	Category     terminal.Category `json:"category,omitempty"`
-	Count        int               `json:"count"`
-	DiscountFen  terminal.Fen      `json:"discount_fen"`
-	// SalesFen is the total consumer spending in these transactions.
-	SalesFen terminal.Fen `json:"sales_fen"`
-	// Leverage is the direct leverage ratio (直接带动比): sales ÷ discount.
-	Leverage float64 `json:"leverage"`
-	// Refunds and RefundFen are the refunds of the day and the money paid back.
-	Refunds   int          `json:"refunds"`
-	RefundFen terminal.Fen `json:"refund_fen"`
-	// Conflicts counts records kept but not accepted (voucher redeemed elsewhere, revoked, bad code).
-	Conflicts int `json:"conflicts"`
-}
-
-func (r *ReportRow) add(o *ReportRow) {
-	r.Count += o.Count
-	r.DiscountFen += o.DiscountFen
-	r.SalesFen += o.SalesFen
-	r.Refunds += o.Refunds
-	r.RefundFen += o.RefundFen
-	r.Conflicts += o.Conflicts
-}
-
-func (r *ReportRow) ratio() {
-	r.Leverage = 0
-	if r.DiscountFen > 0 {
-		r.Leverage = float64(r.SalesFen) / float64(r.DiscountFen)
-	}
+	terminal.Account
 }
 
 // Report sums the day's synced records (by the time on the record, UTC+8),
-// for one merchant or, with "", all.
+// for one merchant or, with "", all. A refund of an earlier day's sale
+// stands where that sale stands.
 func (h *Hub) Report(ctx context.Context, day time.Time, merchantID string) (*Report, error) {
 	day = terminal.Day(day)
 	rep := &Report{Day: day.Format(time.DateOnly), MerchantID: merchantID, Rows: []ReportRow{}, Conflicts: []Conflict{}}
+	var lines []terminal.Line
+	err := h.store.DayRecords(ctx, day, merchantID, func(st *StoredRecord) error {
+		var r terminal.Redemption
+		if err := json.Unmarshal(st.Body, &r); err != nil {
+			return fmt.Errorf("record %s: %w", st.ID(), err)
+		}
+		r.ID = st.ID()
+		lines = append(lines, terminal.Line{Record: &r, Result: st.Result, Detail: st.Detail})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	terminal.ResolveRefunds(lines)
 	type key struct {
 		m string
 		c terminal.Category
 	}
 	rows := map[key]*ReportRow{}
-	names := map[string]string{}
-	err := h.store.DayRecords(ctx, day, merchantID, func(st *StoredRecord) error {
-		var m recMeta
-		if err := parseBody(st.Body, &m); err != nil {
-			return fmt.Errorf("record %s: %w", st.ID(), err)
-		}
-		code := m.Code
-		if m.Kind == terminal.KindRefund {
-			orig, ok, err := original(func(t string, seq uint64) (StoredRecord, bool, error) {
-				return h.store.Record(ctx, t, seq)
-			}, m.RefundOf)
-			if err != nil {
-				return err
-			}
-			if ok {
-				code = orig.Code
-			}
-		}
-		var cat terminal.Category
-		if v, err := terminal.ParseCode(code); err == nil {
-			cat = v.Category
-		}
-		r := rows[key{m.MerchantID, cat}]
-		if r == nil {
-			if _, ok := names[m.MerchantID]; !ok {
-				mer, _, err := h.store.Merchant(ctx, m.MerchantID)
+	for i := range lines {
+		l := &lines[i]
+		r := l.Record
+		if r.Kind == terminal.KindRefund && (l.Of == "" || !r.Voucher.Category.Valid()) {
+			if term, seq, ok := terminal.ParseRecordID(r.RefundOf); ok {
+				orig, found, err := h.store.Record(ctx, term, seq)
 				if err != nil {
-					return err
+					return nil, fmt.Errorf("report: sale %s: %w", r.RefundOf, err)
 				}
-				names[m.MerchantID] = mer.Name
+				if found && l.Of == "" {
+					l.Of, l.OfDetail = orig.Result, orig.Detail
+				}
+				if found {
+					var sale terminal.Redemption
+					if !r.Voucher.Category.Valid() && json.Unmarshal(orig.Body, &sale) == nil {
+						r.Voucher = sale.Voucher // a refund counts in its sale's category
+					}
+				}
 			}
-			r = &ReportRow{MerchantID: m.MerchantID, MerchantName: names[m.MerchantID], Category: cat}
-			rows[key{m.MerchantID, cat}] = r
 		}
-		switch {
-		case st.Result == terminal.Conflict:
-			r.Conflicts++
-		case m.Kind == terminal.KindRefund:
-			r.Refunds++
-			r.RefundFen += m.RefundFen
-		default:
-			r.Count++
-			r.DiscountFen += m.DiscountFen
-			r.SalesFen += m.TotalFen
+		k := key{r.MerchantID, r.Voucher.Category}
+		row := rows[k]
+		if row == nil {
+			mer, _, err := h.store.Merchant(ctx, r.MerchantID)
+			if err != nil {
+				return nil, fmt.Errorf("report: %w", err)
+			}
+			row = &ReportRow{MerchantID: r.MerchantID, MerchantName: mer.Name, Category: r.Voucher.Category}
+			rows[k] = row
+		}
+		row.Add(*l)
+		rep.Total.Add(*l)
+	}
+	lo, hi := day, day.AddDate(0, 0, 1)
+	err = h.store.Conflicts(ctx, func(c *Conflict) error {
+		if (merchantID == "" || c.MerchantID == merchantID) && !c.At.Before(lo) && c.At.Before(hi) {
+			rep.Conflicts = append(rep.Conflicts, *c)
 		}
 		return nil
 	})
-	if err == nil {
-		lo, hi := day, day.AddDate(0, 0, 1)
-		err = h.store.Conflicts(ctx, func(c *Conflict) error {
-			if (merchantID == "" || c.MerchantID == merchantID) && !c.At.Before(lo) && c.At.Before(hi) {
-				rep.Conflicts = append(rep.Conflicts, *c)
-			}
-			return nil
-		})
-	}
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	for _, r := range rows {
-		r.ratio()
 		rep.Rows = append(rep.Rows, *r)
-		rep.Total.add(r)
 	}
 	slices.SortFunc(rep.Rows, func(a, b ReportRow) int {
 		if c := strings.Compare(a.MerchantID, b.MerchantID); c != 0 {
@@ -140,7 +111,6 @@ func (h *Hub) Report(ctx context.Context, day time.Time, merchantID string) (*Re
 		return int(a.Category) - int(b.Category)
 	})
 	rep.Total.MerchantID = "TOTAL"
-	rep.Total.ratio()
 	return rep, nil
 }
 
@@ -164,12 +134,10 @@ func cells(row *ReportRow) []string {
 	if row.Category.Valid() {
 		cat = row.Category.String()
 	}
-	return []string{row.MerchantID, row.MerchantName, cat, strconv.Itoa(row.Count), row.DiscountFen.Plain(),
-		row.SalesFen.Plain(), strconv.FormatFloat(row.Leverage, 'f', 2, 64), strconv.Itoa(row.Refunds),
-		row.RefundFen.Plain(), strconv.Itoa(row.Conflicts)}
+	return append([]string{row.MerchantID, row.MerchantName, cat}, row.Account.Cells()...)
 }
 
-var header = []string{"merchant", "name", "category", "count", "discount", "sales", "leverage", "refunds", "refunded", "conflicts"}
+var header = append([]string{"merchant", "name", "category"}, terminal.AccountHeader...)
 
 func (r *Report) writeCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
@@ -193,6 +161,7 @@ func (r *Report) writeTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Fprintf(w, "\n%s", r.Total.Summary())
 	if len(r.Conflicts) > 0 {
 		fmt.Fprintf(w, "\n冲突记录 / conflicts (%d)\n", len(r.Conflicts))
 		for _, c := range r.Conflicts {

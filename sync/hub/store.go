@@ -40,6 +40,11 @@ type Store interface {
 	DayRecords(ctx context.Context, day time.Time, merchantID string, fn func(*StoredRecord) error) error
 	// Conflicts calls fn with every conflict entry, oldest first.
 	Conflicts(ctx context.Context, fn func(*Conflict) error) error
+	// AddAction appends an entry to the admin log, which is append-only:
+	// no method changes or deletes an entry.
+	AddAction(ctx context.Context, a Action) error
+	// Actions calls fn with every admin log entry, oldest first.
+	Actions(ctx context.Context, fn func(*Action) error) error
 
 	// AddMerchant stores a new merchant (ErrExists if its id is taken).
 	AddMerchant(ctx context.Context, m terminal.Merchant) error

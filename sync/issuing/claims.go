@@ -116,10 +116,12 @@ func issued(v *terminal.Voucher, code string, st terminal.ClaimStatus) Issued {
 	return out
 }
 
-// committer takes every queued claim (up to GroupMax), decides them in
-// arrival order in one transaction, signs the issued vouchers and answers.
+// committer takes every queued claim (up to GroupMax) and decides them in
+// arrival order in one transaction; the signer then signs the issued
+// vouchers and answers, while the committer already decides the next group.
 func (s *Service) committer() {
 	defer s.wg.Done()
+	defer close(s.signq)
 	for {
 		var group []*claimJob
 		select {
@@ -138,7 +140,17 @@ func (s *Service) committer() {
 			}
 		}
 		s.commit(group)
-		s.signAll(group)
+		s.signq <- group
+	}
+}
+
+// signer signs the vouchers of each committed group and answers its claims.
+func (s *Service) signer() {
+	defer s.wg.Done()
+	for group := range s.signq {
+		if !s.skipSign {
+			s.signAll(group)
+		}
 		for _, j := range group {
 			close(j.done)
 		}

@@ -77,12 +77,15 @@ type Service struct {
 	store  Store
 	secret []byte
 
-	queue  chan *claimJob
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     gosync.WaitGroup
-	mu     gosync.RWMutex // closed
-	closed bool
+	queue chan *claimJob
+	signq chan []*claimJob // committed groups, to sign and answer
+	// skipSign leaves codes empty: the commit path's benchmark only.
+	skipSign bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       gosync.WaitGroup
+	mu       gosync.RWMutex // closed
+	closed   bool
 }
 
 // Open starts the issuing service over st: it makes the holder secret if
@@ -109,7 +112,7 @@ func Open(st Store, opts Options) (*Service, error) {
 		opts.SweepEvery = DefaultSweepEvery
 	}
 	s := &Service{opts: opts, prog: opts.Programme, now: opts.Now, logf: opts.Logf, store: st,
-		queue: make(chan *claimJob, queueLen)}
+		queue: make(chan *claimJob, queueLen), signq: make(chan []*claimJob, 2)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	err := st.Update(s.ctx, func(tx Tx) error {
 		sec, err := tx.Secret(true)
@@ -122,8 +125,9 @@ func Open(st Store, opts Options) (*Service, error) {
 	if _, err := s.Sweep(s.ctx); err != nil {
 		return nil, fmt.Errorf("issuing: first sweep: %w", err)
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.committer()
+	go s.signer()
 	go s.sweeper()
 	return s, nil
 }

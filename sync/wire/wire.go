@@ -67,7 +67,8 @@ type ClaimResult string
 const (
 	// ClaimOK: the voucher is held for this terminal (or released, for a release).
 	ClaimOK ClaimResult = "ok"
-	// ClaimConflict: the voucher is redeemed or held elsewhere (decline already_redeemed).
+	// ClaimConflict: the voucher is redeemed or held elsewhere (decline
+	// already_redeemed); held elsewhere, the answer's Until says until when.
 	ClaimConflict ClaimResult = "conflict"
 	// ClaimRevoked: the voucher is revoked (decline revoked).
 	ClaimRevoked ClaimResult = "revoked"
@@ -136,7 +137,8 @@ type Message struct {
 	Code    string             `json:"code,omitempty"`
 	Result  ClaimResult        `json:"result,omitempty"`
 	Detail  string             `json:"detail,omitempty"`
-	// Until is when a hold expires unless its redemption arrives (claim_result).
+	// Until is when a hold expires unless its redemption arrives
+	// (claim_result): this terminal's on ok, another's on conflict.
 	Until time.Time `json:"until,omitzero"`
 }
 

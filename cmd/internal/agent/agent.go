@@ -60,6 +60,9 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// RefundPIN, if set, is the manager's PIN a refund must carry; empty
+	// means refunds need none.
+	RefundPIN string
 }
 
 // The concrete types the HTTP side is wired with.
@@ -160,8 +163,12 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 		lcfg.Beeper = a.scanner
 	}
 	a.lane = terminal.NewLane(lcfg)
-	a.server = till.NewServer(till.ServerConfig{Lane: a.lane, Ledger: a.ledger, Link: a.link,
-		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Scanner: a.scannerState, Hosts: listenHosts(o.HTTP)})
+	scfg := till.ServerConfig{Lane: a.lane, Ledger: a.ledger, Link: a.link, RefundPIN: o.RefundPIN,
+		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Hosts: listenHosts(o.HTTP)}
+	if a.scanner != nil {
+		scfg.Scanner = a.scannerState
+	}
+	a.server = till.NewServer(scfg)
 	if st, err := a.ledger.LoadState(ctx); err == nil {
 		a.lane.SetState(st)
 	} else if !errors.Is(err, offline.ErrNoState) {

@@ -72,10 +72,14 @@ func TestSampleVerify(t *testing.T) {
 	c := newChain(t)
 	busyDay(c)
 	dir := t.TempDir()
-	m, err := county.Sample(context.Background(), c, terminal.Qinshui2022(), day, day, 1000, "s1", dir)
+	b, err := county.Sample(context.Background(), c, terminal.Qinshui2022(), day, day, 1000, "s1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := b.WriteDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	m := b.Manifest
 	n, faults, err := county.Verify(dir)
 	if err != nil || len(faults) > 0 || n != m.Selected {
 		t.Fatalf("Verify of a fresh sample: %d records, %v, %v", n, faults, err)

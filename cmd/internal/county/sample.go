@@ -211,9 +211,38 @@ func Select(p *Period, rateBP int, seed string) (map[string][]string, int) {
 	return picked, required
 }
 
-// Sample draws the sample of from..until and writes it to dir: sample.json
-// and one evidence file per record under records/.
-func Sample(ctx context.Context, src Source, prog *terminal.Programme, from, until time.Time, rateBP int, seed, dir string) (*Manifest, error) {
+// Bundle is a drawn sample: its manifest and its files by slash-separated
+// path (sample.json, records/ID.json), as WriteDir writes them.
+type Bundle struct {
+	Manifest *Manifest         `json:"manifest"`
+	Files    map[string][]byte `json:"files"`
+}
+
+// WriteDir writes the bundle's files under dir.
+func (b *Bundle) WriteDir(dir string) error {
+	names := make([]string, 0, len(b.Files))
+	for name := range b.Files {
+		if !filepath.IsLocal(filepath.FromSlash(name)) {
+			return fmt.Errorf("sample file %q: not a path inside the sample", name)
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, b.Files[name], 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sample draws the sample of from..until at rateBP basis points with seed:
+// sample.json and one evidence file per record under records/.
+func Sample(ctx context.Context, src Source, prog *terminal.Programme, from, until time.Time, rateBP int, seed string) (*Bundle, error) {
 	if rateBP <= 0 || rateBP > 10000 {
 		return nil, fmt.Errorf("rate %d.%02d%% outside (0, 100%%]", rateBP/100, rateBP%100)
 	}
@@ -227,13 +256,12 @@ func Sample(ctx context.Context, src Source, prog *terminal.Programme, from, unt
 		return nil, fmt.Errorf("issuer keys: %w", err)
 	}
 	m := &Manifest{Programme: prog.Name, From: p.From.Format(time.DateOnly), Until: p.Until.Format(time.DateOnly),
-		Seed: seed, RateBP: rateBP, Method: Method, Population: len(p.Lines), Required: required, Selected: len(picks)}
+		Seed: seed, RateBP: rateBP, Method: Method, Population: len(p.Lines), Required: required, Selected: len(picks),
+		IssuerKeys: []KeyEvidence{}, Records: []Pick{}}
 	for _, k := range keys {
 		m.IssuerKeys = append(m.IssuerKeys, KeyEvidence{ID: k.ID.String(), Public: hex.EncodeToString(k.Public)})
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "records"), 0o755); err != nil {
-		return nil, err
-	}
+	bundle := &Bundle{Manifest: m, Files: map[string][]byte{}}
 	lines := map[string]*terminal.Line{}
 	for i := range p.Lines {
 		lines[p.Lines[i].Record.ID] = &p.Lines[i]
@@ -253,18 +281,18 @@ func Sample(ctx context.Context, src Source, prog *terminal.Programme, from, unt
 		if err != nil {
 			return nil, err
 		}
-		name := filepath.Join("records", id+".json")
-		if err := os.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o644); err != nil {
-			return nil, err
-		}
-		h := sha256.Sum256(append(b, '\n'))
-		m.Records = append(m.Records, Pick{ID: id, Reasons: picks[id], File: filepath.ToSlash(name), SHA256: hex.EncodeToString(h[:])})
+		b = append(b, '\n')
+		name := "records/" + id + ".json"
+		bundle.Files[name] = b
+		h := sha256.Sum256(b)
+		m.Records = append(m.Records, Pick{ID: id, Reasons: picks[id], File: name, SHA256: hex.EncodeToString(h[:])})
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	return m, os.WriteFile(filepath.Join(dir, "sample.json"), append(b, '\n'), 0o644)
+	bundle.Files["sample.json"] = append(b, '\n')
+	return bundle, nil
 }
 
 func evidence(ctx context.Context, src Source, p *Period, l *terminal.Line, keys []terminal.IssuerKey) (*Evidence, error) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -40,14 +41,8 @@ func (r *Record) Decode() (*terminal.Redemption, error) {
 	return &red, nil
 }
 
-// Action is one entry of the append-only admin log: who did what, when and why.
-type Action struct {
-	At     time.Time `json:"at"`
-	Who    string    `json:"who"`
-	What   string    `json:"what"`
-	Target string    `json:"target,omitempty"`
-	Why    string    `json:"why"`
-}
+// Action is one entry of the append-only admin log (the hub's).
+type Action = hub.Action
 
 // Source is what the county's views read from the server's store.
 type Source interface {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -37,19 +36,6 @@ func (rep *Report) Write(w io.Writer, format string) error {
 	return fmt.Errorf("unknown format %q (want table, csv, json or html)", format)
 }
 
-// accountHeader and accountCells are the columns of an account, shared by
-// the table and the CSV.
-var accountHeader = []string{"redemptions", "sales", "refunded_sales", "net_sales", "discounts", "subsidy_returned",
-	"subsidy", "leverage", "refunds", "refunds_paid", "vouchers_returned", "offline", "flagged", "conflicts", "rule_breaks", "pending"}
-
-func accountCells(a *terminal.Account) []string {
-	return []string{strconv.Itoa(a.Redemptions), a.SalesFen.Plain(), a.RefundedSalesFen.Plain(), a.NetSalesFen.Plain(),
-		a.DiscountFen.Plain(), a.SubsidyReturnedFen.Plain(), a.SubsidyFen.Plain(), a.Leverage.String(),
-		strconv.Itoa(a.Refunds), a.RefundPaidFen.Plain(), strconv.Itoa(a.VouchersReturned), strconv.Itoa(a.Offline),
-		strconv.Itoa(a.Flagged), strconv.Itoa(a.Conflicts.Redemptions), strconv.Itoa(a.RuleBreaks.Redemptions),
-		strconv.Itoa(a.Pending.Redemptions + a.Pending.Refunds)}
-}
-
 // sections lists the report's grouped accounts with their names.
 func (rep *Report) sections() []struct {
 	name   string
@@ -70,12 +56,12 @@ func (rep *Report) sections() []struct {
 
 func (rep *Report) writeCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write(append([]string{"section", "key", "name"}, accountHeader...))
-	_ = cw.Write(append([]string{"total", "", ""}, accountCells(&rep.Total)...))
+	_ = cw.Write(append([]string{"section", "key", "name"}, terminal.AccountHeader...))
+	_ = cw.Write(append([]string{"total", "", ""}, rep.Total.Cells()...))
 	for _, s := range rep.sections() {
 		for i := range s.groups {
 			g := &s.groups[i]
-			_ = cw.Write(append([]string{s.name, g.Key, g.Name}, accountCells(&g.Account)...))
+			_ = cw.Write(append([]string{s.name, g.Key, g.Name}, g.Account.Cells()...))
 		}
 	}
 	cw.Flush()
@@ -111,13 +97,13 @@ func (rep *Report) writeTable(w io.Writer) error {
 	short := []int{0, 1, 3, 6, 7, 8, 11, 13}
 	head := []string{}
 	for _, i := range short {
-		head = append(head, accountHeader[i])
+		head = append(head, terminal.AccountHeader[i])
 	}
 	for _, s := range rep.sections() {
 		fmt.Fprintf(tw, "%s\t%s\t\n", s.name, strings.Join(head, "\t"))
 		for i := range s.groups {
 			g := &s.groups[i]
-			all := accountCells(&g.Account)
+			all := g.Account.Cells()
 			cells := []string{}
 			for _, j := range short {
 				cells = append(cells, all[j])

@@ -29,12 +29,16 @@ type Message struct {
 	Status *Status `json:"status,omitempty"`
 	// Checkout is the open checkout in "hello", if any.
 	Checkout any `json:"checkout,omitempty"`
+	// In "hello", Event is the lane's last event since the agent started
+	// (the verdict, the completed sale or the refund on screen), so a
+	// reloaded or reconnected page shows what it showed before.
 }
 
 // hub fans messages out to the websocket clients. A client that cannot keep
 // up is dropped rather than slowing the lane.
 type hub struct {
 	mu      sync.Mutex
+	last    any // the last lane event broadcast, for hello
 	clients map[*wsClient]struct{}
 	closed  bool
 	wg      sync.WaitGroup
@@ -71,10 +75,29 @@ func (h *hub) broadcast(m Message) {
 	}
 }
 
+// broadcastLane sends a lane event to every client and keeps it for the
+// hello of the next one; both under one lock, so no client sees them out
+// of order.
+func (h *hub) broadcastLane(ev any) {
+	b, err := json.Marshal(Message{Type: "lane", Event: ev})
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.last = ev
+	h.sendLocked(b)
+}
+
 // send sends the frame b to every client.
 func (h *hub) send(b []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.sendLocked(b)
+}
+
+// sendLocked is send with h.mu held.
+func (h *hub) sendLocked(b []byte) {
 	for c := range h.clients {
 		select {
 		case c.send <- b:
@@ -105,6 +128,14 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request, hello Message) {
 		h.mu.Unlock()
 		conn.Close()
 		return
+	}
+	if h.last != nil {
+		hello.Event = h.last
+		if b, err = json.Marshal(hello); err != nil {
+			h.mu.Unlock()
+			conn.Close()
+			return
+		}
 	}
 	// hello goes first and, being queued under the lock that broadcast
 	// takes, every event after it: a client that has read hello misses nothing.

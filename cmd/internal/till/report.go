@@ -24,8 +24,13 @@ type Report struct {
 	// Totals is the day's money (terminal.Account).
 	Totals     terminal.Account `json:"totals"`
 	ByCategory []CategoryTotal  `json:"by_category"`
-	// ByHour counts counted redemptions (not refunds) by hour of the day, UTC+8.
-	ByHour [24]int `json:"by_hour"`
+	// Until is the last day of a report over several days (Day is the
+	// first); empty for one day.
+	Until string `json:"until,omitempty"`
+	// ByHour counts counted redemptions (not refunds) by hour of the day,
+	// UTC+8; ByHourSales sums their sales (fen) the same way.
+	ByHour      [24]int   `json:"by_hour"`
+	ByHourSales [24]int64 `json:"by_hour_sales_fen"`
 }
 
 // Row is one record of the day.
@@ -105,6 +110,7 @@ func BuildReport(day time.Time, entries []terminal.JournalEntry, of func(id stri
 		rep.Totals.Add(*l)
 		if r.Kind == terminal.KindRedemption && row.Standing == terminal.Counted {
 			rep.ByHour[r.At.In(terminal.Zone).Hour()]++
+			rep.ByHourSales[r.At.In(terminal.Zone).Hour()] += int64(r.TotalFen)
 		}
 		rep.Records = append(rep.Records, row)
 	}
@@ -144,9 +150,26 @@ var csvHeader = []string{"id", "kind", "time", "category", "denomination", "vouc
 	"discount_yuan", "payable_yuan", "refund_of", "refund_yuan", "voucher_share_yuan", "voucher_returned",
 	"online", "sync", "sync_detail", "flags", "standing"}
 
-func writeCSV(w io.Writer, rep *Report) error {
+// csvHeaderZH is csvHeader in Chinese, column for column, for the
+// dashboard's export in Chinese (?lang=zh).
+var csvHeaderZH = []string{"单号", "类型", "时间", "券类", "面额", "券号", "销售（元）",
+	"优惠（元）", "实付（元）", "原核销单号", "退款（元）", "券抵扣部分（元）", "券已退回",
+	"联网核验", "同步", "同步说明", "标记"}
+
+// WriteCSV prints rep as CSV with the column names in Chinese when zh,
+// else in English (as WriteReport's csv).
+func WriteCSV(w io.Writer, rep *Report, zh bool) error {
+	if zh {
+		return writeCSVHeader(w, rep, csvHeaderZH)
+	}
+	return writeCSVHeader(w, rep, csvHeader)
+}
+
+func writeCSV(w io.Writer, rep *Report) error { return writeCSVHeader(w, rep, csvHeader) }
+
+func writeCSVHeader(w io.Writer, rep *Report, header []string) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write(csvHeader)
+	_ = cw.Write(header)
 	for _, r := range rep.Records {
 		_ = cw.Write([]string{r.ID, r.Kind, r.At, r.Category, r.Denomination, r.VoucherID, yuan(r.SaleFen),
 			yuan(r.DiscountFen), yuan(r.PayableFen), r.RefundOf, yuan(r.RefundFen), yuan(r.ShareFen),

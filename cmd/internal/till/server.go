@@ -57,6 +57,8 @@ type Records interface {
 	terminal.Unsynced
 	// Get returns the record with id, or terminal.ErrNotFound.
 	Get(ctx context.Context, id string) (*terminal.Redemption, error)
+	// Refunds returns the refunds recorded against redemption id.
+	Refunds(ctx context.Context, id string) ([]*terminal.Redemption, error)
 }
 
 // Link is the agent's connection to the server, as the API shows it.
@@ -81,6 +83,21 @@ type Status struct {
 	MerchantName       string                `json:"merchant_name"`
 	MerchantBlocked    bool                  `json:"merchant_blocked"`
 	Terminal           string                `json:"terminal"`
+	// ScannerConfigured is false when the agent runs without a scanner
+	// (codes keyed in or sent by the till only): the screen shows no pill.
+	ScannerConfigured bool `json:"scanner_configured"`
+	// RefundPIN says a refund needs the manager's PIN (X-Manager-PIN).
+	RefundPIN bool `json:"refund_pin"`
+	// Alerts are the faults the cashier must see (a ledger fault, a fork,
+	// a full disk), Chinese first; empty when all is well.
+	Alerts []Alert `json:"alerts"`
+}
+
+// Alert is one fault the screens show as a red banner.
+type Alert struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	MessageEN string `json:"message_en"`
 }
 
 // ServerConfig wires the HTTP API.
@@ -90,8 +107,14 @@ type ServerConfig struct {
 	Ledger Records
 	// Link is the server connection; nil means offline only.
 	Link Link
-	// Scanner reports the scanner's state; nil means disconnected.
-	Scanner    func() terminal.ScannerState
+	// Scanner reports the scanner's state; nil means the agent has no
+	// scanner configured.
+	Scanner func() terminal.ScannerState
+	// RefundPIN, if set, is the manager's PIN every refund must carry in
+	// the X-Manager-PIN header; empty means refunds need none.
+	RefundPIN string
+	// Alerts reports the faults to show on the screens; nil means none.
+	Alerts     func() []Alert
 	TerminalID string
 	Log        *slog.Logger
 	Now        terminal.Clock
@@ -127,6 +150,7 @@ func NewServer(cfg ServerConfig) *Server {
 	m.HandleFunc("POST /api/v1/checkouts/{id}/complete", s.post(s.complete))
 	m.HandleFunc("POST /api/v1/checkouts/{id}/cancel", s.post(s.cancel))
 	m.HandleFunc("POST /api/v1/redemptions/{id}/refund", s.post(s.refund))
+	m.HandleFunc("POST /api/v1/redemptions/{id}/refund/preview", s.post(s.refundPreview))
 	m.HandleFunc("GET /api/v1/redemptions", s.redemptions)
 	m.HandleFunc("GET /api/v1/redemptions/{id}", s.redemption)
 	m.HandleFunc("GET /api/v1/status", s.status)
@@ -161,7 +185,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // OnLaneEvent publishes a lane event to the screens; pass it as
 // LaneConfig.OnEvent. It never blocks.
 func (s *Server) OnLaneEvent(ev terminal.LaneEvent) {
-	s.hub.broadcast(Message{Type: "lane", Event: ev})
+	s.hub.broadcastLane(ev)
 }
 
 // PublishStatus sends the status to the screens if it changed since the
@@ -190,9 +214,12 @@ func (s *Server) Close() { s.hub.close() }
 
 // Status returns the agent's status now.
 func (s *Server) Status(ctx context.Context) Status {
-	st := Status{Scanner: terminal.ScannerDisconnected, Terminal: s.cfg.TerminalID}
+	st := Status{Scanner: terminal.ScannerDisconnected, Terminal: s.cfg.TerminalID, RefundPIN: s.cfg.RefundPIN != "", Alerts: []Alert{}}
 	if s.cfg.Scanner != nil {
-		st.Scanner = s.cfg.Scanner()
+		st.Scanner, st.ScannerConfigured = s.cfg.Scanner(), true
+	}
+	if s.cfg.Alerts != nil {
+		st.Alerts = append(st.Alerts, s.cfg.Alerts()...)
 	}
 	if s.cfg.Link != nil {
 		st.Online = s.cfg.Link.Online()
@@ -375,39 +402,6 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, body []byte) {
 	writeJSON(w, http.StatusOK, co)
 }
 
-// RefundAnswer is the answer of POST /api/v1/redemptions/{id}/refund.
-type RefundAnswer struct {
-	RefundID        string          `json:"refund_id"`
-	RefundOf        string          `json:"refund_of"`
-	RefundFen       terminal.Fen    `json:"refund_fen"`
-	GrossFen        terminal.Fen    `json:"gross_fen"`
-	VoucherShareFen terminal.Fen    `json:"voucher_share_fen"`
-	VoucherReturned bool            `json:"voucher_returned"`
-	Items           []terminal.Item `json:"items"`
-}
-
-func (s *Server) refund(w http.ResponseWriter, r *http.Request, body []byte) {
-	var b itemsBody
-	if !decode(w, body, &b, true) {
-		return
-	}
-	for i, it := range b.Items {
-		if it.SKU == "" || len(it.SKU) > 64 || it.Qty <= 0 || it.Qty > terminal.MaxQty {
-			writeError(w, http.StatusBadRequest, "invalid_items", "退货清单无效（商品编码或数量不对）",
-				fmt.Sprintf("item %d: want a sku and a quantity 1..%d", i+1, terminal.MaxQty))
-			return
-		}
-	}
-	rec, err := s.cfg.Lane.Refund(r.Context(), r.PathValue("id"), b.Items)
-	if err != nil {
-		s.laneError(w, err)
-		return
-	}
-	s.cfg.Log.Info("refund", "redemption", rec.RefundOf, "refund", rec.ID, "amount", rec.RefundFen.String(), "voucher_returned", rec.VoucherReturned)
-	writeJSON(w, http.StatusOK, RefundAnswer{RefundID: rec.ID, RefundOf: rec.RefundOf, RefundFen: rec.RefundFen,
-		GrossFen: rec.TotalFen, VoucherShareFen: rec.VoucherShareFen, VoucherReturned: rec.VoucherReturned, Items: rec.Items})
-}
-
 func (s *Server) redemption(w http.ResponseWriter, r *http.Request) {
 	rec, err := s.cfg.Ledger.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -417,43 +411,9 @@ func (s *Server) redemption(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rec)
 }
 
-func (s *Server) redemptions(w http.ResponseWriter, r *http.Request) {
-	dayText := r.URL.Query().Get("day")
-	day := terminal.Day(s.cfg.Now.Now())
-	if dayText != "" {
-		d, err := terminal.ParseDay(dayText)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_day", "日期格式应为 YYYY-MM-DD", "day: want YYYY-MM-DD, got "+dayText)
-			return
-		}
-		day = d
-	}
-	rep, err := DayReport(r.Context(), s.cfg.Ledger, day)
-	if err != nil {
-		s.laneError(w, err)
-		return
-	}
-	if r.URL.Query().Get("format") == FormatCSV {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=\"redemptions-%s.csv\"", rep.Day))
-		_, _ = w.Write([]byte("\ufeff")) // so spreadsheet programs read UTF-8 Chinese
-		_ = WriteReport(w, &rep, FormatCSV)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
-}
-
 // DayReport reads day's records from the ledger and builds the report.
 func DayReport(ctx context.Context, l Journal, day time.Time) (Report, error) {
-	es, err := l.DayEntries(ctx, terminal.Day(day))
-	if err != nil && !errors.Is(err, terminal.ErrNotFound) {
-		return Report{}, fmt.Errorf("read day %s: %w", day.Format(time.DateOnly), err)
-	}
-	of := func(id string) (terminal.JournalEntry, bool) {
-		e, err := l.Entry(ctx, id)
-		return e, err == nil
-	}
-	return BuildReport(day, es, of), nil
+	return RangeReport(ctx, l, day, day)
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {

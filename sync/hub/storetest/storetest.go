@@ -41,6 +41,7 @@ func Run(t *testing.T, open Open) {
 		{"Redeemed", testRedeemed},
 		{"Holds", testHolds},
 		{"Conflicts", testConflicts},
+		{"Actions", testActions},
 		{"DayRecords", testDayRecords},
 		{"Rollback", testRollback},
 		{"Concurrent", testConcurrent},
@@ -517,5 +518,34 @@ func testConcurrent(t *testing.T, s hub.Store) {
 	}
 	if accepted != 1 {
 		t.Fatalf("%d accepted redemptions of one voucher, want 1", accepted)
+	}
+}
+
+func testActions(t *testing.T, s hub.Store) {
+	var got []hub.Action
+	read := func() []hub.Action {
+		got = got[:0]
+		must(t, s.Actions(ctx, func(a *hub.Action) error { got = append(got, *a); return nil }))
+		return got
+	}
+	if n := len(read()); n != 0 {
+		t.Fatalf("new store has %d admin log entries", n)
+	}
+	want := []hub.Action{
+		{At: noon, Who: "张三 (127.0.0.1:5000)", What: "block", Target: "M1", Why: "套现嫌疑 suspected cashing out"},
+		{At: noon.Add(time.Hour), Who: "李四", What: "unblock", Target: "M1", Why: "核查无误"},
+	}
+	for _, a := range want {
+		must(t, s.AddAction(ctx, a))
+	}
+	got = read()
+	if len(got) != len(want) {
+		t.Fatalf("admin log: %+v", got)
+	}
+	for i := range want {
+		if !got[i].At.Equal(want[i].At) || got[i].Who != want[i].Who || got[i].What != want[i].What ||
+			got[i].Target != want[i].Target || got[i].Why != want[i].Why {
+			t.Errorf("entry %d: got %+v, want %+v", i, got[i], want[i])
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/till"
+	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -30,6 +31,8 @@ type day struct {
 	steps []Step
 	// r1 is the first redemption, refunded at the end.
 	r1 string
+	// wallet is the voucher a wallet user claimed at the drop.
+	wallet issuing.Issued
 }
 
 const verdictWait = 5 * time.Second
@@ -59,9 +62,9 @@ func (s *Stack) PlayDay(ctx context.Context, out io.Writer) ([]Step, error) {
 	defer d.wb.Close()
 	// Minutes on the demo's clock before each step: the split bill comes
 	// inside its 30-minute window, the rest spreads over the day.
-	gaps := []time.Duration{0, 7, 6, 9, 40, 25, 35, 20, 15, 30, 45}
+	gaps := []time.Duration{0, 0, 0, 7, 6, 9, 40, 25, 35, 20, 15, 30, 45}
 	for i, f := range []func(context.Context) error{
-		d.approved, d.love, d.belowThreshold, d.splitBill, d.emptyBasket, d.storedValue,
+		d.drop, d.walletRedeem, d.approved, d.love, d.belowThreshold, d.splitBill, d.emptyBasket, d.storedValue,
 		d.expired, d.categoryMismatch, d.noCheckout, d.outage, d.refund,
 	} {
 		if s.advance != nil {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,11 +18,13 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent"
+	"github.com/voucherpos/voucherpos/drivers/qrimage"
 	"github.com/voucherpos/voucherpos/drivers/serial"
 	firmwaresim "github.com/voucherpos/voucherpos/firmware-sim"
 	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/client"
 	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
 )
@@ -46,11 +49,15 @@ type Options struct {
 	Log *slog.Logger
 	// ClaimTimeout is the agents' online claim timeout; zero means the default.
 	ClaimTimeout time.Duration
+	// RefundPIN is the agents' manager PIN for refunds; empty means none.
+	RefundPIN string
 }
 
 // Stack is a running system.
 type Stack struct {
-	Hub       *hub.Hub
+	Hub *hub.Hub
+	// Issuing is the issuing side (claims, drops, the pool, /wallet/) on the hub's ledger.
+	Issuing   *issuing.Service
 	HubURL    string
 	Merchant  terminal.Merchant
 	Terminals []*Terminal
@@ -91,8 +98,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			s.Close()
 		}
 	}()
-	s.Hub, err = boltstore.OpenHub(filepath.Join(o.Dir, "hub"), hub.Options{Create: true, Now: o.Now,
-		Logf: func(f string, a ...any) { o.Log.Debug(fmt.Sprintf(f, a...), "component", "hub") }})
+	s.Hub, s.Issuing, err = boltstore.OpenServer(filepath.Join(o.Dir, "hub"), hub.Options{Create: true, Now: o.Now,
+		Logf: func(f string, a ...any) { o.Log.Debug(fmt.Sprintf(f, a...), "component", "hub") }},
+		issuing.Options{QR: func(w io.Writer, code string) error { return qrimage.WritePNG(w, code, 300) }})
 	if err != nil {
 		return s, err
 	}
@@ -101,7 +109,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return s, err
 	}
 	s.HubURL = "http://" + s.ln.Addr().String()
-	s.srv = &http.Server{Handler: s.Hub.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	s.srv = &http.Server{Handler: s.Issuing.Wrap(s.Hub.Handler()), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = s.srv.Serve(s.ln) }()
 	if err := s.Hub.AddMerchant(ctx, o.Merchant); err != nil {
 		return s, err
@@ -130,7 +138,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		}
 		t.Agent = agent.New(agent.Options{DataDir: dir, Credential: t.Credential, HTTP: addr,
 			Server: "ws://" + t.Net.Addr() + wire.Path, Now: o.Now, Log: o.Log.With("terminal", id),
-			ClaimTimeout: o.ClaimTimeout, SyncBackoff: client.Backoff{Base: 100 * time.Millisecond, Cap: time.Second},
+			ClaimTimeout: o.ClaimTimeout, RefundPIN: o.RefundPIN, SyncBackoff: client.Backoff{Base: 100 * time.Millisecond, Cap: time.Second},
 			Scanner: serial.Config{Device: t.Sim.Path(), Profile: serial.HoneywellProfile()}})
 		if err := t.Agent.Open(ctx); err != nil {
 			return s, err
@@ -217,6 +225,11 @@ func (s *Stack) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = s.srv.Shutdown(ctx)
 		cancel()
+	}
+	if s.Issuing != nil {
+		if err := s.Issuing.Close(); err != nil && first == nil {
+			first = err
+		}
 	}
 	if s.Hub != nil {
 		if err := s.Hub.Close(); err != nil && first == nil {

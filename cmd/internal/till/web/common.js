@@ -41,14 +41,21 @@ const VP = (() => {
     return lang === "en" ? (err.message_en || err.message) : (err.message || err.message_en);
   }
 
-  async function api(method, path, body) {
-    const opts = { method, headers: {} };
+  // api calls the agent's JSON API; a refusal throws its {code, message,
+  // message_en}, an unreachable agent throws one of its own.
+  async function api(method, path, body, headers) {
+    const opts = { method, headers: Object.assign({}, headers) };
     if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
     }
     if (method === "POST") opts.headers["Idempotency-Key"] = "page-" + Date.now() + "-" + Math.random().toString(36).slice(2);
-    const r = await fetch(path, opts);
+    let r;
+    try {
+      r = await fetch(path, opts);
+    } catch (e) {
+      throw { code: "unreachable", message: t("link.lost"), message_en: dict["link.lost"][1] };
+    }
     let data = null;
     try { data = await r.json(); } catch (e) { data = null; }
     if (!r.ok) {
@@ -85,10 +92,11 @@ const VP = (() => {
 
   words({
     "online": ["在线", "Online"],
+    "net.unknown": ["状态未知", "Status unknown"],
     "offline": ["离线", "Offline"],
     "scanner.connected": ["扫码枪已连接", "Scanner connected"],
     "scanner.disconnected": ["扫码枪未连接", "Scanner disconnected"],
-    "link.lost": ["与收银程序断开，正在重连…", "Lost the agent, reconnecting…"],
+    "link.lost": ["与收银程序断开，正在重连…（屏幕内容不是实时的）", "Lost the agent, reconnecting… (what is on screen is not live)"],
   });
 
   document.addEventListener("DOMContentLoaded", () => {

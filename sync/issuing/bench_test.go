@@ -1,0 +1,153 @@
+package issuing_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"slices"
+	gosync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voucherpos/voucherpos/sync/issuing"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// benchHolders is the size of the drop's crowd.
+const benchHolders = 10_000
+
+// benchClients is how many claims are in flight at once (the platform's
+// connections), as in the Redis comparison of the issue.
+const benchClients = 64
+
+// bareBatchedPuts returns the rate of bare bbolt puts of claim-sized values
+// (400 bytes) in transactions of issuing.DefaultGroupMax, each committed
+// with its fsync: the floor under any group commit on this disk.
+func bareBatchedPuts(b *testing.B, n int) float64 {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "bare.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	val := make([]byte, 400)
+	start := time.Now()
+	for done := 0; done < n; {
+		err := db.Update(func(tx *bolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			for i := 0; i < issuing.DefaultGroupMax && done < n; i++ {
+				done++
+				if err := bk.Put(binary.BigEndian.AppendUint64(nil, uint64(done)), val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// BenchmarkClaims_Drop: 10,000 holders claim from a drop of 10,000 with 64
+// claims in flight, through the service (decision, group commit with its
+// fsync, signature). Reported: claims/s, p99 latency, and the ratio to
+// bare batched bbolt puts measured in the same run. Signing can be left
+// out (-run XXX -bench Claims/nosign) to see the commit path alone.
+func BenchmarkClaims_Drop(b *testing.B) {
+	for _, clients := range []int{benchClients, benchHolders} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { benchDrop(b, clients, false) })
+		b.Run(fmt.Sprintf("clients=%d/nosign", clients), func(b *testing.B) { benchDrop(b, clients, true) })
+	}
+}
+
+// signRate returns how many voucher codes per second this machine signs on
+// all its cores: the ceiling of any claim rate, since every claimed voucher
+// carries its holder in its signed code.
+func signRate(b *testing.B, n int) float64 {
+	v := terminal.Voucher{Category: terminal.Retail, SpendFen: r200.SpendFen, OffFen: r200.OffFen, ValidFrom: ten,
+		ValidUntil: ten.Add(time.Hour), Region: 140521, Campaign: 202202, Round: 1}
+	var next atomic.Int64
+	var wg gosync.WaitGroup
+	start := time.Now()
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for w := v; next.Add(1) <= int64(n); {
+				w.ID++
+				if _, err := terminal.Encode(w, issuerKey); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
+}
+
+func benchDrop(b *testing.B, clients int, nosign bool) {
+	bare := bareBatchedPuts(b, benchHolders)
+	signs := signRate(b, benchHolders)
+	var lat []time.Duration
+	var total time.Duration
+	for range b.N {
+		b.StopTimer()
+		k := newKit(b, ten)
+		k.drop(terminal.Retail, r200, benchHolders)
+		if nosign {
+			issuing.SkipSigning(k.svc)
+		}
+		var next atomic.Int64
+		var mu gosync.Mutex
+		var wg gosync.WaitGroup
+		b.StartTimer()
+		start := time.Now()
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var mine []time.Duration
+				for {
+					i := next.Add(1)
+					if i > benchHolders {
+						break
+					}
+					t0 := time.Now()
+					_, err := k.svc.Claim(context.Background(), issuing.ClaimRequest{Holder: fmt.Sprintf("h%d", i),
+						Category: terminal.Retail, SpendFen: r200.SpendFen, OffFen: r200.OffFen, Key: fmt.Sprintf("k%d", i)})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					mine = append(mine, time.Since(t0))
+				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		total += time.Since(start)
+		b.StopTimer()
+		k.close()
+	}
+	rate := float64(benchHolders*b.N) / total.Seconds()
+	slices.Sort(lat)
+	p99 := lat[len(lat)*99/100]
+	b.ReportMetric(rate, "claims/s")
+	b.ReportMetric(bare, "bare-puts/s")
+	b.ReportMetric(rate/bare, "x-bare-puts")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(signs, "signs/s")
+	b.ReportMetric(rate/signs, "x-signs")
+}

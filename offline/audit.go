@@ -166,18 +166,25 @@ func pendingFrom(ctx context.Context, db *bolt.DB, after uint64, n int) ([]termi
 		return nil, err
 	}
 	var out []terminal.Sealed
-	err := safeView(db, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketRecords).Cursor()
-		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < n; k, v = c.Next() {
-			s, err := decodeSealed(getU64(k), v)
-			if err != nil {
-				return err
-			}
-			out = append(out, s)
-		}
-		return nil
+	err := safeView(db, func(tx *bolt.Tx) (err error) {
+		out, err = readSealed(tx, after, n)
+		return err
 	})
 	return out, err
+}
+
+// readSealed copies up to n sealed records after seq out of tx.
+func readSealed(tx *bolt.Tx, after uint64, n int) ([]terminal.Sealed, error) {
+	var out []terminal.Sealed
+	c := tx.Bucket(bucketRecords).Cursor()
+	for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < n; k, v = c.Next() {
+		s, err := decodeSealed(getU64(k), v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // ErrExists is returned by Compact when the destination file exists.

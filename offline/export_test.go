@@ -8,3 +8,8 @@ func SetBeforeCommit(l *Ledger, f func() error) {
 	defer l.wmu.Unlock()
 	l.beforeCommit = f
 }
+
+// WithDiskFree makes the ledger measure the free disk space with f.
+func WithDiskFree(f func(path string) (int64, error)) func(*Options) {
+	return func(o *Options) { o.diskFree = f }
+}

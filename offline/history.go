@@ -10,14 +10,14 @@ import "github.com/voucherpos/voucherpos/terminal"
 
 // Redeemed reports whether voucher id has a live redemption in this ledger:
 // committed and not refunded with the voucher returned.
-func (l *Ledger) Redeemed(id terminal.VoucherID) bool { return l.hist.Redeemed(id) }
+func (l *Ledger) Redeemed(id terminal.VoucherID) bool { return l.hist.Load().Redeemed(id) }
 
 // LastByHolder returns the holder's latest redemption on this terminal. As
 // with terminal.MemHistory, a refund does not erase it: the split-bill
 // memory stays.
 func (l *Ledger) LastByHolder(holder terminal.HolderID) (terminal.Recent, bool) {
-	return l.hist.LastByHolder(holder)
+	return l.hist.Load().LastByHolder(holder)
 }
 
 // LastOnLane returns the terminal's latest redemption.
-func (l *Ledger) LastOnLane() (terminal.Recent, bool) { return l.hist.LastOnLane() }
+func (l *Ledger) LastOnLane() (terminal.Recent, bool) { return l.hist.Load().LastOnLane() }

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,6 +40,11 @@ const (
 	// DefaultLockTimeout is how long Open waits for another process to let
 	// go of the file when Options.LockTimeout is 0.
 	DefaultLockTimeout = 2 * time.Second
+	// DefaultDiskReserve is Options.DiskReserve when it is 0: room for bbolt
+	// to grow the file by its 16 MiB step several times.
+	DefaultDiskReserve int64 = 64 << 20
+	// DefaultEvery is Options.Every when it is 0.
+	DefaultEvery = 2 * time.Second
 )
 
 // format names the layout stored in the meta bucket.
@@ -69,6 +75,27 @@ var (
 	// ErrAck is returned by Ack for a watermark or outcome beyond the
 	// highest sequence committed: the server acknowledged what it cannot have.
 	ErrAck = errors.New("acknowledgement beyond the ledger's records")
+	// ErrNotCommitted is returned by Commit when writing the file failed and
+	// the ledger, reopened and read again, does not hold the record: the
+	// sale is definitely not recorded and may be retried. It wraps the
+	// write's error (ErrDiskFull for a full disk).
+	ErrNotCommitted = errors.New("record not committed (未记账，可重试)")
+	// ErrOutcomeUnknown is returned by Commit when writing the file failed
+	// after its write phase and the ledger could not read the file again to
+	// learn whether the record is there. The ledger is then faulted (Fault)
+	// and tries to reopen the file at the next write.
+	ErrOutcomeUnknown = errors.New("commit outcome unknown (记账结果未知)")
+	// ErrDiskFull is returned (wrapped in ErrNotCommitted) when the file
+	// system is out of space, and by Commit for a redemption when the free
+	// space is below Options.DiskReserve.
+	ErrDiskFull = errors.New("disk is full (磁盘空间不足)")
+	// ErrFault is returned by Commit for an offline redemption while the
+	// ledger is faulted: its audit found damage, or its file cannot be read
+	// again after a failed write. Fault tells which.
+	ErrFault = errors.New("offline ledger fault (离线账本故障)")
+	// ErrNotRegular is returned by Open for a path that is not a regular
+	// file (a FIFO, a device, a directory): opening one could hang the agent.
+	ErrNotRegular = errors.New("not a regular file")
 )
 
 // Options configure a Ledger. TerminalID, MerchantID and Key are required.
@@ -97,11 +124,29 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the size alarm and warnings. nil means slog.Default().
 	Logger *slog.Logger
+	// DiskReserve is the free space of the file system below which
+	// redemptions are refused with ErrDiskFull (and SyncState stops offline
+	// ones), so that acknowledgements, refunds and server state still fit.
+	// 0 means DefaultDiskReserve; negative means no check.
+	DiskReserve int64
+	// DiskWarn is the free space below which Usage reports DiskLow and a
+	// warning is logged. 0 means 4 × DiskReserve.
+	DiskWarn int64
+	// Every is the period of the ledger's background work: writing the
+	// clock's high-water mark, measuring the free disk space, auditing the
+	// next records. 0 means DefaultEvery; negative means no background work
+	// (tools that open a ledger briefly).
+	Every time.Duration
+	// diskFree measures the free space of the file system holding path;
+	// nil means statfs. Tests replace it.
+	diskFree func(path string) (int64, error)
 }
 
 // Ledger is the terminal's offline ledger. It is safe for concurrent use.
 type Ledger struct {
-	db   *bolt.DB
+	// db is the open bbolt file. It is replaced when a failed commit makes
+	// the ledger reopen the file (reload); readers load it once per call.
+	db   atomic.Pointer[bolt.DB]
 	opts Options
 	pub  ed25519.PublicKey
 	log  *slog.Logger
@@ -113,7 +158,8 @@ type Ledger struct {
 
 	// hist is the history mirror (live vouchers, split-bill and lane
 	// memory); it has its own lock and changes in commit order under wmu.
-	hist *terminal.MemHistory
+	// A reload replaces it.
+	hist atomic.Pointer[terminal.MemHistory]
 
 	mu    sync.RWMutex // guards the fields below
 	head  uint64
@@ -122,15 +168,28 @@ type Ledger struct {
 	count int    // unsynced records
 	disc  terminal.Fen
 	high  time.Time // latest time seen on the terminal's clock
+	// highSaved is the high-water time stored in the file; flush writes
+	// high when it is later.
+	highSaved time.Time
 	// lastSync and offset are the clocks of the stored server state
 	// (SyncState); stateErr is why Open could not read them.
 	lastSync time.Time
 	offset   time.Duration
 	stateErr error
 	usage    Usage
-	closed   bool
+	// broken is set when a write failed and the file could not be opened
+	// again; the next write tries again. fault is the first fault the audit
+	// found (sticky until the agent restarts and audits again).
+	broken error
+	fault  error
+	audit  auditor
+	closed bool
 
-	alarmed atomic.Bool
+	alarmed  atomic.Bool
+	diskLow  atomic.Bool
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 	// beforeCommit, if set (tests), runs inside every write transaction
 	// just before it commits; an error rolls the transaction back.
 	beforeCommit func() error
@@ -144,19 +203,77 @@ func Open(path string, opts Options) (*Ledger, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
-	db, err := safeOpen(path, 0o600, &bolt.Options{
-		Timeout: opts.LockTimeout, MaxSize: int(opts.MaxSize), FreelistType: bolt.FreelistMapType,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open ledger %s: %w", path, translate(err))
-	}
-	l := &Ledger{db: db, opts: opts, pub: opts.Key.Public().(ed25519.PublicKey), log: opts.Logger, path: path,
-		hist: terminal.NewMemHistory()}
-	if err := l.load(); err != nil {
-		_ = db.Close()
+	l := &Ledger{opts: opts, pub: opts.Key.Public().(ed25519.PublicKey), log: opts.Logger, path: path,
+		stop: make(chan struct{})}
+	if err := l.openFile(); err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
+	if opts.Every > 0 {
+		l.wg.Add(1)
+		go func() { defer l.wg.Done(); l.background() }()
+	}
 	return l, nil
+}
+
+// openFile opens the file, checks it and rebuilds the mirror from it,
+// replacing whatever the ledger held. It is Open's work, and a reload's.
+func (l *Ledger) openFile() error {
+	db, err := safeOpen(l.path, 0o600, &bolt.Options{
+		Timeout: l.opts.LockTimeout, MaxSize: int(l.opts.MaxSize), FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		return translate(err)
+	}
+	m := &Ledger{opts: l.opts, pub: l.pub, log: l.log, path: l.path}
+	m.db.Store(db)
+	m.hist.Store(terminal.NewMemHistory())
+	if err := m.load(); err != nil {
+		_ = db.Close()
+		return err
+	}
+	l.mu.Lock()
+	l.db.Store(db)
+	l.hist.Store(m.hist.Load())
+	l.head, l.hash, l.water, l.count, l.disc = m.head, m.hash, m.water, m.count, m.disc
+	if m.high.After(l.high) {
+		l.high = m.high
+	}
+	l.highSaved = m.highSaved
+	l.lastSync, l.offset, l.stateErr = m.lastSync, m.offset, m.stateErr
+	l.broken = nil
+	l.mu.Unlock()
+	l.refreshUsage()
+	return nil
+}
+
+// checkRegular refuses a path that exists and is not a regular file: a
+// FIFO in place of the ledger would block the open forever.
+func checkRegular(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%w: %s is a %s", ErrNotRegular, path, fileKind(fi.Mode()))
+	}
+	return nil
+}
+
+// fileKind names the type of a file mode for an error message.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 func (o *Options) setDefaults() error {
@@ -190,11 +307,27 @@ func (o *Options) setDefaults() error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.DiskReserve == 0 {
+		o.DiskReserve = DefaultDiskReserve
+	}
+	if o.DiskWarn == 0 {
+		o.DiskWarn = 4 * o.DiskReserve
+	}
+	if o.Every == 0 {
+		o.Every = DefaultEvery
+	}
+	if o.diskFree == nil {
+		o.diskFree = diskFree
+	}
 	return nil
 }
 
-// Close closes the file. Calls after Close return ErrClosed.
+// Close stops the background work, writes the clock's high-water mark and
+// closes the file. Calls after Close return ErrClosed.
 func (l *Ledger) Close() error {
+	l.stopOnce.Do(func() { close(l.stop) })
+	l.wg.Wait()
+	ferr := l.flushHighWater(context.Background())
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	l.mu.Lock()
@@ -204,8 +337,11 @@ func (l *Ledger) Close() error {
 	}
 	l.closed = true
 	l.mu.Unlock()
-	if err := l.db.Close(); err != nil {
+	if err := l.db.Load().Close(); err != nil {
 		return fmt.Errorf("close ledger: %w", err)
+	}
+	if ferr != nil && !errors.Is(ferr, ErrClosed) {
+		return fmt.Errorf("close ledger: %w", ferr)
 	}
 	return nil
 }
@@ -228,15 +364,40 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	case errors.Is(err, berrors.ErrMaxSizeReached):
 		return fmt.Errorf("%w: %v", ErrFull, err)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
 	case errors.Is(err, berrors.ErrDatabaseNotOpen):
 		return ErrClosed
 	}
 	return err
 }
 
+// txError carries an error returned inside a write transaction (by fn, the
+// test hook or the context): bbolt rolled the transaction back before
+// writing anything. An error from Update without it came from bbolt's
+// commit, which may have written part or all of the transaction.
+type txError struct{ err error }
+
+func (e *txError) Error() string { return e.err.Error() }
+func (e *txError) Unwrap() error { return e.err }
+
+// commitError is what update returns when bbolt's commit failed: the file
+// was reopened and re-read (reloaded) or could not be (the ledger is
+// broken), so the caller can tell whether its transaction is in the file.
+type commitError struct {
+	cause    error
+	reloaded bool
+}
+
+func (e *commitError) Error() string { return e.cause.Error() }
+func (e *commitError) Unwrap() error { return e.cause }
+
 // update runs fn in a write transaction with wmu held, then apply (if it
 // is not nil) with wmu still held, after a successful commit. A panic in fn
-// (a corrupt page) becomes ErrCorrupt.
+// (a corrupt page) becomes ErrCorrupt. A failed commit is fatal to the bbolt
+// handle (after an fsync error only a reopen and a re-read tell what the
+// file holds): update reloads the ledger from the file and returns a
+// *commitError.
 func (l *Ledger) update(ctx context.Context, fn func(tx *bolt.Tx) error, apply func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -246,10 +407,43 @@ func (l *Ledger) update(ctx context.Context, fn func(tx *bolt.Tx) error, apply f
 	if l.isClosed() {
 		return ErrClosed
 	}
+	if err := l.brokenErr(); err != nil {
+		if rerr := l.reload(err); rerr != nil {
+			return rerr
+		}
+	}
+	err := l.commitTx(ctx, fn)
+	var te *txError
+	switch {
+	case err == nil:
+	case errors.As(err, &te):
+		return translate(te.err)
+	default:
+		cerr := &commitError{cause: translate(err)}
+		cerr.reloaded = l.reload(err) == nil
+		return cerr
+	}
+	if apply != nil {
+		apply()
+	}
+	l.refreshUsage()
+	return nil
+}
+
+// commitTx runs one bbolt write transaction of fn.
+func (l *Ledger) commitTx(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	err := l.db.Update(func(tx *bolt.Tx) (err error) {
-		defer recoverCorrupt(&err)
+	return l.db.Load().Update(func(tx *bolt.Tx) (err error) {
+		defer func() {
+			recoverCorrupt(&err)
+			if err != nil {
+				err = &txError{err}
+			}
+		}()
 		if err := fn(tx); err != nil {
+			return err
+		}
+		if err := l.putHighWater(tx); err != nil {
 			return err
 		}
 		if l.beforeCommit != nil {
@@ -259,26 +453,66 @@ func (l *Ledger) update(ctx context.Context, fn func(tx *bolt.Tx) error, apply f
 		}
 		return ctx.Err() // a caller gone before the commit: nothing is written
 	})
-	if err != nil {
-		return translate(err)
+}
+
+// reload closes the bbolt handle after a failed commit (cause), opens the
+// file again and rebuilds the mirror from what it holds. If the file cannot
+// be opened the ledger is broken: reads and writes fail with
+// ErrOutcomeUnknown until a later write reopens it. Call with wmu held.
+func (l *Ledger) reload(cause error) error {
+	l.log.Error("offline ledger write failed: reopening the file to read what it holds (离线账本写入失败，重新读取)",
+		"path", l.path, "err", cause)
+	if err := l.db.Load().Close(); err != nil {
+		l.log.Warn("close after a failed write", "err", err)
 	}
-	if apply != nil {
-		apply()
+	if err := l.openFile(); err != nil {
+		err = fmt.Errorf("%w: write failed (%v), then reopening the file failed: %w", ErrOutcomeUnknown, cause, err)
+		l.mu.Lock()
+		l.broken = err
+		l.mu.Unlock()
+		l.log.Error("offline ledger cannot be read again (离线账本无法读取)", "path", l.path, "err", err)
+		return err
 	}
-	l.refreshUsage()
+	l.log.Warn("offline ledger reopened after a failed write", "path", l.path, "head", l.headSeq())
 	return nil
 }
 
+func (l *Ledger) brokenErr() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.broken
+}
+
+func (l *Ledger) headSeq() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.head
+}
+
 // view runs fn in a read transaction; fn must copy what it keeps and do no
-// other I/O.
+// other I/O. A read that meets the handle a reload just closed runs again
+// on the new one.
 func (l *Ledger) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		l.mu.RLock()
+		closed, broken := l.closed, l.broken
+		l.mu.RUnlock()
+		switch {
+		case closed:
+			return ErrClosed
+		case broken != nil:
+			return broken
+		}
+		db := l.db.Load()
+		err := safeView(db, fn)
+		if errors.Is(err, ErrClosed) && l.db.Load() != db {
+			continue
+		}
 		return err
 	}
-	if l.isClosed() {
-		return ErrClosed
-	}
-	return safeView(l.db, fn)
 }
 
 // safeOpen checks the page structure of a bbolt file (checkFile), then opens
@@ -286,6 +520,9 @@ func (l *Ledger) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 // the check while another process holds it gives ErrLocked: it may be in
 // the middle of a write.
 func safeOpen(path string, mode os.FileMode, o *bolt.Options) (db *bolt.DB, err error) {
+	if err := checkRegular(path); err != nil {
+		return nil, err
+	}
 	if err := checkFile(path); err != nil {
 		if lockedElsewhere(path) {
 			return nil, fmt.Errorf("%w (%v)", ErrLocked, err)

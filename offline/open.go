@@ -17,7 +17,7 @@ func (l *Ledger) load() (err error) {
 	defer recoverCorrupt(&err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	fresh := false
-	err = l.db.View(func(tx *bolt.Tx) error {
+	err = l.db.Load().View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			empty := true
@@ -34,14 +34,13 @@ func (l *Ledger) load() (err error) {
 		return translate(err)
 	}
 	if fresh {
-		if err := l.db.Update(l.create); err != nil {
+		if err := l.db.Load().Update(l.create); err != nil {
 			return translate(err)
 		}
 	}
-	if err := l.db.View(l.rebuild); err != nil {
+	if err := l.db.Load().View(l.rebuild); err != nil {
 		return translate(err)
 	}
-	l.refreshUsage()
 	return nil
 }
 
@@ -119,6 +118,7 @@ func (l *Ledger) rebuild(tx *bolt.Tx) error {
 	l.water = getU64(meta.Get(keyWatermark))
 	if hw := meta.Get(keyHighWater); hw != nil {
 		l.high = time.Unix(0, int64(getU64(hw)))
+		l.highSaved = l.high
 	}
 	if b := tx.Bucket(bucketState).Get(keyState); len(b) > 0 {
 		s, err := decodeState(b)
@@ -134,7 +134,7 @@ func (l *Ledger) rebuild(tx *bolt.Tx) error {
 		return err
 	}
 	err = tx.Bucket(bucketVouchers).ForEach(func(k, v []byte) error {
-		l.hist.MarkLive(terminal.VoucherID(getU64(k)))
+		l.hist.Load().MarkLive(terminal.VoucherID(getU64(k)))
 		return nil
 	})
 	if err != nil {
@@ -163,7 +163,7 @@ func (l *Ledger) rebuildRecent(tx *bolt.Tx) error {
 			l.high = r.At
 		}
 		if r.Kind == terminal.KindRedemption {
-			l.hist.Remember(terminal.Recent{RedemptionID: r.ID, VoucherID: r.Voucher.ID, Holder: r.Voucher.Holder,
+			l.hist.Load().Remember(terminal.Recent{RedemptionID: r.ID, VoucherID: r.Voucher.ID, Holder: r.Voucher.Holder,
 				At: r.At, EligibleFen: r.EligibleFen, SpendFen: r.Voucher.SpendFen})
 		}
 	}

@@ -36,10 +36,11 @@ func (l *Ledger) Pending(ctx context.Context, after uint64, n int) ([]terminal.S
 	if n <= 0 {
 		return nil, nil
 	}
-	if l.isClosed() {
-		return nil, ErrClosed
-	}
-	out, err := pendingFrom(ctx, l.db, after, n)
+	var out []terminal.Sealed
+	err := l.view(ctx, func(tx *bolt.Tx) (err error) {
+		out, err = readSealed(tx, after, n)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("pending after %d: %w", after, err)
 	}

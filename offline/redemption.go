@@ -3,6 +3,7 @@ package offline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,11 +51,55 @@ func (l *Ledger) CommitMany(ctx context.Context, recs []*terminal.Redemption) er
 		}, c.apply)
 	}
 	if err != nil {
+		err = l.outcome(&c, err)
+	}
+	if err != nil {
 		for i, r := range recs {
 			*r = saved[i]
 		}
 		return fmt.Errorf("commit: %w", err)
 	}
+	return nil
+}
+
+// outcome tells the truth about a commit that returned err. When bbolt's
+// commit itself failed (after writing some or all of the transaction) the
+// ledger has reloaded the file: if the file holds the last record of c,
+// with the hash c gave it, the records are committed and outcome returns
+// nil (the chain links every earlier record of c to it); if the file ends
+// before them they are not (ErrNotCommitted); if the file could not be read
+// again nobody knows (ErrOutcomeUnknown).
+func (l *Ledger) outcome(c *commit, err error) error {
+	var ce *commitError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	if !ce.reloaded {
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, ce.cause)
+	}
+	l.mu.RLock()
+	head := l.head
+	l.mu.RUnlock()
+	if head < c.head {
+		return fmt.Errorf("%w: %w", ErrNotCommitted, ce.cause)
+	}
+	var found [32]byte
+	verr := l.view(context.Background(), func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketRecords).Get(u64(c.head))
+		if err := checkSealed(c.head, v); err != nil {
+			return err
+		}
+		copy(found[:], v[33:65])
+		return nil
+	})
+	switch {
+	case verr != nil:
+		return fmt.Errorf("%w: %w (reading back seq %d: %v)", ErrOutcomeUnknown, ce.cause, c.head, verr)
+	case found != c.hash:
+		return fmt.Errorf("%w: seq %d holds another record after a failed write (%v): %w", ErrCorrupt, c.head, ce.cause, terminal.ErrChain)
+	}
+	l.log.Warn("offline ledger: the record is in the file although the write reported an error; it counts as committed",
+		"seq", c.head, "err", ce.cause)
 	return nil
 }
 
@@ -126,9 +171,18 @@ func (c *commit) run(recs []*terminal.Redemption) error {
 	c.head, c.hash, c.count, c.disc, c.high = l.head, l.hash, l.count, l.disc, l.high
 	used := l.usage.UsedBytes
 	l.mu.RUnlock()
+	l.mu.RLock()
+	diskFull, free, fault := l.usage.DiskFull, l.usage.DiskFreeBytes, l.fault
+	l.mu.RUnlock()
 	for _, r := range recs {
 		if used >= l.limit(r.Kind) {
 			return fmt.Errorf("%w: %d of %d bytes used", ErrFull, used, l.opts.MaxSize)
+		}
+		if r.Kind == terminal.KindRedemption && diskFull {
+			return fmt.Errorf("%w: %d bytes free, reserve %d", ErrDiskFull, free, l.opts.DiskReserve)
+		}
+		if r.Kind == terminal.KindRedemption && !r.Online && fault != nil {
+			return fmt.Errorf("%w: offline redemption refused: %v", ErrFault, fault)
 		}
 		if err := c.one(r); err != nil {
 			return err
@@ -242,9 +296,9 @@ func (c *commit) apply() {
 	l.head, l.hash, l.count, l.disc, l.high = c.head, c.hash, c.count, c.disc, c.high
 	for _, op := range c.ops {
 		if op.free {
-			l.hist.Release(op.r.VoucherID)
+			l.hist.Load().Release(op.r.VoucherID)
 		} else {
-			l.hist.Add(op.r)
+			l.hist.Load().Add(op.r)
 		}
 	}
 }

@@ -84,9 +84,10 @@ func (l *Ledger) SaveState(ctx context.Context, s terminal.ServerState) error {
 
 // SyncState returns what the offline risk limits look at, from the stored
 // server state and the ledger: the last sync, the server's clock offset,
-// the latest time this terminal has recorded (durable across restarts, so
-// a clock set back is caught), and the unsynced discount. It reads the
-// mirror, not the file: the lane asks at every offline decision.
+// the latest time this terminal has recorded or observed (durable across
+// restarts, so a clock set back is caught), the unsynced discount, and
+// Hold when offline redemptions must stop (a failed audit, a full disk). It
+// reads the mirror, not the file: the lane asks at every offline decision.
 func (l *Ledger) SyncState(ctx context.Context) (terminal.SyncState, error) {
 	if err := ctx.Err(); err != nil {
 		return terminal.SyncState{}, err
@@ -99,7 +100,8 @@ func (l *Ledger) SyncState(ctx context.Context) (terminal.SyncState, error) {
 	case l.stateErr != nil:
 		return terminal.SyncState{}, l.stateErr
 	}
-	return terminal.SyncState{LastSync: l.lastSync, ServerOffset: l.offset, HighWater: l.high, UnsyncedFen: l.disc}, nil
+	return terminal.SyncState{LastSync: l.lastSync, ServerOffset: l.offset, HighWater: l.high, UnsyncedFen: l.disc,
+		Hold: l.hold()}, nil
 }
 
 // HighWater returns the latest time recorded on this terminal's clock (the

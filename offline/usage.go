@@ -22,6 +22,15 @@ type Usage struct {
 	// Full is true when redemptions are refused with ErrFull (UsedBytes has
 	// reached MaxSize minus the reserve).
 	Full bool `json:"full"`
+	// DiskFreeBytes is the free space of the file system holding the file
+	// (-1 if it cannot be measured).
+	DiskFreeBytes int64 `json:"disk_free_bytes"`
+	// DiskLow is true below Options.DiskWarn: free some space.
+	DiskLow bool `json:"disk_low"`
+	// DiskFull is true below Options.DiskReserve: redemptions are refused
+	// with ErrDiskFull, offline ones declined, so that the acknowledgement
+	// that frees the outbox can still be written.
+	DiskFull bool `json:"disk_full"`
 }
 
 // Usage returns the ledger's size figures as of the last write.
@@ -41,20 +50,23 @@ func (l *Ledger) limit(k terminal.Kind) int64 {
 	return l.opts.MaxSize - l.opts.Reserve
 }
 
-// refreshUsage measures the file after a write and raises or clears the alarm.
+// refreshUsage measures the file and the free disk space after a write (and
+// at every background tick), and raises or clears the alarms.
 func (l *Ledger) refreshUsage() {
+	db := l.db.Load()
 	var size int64
-	if err := l.db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
+	if err := db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
 		return
 	}
-	st := l.db.Stats()
-	page := int64(l.db.Info().PageSize)
+	st := db.Stats()
+	page := int64(db.Info().PageSize)
 	u := Usage{UsedBytes: size - int64(st.FreePageN+st.PendingPageN)*page, MaxSize: l.opts.MaxSize, AlarmSize: l.opts.AlarmSize}
 	if fi, err := os.Stat(l.path); err == nil {
 		u.FileBytes = fi.Size()
 	}
 	u.Alarm = u.UsedBytes >= u.AlarmSize
 	u.Full = u.UsedBytes >= l.limit(terminal.KindRedemption)
+	l.measureDisk(&u)
 	l.mu.Lock()
 	l.usage = u
 	l.mu.Unlock()
@@ -63,5 +75,26 @@ func (l *Ledger) refreshUsage() {
 			"path", l.path, "used_bytes", u.UsedBytes, "alarm_size", u.AlarmSize, "max_size", u.MaxSize)
 	} else if !u.Alarm && l.alarmed.Swap(false) {
 		l.log.Info("offline ledger below its size alarm again", "path", l.path, "used_bytes", u.UsedBytes)
+	}
+}
+
+// measureDisk fills the disk fields of u and logs crossing DiskWarn.
+func (l *Ledger) measureDisk(u *Usage) {
+	u.DiskFreeBytes = -1
+	if l.opts.DiskReserve < 0 {
+		return
+	}
+	free, err := l.opts.diskFree(l.path)
+	if err != nil {
+		return
+	}
+	u.DiskFreeBytes = free
+	u.DiskLow = free < l.opts.DiskWarn
+	u.DiskFull = free < l.opts.DiskReserve
+	if u.DiskLow && !l.diskLow.Swap(true) {
+		l.log.Warn("disk nearly full: free space for the offline ledger (磁盘空间不足，请清理)",
+			"path", l.path, "free_bytes", free, "warn_bytes", l.opts.DiskWarn, "reserve_bytes", l.opts.DiskReserve)
+	} else if !u.DiskLow && l.diskLow.Swap(false) {
+		l.log.Info("disk space above the warning again", "path", l.path, "free_bytes", free)
 	}
 }

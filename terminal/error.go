@@ -101,6 +101,13 @@ const (
 	// ReasonHeldElsewhere (already_redeemed): another till's online claim
 	// holds the voucher for now; it may be usable when the hold ends.
 	ReasonHeldElsewhere Reason = "held_elsewhere"
+	// ReasonLedgerFault (offline_limit): the terminal's ledger failed its
+	// audit (a damaged or altered record) or cannot be read after a failed
+	// write; offline redemptions stop until it is resolved (SyncState.Hold).
+	ReasonLedgerFault Reason = "ledger_fault"
+	// ReasonDiskFull (offline_limit): the disk is too full to record
+	// offline redemptions and still sync them (SyncState.Hold).
+	ReasonDiskFull Reason = "disk_full"
 )
 
 // reasonMessages holds the cashier-facing text of each reason, Chinese then
@@ -118,6 +125,10 @@ var reasonMessages = map[Reason][2]string{
 		"this discount is over the cap for one offline redemption; it needs the server online"},
 	ReasonHeldElsewhere: {"此券正在其他收银台使用中，暂时不能用",
 		"this voucher is being used at another till right now"},
+	ReasonLedgerFault: {"离线账本校验异常，已停止离线用券；请联系维护人员",
+		"the offline ledger failed its audit; offline vouchers are stopped, call support"},
+	ReasonDiskFull: {"磁盘空间不足，已停止离线用券；请清理空间",
+		"the disk is nearly full; offline vouchers are stopped, free some space"},
 }
 
 // Declinef returns an *Error with code, the message of reason (the code's
@@ -145,7 +156,8 @@ func HeldElsewhere(until time.Time, format string, args ...any) *Error {
 }
 
 // Reasons lists every decline reason.
-var Reasons = []Reason{ReasonNeverSynced, ReasonClock, ReasonAge, ReasonAllowance, ReasonOfflineCap, ReasonHeldElsewhere}
+var Reasons = []Reason{ReasonNeverSynced, ReasonClock, ReasonAge, ReasonAllowance, ReasonOfflineCap, ReasonHeldElsewhere,
+	ReasonLedgerFault, ReasonDiskFull}
 
 // Error returns the code, the English message and the detail.
 func (e *Error) Error() string {

@@ -106,6 +106,9 @@ type SyncState struct {
 	HighWater time.Time
 	// UnsyncedFen is the total discount of redemptions not yet acknowledged.
 	UnsyncedFen Fen
+	// Hold, if not empty, stops offline redemptions: why the ledger cannot
+	// take them safely (ReasonLedgerFault, ReasonDiskFull).
+	Hold Reason
 }
 
 // Rules decides redemptions. All fields are read, never written, by Decide,
@@ -259,19 +262,24 @@ func (p *Params) justOver(eligible, spend Fen) bool {
 
 // CheckOffline applies the offline risk limits to a redemption of discount
 // made without the server's online authorisation. It declines offline_limit
-// when the terminal's clock ran backwards or drifted from the server's, when
-// the last sync is too old, or when a cap would be passed.
+// when the ledger holds offline redemptions (s.Hold), when the terminal's
+// clock ran backwards or drifted from the server's, when now is more than
+// OfflineMaxAge after the server's time at the last sync (offline too long,
+// or the clock set forward), or when a cap would be passed.
 func (p Params) CheckOffline(s *SyncState, discount Fen, now time.Time) *Error {
 	p = p.WithDefaults()
 	switch {
+	case s.Hold != "":
+		return Declinef(OfflineLimit, s.Hold, "the ledger holds offline redemptions: %s", s.Hold)
 	case s.LastSync.IsZero():
 		return Declinef(OfflineLimit, ReasonNeverSynced, "never synced")
 	case now.Before(s.HighWater) || now.Before(s.LastSync):
 		return Declinef(OfflineLimit, ReasonClock, "clock ran backwards: now %s, seen %s", now.Format(time.RFC3339), s.HighWater.Format(time.RFC3339))
 	case s.ServerOffset > p.MaxClockDrift || -s.ServerOffset > p.MaxClockDrift:
 		return Declinef(OfflineLimit, ReasonClock, "clock differs from the server's by %s", s.ServerOffset)
-	case now.Sub(s.LastSync) > p.OfflineMaxAge:
-		return Declinef(OfflineLimit, ReasonAge, "last sync %s ago, limit %s", now.Sub(s.LastSync).Round(time.Minute), p.OfflineMaxAge)
+	case now.Sub(s.LastSync.Add(s.ServerOffset)) > p.OfflineMaxAge:
+		return Declinef(OfflineLimit, ReasonAge, "now %s is %s after the server's time at the last sync, limit %s",
+			now.Format(time.RFC3339), now.Sub(s.LastSync.Add(s.ServerOffset)).Round(time.Minute), p.OfflineMaxAge)
 	case discount > p.OfflineMaxDiscountFen:
 		return Declinef(OfflineLimit, ReasonOfflineCap, "discount %s over the offline cap %s", discount, p.OfflineMaxDiscountFen)
 	case s.UnsyncedFen+discount > p.OfflineLimitFen:

@@ -256,6 +256,14 @@ func TestParams_CheckOffline(t *testing.T) {
 		{"AtPerRedemptionCap", func(*terminal.SyncState) {}, terminal.Yuan(1000), true, ""},
 		{"TotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 101, false, terminal.ReasonAllowance},
 		{"AtTotalCap", func(s *terminal.SyncState) { s.UnsyncedFen = terminal.Yuan(4999) }, 100, true, ""},
+		// The server's clock at the last sync was 4 minutes behind the
+		// terminal's: now is 24 h 1 min after the server's time then, though
+		// only 23 h 57 min after the terminal's (a clock set forward).
+		{"AheadOfServerTime", func(s *terminal.SyncState) {
+			s.LastSync, s.ServerOffset = noon.Add(-23*time.Hour-57*time.Minute), -4*time.Minute
+		}, 4000, false, terminal.ReasonAge},
+		{"LedgerFault", func(s *terminal.SyncState) { s.Hold = terminal.ReasonLedgerFault }, 4000, false, terminal.ReasonLedgerFault},
+		{"DiskFull", func(s *terminal.SyncState) { s.Hold = terminal.ReasonDiskFull }, 4000, false, terminal.ReasonDiskFull},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -68,13 +68,6 @@ func sameOrigin(r *http.Request) bool {
 	return o == "http://"+r.Host || o == "https://"+r.Host
 }
 
-// broadcast sends m to every client.
-func (h *hub) broadcast(m Message) {
-	if b, err := json.Marshal(m); err == nil {
-		h.send(b)
-	}
-}
-
 // broadcastLane sends a lane event to every client and keeps it for the
 // hello of the next one; both under one lock, so no client sees them out
 // of order.

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Open) {
 		{"Redeemed", testRedeemed},
 		{"Holds", testHolds},
 		{"Conflicts", testConflicts},
+		{"Memos", testMemos},
 		{"Actions", testActions},
 		{"DayRecords", testDayRecords},
 		{"Rollback", testRollback},
@@ -519,6 +520,43 @@ func testConcurrent(t *testing.T, s hub.Store) {
 	if accepted != 1 {
 		t.Fatalf("%d accepted redemptions of one voucher, want 1", accepted)
 	}
+}
+
+// testMemos: a memo reads back what was put, in the same transaction and
+// after the commit; a rolled-back put leaves the old value.
+func testMemos(t *testing.T, s hub.Store) {
+	keys := &hub.Keys{Memos: []string{"holder/M1/A1", "absent"}}
+	err := s.Commit(ctx, keys, func(tx hub.Tx) error {
+		if _, ok, err := tx.Memo("absent"); err != nil || ok {
+			t.Errorf("absent memo: %v %v", ok, err)
+		}
+		if err := tx.PutMemo("holder/M1/A1", []byte("one")); err != nil {
+			return err
+		}
+		v, ok, err := tx.Memo("holder/M1/A1")
+		if err != nil || !ok || string(v) != "one" {
+			t.Errorf("own write: %q %v %v", v, ok, err)
+		}
+		return nil
+	})
+	must(t, err)
+	errBoom := errors.New("boom")
+	err = s.Commit(ctx, keys, func(tx hub.Tx) error {
+		if err := tx.PutMemo("holder/M1/A1", []byte("two")); err != nil {
+			return err
+		}
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("rollback: %v", err)
+	}
+	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error {
+		v, ok, err := tx.Memo("holder/M1/A1")
+		if err != nil || !ok || string(v) != "one" {
+			t.Errorf("after rollback: %q %v %v", v, ok, err)
+		}
+		return err
+	}))
 }
 
 func testActions(t *testing.T, s hub.Store) {

@@ -17,13 +17,9 @@ import (
 // server saw of it show in the fleet view, and the hub's hooks count the
 // records, group commits and batch round trips.
 func TestClient_Fleet(t *testing.T) {
-	var accepted, grouped, commits, batches atomic.Int64
+	var decided, grouped, commits, batches atomic.Int64
 	s := mustServer(t, hub.Options{Hooks: hub.Hooks{
-		Outcome: func(r terminal.Result) {
-			if r == terminal.Accepted {
-				accepted.Add(1)
-			}
-		},
+		Outcome: func(terminal.Result) { decided.Add(1) },
 		GroupCommit: func(records, _ int, _ time.Duration, err error) {
 			if err == nil {
 				grouped.Add(int64(records))
@@ -58,9 +54,9 @@ func TestClient_Fleet(t *testing.T) {
 	if t2.ID != "T2" || t2.Connected || !t2.LastSync.IsZero() || t2.Agent != "" {
 		t.Errorf("T2 never connected: %+v", t2)
 	}
-	if accepted.Load() != 5 || grouped.Load() != 5 || commits.Load() == 0 || batches.Load() == 0 {
-		t.Errorf("hooks: accepted %d, grouped %d in %d commits, %d batch round trips; want 5, 5, >0, >0",
-			accepted.Load(), grouped.Load(), commits.Load(), batches.Load())
+	if decided.Load() != 5 || grouped.Load() != 5 || commits.Load() == 0 || batches.Load() == 0 {
+		t.Errorf("hooks: decided %d, grouped %d in %d commits, %d batch round trips; want 5, 5, >0, >0",
+			decided.Load(), grouped.Load(), commits.Load(), batches.Load())
 	}
 
 	// The terminal comes back with an empty ledger (replaced, or restored

@@ -35,6 +35,7 @@ const maxAdminBody = 1 << 20
 //	POST /admin/revoke                    {"voucher":"16 hex digits"}
 //	POST /admin/keys/rotate               → {"key_id": "8 hex digits"}
 //	GET  /admin/report?day=YYYY-MM-DD&merchant=M → Report
+//	GET  /admin/backup                    → the embedded ledger file, consistent (bbolt Tx.WriteTo)
 //
 // Errors answer {"error": "..."} with 400, 403, 404, 409 or 500.
 func (h *Hub) Handler() http.Handler {
@@ -104,6 +105,7 @@ func (h *Hub) Handler() http.Handler {
 		rep, err := h.Report(r.Context(), day, r.URL.Query().Get("merchant"))
 		writeResult(w, rep, err)
 	})
+	admin.HandleFunc("GET /admin/backup", h.serveBackup)
 	mux.Handle("/admin/", h.adminAuth(admin))
 	if h.opts.Metrics != nil {
 		mux.Handle("GET /metrics", h.adminAuth(h.opts.Metrics))

@@ -50,6 +50,8 @@ type JournalEntry struct {
 type Outcome struct {
 	Seq    uint64 `json:"seq"`
 	Result Result `json:"result"`
+	// Code is a conflict's decline or review code (empty otherwise).
+	Code Code `json:"code,omitempty"`
 	// Detail explains a conflict ("voucher 11.. redeemed by T2-0000000004").
 	Detail string `json:"detail,omitempty"`
 }

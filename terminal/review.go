@@ -142,10 +142,7 @@ func (r *Rules) Review(rec *Redemption, s *Sender, led Ledgers) (v Verdict) {
 // the skew, not before the terminal's previous record, and not before the
 // connection it was made during.
 func (r *Rules) reviewTime(rec *Redemption, s *Sender) *Error {
-	skew := r.Params.MaxClockDrift
-	if skew <= 0 {
-		skew = DefaultSkew
-	}
+	skew := r.skew()
 	at := rec.At
 	switch {
 	case at.IsZero():
@@ -161,6 +158,14 @@ func (r *Rules) reviewTime(rec *Redemption, s *Sender) *Error {
 	return nil
 }
 
+// skew is the clock difference allowed between a terminal and the server.
+func (r *Rules) skew() time.Duration {
+	if r.Params.MaxClockDrift > 0 {
+		return r.Params.MaxClockDrift
+	}
+	return DefaultSkew
+}
+
 func stamp(t time.Time) string { return t.In(Zone).Format(time.DateTime) }
 
 // reviewRedemption re-decides a redemption as its till should have: the
@@ -174,7 +179,13 @@ func (r *Rules) reviewRedemption(rec *Redemption, s *Sender, led Ledgers, d *Dec
 	co := &Checkout{ID: rec.CheckoutID, Status: StatusOpen, Items: rec.Items}
 	req := &Request{Code: rec.Code, Merchant: s.Merchant, Checkout: co, Now: rec.At}
 	if !(rec.Online && s.Held) {
-		req.Offline = &SyncState{LastSync: s.LastSync, HighWater: s.PrevAt, UnsyncedFen: s.UnsyncedFen}
+		// The last sync is on the server's clock, the record's time on the
+		// terminal's: they may differ by the allowed skew.
+		last := s.LastSync
+		if !last.IsZero() {
+			last = last.Add(-r.skew())
+		}
+		req.Offline = &SyncState{LastSync: last, HighWater: s.PrevAt, UnsyncedFen: s.UnsyncedFen}
 	}
 	*d = rr.Decide(req)
 	if d.Decline != nil {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/drivers/qrimage"
-	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -19,15 +18,16 @@ import (
 
 // adminFlags are the flags that choose where an admin command acts.
 type adminFlags struct {
-	cmd                 string
-	data, server, token string
+	cmd           string
+	ledger        ledgerFlags
+	server, token string
 }
 
 // adminCommand returns the flag set of admin command cmd with -data,
 // -server and -token registered in a.
 func adminCommand(cmd string) (*flag.FlagSet, *adminFlags) {
 	fs, a := newFlags(cmd), &adminFlags{cmd: cmd}
-	fs.StringVar(&a.data, "data", "", "data directory of a stopped server")
+	a.ledger.register(fs, "data directory of a stopped server")
 	fs.StringVar(&a.server, "server", "", "URL of a running server (http://HOST:PORT)")
 	fs.StringVar(&a.token, "token", os.Getenv("VOUCHERD_TOKEN"), "admin token of the running server")
 	return fs, a
@@ -37,21 +37,24 @@ func adminCommand(cmd string) (*flag.FlagSet, *adminFlags) {
 func (a *adminFlags) open() (hub.Admin, func(), error) {
 	cmd := a.cmd
 	switch {
-	case a.data != "" && a.server != "":
-		return nil, nil, usagef("%s: give -data DIR or -server URL, not both", cmd)
+	case a.ledger.set() && a.server != "":
+		return nil, nil, usagef("%s: give -data DIR, -db URL or -server URL, only one", cmd)
 	case a.server != "":
 		if !strings.HasPrefix(a.server, "http://") && !strings.HasPrefix(a.server, "https://") {
 			return nil, nil, usagef("%s: -server wants an http:// or https:// URL, got %q", cmd, a.server)
 		}
 		return &hub.Remote{URL: a.server, Token: a.token}, func() {}, nil
-	case a.data != "":
-		h, err := boltstore.OpenHub(a.data, hub.Options{Logf: func(string, ...any) {}})
+	case a.ledger.set():
+		if err := a.ledger.check(cmd); err != nil {
+			return nil, nil, err
+		}
+		h, err := a.ledger.openHub(context.Background(), hub.Options{Logf: func(string, ...any) {}})
 		if err != nil {
 			return nil, nil, err
 		}
 		return h, func() { _ = h.Close() }, nil
 	}
-	return nil, nil, usagef("%s: -data DIR or -server URL is required", cmd)
+	return nil, nil, usagef("%s: -data DIR, -db URL or -server URL is required", cmd)
 }
 
 func cmdMerchantAdd(args []string, stdout io.Writer) error {

@@ -18,16 +18,18 @@ import (
 func (a *adminFlags) openIssuing() (issuing.Admin, func(), error) {
 	cmd := a.cmd
 	switch {
-	case a.data != "" && a.server != "":
+	case a.ledger.set() && a.server != "":
 		return nil, nil, usagef("%s: give -data DIR or -server URL, not both", cmd)
+	case a.ledger.db != "":
+		return nil, nil, usagef("%s: the issuing side runs on the embedded ledger only for now: use -data DIR or -server URL", cmd)
 	case a.server != "":
 		if !strings.HasPrefix(a.server, "http://") && !strings.HasPrefix(a.server, "https://") {
 			return nil, nil, usagef("%s: -server wants an http:// or https:// URL, got %q", cmd, a.server)
 		}
 		return &issuing.Remote{URL: a.server, Token: a.token}, func() {}, nil
-	case a.data != "":
+	case a.ledger.data != "":
 		quiet := func(string, ...any) {}
-		h, svc, err := boltstore.OpenServer(a.data, hub.Options{Logf: quiet}, issuing.Options{Logf: quiet})
+		h, svc, err := boltstore.OpenServer(a.ledger.data, hub.Options{Logf: quiet}, issuing.Options{Logf: quiet})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -11,18 +11,23 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
 )
 
 const usage = `voucherd: the central server (sync hub, voucher issuer, ledger, reports)
 
 usage:
-  voucherd init -data DIR
-  voucherd serve -data DIR -listen ADDR [-token TOKEN] [-platform-token TOKEN]
+  voucherd -version                   (version, VCS revision and commit time of this build)
+  voucherd init (-data DIR | -db URL -key-file FILE)
+  voucherd serve (-data DIR | -db URL -key-file FILE) -listen ADDR [-token TOKEN] [-platform-token TOKEN]
+                 [-log-format text|json] [-log-level info]
   voucherd merchant add -id M -name NAME -category retail|fuel|appliance|hospitality [-region 140521] ADMIN
   voucherd merchant block -id M ADMIN
   voucherd merchant unblock -id M ADMIN
   voucherd terminal add -merchant M -id T -out FILE [-url ws://HOST/v1/sync] ADMIN
   voucherd terminal revoke -id T ADMIN
+  voucherd terminal list [-format table|json] ADMIN   (last sync, queue, exposure, agent version, faults)
   voucherd mint -category C (-spend YUAN -off YUAN | -value YUAN) -holder H
                 (-day YYYY-MM-DD | -from RFC3339 -until RFC3339) [-n N] [-png DIR] ADMIN
   voucherd revoke -voucher ID ADMIN
@@ -38,10 +43,13 @@ usage:
   voucherd love add -holder PLATFORM_ID [-value YUAN] ADMIN
   voucherd pool [-day YYYY-MM-DD] [-format table|csv|json] ADMIN
   voucherd budget move -round R -from C -to C -amount YUAN -reason TEXT ADMIN
+  voucherd check -data DIR             (verify a stopped server's embedded ledger)
+  voucherd backup (-data DIR | -server URL) -out FILE   (hot copy of the embedded ledger)
 
-ADMIN is either -data DIR (a stopped server's directory) or -server URL
-(a running server, e.g. http://127.0.0.1:8443) with -token TOKEN if it has one
-(or $VOUCHERD_TOKEN). serve takes its token from -token or $VOUCHERD_TOKEN;
+ADMIN is -data DIR (a stopped server's directory), -db URL -key-file FILE
+(a PostgreSQL database, $VOUCHERD_DB and $VOUCHERD_KEY_FILE, running servers
+or not) or -server URL (a running server, e.g. http://127.0.0.1:8443) with
+-token TOKEN if it has one (or $VOUCHERD_TOKEN). serve takes its token from -token or $VOUCHERD_TOKEN;
 without one the admin API answers loopback callers only.
 /console/ on serve's address is the county's console (the admin token, or loopback).
 
@@ -62,6 +70,9 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // run executes one command and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	if buildinfo.Handle(args, "voucherd", stdout) {
+		return 0
+	}
 	err := dispatch(args, stdout, stderr)
 	var ue *usageError
 	switch {
@@ -102,6 +113,10 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 			return cmdReportProgramme(rest[1:], stdout)
 		}
 		return cmdReport(rest, stdout)
+	case "check":
+		return cmdCheck(rest, stdout)
+	case "backup":
+		return cmdBackup(rest, stdout)
 	case "audit":
 		switch {
 		case len(rest) > 0 && rest[0] == "sample":
@@ -128,6 +143,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 			return cmdTerminalAdd(rest[1:], stdout)
 		case "terminal revoke":
 			return cmdTerminalRevoke(rest[1:], stdout)
+		case "terminal list":
+			return cmdTerminalList(rest[1:], stdout)
 		case "key rotate":
 			return cmdKeyRotate(rest[1:], stdout)
 		case "round add":

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"os"
@@ -13,8 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
+	"github.com/voucherpos/voucherpos/cmd/internal/logging"
 	"github.com/voucherpos/voucherpos/drivers/qrimage"
-	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/sync/wire"
@@ -28,14 +28,19 @@ const shutdownWait = 10 * time.Second
 
 func cmdInit(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("init")
-	data := fs.String("data", "", "data directory")
+	var l ledgerFlags
+	l.register(fs, "data directory")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := need("init", [2]string{"data", *data}); err != nil {
+	if err := l.check("init"); err != nil {
 		return err
 	}
-	h, err := boltstore.OpenHub(*data, hub.Options{Create: true, Logf: func(string, ...any) {}})
+	ctx := context.Background()
+	if err := l.initStore(ctx, stderr); err != nil {
+		return err
+	}
+	h, err := l.openHub(ctx, hub.Options{Create: true, Logf: func(string, ...any) {}})
 	if err != nil {
 		return err
 	}
@@ -43,37 +48,52 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 	if err := h.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "voucherd: ledger ready in %s; issuing key id:\n", *data)
+	fmt.Fprintf(stderr, "voucherd: ledger ready in %s; issuing key id:\n", l.where())
 	fmt.Fprintln(stdout, id)
 	return nil
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve")
-	data := fs.String("data", "", "data directory (voucherd init)")
+	var l ledgerFlags
+	l.register(fs, "data directory (voucherd init)")
 	listen := fs.String("listen", defaultListen, "address to listen on")
 	token := fs.String("token", os.Getenv("VOUCHERD_TOKEN"), "admin API token (default: loopback callers only)")
 	platform := fs.String("platform-token", os.Getenv("VOUCHERD_PLATFORM_TOKEN"), "the issuing platform's token for /v1/claims (default: loopback callers only)")
+	lf := logging.Register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := need("serve", [2]string{"data", *data}); err != nil {
+	if err := l.check("serve"); err != nil {
 		return err
 	}
-	logger := log.New(stderr, "voucherd: ", log.LstdFlags)
-	h, iss, err := boltstore.OpenServer(*data, hub.Options{AdminToken: *token, Logf: logger.Printf},
+	logger, err := lf.New(stderr)
+	if err != nil {
+		return usagef("serve: %v", err)
+	}
+	metrics := newServerMetrics()
+	h, iss, err := l.openServer(context.Background(), hub.Options{AdminToken: *token, Logf: logging.Printf(logger),
+		Hooks: metrics.hooks(), Metrics: metrics.handler(logger)},
 		issuing.Options{AdminToken: *token, PlatformToken: *platform, QR: walletQR})
 	if err != nil {
 		return err
 	}
+	metrics.watch(h)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		_ = iss.Close()
+		closeIssuing(iss)
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	srv := hub.NewServer(countyHandler(h, iss.Wrap(h.Handler())))
+	var handler http.Handler = h.Handler()
+	if iss != nil {
+		handler = iss.Wrap(handler)
+	} else {
+		logger.Warn("the claims API (/v1/claims, /wallet/) runs on the embedded ledger only for now: not served with -db")
+	}
+	srv := hub.NewServer(countyHandler(h, handler))
 	fmt.Fprintf(stdout, "voucherd: serving on http://%s (terminals: ws://%s%s, issuing key id %s)\n", ln.Addr(), ln.Addr(), wire.Path, h.KeyID())
+	logger.Info("serving", "addr", ln.Addr().String(), "sync", wire.Path, "issuing_key", h.KeyID().String(), "version", buildinfo.Read().Short())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	sig := make(chan os.Signal, 1)
@@ -81,13 +101,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	defer signal.Stop(sig)
 	select {
 	case s := <-sig:
-		logger.Printf("%s: shutting down (terminals are told to reconnect later, 1012)", s)
+		logger.Info("shutting down (terminals are told to reconnect later, 1012)", "signal", s.String())
 	case err := <-errc:
-		_ = iss.Close()
+		closeIssuing(iss)
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	_ = iss.Close()   // answers the claims queued
+	closeIssuing(iss) // answers the claims queued
 	herr := h.Close() // closes the terminals' websockets with 1012, then the ledger
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()

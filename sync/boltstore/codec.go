@@ -27,8 +27,9 @@ var (
 	bRevoked   = []byte("revoked")   // voucher id u64 → Unix seconds of the revocation
 	bHolds     = []byte("holds")     // voucher id u64 → JSON hub.Hold
 	bKeys      = []byte("keys")      // key id u32 → issuing key seed (all trusted)
+	bMemos     = []byte("memos")     // memo key → the hub's value (hub.Tx.Memo)
 
-	allBuckets = [][]byte{bMeta, bMerchants, bTerminals, bHeads, bRecords, bDays, bVouchers, bConflicts, bMinted, bRevoked, bHolds, bKeys}
+	allBuckets = [][]byte{bMeta, bMerchants, bTerminals, bHeads, bRecords, bDays, bVouchers, bConflicts, bMinted, bRevoked, bHolds, bKeys, bMemos}
 
 	kIssuer  = []byte("issuer")
 	kParams  = []byte("params")

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/terminal"
 )
 
 // safeOpen opens a bbolt file; bbolt panics on some damaged pages (a
@@ -54,8 +56,10 @@ func probe(tx *bolt.Tx) error {
 	return nil
 }
 
-// Check verifies the whole file: bbolt's page check (every page reachable
-// once, no page freed and used), then every value the hub reads decodes.
+// Check verifies the whole file: its page structure (walkFile), bbolt's
+// page check, every record decoding with its hash linking it to the one
+// before (terminal.ChainHash) up to the terminal's head, every live
+// redemption naming an accepted record, then every other value decoding.
 // It returns every problem found, or nil.
 func (s *Store) Check(ctx context.Context) (problems []error) {
 	err := s.view(func(tx *bolt.Tx) error {
@@ -73,20 +77,8 @@ func (s *Store) Check(ctx context.Context) (problems []error) {
 		if len(problems) > 0 {
 			return nil
 		}
-		return tx.Bucket(bRecords).ForEach(func(k, v []byte) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			term, seq, ok := splitRecordKey(k)
-			if !ok {
-				problems = append(problems, fmt.Errorf("%w: record key %q", ErrDamaged, k))
-				return nil
-			}
-			if _, err := decodeRecord(term, seq, v); err != nil {
-				problems = append(problems, err)
-			}
-			return nil
-		})
+		problems = append(problems, checkChains(ctx, tx)...)
+		return ctx.Err()
 	})
 	if err != nil {
 		problems = append(problems, err)
@@ -164,3 +156,66 @@ func OpenHub(dir string, opts hub.Options) (*hub.Hub, error) {
 
 // Path returns the ledger file's path in dir.
 func Path(dir string) string { return filepath.Join(dir, File) }
+
+// checkChains walks the records in key order (terminal, then sequence):
+// each must decode, follow its predecessor (seq+1, its hash over the
+// previous hash and its body), and the last be the terminal's head; each
+// voucher's live redemption must be an accepted record of that voucher.
+func checkChains(ctx context.Context, tx *bolt.Tx) (problems []error) {
+	var term string
+	var seq uint64
+	var prev [32]byte
+	end := func() {
+		if term == "" {
+			return
+		}
+		if h := head(tx, term); h.Seq != seq || h.Hash != prev {
+			problems = append(problems, fmt.Errorf("%w: terminal %s: head at %d, its records end at %d", ErrDamaged, term, h.Seq, seq))
+		}
+	}
+	err := tx.Bucket(bRecords).ForEach(func(k, v []byte) error {
+		if len(problems) >= 100 {
+			return errors.New("more than 100 problems")
+		}
+		t, s, ok := splitRecordKey(k)
+		if !ok {
+			problems = append(problems, fmt.Errorf("%w: record key %q", ErrDamaged, k))
+			return nil
+		}
+		if t != term {
+			end()
+			term, seq, prev = t, 0, [32]byte{}
+		}
+		r, err := decodeRecord(t, s, v)
+		switch {
+		case err != nil:
+			problems = append(problems, err)
+		case s != seq+1:
+			problems = append(problems, fmt.Errorf("%w: record %s follows seq %d", ErrDamaged, r.ID(), seq))
+		case terminal.ChainHash(prev, s, r.Body) != r.Hash:
+			problems = append(problems, fmt.Errorf("%w: record %s: its hash does not match its body and the record before", ErrDamaged, r.ID()))
+		}
+		seq, prev = s, r.Hash
+		return ctx.Err()
+	})
+	if err != nil {
+		problems = append(problems, err)
+	}
+	end()
+	err = tx.Bucket(bVouchers).ForEach(func(k, v []byte) error {
+		t, s, ok := terminal.ParseRecordID(string(v))
+		if !ok || len(k) != 8 {
+			problems = append(problems, fmt.Errorf("%w: voucher %x redeemed by %q", ErrDamaged, k, v))
+			return nil
+		}
+		r, found, err := record(tx, t, s)
+		if err != nil || !found || r.Result != terminal.Accepted || uint64(r.Voucher) != binary.BigEndian.Uint64(k) {
+			problems = append(problems, fmt.Errorf("%w: voucher %x: its redemption %s is not an accepted record of it", ErrDamaged, k, v))
+		}
+		return nil
+	})
+	if err != nil {
+		problems = append(problems, err)
+	}
+	return problems
+}

@@ -29,9 +29,6 @@ var (
 
 	kSecret = []byte("holder_secret")
 	kSwept  = []byte("swept")
-
-	// bLiveRedemptions is the hub's voucher id → live accepted redemption.
-	bLiveRedemptions = []byte("vouchers")
 )
 
 // Issuing is the issuing side's store in the hub's bbolt file.
@@ -131,10 +128,8 @@ func appendJSON(t issuingTx, name []byte, v any) error {
 	if err != nil {
 		return err
 	}
-	return putIssuingJSON(b, u64key(seq), v)
+	return putJSON(b, u64(seq), v)
 }
-
-func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 func (t issuingTx) Rounds() ([]terminal.IssueRound, error) {
 	return jsonList[terminal.IssueRound](t, bRounds)
@@ -160,7 +155,7 @@ func (t issuingTx) PutDrop(d *terminal.Drop) error {
 			return err
 		}
 	}
-	return putIssuingJSON(b, u64key(d.ID), d)
+	return putJSON(b, u64(d.ID), d)
 }
 
 func (t issuingTx) NextClaimSeq() (uint64, error) {
@@ -176,14 +171,14 @@ func (t issuingTx) AddClaim(c *issuing.Claim) error {
 	if err != nil {
 		return err
 	}
-	key := u64key(c.Seq)
+	key := u64(c.Seq)
 	if cb.Get(key) != nil {
 		return fmt.Errorf("claim %d exists", c.Seq)
 	}
-	if err := putIssuingJSON(cb, key, c); err != nil {
+	if err := putJSON(cb, key, c); err != nil {
 		return err
 	}
-	hk := binary.BigEndian.AppendUint64(u64key(uint64(c.Voucher.Holder)), c.Seq)
+	hk := binary.BigEndian.AppendUint64(u64(uint64(c.Voucher.Holder)), c.Seq)
 	if err := t.tx.Bucket(bClaimHolders).Put(hk, nil); err != nil {
 		return err
 	}
@@ -222,7 +217,7 @@ func (t issuingTx) HolderClaims(h terminal.HolderID) ([]issuing.Claim, error) {
 	if err != nil {
 		return nil, err
 	}
-	prefix := u64key(uint64(h))
+	prefix := u64(uint64(h))
 	var out []issuing.Claim
 	c := b.Cursor()
 	for k, _ := c.Seek(prefix); len(k) == 16 && string(k[:8]) == string(prefix); k, _ = c.Next() {
@@ -244,7 +239,7 @@ func (t issuingTx) Claims(from uint64, fn func(*issuing.Claim) (bool, error)) er
 		return err
 	}
 	c := b.Cursor()
-	for k, v := c.Seek(u64key(from)); k != nil; k, v = c.Next() {
+	for k, v := c.Seek(u64(from)); k != nil; k, v = c.Next() {
 		var cl issuing.Claim
 		if err := json.Unmarshal(v, &cl); err != nil {
 			return fmt.Errorf("claim %x: %w", k, err)
@@ -258,7 +253,7 @@ func (t issuingTx) Claims(from uint64, fn func(*issuing.Claim) (bool, error)) er
 }
 
 func (t issuingTx) SetStatus(seq uint64, st terminal.ClaimStatus) error {
-	c, ok, err := t.claim(u64key(seq))
+	c, ok, err := t.claim(u64(seq))
 	if err != nil {
 		return err
 	}
@@ -266,7 +261,7 @@ func (t issuingTx) SetStatus(seq uint64, st terminal.ClaimStatus) error {
 		return fmt.Errorf("claim %d missing", seq)
 	}
 	c.Status = st
-	return putIssuingJSON(t.tx.Bucket(bClaims), u64key(seq), &c)
+	return putJSON(t.tx.Bucket(bClaims), u64(seq), &c)
 }
 
 func (t issuingTx) Swept() (uint64, error) {
@@ -282,7 +277,7 @@ func (t issuingTx) Swept() (uint64, error) {
 }
 
 func (t issuingTx) SetSwept(seq uint64) error {
-	return t.tx.Bucket(bIssuingMeta).Put(kSwept, u64key(seq))
+	return t.tx.Bucket(bIssuingMeta).Put(kSwept, u64(seq))
 }
 
 func (t issuingTx) Love(h terminal.HolderID) (issuing.Love, bool, error) {
@@ -291,7 +286,7 @@ func (t issuingTx) Love(h terminal.HolderID) (issuing.Love, bool, error) {
 	if err != nil {
 		return l, false, err
 	}
-	v := b.Get(u64key(uint64(h)))
+	v := b.Get(u64(uint64(h)))
 	if v == nil {
 		return l, false, nil
 	}
@@ -306,11 +301,11 @@ func (t issuingTx) AddLove(l *issuing.Love) error {
 	if err != nil {
 		return err
 	}
-	k := u64key(uint64(l.Holder))
+	k := u64(uint64(l.Holder))
 	if b.Get(k) != nil {
 		return fmt.Errorf("love %s: %w", l.Holder, issuing.ErrExists)
 	}
-	return putIssuingJSON(b, k, l)
+	return putJSON(b, k, l)
 }
 
 func (t issuingTx) Loves(fn func(*issuing.Love) error) error {
@@ -323,20 +318,20 @@ func (t issuingTx) Loves(fn func(*issuing.Love) error) error {
 	return err
 }
 
+func (t issuingTx) Revoked(id terminal.VoucherID) (bool, error) {
+	b := t.tx.Bucket(bRevoked)
+	if b == nil {
+		return false, nil
+	}
+	return b.Get(u64(uint64(id))) != nil, nil
+}
+
 func (t issuingTx) Redeemed(id terminal.VoucherID) (bool, error) {
-	b := t.tx.Bucket(bLiveRedemptions)
+	b := t.tx.Bucket(bVouchers)
 	if b == nil {
 		return false, nil // no redemption synced yet
 	}
-	return b.Get(u64key(uint64(id))) != nil, nil
-}
-
-func putIssuingJSON(b *bolt.Bucket, k []byte, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(k, raw)
+	return b.Get(u64(uint64(id))) != nil, nil
 }
 
 // Issuing returns the issuing side's store in the same file as the hub's ledger.

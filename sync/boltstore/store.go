@@ -68,6 +68,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	case !fi.Mode().IsRegular():
 		return nil, fmt.Errorf("open %s: not a regular file", path)
 	}
+	if err == nil {
+		if err := walkFile(path); err != nil {
+			return nil, fmt.Errorf("open hub ledger %s: %w", path, err)
+		}
+	}
 	db, err := safeOpen(path, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, ReadOnly: opts.ReadOnly,
 		// Every commit is still fsync'd; the freelist is rebuilt at open
 		// instead of being written at each commit, and kept as a hashmap.

@@ -17,7 +17,7 @@ type tx struct {
 	tx                                  *bolt.Tx
 	heads, records, days, vouchers      *bolt.Bucket
 	holds, revoked, minted, conflicts   *bolt.Bucket
-	merchants                           *bolt.Bucket
+	merchants, memos                    *bolt.Bucket
 	anyRevoked, anyHolds, knownNonEmpty bool
 }
 
@@ -26,7 +26,7 @@ var _ hub.Tx = (*tx)(nil)
 func newTx(btx *bolt.Tx) *tx {
 	return &tx{tx: btx, heads: btx.Bucket(bHeads), records: btx.Bucket(bRecords), days: btx.Bucket(bDays),
 		vouchers: btx.Bucket(bVouchers), holds: btx.Bucket(bHolds), revoked: btx.Bucket(bRevoked),
-		minted: btx.Bucket(bMinted), conflicts: btx.Bucket(bConflicts), merchants: btx.Bucket(bMerchants)}
+		minted: btx.Bucket(bMinted), conflicts: btx.Bucket(bConflicts), merchants: btx.Bucket(bMerchants), memos: btx.Bucket(bMemos)}
 }
 
 func notEmpty(b *bolt.Bucket) bool { k, _ := b.Cursor().First(); return k != nil }
@@ -138,4 +138,19 @@ func (t *tx) AddConflict(c *hub.Conflict) error {
 		return err
 	}
 	return putJSON(t.conflicts, u64(n), c)
+}
+
+func (t *tx) Memo(key string) ([]byte, bool, error) {
+	v := t.memos.Get([]byte(key))
+	if v == nil {
+		return nil, false, nil
+	}
+	return append([]byte(nil), v...), true, nil
+}
+
+func (t *tx) PutMemo(key string, v []byte) error {
+	if key == "" {
+		return fmt.Errorf("memo: empty key")
+	}
+	return t.memos.Put([]byte(key), v)
 }

@@ -37,8 +37,8 @@ func TestChaos(t *testing.T) {
 	}
 
 	p := mustProxy(t, s.addr)
-	l1 := mustLane(t, creds[0], p.url(), fastOpts())
-	l2 := mustLane(t, creds[1], p.url(), fastOpts())
+	l1 := mustLane(t, creds[0], p.url(), fastOpts()).firstSync()
+	l2 := mustLane(t, creds[1], p.url(), fastOpts()).firstSync()
 	stop := make(chan struct{})
 	p.chaos(42, 150*time.Millisecond, stop)
 

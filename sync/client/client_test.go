@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 func TestClient_Drain(t *testing.T) {
 	s := mustServer(t, hub.Options{})
 	creds := s.merchant("M1", "T1")
-	l := mustLane(t, creds[0], s.url(), fastOpts())
+	l := mustLane(t, creds[0], s.url(), fastOpts()).firstSync()
 	l.commit(s.mint(250), 50)
 	waitSynced(t, s, l, 250)
 	rep, err := s.hub.Report(context.Background(), day, "")
@@ -41,10 +42,10 @@ func TestClient_Conflict(t *testing.T) {
 	s := mustServer(t, hub.Options{})
 	creds := s.merchant("M1", "T1", "T2")
 	code := s.mint(1)[0]
-	l1 := mustLane(t, creds[0], s.url(), fastOpts())
+	l1 := mustLane(t, creds[0], s.url(), fastOpts()).firstSync()
 	l1.commit([]string{code}, 1)
 	waitSynced(t, s, l1, 1)
-	l2 := mustLane(t, creds[1], s.url(), fastOpts())
+	l2 := mustLane(t, creds[1], s.url(), fastOpts()).firstSync()
 	l2.commit([]string{code}, 1)
 	waitSynced(t, s, l2, 1)
 
@@ -261,29 +262,39 @@ func TestClient_Refused(t *testing.T) {
 // A full refund that returns the voucher frees it on the server: another
 // terminal may then redeem it, and it is accepted, not a conflict.
 func TestClient_RefundReturnsVoucher(t *testing.T) {
-	s := mustServer(t, hub.Options{})
+	var mu gosync.Mutex
+	now := noon
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := mustServer(t, hub.Options{Now: clock})
 	creds := s.merchant("M1", "T1", "T2")
 	code := s.mint(1)[0]
-	l1 := mustLane(t, creds[0], s.url(), fastOpts())
+	l1 := mustLane(t, creds[0], s.url(), fastOpts()).firstSync()
 	l1.commit([]string{code}, 1)
 	ctx := context.Background()
 	orig, err := l1.ledger.Get(ctx, terminal.RecordID("T1", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := terminal.PlanRefund(orig, nil, nil, noon.Add(time.Hour))
+	plan, err := terminal.PlanRefund(orig, nil, nil, noon)
 	if err != nil {
 		t.Fatal(err)
 	}
-	refund := &terminal.Redemption{Kind: terminal.KindRefund, At: noon.Add(time.Hour), RefundOf: orig.ID,
-		Code: orig.Code, Voucher: orig.Voucher, TotalFen: plan.GrossFen, Items: plan.Items, RefundFen: plan.RefundFen, VoucherShareFen: plan.VoucherShareFen, VoucherReturned: plan.VoucherReturned}
-	if err := l1.ledger.Commit(ctx, refund); err != nil {
+	if err := l1.ledger.Commit(ctx, plan.Record(orig, "T1", "M1", noon)); err != nil {
 		t.Fatal(err)
 	}
 	l1.client.SyncNow()
 	waitSynced(t, s, l1, 2)
-	l2 := mustLane(t, creds[1], s.url(), fastOpts())
-	l2.commit([]string{code}, 1)
+	// The holder comes back after the split-bill window, to another till.
+	mu.Lock()
+	now = noon.Add(40 * time.Minute)
+	mu.Unlock()
+	l2 := mustLane(t, creds[1], s.url(), fastOpts()).firstSync()
+	again := sale(t, code)
+	again.At = now
+	if err := l2.ledger.Commit(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	l2.client.SyncNow()
 	waitSynced(t, s, l2, 1)
 	rep, err := s.hub.Report(ctx, day, "")
 	if err != nil {

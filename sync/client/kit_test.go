@@ -44,9 +44,20 @@ func mustServer(tb testing.TB, opts hub.Options) *server {
 	if opts.Logf == nil {
 		opts.Logf = tb.Logf
 	}
+	if opts.Now == nil {
+		// The server's clock at the test day's noon, when the kit's sales
+		// are made: the server bounds a record's time by its own clock.
+		opts.Now = func() time.Time { return noon }
+	}
 	s := &server{tb: tb, dir: tb.TempDir(), opts: opts}
 	s.start()
 	tb.Cleanup(s.stop)
+	// The kit's terminals commit thousands of sales straight into their
+	// ledgers, past any till's offline allowance: these tests are about
+	// syncing them, so the server's allowance is wide.
+	if err := s.hub.SetParams(context.Background(), terminal.Params{OfflineLimitFen: terminal.MaxFen, OfflineMaxDiscountFen: terminal.MaxFen}); err != nil {
+		tb.Fatal(err)
+	}
 	return s
 }
 
@@ -112,7 +123,7 @@ func (s *server) mint(n int) []string {
 	s.tb.Helper()
 	from, until := terminal.ClaimDay(day)
 	codes, err := s.hub.Mint(context.Background(), hub.MintRequest{Category: terminal.Retail,
-		SpendFen: terminal.Yuan(200), OffFen: terminal.Yuan(40), Holder: 0xABC, From: from, Until: until, N: n})
+		SpendFen: terminal.Yuan(200), OffFen: terminal.Yuan(40), Holder: 0xABC, From: from, Until: until, N: n, EachHolder: true})
 	if err != nil {
 		s.tb.Fatal(err)
 	}
@@ -176,6 +187,20 @@ func (l *lane) close() {
 }
 
 func (l *lane) restart() { l.close(); l.open() }
+
+// firstSync waits for the lane's first handshake: a till takes no voucher
+// offline before it has synced once, and the server holds records made
+// before that to the same rule.
+func (l *lane) firstSync() *lane {
+	l.tb.Helper()
+	select {
+	case s := <-l.states:
+		l.states <- s
+	case <-time.After(20 * time.Second):
+		l.tb.Fatalf("terminal %s never synced", l.cred.TerminalID)
+	}
+	return l
+}
 
 // sale returns a redemption of code at noon: a basket of 260 yuan.
 func sale(tb testing.TB, code string) *terminal.Redemption {

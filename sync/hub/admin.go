@@ -26,6 +26,8 @@ type Admin interface {
 	Revoke(ctx context.Context, id terminal.VoucherID) error
 	Report(ctx context.Context, day time.Time, merchantID string) (*Report, error)
 	RotateKey(ctx context.Context) (terminal.KeyID, error)
+	// Terminals is the fleet view (fleet.go).
+	Terminals(ctx context.Context) ([]TerminalStatus, error)
 }
 
 var (
@@ -45,6 +47,10 @@ type MintRequest struct {
 	Until    time.Time         `json:"until"`
 	// N is the number of vouchers; zero means 1, at most MaxMint.
 	N int `json:"n"`
+	// EachHolder gives the i-th voucher to holder Holder+i, as N people
+	// would claim them (a holder redeeming twice within the split-bill
+	// window is refused); false gives them all to Holder.
+	EachHolder bool `json:"each_holder,omitempty"`
 	// Region zero means 140521; Campaign zero means 202202; Round zero means 1.
 	Region   uint32 `json:"region,omitempty"`
 	Campaign uint32 `json:"campaign,omitempty"`
@@ -108,6 +114,25 @@ func (h *Hub) setBlocked(ctx context.Context, id string, blocked bool) error {
 		return err
 	}
 	err := h.store.SetBlocked(ctx, id, blocked)
+	if err == nil {
+		// Since when: the server decides a record by the profile the
+		// merchant had at the record's time.
+		now := h.now()
+		err = h.store.Commit(ctx, &Keys{Memos: []string{blocksMemo(id)}}, func(tx Tx) error {
+			var ps []period
+			if err := getMemo(tx, blocksMemo(id), &ps); err != nil {
+				return err
+			}
+			open := len(ps) > 0 && ps[len(ps)-1].Until.IsZero()
+			switch {
+			case blocked && !open:
+				ps = append(ps, period{From: now})
+			case !blocked && open:
+				ps[len(ps)-1].Until = now
+			}
+			return putMemo(tx, blocksMemo(id), ps)
+		})
+	}
 	if err == nil {
 		h.push(id)
 	}
@@ -190,7 +215,7 @@ func (h *Hub) Mint(ctx context.Context, req MintRequest) ([]string, error) {
 	}
 	priv, _ := h.signing()
 	for {
-		codes, minted, err := mintCodes(v, priv, req.N)
+		codes, minted, err := mintCodes(v, priv, req.N, req.EachHolder)
 		if err != nil {
 			return nil, err
 		}
@@ -208,7 +233,8 @@ func (h *Hub) Mint(ctx context.Context, req MintRequest) ([]string, error) {
 // mintCodes signs n vouchers like v with random 64-bit ids, distinct among
 // themselves, and returns the codes in the order drawn and the minted
 // entries in id order (the order a B+tree takes best).
-func mintCodes(v terminal.Voucher, priv ed25519.PrivateKey, n int) ([]string, []Minted, error) {
+func mintCodes(v terminal.Voucher, priv ed25519.PrivateKey, n int, eachHolder bool) ([]string, []Minted, error) {
+	base := v.Holder
 	ids := make([]uint64, 0, n)
 	seen := make(map[uint64]bool, n)
 	for len(ids) < n {
@@ -221,12 +247,19 @@ func mintCodes(v terminal.Voucher, priv ed25519.PrivateKey, n int) ([]string, []
 		seen[id] = true
 		ids = append(ids, id)
 	}
+	holder := make(map[uint64]terminal.HolderID, n)
+	for i, id := range ids {
+		holder[id] = base
+		if eachHolder {
+			holder[id] = base + terminal.HolderID(i)
+		}
+	}
 	sorted := slices.Clone(ids)
 	slices.Sort(sorted)
 	minted := make([]Minted, 0, n)
 	byID := make(map[uint64]string, n)
 	for _, id := range sorted {
-		v.ID = terminal.VoucherID(id)
+		v.ID, v.Holder = terminal.VoucherID(id), holder[id]
 		code, err := terminal.Encode(v, priv)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)

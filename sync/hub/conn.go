@@ -61,8 +61,11 @@ type conn struct {
 
 	term, merchant string
 	pub            ed25519.PublicKey
-	next           uint64   // reader: next sequence expected
-	last           [32]byte // reader: hash of the record before next
+	chain          string    // where the terminal's records are kept (its id, or "T1#2" after a fork)
+	helloAt        time.Time // when this connection was authenticated (server clock)
+	helloSeq       uint64    // the highest sequence the terminal reported then
+	next           uint64    // reader: next sequence expected
+	last           [32]byte  // reader: hash of the record before next
 }
 
 // serveSync is the /v1/sync handler.
@@ -160,6 +163,15 @@ func (c *conn) handshake() error {
 	if err != nil {
 		return err
 	}
+	// Remember the handshake: a record made after it is dated after it, and
+	// the offline limits count from it (the terminal's last sync).
+	c.chain, c.helloAt, c.helloSeq = m.TerminalID, h.now(), m.HighSeq
+	err = h.store.Commit(ctx, &Keys{Memos: []string{syncMemo(m.TerminalID)}}, func(tx Tx) error {
+		return recordHello(tx, m.TerminalID, hello{At: c.helloAt, HighSeq: m.HighSeq}, hd.Seq)
+	})
+	if err != nil {
+		return err
+	}
 	st, err := h.state(ctx, m.MerchantID)
 	if err != nil {
 		return err
@@ -170,8 +182,9 @@ func (c *conn) handshake() error {
 		BatchMax: h.opts.BatchMax, State: st, ServerTime: st.ServerTime,
 		Sig: ed25519.Sign(h.identity, wire.WelcomeMessage(nonce, m.Sig, wm))}
 	c.term, c.merchant, c.pub = m.TerminalID, m.MerchantID, rec.Public
+	h.noteHello(c.term, m, h.now())
 	if m.HighSeq < welcome.Watermark {
-		h.logf("hub: ALARM terminal %s reports high seq %d below the server's watermark %d (ledger restored or replaced?)", c.term, m.HighSeq, welcome.Watermark)
+		h.noteAlarm(c.term, "reports high seq %d below the server's watermark %d (ledger restored or replaced?)", m.HighSeq, welcome.Watermark)
 	}
 	h.mu.Lock()
 	if h.closing {
@@ -312,7 +325,7 @@ func (c *conn) batch(b []byte) error {
 	if l := &recs[len(recs)-1]; l.Seq >= c.next {
 		c.next, c.last = l.Seq+1, l.Hash
 	}
-	c.submit(&job{kind: jobBatch, c: c, term: c.term, merchant: c.merchant, recs: recs, meta: meta})
+	c.submit(&job{kind: jobBatch, c: c, term: c.term, chain: c.chain, merchant: c.merchant, recs: recs, meta: meta})
 	return nil
 }
 

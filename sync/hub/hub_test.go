@@ -21,12 +21,20 @@ import (
 
 var day = time.Date(2022, 10, 1, 0, 0, 0, 0, terminal.Zone)
 
+// noon is the test day's noon: the hub's clock in the tests, and when their records are made.
+var noon = day.Add(12 * time.Hour)
+
 // MustOpen opens a hub on a fresh directory and closes it at cleanup.
 func MustOpen(tb testing.TB, opts hub.Options) (*hub.Hub, string) {
 	tb.Helper()
 	dir := tb.TempDir()
 	opts.Create = true
 	opts.Logf = tb.Logf
+	if opts.Now == nil {
+		// The server's clock at the test day's noon, when the tests' records
+		// are made: the server bounds a record's time by its own clock.
+		opts.Now = func() time.Time { return noon }
+	}
 	h, err := boltstore.OpenHub(dir, opts)
 	if err != nil {
 		tb.Fatal(err)
@@ -392,14 +400,17 @@ func TestHub_Rejects(t *testing.T) {
 			t.Fatal(err)
 		}
 		ack := r.read()
-		if ack.Type != wire.TypeAck || ack.Watermark != 2 || len(ack.Outcomes) != 2 || ack.Outcomes[1].Result != terminal.Accepted {
+		// Stored, each a conflict: a refund of no sale (refund_of "x").
+		if ack.Type != wire.TypeAck || ack.Watermark != 2 || len(ack.Outcomes) != 2 || ack.Outcomes[1].Result != terminal.Conflict ||
+			ack.Outcomes[1].Code != terminal.RefundMismatch {
 			t.Fatalf("ack %+v", ack)
 		}
-		// A resend of the same records comes back as duplicates.
+		// A resend of the same records comes back with the same outcome: a
+		// conflict is never hidden behind "duplicate".
 		if err := r.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
 			t.Fatal(err)
 		}
-		if ack := r.read(); ack.Outcomes[0].Result != terminal.Duplicate {
+		if ack := r.read(); ack.Outcomes[0].Result != terminal.Conflict || ack.Outcomes[0].Code != terminal.RefundMismatch {
 			t.Fatalf("resend: %+v", ack)
 		}
 		// A different record under a stored sequence (an altered ledger) is

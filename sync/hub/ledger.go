@@ -2,9 +2,9 @@ package hub
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/voucherpos/voucherpos/sync/wire"
@@ -27,6 +27,7 @@ type job struct {
 	kind     jobKind
 	c        *conn
 	term     string
+	chain    string // where the terminal's records are kept: its id, or "T1#2" after a fork
 	merchant string
 	recs     []terminal.Sealed
 	meta     []recMeta
@@ -58,8 +59,10 @@ type recMeta struct {
 	VoucherShareFen terminal.Fen `json:"voucher_share_fen"`
 	VoucherReturned bool         `json:"voucher_returned"`
 
-	// invalid is why the record's voucher cannot be accepted, found before
-	// the commit (code for another voucher, discount above face value).
+	// rec is the whole record, decoded on the connection's reader; nil
+	// with invalid set if the body is not a record.
+	rec *terminal.Redemption
+	// invalid is why the body could not be decoded as a record.
 	invalid string
 	// checked is set once the record's chain, body and ids are verified.
 	checked bool
@@ -97,22 +100,15 @@ func verifyBatch(recs []terminal.Sealed, term, merchant string, pub ed25519.Publ
 			return nil, fmt.Errorf("%w: seq %d: record of terminal %q merchant %q seq %d", errRejected, r.Seq, m.TerminalID, m.MerchantID, m.Seq)
 		}
 		switch m.Kind {
-		case terminal.KindRedemption:
-			v, err := terminal.ParseCode(m.Code)
-			switch {
-			case err != nil:
-				m.invalid = "malformed code: " + err.Error()
-			case v.ID != m.Voucher.ID:
-				m.invalid = fmt.Sprintf("code is for voucher %s", v.ID)
-			case m.DiscountFen < 0 || m.DiscountFen > v.OffFen:
-				m.invalid = fmt.Sprintf("discount %s above the voucher's %s", m.DiscountFen, v.OffFen)
-			default:
-				m.invalid = amountsBreakRules(m, &v)
-			}
-			m.Voucher.Category, m.Voucher.OffFen = v.Category, v.OffFen
-		case terminal.KindRefund:
+		case terminal.KindRedemption, terminal.KindRefund:
 		default:
 			return nil, fmt.Errorf("%w: seq %d: kind %q", errRejected, r.Seq, m.Kind)
+		}
+		var rec terminal.Redemption
+		if err := json.Unmarshal(r.Body, &rec); err != nil {
+			m.invalid = "body: " + err.Error()
+		} else {
+			m.rec = &rec
 		}
 		m.checked = true
 	}
@@ -179,17 +175,26 @@ func groupKeys(group []*job) *Keys {
 	for _, j := range group {
 		switch j.kind {
 		case jobBatch:
-			k.Terminals = append(k.Terminals, j.term)
+			k.Terminals = append(k.Terminals, j.chain)
+			k.Merchants = append(k.Merchants, j.merchant)
+			k.Memos = append(k.Memos, syncMemo(j.term), blocksMemo(j.merchant), laneMemo(j.chain))
+			if s := j.recs[0].Seq; s > 1 {
+				k.Records = append(k.Records, RecordRef{TerminalID: j.chain, Seq: s - 1})
+			}
 			for i := range j.recs {
 				m := &j.meta[i]
 				switch {
 				case !m.checked:
-					k.Records = append(k.Records, RecordRef{TerminalID: j.term, Seq: j.recs[i].Seq})
+					k.Records = append(k.Records, RecordRef{TerminalID: j.chain, Seq: j.recs[i].Seq})
+				case m.rec == nil:
 				case m.Kind == terminal.KindRedemption:
-					k.Vouchers = append(k.Vouchers, m.Voucher.ID)
-				case m.Kind == terminal.KindRefund && m.VoucherReturned:
-					if t, seq, ok := terminal.ParseRecordID(m.RefundOf); ok {
-						k.Records = append(k.Records, RecordRef{TerminalID: t, Seq: seq})
+					k.Vouchers = append(k.Vouchers, m.rec.Voucher.ID)
+					k.Memos = append(k.Memos, holderMemo(j.merchant, m.rec.Voucher.Holder))
+				case m.Kind == terminal.KindRefund:
+					k.Vouchers = append(k.Vouchers, m.rec.Voucher.ID)
+					if _, seq, ok := terminal.ParseRecordID(m.RefundOf); ok {
+						k.Records = append(k.Records, RecordRef{TerminalID: j.chain, Seq: seq})
+						k.Memos = append(k.Memos, refundsMemo(terminal.RecordID(j.chain, seq)))
 					}
 				}
 			}
@@ -207,33 +212,17 @@ func (h *Hub) commit(group []*job) {
 	now := h.now()
 	sweep := now.Sub(h.swept) >= sweepEvery
 	var dropped int
-	err := h.store.Commit(h.ctx, groupKeys(group), func(tx Tx) error {
-		dropped = 0
-		for _, j := range group {
-			j.msg, j.err = nil, nil
-			switch j.kind {
-			case jobBatch:
-				j.err = h.applyBatch(tx, j)
-			case jobClaim:
-				j.msg, j.err = h.applyClaim(tx, j, now)
-			case jobRelease:
-				j.msg, j.err = h.applyRelease(tx, j)
-			}
-			if j.err != nil && !errors.Is(j.err, errRejected) {
-				return j.err
-			}
-		}
-		if sweep {
-			var err error
-			if dropped, err = tx.DeleteHoldsBefore(now); err != nil {
-				return fmt.Errorf("drop expired holds: %w", err)
-			}
-		}
-		return nil
-	})
+	start := time.Now()
+	params, err := h.store.Params(h.ctx)
+	if err == nil {
+		err = h.store.Commit(h.ctx, groupKeys(group), func(tx Tx) error {
+			return h.applyGroup(tx, group, now, params.WithDefaults(), sweep, &dropped)
+		})
+	}
 	if sweep {
 		h.swept = now
 	}
+	h.observe(group, time.Since(start), err, now)
 	if err != nil {
 		h.logf("hub: commit of %d jobs failed: %v", len(group), err)
 		for _, j := range group {
@@ -244,28 +233,93 @@ func (h *Hub) commit(group []*job) {
 	}
 }
 
-func (h *Hub) applyBatch(tx Tx, j *job) error {
-	hd, err := tx.Head(j.term)
+// observe reports a group commit to the hooks and notes the terminals
+// whose records it acknowledged.
+func (h *Hub) observe(group []*job, took time.Duration, err error, now time.Time) {
+	hk := &h.opts.Hooks
+	recs, claims := 0, 0
+	for _, j := range group {
+		if j.kind != jobBatch {
+			claims++
+			if err == nil && j.err == nil && j.msg != nil && hk.Claim != nil && j.kind == jobClaim {
+				hk.Claim(j.msg.Result)
+			}
+			continue
+		}
+		recs += len(j.recs)
+		if err != nil || j.err != nil || j.msg == nil {
+			continue
+		}
+		h.noteSync(j.term, now)
+		if hk.Outcome != nil {
+			for _, o := range j.msg.Outcomes {
+				hk.Outcome(o.Result)
+			}
+		}
+	}
+	if hk.GroupCommit != nil {
+		hk.GroupCommit(recs, claims, took, err)
+	}
+}
+
+// applyGroup applies every job of a group in tx (safe to run again).
+func (h *Hub) applyGroup(tx Tx, group []*job, now time.Time, params terminal.Params, sweep bool, dropped *int) error {
+	*dropped = 0
+	for _, j := range group {
+		j.msg, j.err = nil, nil
+		switch j.kind {
+		case jobBatch:
+			j.err = h.applyBatch(tx, j, now, params)
+		case jobClaim:
+			j.msg, j.err = h.applyClaim(tx, j, now)
+		case jobRelease:
+			j.msg, j.err = h.applyRelease(tx, j)
+		}
+		if j.err != nil && !errors.Is(j.err, errRejected) {
+			return j.err
+		}
+	}
+	if sweep {
+		var err error
+		if *dropped, err = tx.DeleteHoldsBefore(now); err != nil {
+			return fmt.Errorf("drop expired holds: %w", err)
+		}
+	}
+	return nil
+}
+
+func (h *Hub) applyBatch(tx Tx, j *job, now time.Time, params terminal.Params) error {
+	hd, err := tx.Head(j.chain)
 	if err != nil {
 		return err
 	}
 	w, last := hd.Seq, hd.Hash
+	var prevAt time.Time
+	if w > 0 {
+		prev, ok, err := tx.Record(j.chain, w)
+		if err != nil {
+			return err
+		}
+		if ok && !prev.At.After(now) {
+			prevAt = prev.At // a future-dated record does not move the bound
+		}
+	}
 	outs := make([]terminal.Outcome, 0, len(j.recs))
 	for i := range j.recs {
 		r, m := &j.recs[i], &j.meta[i]
 		if r.Seq <= w {
 			o := terminal.Outcome{Seq: r.Seq, Result: terminal.Duplicate}
-			st, ok, err := tx.Record(j.term, r.Seq)
+			st, ok, err := tx.Record(j.chain, r.Seq)
 			switch {
 			case err != nil:
 				return err
 			case !ok || st.Hash != r.Hash:
 				o.Detail = "differs from the record stored for this sequence"
-				h.logf("hub: ALARM terminal %s seq %d resent with a different hash", j.term, r.Seq)
+				h.noteAlarm(j.term, "seq %d resent with a different hash (a fork of its chain?)", r.Seq)
 			case st.Result == terminal.Conflict:
 				// A conflict is never hidden behind "duplicate": the
 				// terminal may have lost the first answer.
-				o.Result, o.Detail = terminal.Conflict, st.Detail
+				o.Result, o.Code, o.Detail = terminal.Conflict, detailCode(st.Detail), st.Detail
 			default:
 				o.Detail = "already stored as " + string(st.Result)
 			}
@@ -275,157 +329,124 @@ func (h *Hub) applyBatch(tx Tx, j *job) error {
 		if !m.checked || r.Seq != w+1 || r.Prev != last {
 			// The records before this one are good and stay, with the head
 			// moved over them; the connection is closed and the terminal resends.
-			if err := tx.SetHead(j.term, Head{w, last}); err != nil {
+			if err := tx.SetHead(j.chain, Head{w, last}); err != nil {
 				return err
 			}
 			return fmt.Errorf("%w: seq %d does not follow the stored chain at %d", errRejected, r.Seq, w)
 		}
-		res, detail, err := h.decide(tx, j, m, r.Seq)
+		o, err := h.decide(tx, j, m, r.Seq, prevAt, now, params)
 		if err != nil {
 			return err
 		}
-		sr := StoredRecord{TerminalID: j.term, Seq: r.Seq, MerchantID: j.merchant, At: m.At, Kind: m.Kind,
-			Voucher: m.Voucher.ID, Hash: r.Hash, Sig: r.Sig, Body: r.Body, Result: res, Detail: detail}
+		sr := StoredRecord{TerminalID: j.chain, Seq: r.Seq, MerchantID: j.merchant, At: m.At, Kind: m.Kind,
+			Voucher: m.Voucher.ID, Hash: r.Hash, Sig: r.Sig, Body: r.Body, Result: o.Result, Detail: o.Detail}
 		if err := tx.PutRecord(&sr); err != nil {
 			return err
 		}
-		outs = append(outs, terminal.Outcome{Seq: r.Seq, Result: res, Detail: detail})
+		outs = append(outs, o)
 		w, last = r.Seq, r.Hash
+		if m.At.After(prevAt) && !m.At.After(now) {
+			prevAt = m.At
+		}
 	}
-	if err := tx.SetHead(j.term, Head{w, last}); err != nil {
+	if err := tx.SetHead(j.chain, Head{w, last}); err != nil {
 		return err
 	}
 	j.msg = &wire.Message{Type: wire.TypeAck, Watermark: w, Upto: j.recs[len(j.recs)-1].Seq, Outcomes: outs}
 	return nil
 }
 
-// decide returns the outcome of a new record: refunds are accepted (a full
-// refund that returns the voucher frees it again); a redemption is accepted
-// if its code is good, the voucher not revoked, not redeemed and not held
-// by another terminal; otherwise it is kept as a conflict.
-func (h *Hub) decide(tx Tx, j *job, m *recMeta, seq uint64) (terminal.Result, string, error) {
-	id := terminal.RecordID(j.term, seq)
-	if m.Kind == terminal.KindRefund {
-		if !m.VoucherReturned {
-			return terminal.Accepted, "", nil
-		}
-		// Only the terminal that holds the sale may return its voucher.
-		orig, ok, err := original(tx.Record, m.RefundOf)
+// decide returns the outcome of a new record: the till's rules decide it
+// again on the server (review); a redemption they approve is accepted
+// unless its voucher is held by another terminal's online claim or its
+// code differs from the one minted; an accepted refund that returns the
+// voucher frees it again. Anything else is kept as a conflict with its
+// code and reason for the auditors.
+func (h *Hub) decide(tx Tx, j *job, m *recMeta, seq uint64, prevAt, now time.Time, params terminal.Params) (terminal.Outcome, error) {
+	o := terminal.Outcome{Seq: seq, Result: terminal.Accepted}
+	id := terminal.RecordID(j.chain, seq)
+	rec := m.rec
+	var decline *terminal.Error
+	var held bool
+	if rec == nil {
+		decline = terminal.Errorf(terminal.Malformed, "%s", m.invalid)
+	} else {
+		v, hold, err := h.review(tx, j, rec, prevAt, now, params)
 		if err != nil {
-			return "", "", err
+			return o, err
 		}
-		if ok && orig.Kind == terminal.KindRedemption && recordTerminal(m.RefundOf) == j.term {
-			cur, ok, err := tx.Redeemed(orig.Voucher.ID)
-			if err != nil {
-				return "", "", err
-			}
-			if ok && cur == m.RefundOf {
-				// The voucher goes back to its holder and may be redeemed again.
-				return terminal.Accepted, "", tx.ClearRedeemed(orig.Voucher.ID)
-			}
-		}
-		return terminal.Accepted, "voucher not returned: " + m.RefundOf + " is not its live accepted redemption", nil
-	}
-	v := m.Voucher.ID
-	reason, against := m.invalid, ""
-	var err error
-	if reason == "" {
-		if reason, err = h.checkCode(tx, m.Code, v); err != nil {
-			return "", "", err
+		decline, held = v.Decline, hold
+		if decline == nil && rec.Kind == terminal.KindRefund {
+			return h.acceptRefund(tx, j, rec, &v, o)
 		}
 	}
-	if reason == "" {
-		revoked, err := tx.Revoked(v)
+	against := ""
+	if decline == nil {
+		reason, err := h.checkCode(tx, rec.Code, rec.Voucher.ID)
 		if err != nil {
-			return "", "", err
+			return o, err
 		}
-		if revoked {
-			reason = "voucher revoked"
+		if reason != "" {
+			decline = terminal.Errorf(terminal.BadSignature, "%s", reason)
 		}
 	}
-	if reason == "" {
-		cur, ok, err := tx.Redeemed(v)
+	if decline == nil {
+		hd, ok, err := tx.Hold(rec.Voucher.ID)
 		if err != nil {
-			return "", "", err
+			return o, err
 		}
-		if ok {
-			against = cur
-			reason = "voucher already redeemed by " + against
+		if ok && hd.TerminalID != j.term && now.Before(hd.Until) {
+			decline = terminal.Declinef(terminal.AlreadyRedeemed, terminal.ReasonHeldElsewhere,
+				"voucher held by terminal %s for an online redemption", hd.TerminalID)
 		}
 	}
-	held := false
-	if reason == "" {
-		hd, ok, err := tx.Hold(v)
+	if decline != nil && decline.Code == terminal.AlreadyRedeemed && rec != nil {
+		cur, _, err := tx.Redeemed(rec.Voucher.ID)
 		if err != nil {
-			return "", "", err
+			return o, err
 		}
-		held = ok
-		if ok && hd.TerminalID != j.term && h.now().Before(hd.Until) {
-			reason = fmt.Sprintf("voucher held by terminal %s for an online redemption", hd.TerminalID)
-		}
+		against = cur
 	}
-	if reason != "" {
-		c := Conflict{RecordID: id, TerminalID: j.term, MerchantID: j.merchant, Seq: seq, Voucher: v,
-			Category: m.Voucher.Category, DiscountFen: m.DiscountFen, At: m.At, Against: against, Reason: reason}
-		return terminal.Conflict, reason, tx.AddConflict(&c)
+	if decline != nil {
+		o.Result, o.Code, o.Detail = terminal.Conflict, decline.Code, conflictDetail(decline)
+		c := Conflict{RecordID: id, TerminalID: j.term, MerchantID: j.merchant, Seq: seq, Voucher: m.Voucher.ID,
+			Category: m.Voucher.Category, DiscountFen: m.DiscountFen, At: m.At, Against: against,
+			Code: decline.Code, Reason: o.Detail}
+		return o, tx.AddConflict(&c)
 	}
-	if err := tx.SetRedeemed(v, id); err != nil {
-		return "", "", err
+	if err := tx.SetRedeemed(rec.Voucher.ID, id); err != nil {
+		return o, err
+	}
+	if err := remember(tx, j.chain, rec, id); err != nil {
+		return o, err
 	}
 	if held {
-		return terminal.Accepted, "", tx.DeleteHold(v)
+		return o, tx.DeleteHold(rec.Voucher.ID)
 	}
-	return terminal.Accepted, "", nil
+	return o, nil
 }
 
-// amountsBreakRules re-checks a redemption's amounts against its voucher,
-// as the terminal's rules should have left them: the minimum spend met by
-// the eligible amount, the whole discount of a spend-and-save voucher
-// given, payable = total − discount, and the customer paying at least one
-// fen. A terminal whose records break them is faulty or tampered with, so
-// the voucher is not accepted on such a record and the auditors see why.
-func amountsBreakRules(m *recMeta, v *terminal.Voucher) string {
-	switch {
-	case m.EligibleFen < 0 || m.EligibleFen > m.TotalFen:
-		return fmt.Sprintf("rules: eligible %s outside 0..total %s", m.EligibleFen, m.TotalFen)
-	case m.EligibleFen < v.SpendFen:
-		return fmt.Sprintf("rules: eligible %s below the minimum spend %s", m.EligibleFen, v.SpendFen)
-	case v.SpendFen > 0 && m.DiscountFen != v.OffFen:
-		return fmt.Sprintf("rules: discount %s, the voucher gives %s", m.DiscountFen, v.OffFen)
-	case m.DiscountFen > m.EligibleFen:
-		return fmt.Sprintf("rules: discount %s above the eligible %s", m.DiscountFen, m.EligibleFen)
-	case m.PayableFen != m.TotalFen-m.DiscountFen || m.PayableFen < 1:
-		return fmt.Sprintf("rules: payable %s with total %s and discount %s", m.PayableFen, m.TotalFen, m.DiscountFen)
+// acceptRefund stores what an accepted refund changes: its sale's prior
+// refunds, and a returned voucher freed for its holder.
+func (h *Hub) acceptRefund(tx Tx, j *job, rec *terminal.Redemption, v *terminal.Verdict, o terminal.Outcome) (terminal.Outcome, error) {
+	_, seq, _ := terminal.ParseRecordID(rec.RefundOf)
+	saleID := terminal.RecordID(j.chain, seq)
+	if err := rememberRefund(tx, saleID, rec); err != nil {
+		return o, err
 	}
-	return ""
-}
-
-// recordTerminal returns the terminal id of a record id ("T1" of
-// "T1-0000000042"), or "".
-func recordTerminal(recordID string) string {
-	i := strings.LastIndexByte(recordID, '-')
-	if i <= 0 {
-		return ""
+	if !rec.VoucherReturned {
+		return o, nil
 	}
-	return recordID[:i]
-}
-
-// original returns the record a refund refers to ("T1-0000000042"),
-// read through get (a Tx's or a Store's Record).
-func original(get func(string, uint64) (StoredRecord, bool, error), recordID string) (*recMeta, bool, error) {
-	term, seq, ok := terminal.ParseRecordID(recordID)
-	if !ok {
-		return nil, false, nil
+	cur, ok, err := tx.Redeemed(rec.Voucher.ID)
+	if err != nil {
+		return o, err
 	}
-	st, ok, err := get(term, seq)
-	if err != nil || !ok {
-		return nil, false, err
+	if v.ReturnsVoucher && ok && cur == saleID {
+		// The voucher goes back to its holder and may be redeemed again.
+		return o, tx.ClearRedeemed(rec.Voucher.ID)
 	}
-	var m recMeta
-	if parseBody(st.Body, &m) != nil {
-		return nil, false, nil
-	}
-	return &m, true, nil
+	o.Detail = "voucher not returned: " + rec.RefundOf + " is not its live accepted redemption"
+	return o, nil
 }
 
 // checkCode returns why code is not a good code for voucher id, or "". A
@@ -512,4 +533,22 @@ func (h *Hub) applyRelease(tx Tx, j *job) (*wire.Message, error) {
 		}
 	}
 	return ans, nil
+}
+
+// original returns the record a refund refers to ("T1-0000000042"),
+// read through get (a Tx's or a Store's Record).
+func original(get func(string, uint64) (StoredRecord, bool, error), recordID string) (*recMeta, bool, error) {
+	term, seq, ok := terminal.ParseRecordID(recordID)
+	if !ok {
+		return nil, false, nil
+	}
+	st, ok, err := get(term, seq)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	var m recMeta
+	if parseBody(st.Body, &m) != nil {
+		return nil, false, nil
+	}
+	return &m, true, nil
 }

@@ -69,9 +69,13 @@ func hubWithTerminals(t *testing.T, opts hub.Options, spend, off terminal.Fen, n
 		creds = append(creds, c)
 	}
 	from, until := terminal.ClaimDay(day)
-	codes, err := h.Mint(ctx, hub.MintRequest{Category: terminal.Retail, SpendFen: spend, OffFen: off, Holder: 7, From: from, Until: until, N: n})
-	if err != nil {
-		t.Fatal(err)
+	var codes []string
+	for i := range n { // one holder each: no split bill between them
+		c, err := h.Mint(ctx, hub.MintRequest{Category: terminal.Retail, SpendFen: spend, OffFen: off, Holder: terminal.HolderID(7 + i), From: from, Until: until})
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes = append(codes, c...)
 	}
 	return testHub{h: h, dir: dir, srv: srv, creds: creds, codes: codes}
 }
@@ -82,10 +86,9 @@ func hubWithTerminals(t *testing.T, opts hub.Options, spend, off terminal.Fen, n
 func TestHub_RefundOfAnotherTerminalsSale(t *testing.T) {
 	th := hubWithTerminals(t, hub.Options{}, terminal.Yuan(50), terminal.Yuan(10), 1, "T1", "T2")
 	srv, codes, c1, c2 := th.srv, th.codes, th.creds[0], th.creds[1]
-	from, _ := terminal.ClaimDay(day)
 	v, _ := terminal.ParseCode(codes[0])
 	sale := func() *terminal.Redemption {
-		return &terminal.Redemption{Kind: terminal.KindRedemption, At: from.Add(3600e9), Code: codes[0], Voucher: v,
+		return &terminal.Redemption{Kind: terminal.KindRedemption, At: noon, Code: codes[0], Voucher: v,
 			Items: []terminal.Item{{SKU: "a", Qty: 1, UnitPriceFen: 6000}}, TotalFen: 6000, EligibleFen: 6000, DiscountFen: 1000, PayableFen: 5000}
 	}
 	t1, _ := dialRaw(t, srv, c1)
@@ -93,11 +96,12 @@ func TestHub_RefundOfAnotherTerminalsSale(t *testing.T) {
 	if ack, _ := t1.send([32]byte{}, 1, sale()); ack.Outcomes[0].Result != terminal.Accepted {
 		t.Fatalf("T1's sale: %+v", ack)
 	}
-	forged := &terminal.Redemption{Kind: terminal.KindRefund, At: from.Add(7200e9), Code: codes[0], Voucher: v,
-		RefundOf: terminal.RecordID("T1", 1), RefundFen: 5000, VoucherReturned: true}
+	forged := &terminal.Redemption{Kind: terminal.KindRefund, At: noon, Code: codes[0], Voucher: v,
+		Items: []terminal.Item{{SKU: "a", Qty: 1, UnitPriceFen: 6000}}, TotalFen: 6000,
+		RefundOf: terminal.RecordID("T1", 1), RefundFen: 5000, VoucherShareFen: 1000, VoucherReturned: true}
 	ack, head := t2.send([32]byte{}, 1, forged)
-	if ack.Outcomes[0].Result != terminal.Accepted || ack.Outcomes[0].Detail == "" {
-		t.Fatalf("T2's refund of T1's sale: %+v, want kept with a note that the voucher was not returned", ack)
+	if o := ack.Outcomes[0]; o.Result != terminal.Conflict || o.Code != terminal.RefundMismatch {
+		t.Fatalf("T2's refund of T1's sale: %+v, want kept as a refund_mismatch conflict", ack)
 	}
 	if ack, _ := t2.send(head, 2, sale()); ack.Outcomes[0].Result != terminal.Conflict {
 		t.Fatalf("T2 redeems the voucher again: %+v, want conflict", ack)
@@ -110,10 +114,10 @@ func TestHub_RecordBreakingTheRules(t *testing.T) {
 	th := hubWithTerminals(t, hub.Options{}, terminal.Yuan(200), terminal.Yuan(40), 5, "T1")
 	h, srv, creds, codes := th.h, th.srv, th.creds, th.codes
 	ctx := context.Background()
-	from, _ := terminal.ClaimDay(day)
 	rec := func(i int, eligible, discount, payable terminal.Fen) *terminal.Redemption {
 		v, _ := terminal.ParseCode(codes[i])
-		return &terminal.Redemption{Kind: terminal.KindRedemption, At: from.Add(3600e9), Code: codes[i], Voucher: v,
+		return &terminal.Redemption{Kind: terminal.KindRedemption, At: noon, Code: codes[i], Voucher: v,
+			Items:    []terminal.Item{{SKU: "a", Qty: 1, UnitPriceFen: eligible}},
 			TotalFen: eligible, EligibleFen: eligible, DiscountFen: discount, PayableFen: payable}
 	}
 	r, _ := dialRaw(t, srv, creds[0])
@@ -142,10 +146,10 @@ func TestHub_RecordBreakingTheRules(t *testing.T) {
 // Conflicts lists the conflict entries the committer stored, oldest first.
 func TestHub_Conflicts(t *testing.T) {
 	th := hubWithTerminals(t, hub.Options{}, terminal.Yuan(200), terminal.Yuan(40), 1, "T1")
-	from, _ := terminal.ClaimDay(day)
 	v, _ := terminal.ParseCode(th.codes[0])
 	sale := func() *terminal.Redemption {
-		return &terminal.Redemption{Kind: terminal.KindRedemption, At: from.Add(3600e9), Code: th.codes[0], Voucher: v,
+		return &terminal.Redemption{Kind: terminal.KindRedemption, At: noon, Code: th.codes[0], Voucher: v,
+			Items:    []terminal.Item{{SKU: "a", Qty: 1, UnitPriceFen: 26000}},
 			TotalFen: 26000, EligibleFen: 26000, DiscountFen: 4000, PayableFen: 22000}
 	}
 	r, _ := dialRaw(t, th.srv, th.creds[0])

@@ -122,6 +122,12 @@ type Tx interface {
 	DeleteHoldsBefore(now time.Time) (int, error)
 	// AddConflict appends a conflict entry.
 	AddConflict(c *Conflict) error
+	// Memo and PutMemo keep the hub's small memories for its rules, by key
+	// (a holder's recent redemptions at a merchant, a sale's refunds, a
+	// terminal's syncs and chain, a merchant's blocks); the hub encodes the
+	// values, the store only keeps them.
+	Memo(key string) ([]byte, bool, error)
+	PutMemo(key string, v []byte) error
 }
 
 // Keys lists what one Commit reads, so an engine can fetch and lock it first.
@@ -134,6 +140,8 @@ type Keys struct {
 	Records []RecordRef
 	// Merchants read.
 	Merchants []string
+	// Memos read.
+	Memos []string
 }
 
 // RecordRef names a record.
@@ -213,7 +221,9 @@ type Conflict struct {
 	At          time.Time          `json:"at"`
 	// Against is the record id of the accepted redemption, if any.
 	Against string `json:"against,omitempty"`
-	Reason  string `json:"reason"`
+	// Code is the decline or review code (terminal.Codes, terminal.ReviewCodes).
+	Code   terminal.Code `json:"code,omitempty"`
+	Reason string        `json:"reason"`
 }
 
 // Change is news from a store shared by several instances: something

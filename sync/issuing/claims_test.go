@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voucherpos/voucherpos/sync/boltstore"
+	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -179,10 +182,14 @@ func TestClaims_BadInput(t *testing.T) {
 		{"HugeBody", "", huge, 413, "too_large"},
 		{"ReplayedKeyOtherBody", "used", claimBody("carol", terminal.Retail, r200), 422, "idempotency_key_reused"},
 		{"BadKey", "a key with spaces", claimBody("dave", terminal.Retail, r50), 400, "bad_request"},
+		{"FormBody", "form", "holder=dave&category=retail", 415, "not_json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := k.post(tt.key, tt.body)
+			if tt.key == "form" {
+				a = k.postAs("application/x-www-form-urlencoded", tt.body)
+			}
 			if a.status != tt.status || a.code != tt.code {
 				t.Fatalf("got %d %s, want %d %s", a.status, a.raw, tt.status, tt.code)
 			}
@@ -295,5 +302,38 @@ func TestAdmin_Remote(t *testing.T) {
 	rs, err := r.Rounds(ctx)
 	if err != nil || len(rs) != 2 {
 		t.Fatalf("rounds %v, %v", rs, err)
+	}
+}
+
+// TestClaims_WithHub: the issuing side on the hub's own ledger reads the
+// hub's facts: a voucher the county revokes unredeemed is returned (its
+// value back in the pool).
+func TestClaims_WithHub(t *testing.T) {
+	clk := &clock{t: ten}
+	h, svc, err := boltstore.OpenServer(t.TempDir(), hub.Options{Create: true, Now: clk.Now, Logf: func(string, ...any) {}},
+		issuing.Options{Logf: func(string, ...any) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	defer svc.Close()
+	ctx := context.Background()
+	if _, err := svc.AddDrop(ctx, dropReq(terminal.Retail, r200, 3, "2022-10-01")); err != nil {
+		t.Fatal(err)
+	}
+	iss, err := svc.Claim(ctx, issuing.ClaimRequest{Holder: "henry", Category: terminal.Retail, SpendFen: r200.SpendFen, OffFen: r200.OffFen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Revoke(ctx, iss.VoucherID); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := svc.Holdings(ctx, "henry")
+	if err != nil || len(vs) != 1 || vs[0].Status != terminal.StatusReturned {
+		t.Fatalf("holdings after revoke: %+v, %v", vs, err)
+	}
+	p, err := svc.Pool(ctx, day)
+	if err != nil || terminal.CheckPool(p.Lines) != nil || line(p, terminal.Retail).ReturnedFen != r200.OffFen {
+		t.Fatalf("pool %+v, %v", p, err)
 	}
 }

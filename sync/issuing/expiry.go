@@ -77,15 +77,20 @@ func (s *Service) sweeper() {
 }
 
 // status returns where a claimed voucher stands at now: redeemed if the
-// server accepted a redemption of it, else its stored status, read as
-// expired once its day has ended even before the sweep got to it.
+// server accepted a redemption of it, returned if the county revoked it
+// unredeemed, else its stored status, read as expired once its day has
+// ended even before the sweep got to it.
 func status(tx Tx, v *terminal.Voucher, stored terminal.ClaimStatus, now time.Time) (terminal.ClaimStatus, error) {
 	redeemed, err := tx.Redeemed(v.ID)
+	if err != nil || redeemed {
+		return terminal.StatusRedeemed, err
+	}
+	revoked, err := tx.Revoked(v.ID)
 	switch {
 	case err != nil:
 		return "", err
-	case redeemed:
-		return terminal.StatusRedeemed, nil
+	case revoked:
+		return terminal.StatusReturned, nil
 	case stored == terminal.StatusClaimed && terminal.IsExpired(v.ValidUntil, now):
 		return terminal.StatusExpired, nil
 	}

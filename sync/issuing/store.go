@@ -70,6 +70,8 @@ type Tx interface {
 	// Redeemed reports whether a voucher has a live accepted redemption on
 	// the server (the hub's ledger).
 	Redeemed(id terminal.VoucherID) (bool, error)
+	// Revoked reports whether the county revoked a voucher (voucherd revoke).
+	Revoked(id terminal.VoucherID) (bool, error)
 }
 
 // ErrExists is returned by AddLove for a person registered already.

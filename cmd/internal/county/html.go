@@ -21,9 +21,10 @@ type Bar struct {
 
 // BarChart draws bars as an inline SVG (no script, no external file):
 // vertical bars for a series such as hours or days, horizontal ones for a
-// few named groups.
-func BarChart(title string, bars []Bar, horizontal bool) template.HTML {
-	var max int64 = 1
+// few named groups. full is the value of a full-length bar; 0 means the
+// largest value.
+func BarChart(title string, bars []Bar, horizontal bool, full int64) template.HTML {
+	max := max(full, 1)
 	for _, b := range bars {
 		max = maxInt(max, b.Value)
 	}
@@ -45,7 +46,7 @@ func BarChart(title string, bars []Bar, horizontal bool) template.HTML {
 	}
 	const h, top, base = 200, 22, 170
 	n := max1(len(bars))
-	step := 640 / n
+	step := min(640/n, 80)
 	fmt.Fprintf(&sb, `<svg class="chart" viewBox="0 0 660 %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, h, html.EscapeString(title))
 	fmt.Fprintf(&sb, `<text x="0" y="14" class="ct">%s</text>`, html.EscapeString(title))
 	fmt.Fprintf(&sb, `<line x1="10" y1="%d" x2="650" y2="%d" class="ax"/>`, base, base)
@@ -90,13 +91,13 @@ func (rep *Report) Charts() []template.HTML {
 		hour = append(hour, Bar{Label: strconv.Itoa(h), Value: int64(n), Text: strconv.Itoa(n)})
 	}
 	for _, b := range rep.Budget {
-		burn = append(burn, Bar{Label: b.Name, Value: int64(b.Share), Text: b.Share.String() + "% of ¥" + b.BudgetFen.Plain()})
+		burn = append(burn, Bar{Label: b.Name, Value: int64(b.Share), Text: b.Share.String() + "%"})
 	}
 	return []template.HTML{
-		BarChart("每日补贴 subsidy by day (¥)", day, false),
-		BarChart("分类补贴 subsidy by category", cat, true),
-		BarChart("分时核销 redemptions by hour (UTC+8)", hour, false),
-		BarChart("预算使用 budget burn", burn, true),
+		BarChart("每日补贴 subsidy by day (¥)", day, false, 0),
+		BarChart("分类补贴 subsidy by category", cat, true, 0),
+		BarChart("分时核销 redemptions by hour (UTC+8)", hour, false, 0),
+		BarChart("预算使用 budget burn (% of each category's budget)", burn, true, 100_00),
 	}
 }
 

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Open) {
 		{"Redeemed", testRedeemed},
 		{"Holds", testHolds},
 		{"Conflicts", testConflicts},
+		{"Memos", testMemos},
 		{"Actions", testActions},
 		{"DayRecords", testDayRecords},
 		{"Rollback", testRollback},
@@ -221,25 +222,49 @@ func testParams(t *testing.T, s hub.Store) {
 	}
 }
 
-// rec returns a record of terminal term at seq, its hash made from seq.
+// rec returns a record of terminal term at seq, chained as a terminal
+// chains them: its body is made from seq, its hash links it to the record
+// at seq-1 (terminal.ChainHash), so an engine's own check can verify it.
 func rec(term, merchant string, seq uint64, at time.Time, v terminal.VoucherID, res terminal.Result) *hub.StoredRecord {
 	r := &hub.StoredRecord{TerminalID: term, Seq: seq, MerchantID: merchant, At: at, Kind: terminal.KindRedemption,
-		Voucher: v, Sig: []byte{1, 2, 3}, Body: []byte(fmt.Sprintf(`{"seq":%d}`, seq)), Result: res}
-	r.Hash[0], r.Hash[1], r.Hash[31] = byte(seq), byte(seq>>8), 0xAA
+		Voucher: v, Sig: []byte{1, 2, 3}, Body: body(seq), Result: res, Hash: hashAt(seq)}
 	if res == terminal.Conflict {
 		r.Detail = "voucher already redeemed by X-0000000001"
 	}
 	return r
 }
 
-func setup(t *testing.T, s hub.Store, merchants ...string) {
-	for _, m := range merchants {
-		must(t, s.AddMerchant(ctx, merchant(m)))
+func body(seq uint64) []byte { return []byte(fmt.Sprintf(`{"seq":%d}`, seq)) }
+
+// hashAt is the chain hash of the suite's records up to seq.
+func hashAt(seq uint64) [32]byte {
+	var h [32]byte
+	for s := uint64(1); s <= seq; s++ {
+		h = terminal.ChainHash(h, s, body(s))
+	}
+	return h
+}
+
+// headAt is the head of a chain of the suite's records up to seq.
+func headAt(seq uint64) hub.Head { return hub.Head{Seq: seq, Hash: hashAt(seq)} }
+
+// setup enrols merchants M1 and M2 and terminals T0, T1, T3 (of M1) and
+// T2 (of M2): records come only from enrolled terminals.
+func setup(t *testing.T, s hub.Store) {
+	must(t, s.AddMerchant(ctx, merchant("M1")))
+	must(t, s.AddMerchant(ctx, merchant("M2")))
+	for _, id := range []string{"T0", "T1", "T2", "T3"} {
+		pub, _, _ := ed25519.GenerateKey(nil)
+		m := "M1"
+		if id == "T2" {
+			m = "M2"
+		}
+		must(t, s.AddTerminal(ctx, hub.TerminalRecord{ID: id, MerchantID: m, Public: pub, Added: noon}))
 	}
 }
 
 func testRecords(t *testing.T, s hub.Store) {
-	setup(t, s, "M1")
+	setup(t, s)
 	if h, err := s.Head(ctx, "T1"); err != nil || h != (hub.Head{}) {
 		t.Fatalf("head of a new terminal: %+v %v", h, err)
 	}
@@ -250,8 +275,7 @@ func testRecords(t *testing.T, s hub.Store) {
 				return err
 			}
 		}
-		r3 := rec("T1", "M1", 3, noon, 3, terminal.Accepted)
-		if err := tx.SetHead("T1", hub.Head{Seq: 3, Hash: r3.Hash}); err != nil {
+		if err := tx.SetHead("T1", headAt(3)); err != nil {
 			return err
 		}
 		// Reads see the transaction's own writes.
@@ -272,7 +296,7 @@ func testRecords(t *testing.T, s hub.Store) {
 	}
 	h, err := s.Head(ctx, "T1")
 	must(t, err)
-	if want := rec("T1", "M1", 3, noon, 3, terminal.Accepted); h.Seq != 3 || h.Hash != want.Hash {
+	if h != headAt(3) {
 		t.Fatalf("head %+v", h)
 	}
 	want := rec("T1", "M1", 2, noon, 2, terminal.Accepted)
@@ -289,14 +313,19 @@ func testRecords(t *testing.T, s hub.Store) {
 		t.Fatalf("absent record: %v %v", ok, err)
 	}
 	c := rec("T1", "M1", 4, noon, 1, terminal.Conflict)
-	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error { return tx.PutRecord(c) }))
+	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error {
+		if err := tx.PutRecord(c); err != nil {
+			return err
+		}
+		return tx.SetHead("T1", headAt(4))
+	}))
 	if got, _, _ := s.Record(ctx, "T1", 4); got.Result != terminal.Conflict || got.Detail != c.Detail {
 		t.Fatalf("conflict read back: %+v", got)
 	}
 }
 
 func testRedeemed(t *testing.T, s hub.Store) {
-	setup(t, s, "M1")
+	setup(t, s)
 	keys := &hub.Keys{Terminals: []string{"T1"}, Vouchers: []terminal.VoucherID{5}}
 	err := s.Commit(ctx, keys, func(tx hub.Tx) error {
 		if err := tx.PutRecord(rec("T1", "M1", 1, noon, 5, terminal.Accepted)); err != nil {
@@ -311,7 +340,7 @@ func testRedeemed(t *testing.T, s hub.Store) {
 		if id, ok, err := tx.Redeemed(5); !ok || err != nil || id != "T1-0000000001" {
 			return fmt.Errorf("redeemed in tx: %q %v %v", id, ok, err)
 		}
-		return nil
+		return tx.SetHead("T1", headAt(1))
 	})
 	must(t, err)
 	err = s.Commit(ctx, keys, func(tx hub.Tx) error {
@@ -332,7 +361,10 @@ func testRedeemed(t *testing.T, s hub.Store) {
 		if err := tx.PutRecord(rec("T1", "M1", 2, noon, 5, terminal.Accepted)); err != nil {
 			return err
 		}
-		return tx.SetRedeemed(5, "T1-0000000002")
+		if err := tx.SetRedeemed(5, "T1-0000000002"); err != nil {
+			return err
+		}
+		return tx.SetHead("T1", headAt(2))
 	})
 	must(t, err)
 	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error {
@@ -401,7 +433,7 @@ func testConflicts(t *testing.T, s hub.Store) {
 }
 
 func testDayRecords(t *testing.T, s hub.Store) {
-	setup(t, s, "M1", "M2")
+	setup(t, s)
 	// Just inside the day in UTC+8 (its first and last second) and just outside.
 	times := []time.Time{day, day.Add(24*time.Hour - time.Second), day.Add(-time.Second), day.Add(24 * time.Hour)}
 	must(t, s.Commit(ctx, &hub.Keys{Terminals: []string{"T1", "T2"}}, func(tx hub.Tx) error {
@@ -413,7 +445,10 @@ func testDayRecords(t *testing.T, s hub.Store) {
 				return err
 			}
 		}
-		return nil
+		if err := tx.SetHead("T1", headAt(uint64(len(times)))); err != nil {
+			return err
+		}
+		return tx.SetHead("T2", headAt(uint64(len(times))))
 	}))
 	var got []string
 	must(t, s.DayRecords(ctx, day, "", func(r *hub.StoredRecord) error { got = append(got, r.ID()); return nil }))
@@ -434,7 +469,7 @@ func testDayRecords(t *testing.T, s hub.Store) {
 }
 
 func testRollback(t *testing.T, s hub.Store) {
-	setup(t, s, "M1")
+	setup(t, s)
 	boom := errors.New("boom")
 	keys := &hub.Keys{Terminals: []string{"T1"}, Vouchers: []terminal.VoucherID{1}}
 	err := s.Commit(ctx, keys, func(tx hub.Tx) error {
@@ -471,7 +506,7 @@ func testRollback(t *testing.T, s hub.Store) {
 // chain is whole. A store shared by instances (PostgreSQL) retries the
 // losers; fn runs again and then finds the voucher taken.
 func testConcurrent(t *testing.T, s hub.Store) {
-	setup(t, s, "M1")
+	setup(t, s)
 	const n = 4
 	errs := make(chan error, n)
 	won := make(chan string, n)
@@ -519,6 +554,43 @@ func testConcurrent(t *testing.T, s hub.Store) {
 	if accepted != 1 {
 		t.Fatalf("%d accepted redemptions of one voucher, want 1", accepted)
 	}
+}
+
+// testMemos: a memo reads back what was put, in the same transaction and
+// after the commit; a rolled-back put leaves the old value.
+func testMemos(t *testing.T, s hub.Store) {
+	keys := &hub.Keys{Memos: []string{"holder/M1/A1", "absent"}}
+	err := s.Commit(ctx, keys, func(tx hub.Tx) error {
+		if _, ok, err := tx.Memo("absent"); err != nil || ok {
+			t.Errorf("absent memo: %v %v", ok, err)
+		}
+		if err := tx.PutMemo("holder/M1/A1", []byte("one")); err != nil {
+			return err
+		}
+		v, ok, err := tx.Memo("holder/M1/A1")
+		if err != nil || !ok || string(v) != "one" {
+			t.Errorf("own write: %q %v %v", v, ok, err)
+		}
+		return nil
+	})
+	must(t, err)
+	errBoom := errors.New("boom")
+	err = s.Commit(ctx, keys, func(tx hub.Tx) error {
+		if err := tx.PutMemo("holder/M1/A1", []byte("two")); err != nil {
+			return err
+		}
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("rollback: %v", err)
+	}
+	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error {
+		v, ok, err := tx.Memo("holder/M1/A1")
+		if err != nil || !ok || string(v) != "one" {
+			t.Errorf("after rollback: %q %v %v", v, ok, err)
+		}
+		return err
+	}))
 }
 
 func testActions(t *testing.T, s hub.Store) {

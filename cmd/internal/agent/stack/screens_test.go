@@ -208,6 +208,8 @@ func TestBrowser_Messages(t *testing.T) {
 		t.Fatal(err)
 	}
 	page.waitFor("the offline banner", `!document.getElementById("offline").classList.contains("hidden") && document.getElementById("offline").textContent.includes("¥60.00")`)
+	page.click("#sync")
+	page.waitFor("a failed sync said where the cashier looks", `document.getElementById("syncmsg").textContent.includes("同步失败") && document.getElementById("syncmsg").classList.contains("bad")`)
 	co = scanInto(t, s, term, page, 0xA4, basket200...)
 	page.verdict("an offline approval", "ok", "离线核销")
 	if _, err := term.Complete(ctx, co.ID); err != nil {
@@ -332,7 +334,8 @@ func TestBrowser_HeldElsewhere(t *testing.T) {
 
 // TestBrowser_ReloadAndAgentGone: a reload with a voucher applied shows the
 // approval again (the agent's state, not the page's); a completed sale
-// survives a reload too; when the agent dies, nothing stays green.
+// survives a reload too; when the agent dies, nothing stays green; when it
+// is back, the page reconnects by itself.
 func TestBrowser_ReloadAndAgentGone(t *testing.T) {
 	s, _, page := screenStack(t, "T1")
 	ctx := context.Background()
@@ -367,6 +370,15 @@ func TestBrowser_ReloadAndAgentGone(t *testing.T) {
 		t.Fatalf("net pill %q with the agent gone", got)
 	}
 	page.screenshot("cashier-agent-gone.png")
+
+	// The agent comes back (its supervisor restarts it): the page reconnects
+	// by itself and shows the agent's state, live again.
+	if err := term.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	page.waitFor("the page live again", `!document.body.classList.contains("dead") && document.getElementById("lost").classList.contains("hidden") && document.getElementById("net").textContent !== "状态未知"`)
+	scanInto(t, s, term, page, 0xC2, basket200...)
+	page.verdict("an approval after the restart", "ok", "")
 }
 
 // TestBrowser_KeypadSale: a shop without till software keys in ¥250 of

@@ -74,6 +74,7 @@ type Terminal struct {
 	Agent      *agent.Agent
 	Sim        *firmwaresim.Sim
 	Net        *Cut
+	opts       agent.Options // what Restart starts the agent with again
 }
 
 // Start starts the hub, enrols the merchant and terminals and starts each
@@ -136,10 +137,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 				addr = o.HTTP[i]
 			}
 		}
-		t.Agent = agent.New(agent.Options{DataDir: dir, Credential: t.Credential, HTTP: addr,
+		t.opts = agent.Options{DataDir: dir, Credential: t.Credential, HTTP: addr,
 			Server: "ws://" + t.Net.Addr() + wire.Path, Now: o.Now, Log: o.Log.With("terminal", id),
 			ClaimTimeout: o.ClaimTimeout, RefundPIN: o.RefundPIN, SyncBackoff: client.Backoff{Base: 100 * time.Millisecond, Cap: time.Second},
-			Scanner: serial.Config{Device: t.Sim.Path(), Profile: serial.HoneywellProfile()}})
+			Scanner: serial.Config{Device: t.Sim.Path(), Profile: serial.HoneywellProfile()}}
+		t.Agent = agent.New(t.opts)
 		if err := t.Agent.Open(ctx); err != nil {
 			return s, err
 		}
@@ -150,6 +152,23 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		}
 	}
 	return s, nil
+}
+
+// Restart stops the terminal's agent (if it still runs) and starts it again
+// on the same ledger, scanner and HTTP address, as a supervisor does after
+// a crash or an upgrade.
+func (t *Terminal) Restart(ctx context.Context) error {
+	o := t.opts
+	o.HTTP = t.Agent.Addr()
+	if err := t.Agent.Close(); err != nil {
+		return fmt.Errorf("terminal %s: stop: %w", t.ID, err)
+	}
+	a := agent.New(o)
+	if err := a.Open(ctx); err != nil {
+		return fmt.Errorf("terminal %s: restart: %w", t.ID, err)
+	}
+	t.Agent = a
+	return nil
 }
 
 // WaitSynced waits until the terminal is online and its outbox is empty.

@@ -1,0 +1,307 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// The server decides every synced record again with the till's rules
+// (terminal.Rules.Review), from what it knows itself. What the rules need
+// beyond the store's indexes the hub keeps as memos (Tx.Memo), in the same
+// transaction as the records they describe:
+//
+//	holder/<merchant>/<holder>  the holder's recent accepted redemptions there (split bill)
+//	lane/<chain>                the chain's latest accepted redemption (linked-transaction flags)
+//	refunds/<record id>         the accepted refunds of a sale (PlanRefund's prior refunds)
+//	sync/<terminal>             the terminal's recent handshakes (its last sync before a record)
+//	blocks/<merchant>           the merchant's block periods (its profile at a record's time)
+
+func holderMemo(merchant string, h terminal.HolderID) string {
+	return "holder/" + merchant + "/" + h.String()
+}
+func laneMemo(chain string) string       { return "lane/" + chain }
+func refundsMemo(recordID string) string { return "refunds/" + recordID }
+func syncMemo(term string) string        { return "sync/" + term }
+func blocksMemo(merchant string) string  { return "blocks/" + merchant }
+
+// holderKeep is how long a holder's redemption is remembered: records reach
+// the server out of time order by up to the offline age limit.
+const holderKeep = 72 * time.Hour
+
+// maxHellos bounds the handshakes remembered per terminal.
+const maxHellos = 64
+
+// hello is one handshake of a terminal: when (server clock) and the highest
+// sequence it reported. A record above HighSeq was made after it.
+type hello struct {
+	At      time.Time `json:"at"`
+	HighSeq uint64    `json:"high_seq"`
+	// OfflineFen is the discount of offline redemptions made after this
+	// handshake, as far as the server has seen them.
+	OfflineFen terminal.Fen `json:"offline_fen"`
+}
+
+// period is a block of a merchant: from From until Until (zero: still blocked).
+type period struct {
+	From  time.Time `json:"from"`
+	Until time.Time `json:"until,omitzero"`
+}
+
+func getMemo[T any](tx Tx, key string, v *T) error {
+	b, ok, err := tx.Memo(key)
+	if err != nil || !ok {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("memo %s: %w", key, err)
+	}
+	return nil
+}
+
+func putMemo(tx Tx, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.PutMemo(key, b)
+}
+
+// lastSync returns the terminal's last handshake before a record of seq
+// was made (the latest whose high sequence is below seq) and its index.
+func lastSync(hellos []hello, seq uint64) (int, bool) {
+	for i := len(hellos) - 1; i >= 0; i-- {
+		if hellos[i].HighSeq < seq {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// recordHello remembers a handshake, keeping only those the records still
+// to come can refer to (from the last one below the watermark on).
+func recordHello(tx Tx, term string, hl hello, watermark uint64) error {
+	var hs []hello
+	if err := getMemo(tx, syncMemo(term), &hs); err != nil {
+		return err
+	}
+	hs = append(hs, hl)
+	if i, ok := lastSync(hs, watermark+1); ok {
+		hs = hs[i:]
+	}
+	if len(hs) > maxHellos {
+		hs = hs[len(hs)-maxHellos:]
+	}
+	return putMemo(tx, syncMemo(term), hs)
+}
+
+// blockedAt reports whether a merchant was blocked at t: a period covers
+// t, or it is blocked now and no period says since when.
+func blockedAt(m *terminal.Merchant, periods []period, t time.Time) bool {
+	if m.Blocked && len(periods) == 0 {
+		return true
+	}
+	for _, p := range periods {
+		if !t.Before(p.From) && (p.Until.IsZero() || t.Before(p.Until)) {
+			return true
+		}
+	}
+	return false
+}
+
+// txLedgers shows the store's records to Rules.Review through one
+// transaction; the first store error is kept and ends the commit.
+type txLedgers struct {
+	tx    Tx
+	chain string
+	err   error
+}
+
+var _ terminal.Ledgers = (*txLedgers)(nil)
+
+func (l *txLedgers) fail(err error) {
+	if l.err == nil {
+		l.err = err
+	}
+}
+
+func (l *txLedgers) Redeemed(id terminal.VoucherID) bool {
+	_, ok, err := l.tx.Redeemed(id)
+	l.fail(err)
+	return ok || err != nil
+}
+
+func (l *txLedgers) Revoked(id terminal.VoucherID) bool {
+	ok, err := l.tx.Revoked(id)
+	l.fail(err)
+	return ok || err != nil
+}
+
+func (l *txLedgers) NearestByHolder(merchant string, h terminal.HolderID, at time.Time) (terminal.Recent, bool) {
+	var rs []terminal.Recent
+	l.fail(getMemo(l.tx, holderMemo(merchant, h), &rs))
+	best, ok := terminal.Recent{}, false
+	for _, r := range rs {
+		if !ok || absDur(r.At.Sub(at)) < absDur(best.At.Sub(at)) {
+			best, ok = r, true
+		}
+	}
+	return best, ok
+}
+
+func (l *txLedgers) LastOnLane(_ string, at time.Time) (terminal.Recent, bool) {
+	var r terminal.Recent
+	l.fail(getMemo(l.tx, laneMemo(l.chain), &r))
+	return r, r.RedemptionID != "" && !r.At.After(at)
+}
+
+// Sale returns a sale of the reviewed terminal's chain by the terminal's
+// own record id ("T1-0000000042").
+func (l *txLedgers) Sale(id string) (*terminal.Redemption, bool, []*terminal.Redemption, error) {
+	_, seq, ok := terminal.ParseRecordID(id)
+	if !ok {
+		return nil, false, nil, fmt.Errorf("record id %q: %w", id, terminal.ErrNotFound)
+	}
+	st, ok, err := l.tx.Record(l.chain, seq)
+	if err != nil {
+		l.fail(err)
+		return nil, false, nil, err
+	}
+	if !ok || st.Kind != terminal.KindRedemption {
+		return nil, false, nil, fmt.Errorf("sale %s: %w", id, terminal.ErrNotFound)
+	}
+	var sale terminal.Redemption
+	if err := json.Unmarshal(st.Body, &sale); err != nil {
+		return nil, false, nil, fmt.Errorf("sale %s: %v: %w", id, err, terminal.ErrNotFound)
+	}
+	var prior []*terminal.Redemption
+	l.fail(getMemo(l.tx, refundsMemo(st.ID()), &prior))
+	return &sale, st.Result == terminal.Accepted, prior, nil
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// review decides a new record of job j with the till's rules and params.
+// prevAt is the time of the chain's previous record. It returns the verdict
+// and whether this terminal holds an online claim on the voucher; a store
+// error ends the commit.
+func (h *Hub) review(tx Tx, j *job, rec *terminal.Redemption, prevAt, now time.Time, params terminal.Params) (terminal.Verdict, bool, error) {
+	led := &txLedgers{tx: tx, chain: j.chain}
+	_, keys := h.signing()
+	rules := terminal.Rules{Programme: h.prog, Keys: keys, Revoked: led, Params: params.WithDefaults()}
+	s := &terminal.Sender{TerminalID: j.term, ReceivedAt: now, PrevAt: prevAt,
+		ConnectedAt: j.c.helloAt, ConnectedSeq: j.c.helloSeq}
+	m, ok, err := tx.Merchant(j.merchant)
+	if err != nil {
+		return terminal.Verdict{}, false, err
+	}
+	if ok {
+		var periods []period
+		if err := getMemo(tx, blocksMemo(j.merchant), &periods); err != nil {
+			return terminal.Verdict{}, false, err
+		}
+		m.Blocked = blockedAt(&m, periods, rec.At)
+		s.Merchant = &m
+	}
+	var hs []hello
+	if err := getMemo(tx, syncMemo(j.term), &hs); err != nil {
+		return terminal.Verdict{}, false, err
+	}
+	i, synced := lastSync(hs, rec.Seq)
+	if synced {
+		s.LastSync, s.UnsyncedFen = hs[i].At, hs[i].OfflineFen
+	}
+	held := false
+	if rec.Kind == terminal.KindRedemption {
+		hd, ok, err := tx.Hold(rec.Voucher.ID)
+		if err != nil {
+			return terminal.Verdict{}, false, err
+		}
+		held = ok && hd.TerminalID == j.term
+		s.Held = held && rec.Online
+	}
+	v := rules.Review(rec, s, led)
+	if led.err != nil {
+		return v, false, led.err
+	}
+	if rec.Kind == terminal.KindRedemption && !s.Held && synced {
+		// The till counts every offline redemption against its allowance.
+		hs[i].OfflineFen += rec.DiscountFen
+		if err := putMemo(tx, syncMemo(j.term), hs); err != nil {
+			return v, false, err
+		}
+	}
+	return v, held, nil
+}
+
+// remember keeps what later reviews need of an accepted redemption: the
+// holder's split-bill memory at its merchant and the chain's latest.
+func remember(tx Tx, chain string, rec *terminal.Redemption, id string) error {
+	r := terminal.RecentOf(rec)
+	r.RedemptionID = id
+	key := holderMemo(rec.MerchantID, rec.Voucher.Holder)
+	var rs []terminal.Recent
+	if err := getMemo(tx, key, &rs); err != nil {
+		return err
+	}
+	rs = append(rs, r)
+	newest := r.At
+	for _, x := range rs {
+		if x.At.After(newest) {
+			newest = x.At
+		}
+	}
+	rs = slices.DeleteFunc(rs, func(x terminal.Recent) bool { return newest.Sub(x.At) > holderKeep })
+	if err := putMemo(tx, key, rs); err != nil {
+		return err
+	}
+	var last terminal.Recent
+	if err := getMemo(tx, laneMemo(chain), &last); err != nil {
+		return err
+	}
+	if last.RedemptionID == "" || !r.At.Before(last.At) {
+		return putMemo(tx, laneMemo(chain), r)
+	}
+	return nil
+}
+
+// rememberRefund adds an accepted refund to its sale's prior refunds.
+func rememberRefund(tx Tx, saleID string, rec *terminal.Redemption) error {
+	var prior []*terminal.Redemption
+	if err := getMemo(tx, refundsMemo(saleID), &prior); err != nil {
+		return err
+	}
+	return putMemo(tx, refundsMemo(saleID), append(prior, rec))
+}
+
+// conflictDetail is what the terminal, the reports and the auditors read
+// of a record the server did not accept: a rule broken starts with
+// terminal.RuleBreakPrefix, a voucher taken elsewhere does not.
+func conflictDetail(e *terminal.Error) string {
+	line := terminal.Explain(e)
+	switch e.Code {
+	case terminal.AlreadyRedeemed, terminal.Revoked, terminal.Fork:
+		return line
+	}
+	return terminal.RuleBreakPrefix + line
+}
+
+// detailCode reads the code back from a conflict's detail (conflictDetail);
+// "" for a detail from before codes were kept.
+func detailCode(detail string) terminal.Code {
+	d := strings.TrimPrefix(detail, terminal.RuleBreakPrefix)
+	c, _, ok := strings.Cut(d, ": ")
+	if !ok || !terminal.Code(c).Known() {
+		return ""
+	}
+	return terminal.Code(c)
+}

@@ -1,0 +1,650 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// Commit runs fn in one transaction (READ COMMITTED): it locks the chains
+// of keys.Terminals and the rows of keys.Vouchers (SELECT ... FOR UPDATE,
+// in id order), reads keys.Records and keys.Merchants, runs fn over that
+// in memory, then writes everything fn did in a few statements (COPY of
+// the records, one UPDATE and one INSERT of the vouchers touched, the
+// conflicts, the chain heads) and commits. A voucher without a row yet is
+// inserted: a second instance inserting it at the same time loses on the
+// primary key and its transaction runs again, and then sees the row.
+func (s *Store) Commit(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) error) error {
+	if keys == nil {
+		keys = &hub.Keys{}
+	}
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = s.commitOnce(ctx, keys, fn)
+		if err == nil || !retryable(err) || attempt == MaxAttempts {
+			return err
+		}
+		select {
+		case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
+// errRetry marks a failure that left nothing behind and may be run again.
+var errRetry = errors.New("transaction lost a race")
+
+func retryable(err error) bool {
+	if errors.Is(err, errRetry) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01": // serialization_failure, deadlock_detected
+			return true
+		case "23505": // unique_violation: a voucher row inserted by another instance
+			return pe.ConstraintName == "vouchers_pkey" || pe.ConstraintName == "memos_pkey"
+		}
+		return false
+	}
+	return pgconn.SafeToRetry(err)
+}
+
+func (s *Store) commitOnce(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) error) (err error) {
+	pt, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = pt.Rollback(context.Background())
+		}
+	}()
+	t := &tx{ctx: ctx, tx: pt, heads: map[string]*headEntry{}, recs: map[hub.RecordRef]*hub.StoredRecord{},
+		vouchers: map[terminal.VoucherID]*voucherRow{}, merchants: map[string]*terminal.Merchant{}, memos: map[string]*memo{}}
+	if err := t.prefetch(keys); err != nil {
+		return err
+	}
+	if err := fn(t); err != nil {
+		return err
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if err := pt.Commit(ctx); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) || pgconn.SafeToRetry(err) {
+			return err // refused, or never sent: nothing committed
+		}
+		return fmt.Errorf("%w: %v", hub.ErrOutcomeUnknown, err)
+	}
+	return nil
+}
+
+type headEntry struct {
+	h     hub.Head
+	dirty bool
+}
+
+// voucherRow is a vouchers row as the transaction sees it.
+type voucherRow struct {
+	exists   bool // the row was there (and is locked); else it is inserted if dirty
+	dirty    bool
+	code     *string
+	revoked  bool
+	redeemed string // record id, "" for none
+	hold     *hub.Hold
+}
+
+// tx is one group commit.
+type tx struct {
+	ctx       context.Context
+	tx        pgx.Tx
+	heads     map[string]*headEntry
+	recs      map[hub.RecordRef]*hub.StoredRecord // nil: known absent
+	newRecs   []*hub.StoredRecord
+	vouchers  map[terminal.VoucherID]*voucherRow
+	merchants map[string]*terminal.Merchant // nil: known absent
+	conflicts []*hub.Conflict
+	memos     map[string]*memo
+}
+
+// memo is a memos row as the transaction sees it.
+type memo struct {
+	value         []byte // nil: absent
+	exists, dirty bool
+}
+
+var _ hub.Tx = (*tx)(nil)
+
+func (t *tx) prefetch(k *hub.Keys) error {
+	if err := t.lockHeads(uniq(k.Terminals)); err != nil {
+		return err
+	}
+	vs := slices.Clone(k.Vouchers)
+	if len(k.Records) > 0 {
+		if err := t.readRecords(k.Records); err != nil {
+			return err
+		}
+		for _, r := range t.recs {
+			if r != nil {
+				vs = append(vs, r.Voucher)
+			}
+		}
+	}
+	if err := t.lockVouchers(uniq(vs)); err != nil {
+		return err
+	}
+	if err := t.readMerchants(uniq(k.Merchants)); err != nil {
+		return err
+	}
+	return t.lockMemos(uniq(k.Memos))
+}
+
+func (t *tx) lockMemos(keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	for _, k := range keys {
+		t.memos[k] = &memo{}
+	}
+	rows, err := t.tx.Query(t.ctx, "SELECT key, value FROM memos WHERE key = ANY($1) ORDER BY key FOR UPDATE", keys)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return err
+		}
+		t.memos[k] = &memo{value: v, exists: true}
+	}
+	return rows.Err()
+}
+
+func (t *tx) memo(key string) (*memo, error) {
+	if m, ok := t.memos[key]; ok {
+		return m, nil
+	}
+	if err := t.lockMemos([]string{key}); err != nil {
+		return nil, err
+	}
+	return t.memos[key], nil
+}
+
+func (t *tx) Memo(key string) ([]byte, bool, error) {
+	m, err := t.memo(key)
+	if err != nil || m.value == nil {
+		return nil, false, err
+	}
+	return append([]byte(nil), m.value...), true, nil
+}
+
+func (t *tx) PutMemo(key string, v []byte) error {
+	if key == "" {
+		return fmt.Errorf("memo: empty key")
+	}
+	m, err := t.memo(key)
+	if err != nil {
+		return err
+	}
+	m.value, m.dirty = append([]byte{}, v...), true
+	return nil
+}
+
+func (t *tx) flushMemos() error {
+	var uk, ik []string
+	var uv, iv [][]byte
+	for k, m := range t.memos {
+		switch {
+		case !m.dirty:
+		case m.exists:
+			uk, uv = append(uk, k), append(uv, m.value)
+		default:
+			ik, iv = append(ik, k), append(iv, m.value)
+		}
+	}
+	if len(uk) > 0 {
+		_, err := t.tx.Exec(t.ctx, "UPDATE memos SET value = u.v FROM unnest($1::text[], $2::bytea[]) AS u(k, v) WHERE memos.key = u.k", uk, uv)
+		if err != nil {
+			return err
+		}
+	}
+	if len(ik) > 0 {
+		_, err := t.tx.Exec(t.ctx, "INSERT INTO memos (key, value) SELECT * FROM unnest($1::text[], $2::bytea[])", ik, iv)
+		return err
+	}
+	return nil
+}
+
+func uniq[T ~string | ~uint64](xs []T) []T {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return slices.Compact(xs)
+}
+
+func (t *tx) lockHeads(terms []string) error {
+	if len(terms) == 0 {
+		return nil
+	}
+	rows, err := t.tx.Query(t.ctx, "SELECT terminal_id, seq, hash FROM chains WHERE terminal_id = ANY($1) ORDER BY terminal_id FOR UPDATE", terms)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for _, id := range terms {
+		t.heads[id] = &headEntry{}
+	}
+	for rows.Next() {
+		var id string
+		var seq int64
+		var hash []byte
+		if err := rows.Scan(&id, &seq, &hash); err != nil {
+			return err
+		}
+		e := t.heads[id]
+		e.h.Seq = uint64(seq)
+		copy(e.h.Hash[:], hash)
+	}
+	return rows.Err()
+}
+
+func (t *tx) readRecords(refs []hub.RecordRef) error {
+	terms := make([]string, len(refs))
+	seqs := make([]int64, len(refs))
+	for i, r := range refs {
+		terms[i], seqs[i] = r.TerminalID, int64(r.Seq)
+		t.recs[r] = nil
+	}
+	rows, err := t.tx.Query(t.ctx, "SELECT "+recordCols+" FROM records JOIN unnest($1::text[], $2::bigint[]) AS k(t, s) ON terminal_id = k.t AND seq = k.s", terms, seqs)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return err
+		}
+		t.recs[hub.RecordRef{TerminalID: r.TerminalID, Seq: r.Seq}] = &r
+	}
+	return rows.Err()
+}
+
+const voucherCols = "id, code, revoked_at IS NOT NULL, redeemed_terminal, redeemed_seq, hold_terminal, hold_until"
+
+func (t *tx) lockVouchers(vs []terminal.VoucherID) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(vs))
+	for i, v := range vs {
+		ids[i] = int64(v)
+		t.vouchers[v] = &voucherRow{}
+	}
+	rows, err := t.tx.Query(t.ctx, "SELECT "+voucherCols+" FROM vouchers WHERE id = ANY($1) ORDER BY id FOR UPDATE", ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		id, row, err := scanVoucher(rows)
+		if err != nil {
+			return err
+		}
+		t.vouchers[id] = row
+	}
+	return rows.Err()
+}
+
+func scanVoucher(row pgx.Row) (terminal.VoucherID, *voucherRow, error) {
+	var id int64
+	var rt, ht *string
+	var rs *int64
+	var hu *time.Time
+	v := &voucherRow{exists: true}
+	if err := row.Scan(&id, &v.code, &v.revoked, &rt, &rs, &ht, &hu); err != nil {
+		return 0, nil, err
+	}
+	if rt != nil && rs != nil {
+		v.redeemed = terminal.RecordID(*rt, uint64(*rs))
+	}
+	if ht != nil && hu != nil {
+		v.hold = &hub.Hold{TerminalID: *ht, Until: *hu}
+	}
+	return terminal.VoucherID(id), v, nil
+}
+
+func (t *tx) readMerchants(ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	for _, id := range ids {
+		t.merchants[id] = nil
+	}
+	rows, err := t.tx.Query(t.ctx, "SELECT "+merchantCols+" FROM merchants WHERE id = ANY($1)", ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m, err := scanMerchant(rows)
+		if err != nil {
+			return err
+		}
+		t.merchants[m.ID] = &m
+	}
+	return rows.Err()
+}
+
+// head returns the entry of a terminal, locking its chain if keys did not name it.
+func (t *tx) head(term string) (*headEntry, error) {
+	if e, ok := t.heads[term]; ok {
+		return e, nil
+	}
+	if err := t.lockHeads([]string{term}); err != nil {
+		return nil, err
+	}
+	return t.heads[term], nil
+}
+
+func (t *tx) Head(term string) (hub.Head, error) {
+	e, err := t.head(term)
+	if err != nil {
+		return hub.Head{}, err
+	}
+	return e.h, nil
+}
+
+func (t *tx) SetHead(term string, h hub.Head) error {
+	e, err := t.head(term)
+	if err != nil {
+		return err
+	}
+	e.h, e.dirty = h, true
+	return nil
+}
+
+func (t *tx) Record(term string, seq uint64) (hub.StoredRecord, bool, error) {
+	ref := hub.RecordRef{TerminalID: term, Seq: seq}
+	r, ok := t.recs[ref]
+	if !ok {
+		if err := t.readRecords([]hub.RecordRef{ref}); err != nil {
+			return hub.StoredRecord{}, false, err
+		}
+		r = t.recs[ref]
+	}
+	if r == nil {
+		return hub.StoredRecord{}, false, nil
+	}
+	return *r, true, nil
+}
+
+func (t *tx) PutRecord(r *hub.StoredRecord) error {
+	ref := hub.RecordRef{TerminalID: r.TerminalID, Seq: r.Seq}
+	if cur, ok := t.recs[ref]; ok && cur != nil {
+		return fmt.Errorf("record %s: %w", r.ID(), hub.ErrExists)
+	}
+	c := *r
+	t.recs[ref] = &c
+	t.newRecs = append(t.newRecs, &c)
+	return nil
+}
+
+// voucher returns the row of v, locking it if keys did not name it.
+func (t *tx) voucher(v terminal.VoucherID) (*voucherRow, error) {
+	if row, ok := t.vouchers[v]; ok {
+		return row, nil
+	}
+	if err := t.lockVouchers([]terminal.VoucherID{v}); err != nil {
+		return nil, err
+	}
+	return t.vouchers[v], nil
+}
+
+func (t *tx) Redeemed(v terminal.VoucherID) (string, bool, error) {
+	row, err := t.voucher(v)
+	if err != nil {
+		return "", false, err
+	}
+	return row.redeemed, row.redeemed != "", nil
+}
+
+func (t *tx) SetRedeemed(v terminal.VoucherID, recordID string) error {
+	row, err := t.voucher(v)
+	if err != nil {
+		return err
+	}
+	if row.redeemed != "" {
+		return fmt.Errorf("voucher %s redeemed by %s: %w", v, row.redeemed, hub.ErrExists)
+	}
+	if _, _, ok := terminal.ParseRecordID(recordID); !ok {
+		return fmt.Errorf("record id %q", recordID)
+	}
+	row.redeemed, row.dirty = recordID, true
+	return nil
+}
+
+func (t *tx) ClearRedeemed(v terminal.VoucherID) error {
+	row, err := t.voucher(v)
+	if err != nil {
+		return err
+	}
+	if row.redeemed != "" {
+		row.redeemed, row.dirty = "", true
+	}
+	return nil
+}
+
+func (t *tx) Revoked(v terminal.VoucherID) (bool, error) {
+	row, err := t.voucher(v)
+	if err != nil {
+		return false, err
+	}
+	return row.revoked, nil
+}
+
+func (t *tx) Minted(v terminal.VoucherID) (string, bool, error) {
+	row, err := t.voucher(v)
+	if err != nil || row.code == nil {
+		return "", false, err
+	}
+	return *row.code, true, nil
+}
+
+func (t *tx) Merchant(id string) (terminal.Merchant, bool, error) {
+	m, ok := t.merchants[id]
+	if !ok {
+		if err := t.readMerchants([]string{id}); err != nil {
+			return terminal.Merchant{}, false, err
+		}
+		m = t.merchants[id]
+	}
+	if m == nil {
+		return terminal.Merchant{}, false, nil
+	}
+	return *m, true, nil
+}
+
+func (t *tx) Hold(v terminal.VoucherID) (hub.Hold, bool, error) {
+	row, err := t.voucher(v)
+	if err != nil || row.hold == nil {
+		return hub.Hold{}, false, err
+	}
+	return *row.hold, true, nil
+}
+
+func (t *tx) PutHold(v terminal.VoucherID, h hub.Hold) error {
+	row, err := t.voucher(v)
+	if err != nil {
+		return err
+	}
+	row.hold, row.dirty = &h, true
+	return nil
+}
+
+func (t *tx) DeleteHold(v terminal.VoucherID) error {
+	row, err := t.voucher(v)
+	if err != nil {
+		return err
+	}
+	if row.hold != nil {
+		row.hold, row.dirty = nil, true
+	}
+	return nil
+}
+
+// DeleteHoldsBefore clears the expired holds in the table (rows this
+// transaction has not locked included) and in the rows it holds.
+func (t *tx) DeleteHoldsBefore(now time.Time) (int, error) {
+	tag, err := t.tx.Exec(t.ctx, "UPDATE vouchers SET hold_terminal = NULL, hold_until = NULL WHERE hold_until <= $1", now)
+	if err != nil {
+		return 0, err
+	}
+	n := int(tag.RowsAffected())
+	for _, row := range t.vouchers {
+		if row.hold != nil && !now.Before(row.hold.Until) {
+			if !row.exists {
+				n++
+			}
+			row.hold, row.dirty = nil, true
+		}
+	}
+	return n, nil
+}
+
+func (t *tx) AddConflict(c *hub.Conflict) error {
+	cc := *c
+	t.conflicts = append(t.conflicts, &cc)
+	return nil
+}
+
+// flush writes what fn did.
+func (t *tx) flush() error {
+	if err := t.flushRecords(); err != nil {
+		return err
+	}
+	if err := t.flushVouchers(); err != nil {
+		return err
+	}
+	if err := t.flushConflicts(); err != nil {
+		return err
+	}
+	if err := t.flushMemos(); err != nil {
+		return err
+	}
+	return t.flushHeads()
+}
+
+func (t *tx) flushRecords() error {
+	if len(t.newRecs) == 0 {
+		return nil
+	}
+	cols := strings.Split(recordCols+", day", ", ")
+	_, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"records"}, cols, pgx.CopyFromSlice(len(t.newRecs), func(i int) ([]any, error) {
+		r := t.newRecs[i]
+		return []any{r.TerminalID, int64(r.Seq), r.MerchantID, r.At, string(r.Kind), int64(r.Voucher), r.Hash[:],
+			r.Sig, r.Body, string(r.Result), r.Detail, reportDay(r.At)}, nil
+	}))
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "records_pkey" {
+		return fmt.Errorf("record %s: %w", pe.Detail, hub.ErrExists)
+	}
+	return err
+}
+
+func (t *tx) flushVouchers() error {
+	var upd, ins voucherCols_
+	for v, row := range t.vouchers {
+		if !row.dirty {
+			continue
+		}
+		if row.exists {
+			upd.add(v, row)
+		} else {
+			ins.add(v, row)
+		}
+	}
+	if len(upd.ids) > 0 {
+		_, err := t.tx.Exec(t.ctx, `UPDATE vouchers SET redeemed_terminal = u.rt, redeemed_seq = u.rs, hold_terminal = u.ht, hold_until = u.hu
+			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[]) AS u(id, rt, rs, ht, hu)
+			WHERE vouchers.id = u.id`, upd.ids, upd.rt, upd.rs, upd.ht, upd.hu)
+		if err != nil {
+			return err
+		}
+	}
+	if len(ins.ids) > 0 {
+		_, err := t.tx.Exec(t.ctx, `INSERT INTO vouchers (id, redeemed_terminal, redeemed_seq, hold_terminal, hold_until)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[])`, ins.ids, ins.rt, ins.rs, ins.ht, ins.hu)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// voucherCols_ are the columns of the vouchers written by a flush.
+type voucherCols_ struct {
+	ids []int64
+	rt  []*string
+	rs  []*int64
+	ht  []*string
+	hu  []*time.Time
+}
+
+func (c *voucherCols_) add(v terminal.VoucherID, row *voucherRow) {
+	c.ids = append(c.ids, int64(v))
+	var rt, ht *string
+	var rs *int64
+	var hu *time.Time
+	if term, seq, ok := terminal.ParseRecordID(row.redeemed); ok {
+		s := int64(seq)
+		rt, rs = &term, &s
+	}
+	if row.hold != nil {
+		ht, hu = &row.hold.TerminalID, &row.hold.Until
+	}
+	c.rt, c.rs, c.ht, c.hu = append(c.rt, rt), append(c.rs, rs), append(c.ht, ht), append(c.hu, hu)
+}
+
+func (t *tx) flushConflicts() error {
+	if len(t.conflicts) == 0 {
+		return nil
+	}
+	_, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"conflicts"}, strings.Split(conflictCols, ", "), pgx.CopyFromSlice(len(t.conflicts), func(i int) ([]any, error) {
+		c := t.conflicts[i]
+		return []any{c.RecordID, c.TerminalID, c.MerchantID, int64(c.Seq), int64(c.Voucher), int16(c.Category),
+			int64(c.DiscountFen), c.At, c.Against, string(c.Code), c.Reason}, nil
+	}))
+	return err
+}
+
+func (t *tx) flushHeads() error {
+	var terms []string
+	var seqs []int64
+	var hashes [][]byte
+	for id, e := range t.heads {
+		if e.dirty {
+			terms, seqs, hashes = append(terms, id), append(seqs, int64(e.h.Seq)), append(hashes, e.h.Hash[:])
+		}
+	}
+	if len(terms) == 0 {
+		return nil
+	}
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO chains (terminal_id, seq, hash) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])
+		ON CONFLICT (terminal_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, terms, seqs, hashes)
+	return err
+}

@@ -83,7 +83,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	} else {
 		logger.Printf("the claims API (/v1/claims, /wallet/) runs on the embedded ledger only for now: not served with -db")
 	}
-	srv := hub.NewServer(countyHandler(h, handler))
+	srv := hub.NewServer(countyHandler(h, iss, handler))
 	fmt.Fprintf(stdout, "voucherd: serving on http://%s (terminals: ws://%s%s, issuing key id %s)\n", ln.Addr(), ln.Addr(), wire.Path, h.KeyID())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/drivers/serial"
 	"github.com/voucherpos/voucherpos/offline"
@@ -76,6 +78,7 @@ type Agent struct {
 	ledger  *offline.Ledger
 	lane    *terminal.Lane
 	server  *till.Server
+	metrics *metrics
 	scanner *serial.Scanner
 	link    *link
 	http    *http.Server
@@ -130,9 +133,10 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	a.metrics = newMetrics(a)
 	a.link = newLink(a)
 	lcfg := terminal.LaneConfig{TerminalID: o.Credential.TerminalID, MerchantID: o.Credential.MerchantID,
-		Ledger: a.ledger, Sync: a.ledger, Now: o.Now, ClaimTimeout: o.ClaimTimeout,
+		Ledger: timedLedger{a.ledger, a.metrics.commit}, Sync: a.ledger, Now: o.Now, ClaimTimeout: o.ClaimTimeout,
 		OnEvent: a.onLaneEvent,
 		OnError: func(op string, err error) {
 			if errors.Is(err, serial.ErrUnsupported) {
@@ -188,7 +192,7 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	}
 	// Built only now: closeAll closes the listener itself while no server
 	// owns it (a start that failed above).
-	a.http = &http.Server{Handler: a.server, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+	a.http = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	a.wg.Add(2)
 	go func() {
@@ -201,6 +205,15 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	a.log.Info("posagent running", "terminal", o.Credential.TerminalID, "merchant", o.Credential.MerchantID,
 		"http", "http://"+a.ln.Addr().String(), "scanner", o.Scanner.Device, "server", o.Server, "data", o.DataDir)
 	return nil
+}
+
+// handler serves the metrics at /metrics and the till's side at the rest.
+func (a *Agent) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}))
+	mux.Handle("/", a.server)
+	return mux
 }
 
 // Addr returns the HTTP address the agent listens on.
@@ -271,12 +284,14 @@ func (a *Agent) closeAll() {
 // scanLoop applies every scan to the lane.
 func (a *Agent) scanLoop(ctx context.Context) {
 	for s := range a.scanner.Scans() {
+		a.metrics.scans.Inc()
 		ev := a.lane.Scan(ctx, s)
 		a.logEvent(ev)
 	}
 }
 
 func (a *Agent) onLaneEvent(ev terminal.LaneEvent) {
+	a.metrics.decided(&ev)
 	a.server.OnLaneEvent(ev)
 	if ev.Kind == terminal.EventCompleted || ev.Kind == terminal.EventRefunded {
 		a.pokeStatus()

@@ -269,8 +269,8 @@ func (h *Hub) applyBatch(tx Tx, j *job, now time.Time, params terminal.Params) e
 		if err != nil {
 			return err
 		}
-		if ok {
-			prevAt = prev.At
+		if ok && !prev.At.After(now) {
+			prevAt = prev.At // a future-dated record does not move the bound
 		}
 	}
 	outs := make([]terminal.Outcome, 0, len(j.recs))
@@ -314,7 +314,7 @@ func (h *Hub) applyBatch(tx Tx, j *job, now time.Time, params terminal.Params) e
 		}
 		outs = append(outs, o)
 		w, last = r.Seq, r.Hash
-		if m.At.After(prevAt) {
+		if m.At.After(prevAt) && !m.At.After(now) {
 			prevAt = m.At
 		}
 	}

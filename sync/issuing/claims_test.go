@@ -182,10 +182,14 @@ func TestClaims_BadInput(t *testing.T) {
 		{"HugeBody", "", huge, 413, "too_large"},
 		{"ReplayedKeyOtherBody", "used", claimBody("carol", terminal.Retail, r200), 422, "idempotency_key_reused"},
 		{"BadKey", "a key with spaces", claimBody("dave", terminal.Retail, r50), 400, "bad_request"},
+		{"FormBody", "form", "holder=dave&category=retail", 415, "not_json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := k.post(tt.key, tt.body)
+			if tt.key == "form" {
+				a = k.postAs("application/x-www-form-urlencoded", tt.body)
+			}
 			if a.status != tt.status || a.code != tt.code {
 				t.Fatalf("got %d %s, want %d %s", a.status, a.raw, tt.status, tt.code)
 			}

@@ -133,6 +133,16 @@ func (k *kit) post(key string, body string) answer {
 	return k.do(req)
 }
 
+// postAs posts body with another Content-Type (a browser's form).
+func (k *kit) postAs(contentType, body string) answer {
+	req, err := http.NewRequest(http.MethodPost, k.srv.URL+"/v1/claims", bytes.NewBufferString(body))
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	return k.do(req)
+}
+
 func (k *kit) do(req *http.Request) answer {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

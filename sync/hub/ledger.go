@@ -534,4 +534,3 @@ func (h *Hub) applyRelease(tx Tx, j *job) (*wire.Message, error) {
 	}
 	return ans, nil
 }
-

@@ -503,4 +503,3 @@ func (h *Hub) applyRelease(tx Tx, j *job) (*wire.Message, error) {
 	}
 	return ans, nil
 }
-

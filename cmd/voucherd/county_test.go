@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -30,10 +31,11 @@ import (
 // offline sale and the same voucher on both tills, a full refund), then a
 // partial refund, two linked just-over-threshold sales and plain sales.
 type countyDay struct {
-	s   *stack.Stack
-	srv *httptest.Server
-	day string
-	now func() time.Time
+	s       *stack.Stack
+	handler http.Handler
+	srv     *httptest.Server
+	day     string
+	now     func() time.Time
 }
 
 func playCountyDay(t *testing.T) *countyDay {
@@ -111,9 +113,10 @@ func playCountyDay(t *testing.T) *countyDay {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(countyHandler(s.Hub, s.Hub.Handler()))
+	h := countyHandler(s.Hub, nil, s.Hub.Handler())
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &countyDay{s: s, srv: srv, day: terminal.Day(now()).Format(time.DateOnly), now: now}
+	return &countyDay{s: s, handler: h, srv: srv, day: terminal.Day(now()).Format(time.DateOnly), now: now}
 }
 
 // TestCounty_SameMoneyEverywhere: the agents' days, their dashboards'

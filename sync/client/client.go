@@ -72,6 +72,13 @@ type Options struct {
 	OnStatus func(Status)
 	// OnOutcomes, if set, is called with the outcomes of every acknowledgement, after Outbox.Ack.
 	OnOutcomes func([]terminal.Outcome)
+	// Report, if set, is asked at every hello for what the terminal tells
+	// the server about itself (agent version, fault); the client fills in
+	// the queue depth and unsynced discount from Outbox.
+	Report func() wire.Report
+	// OnBatch, if set, is called at every acknowledgement with the batch's
+	// record count and the time since it was sent (for metrics; do not block).
+	OnBatch func(records int, rtt time.Duration)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// After waits on the clock between reconnections; nil means time.After.
@@ -252,6 +259,23 @@ func (c *Client) refreshCounts(ctx context.Context, throttle bool) {
 		return
 	}
 	c.setStatus(func(s *Status) { s.QueueDepth, s.UnsyncedFen = n, fen })
+}
+
+// report is the hello's account of the terminal: Options.Report's, with
+// the outbox's counts; nil when Options.Report is.
+func (c *Client) report(ctx context.Context) *wire.Report {
+	if c.opts.Report == nil {
+		return nil
+	}
+	r := c.opts.Report()
+	n, fen, err := c.opts.Outbox.Unsynced(ctx)
+	switch {
+	case err != nil && r.Fault == "":
+		r.Fault = "outbox: " + err.Error()
+	case err == nil:
+		r.QueueDepth, r.UnsyncedFen = n, fen
+	}
+	return &r
 }
 
 // Claim asks the server to hold voucher id for this terminal before the

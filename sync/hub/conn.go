@@ -182,8 +182,9 @@ func (c *conn) handshake() error {
 		BatchMax: h.opts.BatchMax, State: st, ServerTime: st.ServerTime,
 		Sig: ed25519.Sign(h.identity, wire.WelcomeMessage(nonce, m.Sig, wm))}
 	c.term, c.merchant, c.pub = m.TerminalID, m.MerchantID, rec.Public
+	h.noteHello(c.term, m, h.now())
 	if m.HighSeq < welcome.Watermark {
-		h.logf("hub: ALARM terminal %s reports high seq %d below the server's watermark %d (ledger restored or replaced?)", c.term, m.HighSeq, welcome.Watermark)
+		h.noteAlarm(c.term, "reports high seq %d below the server's watermark %d (ledger restored or replaced?)", m.HighSeq, welcome.Watermark)
 	}
 	h.mu.Lock()
 	if h.closing {

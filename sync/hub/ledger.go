@@ -212,6 +212,7 @@ func (h *Hub) commit(group []*job) {
 	now := h.now()
 	sweep := now.Sub(h.swept) >= sweepEvery
 	var dropped int
+	start := time.Now()
 	params, err := h.store.Params(h.ctx)
 	if err == nil {
 		err = h.store.Commit(h.ctx, groupKeys(group), func(tx Tx) error {
@@ -221,6 +222,7 @@ func (h *Hub) commit(group []*job) {
 	if sweep {
 		h.swept = now
 	}
+	h.observe(group, time.Since(start), err, now)
 	if err != nil {
 		h.logf("hub: commit of %d jobs failed: %v", len(group), err)
 		for _, j := range group {
@@ -228,6 +230,35 @@ func (h *Hub) commit(group []*job) {
 		}
 	} else if dropped > 0 {
 		h.logf("hub: dropped %d expired holds", dropped)
+	}
+}
+
+// observe reports a group commit to the hooks and notes the terminals
+// whose records it acknowledged.
+func (h *Hub) observe(group []*job, took time.Duration, err error, now time.Time) {
+	hk := &h.opts.Hooks
+	recs, claims := 0, 0
+	for _, j := range group {
+		if j.kind != jobBatch {
+			claims++
+			if err == nil && j.err == nil && j.msg != nil && hk.Claim != nil && j.kind == jobClaim {
+				hk.Claim(j.msg.Result)
+			}
+			continue
+		}
+		recs += len(j.recs)
+		if err != nil || j.err != nil || j.msg == nil {
+			continue
+		}
+		h.noteSync(j.term, now)
+		if hk.Outcome != nil {
+			for _, o := range j.msg.Outcomes {
+				hk.Outcome(o.Result)
+			}
+		}
+	}
+	if hk.GroupCommit != nil {
+		hk.GroupCommit(recs, claims, took, err)
 	}
 }
 
@@ -269,8 +300,8 @@ func (h *Hub) applyBatch(tx Tx, j *job, now time.Time, params terminal.Params) e
 		if err != nil {
 			return err
 		}
-		if ok {
-			prevAt = prev.At
+		if ok && !prev.At.After(now) {
+			prevAt = prev.At // a future-dated record does not move the bound
 		}
 	}
 	outs := make([]terminal.Outcome, 0, len(j.recs))
@@ -284,7 +315,7 @@ func (h *Hub) applyBatch(tx Tx, j *job, now time.Time, params terminal.Params) e
 				return err
 			case !ok || st.Hash != r.Hash:
 				o.Detail = "differs from the record stored for this sequence"
-				h.logf("hub: ALARM terminal %s seq %d resent with a different hash", j.term, r.Seq)
+				h.noteAlarm(j.term, "seq %d resent with a different hash (a fork of its chain?)", r.Seq)
 			case st.Result == terminal.Conflict:
 				// A conflict is never hidden behind "duplicate": the
 				// terminal may have lost the first answer.
@@ -314,7 +345,7 @@ func (h *Hub) applyBatch(tx Tx, j *job, now time.Time, params terminal.Params) e
 		}
 		outs = append(outs, o)
 		w, last = r.Seq, r.Hash
-		if m.At.After(prevAt) {
+		if m.At.After(prevAt) && !m.At.After(now) {
 			prevAt = m.At
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voucherpos/voucherpos/sync/httpguard"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -75,8 +76,11 @@ func (s *Service) adminAuth(next http.Handler) http.Handler {
 }
 
 // tokenAuth lets in callers with "Authorization: Bearer TOKEN" when a token
-// is configured, and loopback callers when none is.
+// is configured, and loopback callers when none is; then, as the hub's
+// admin API does, it turns away browsers acting for a foreign page
+// (httpguard: wrong Host, cross-origin, bodies not JSON).
 func tokenAuth(tok string, next http.Handler) http.Handler {
+	next = httpguard.Policy{AnyHost: tok != ""}.Wrap(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tok != "" {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -20,7 +21,14 @@ import (
 type API struct {
 	Source    Source
 	Programme *terminal.Programme
-	Now       func() time.Time
+	// Pool is the issuing side's pool; nil means none (issuance is left out).
+	Pool Pooler
+	Now  func() time.Time
+}
+
+// Pooler gives the issuing side's pool of the round holding a day (sync/issuing).
+type Pooler interface {
+	Pool(ctx context.Context, day time.Time) (*issuing.Pool, error)
 }
 
 // Handler serves the API's routes.
@@ -32,7 +40,7 @@ func (a *API) Handler() http.Handler {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		rep, err := ProgrammeReport(r.Context(), a.Source, a.Programme, from, until, a.Now())
+		rep, err := ProgrammeReport(r.Context(), a.Source, a.Pool, a.Programme, from, until, a.Now())
 		answer(w, rep, err)
 	})
 	mux.HandleFunc("GET /admin/county/sample", func(w http.ResponseWriter, r *http.Request) {
@@ -86,8 +94,9 @@ func ParsePeriod(prog *terminal.Programme, from, until string, now time.Time) (t
 }
 
 // ProgrammeReport loads from..until and builds the programme report with
-// the admin log.
-func ProgrammeReport(ctx context.Context, src Source, prog *terminal.Programme, from, until, now time.Time) (*Report, error) {
+// the admin log and, when pool is not nil, the issuance of the round
+// holding until.
+func ProgrammeReport(ctx context.Context, src Source, pool Pooler, prog *terminal.Programme, from, until, now time.Time) (*Report, error) {
 	p, err := Load(ctx, src, from, until)
 	if err != nil {
 		return nil, err
@@ -96,7 +105,15 @@ func ProgrammeReport(ctx context.Context, src Source, prog *terminal.Programme, 
 	if err != nil {
 		return nil, fmt.Errorf("admin log: %w", err)
 	}
-	return Build(p, prog, acts, nil, now), nil
+	var iss *Issuance
+	if pool != nil {
+		pl, err := pool.Pool(ctx, until)
+		if err != nil {
+			return nil, fmt.Errorf("pool: %w", err)
+		}
+		iss = IssuanceOf(pl.Round, pl.Lines)
+	}
+	return Build(p, prog, acts, iss, now), nil
 }
 
 // Getter asks a running server's admin API (hub.Remote).

@@ -288,8 +288,8 @@ func (c *Console) Overview(ctx context.Context) (*Overview, error) {
 	for h, n := range day.ByHour {
 		hour = append(hour, Bar{Label: strconv.Itoa(h), Value: int64(n), Text: strconv.Itoa(n)})
 	}
-	ov.Charts = []template.HTML{BarChart("预算使用(分类) budget burn by category", burn, true),
-		BarChart("今日分时核销 today's redemptions by hour", hour, false)}
+	ov.Charts = []template.HTML{BarChart("预算使用(分类,占预算%) budget burn by category", burn, true, 100_00),
+		BarChart("今日分时核销 today's redemptions by hour", hour, false, 0)}
 	byM := map[string]*MerchantGroup{}
 	for i := range prog.ByMerchant {
 		byM[prog.ByMerchant[i].Key] = &prog.ByMerchant[i]

@@ -21,9 +21,10 @@ type Bar struct {
 
 // BarChart draws bars as an inline SVG (no script, no external file):
 // vertical bars for a series such as hours or days, horizontal ones for a
-// few named groups.
-func BarChart(title string, bars []Bar, horizontal bool) template.HTML {
-	var max int64 = 1
+// few named groups. full is the value of a full-length bar; 0 means the
+// largest value.
+func BarChart(title string, bars []Bar, horizontal bool, full int64) template.HTML {
+	max := max(full, 1)
 	for _, b := range bars {
 		max = maxInt(max, b.Value)
 	}
@@ -45,7 +46,7 @@ func BarChart(title string, bars []Bar, horizontal bool) template.HTML {
 	}
 	const h, top, base = 200, 22, 170
 	n := max1(len(bars))
-	step := 640 / n
+	step := min(640/n, 80)
 	fmt.Fprintf(&sb, `<svg class="chart" viewBox="0 0 660 %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, h, html.EscapeString(title))
 	fmt.Fprintf(&sb, `<text x="0" y="14" class="ct">%s</text>`, html.EscapeString(title))
 	fmt.Fprintf(&sb, `<line x1="10" y1="%d" x2="650" y2="%d" class="ax"/>`, base, base)
@@ -90,13 +91,13 @@ func (rep *Report) Charts() []template.HTML {
 		hour = append(hour, Bar{Label: strconv.Itoa(h), Value: int64(n), Text: strconv.Itoa(n)})
 	}
 	for _, b := range rep.Budget {
-		burn = append(burn, Bar{Label: b.Name, Value: int64(b.Share), Text: b.Share.String() + "% of ¥" + b.BudgetFen.Plain()})
+		burn = append(burn, Bar{Label: b.Name, Value: int64(b.Share), Text: b.Share.String() + "%"})
 	}
 	return []template.HTML{
-		BarChart("每日补贴 subsidy by day (¥)", day, false),
-		BarChart("分类补贴 subsidy by category", cat, true),
-		BarChart("分时核销 redemptions by hour (UTC+8)", hour, false),
-		BarChart("预算使用 budget burn", burn, true),
+		BarChart("每日补贴 subsidy by day (¥)", day, false, 0),
+		BarChart("分类补贴 subsidy by category", cat, true, 0),
+		BarChart("分时核销 redemptions by hour (UTC+8)", hour, false, 0),
+		BarChart("预算使用 budget burn (% of each category's budget)", burn, true, 100_00),
 	}
 }
 
@@ -143,8 +144,10 @@ Subsidy = discounts of accepted redemptions − what refunds return; leverage = 
 <h2>图表 Charts</h2>
 <div class="charts">{{range .Charts}}<div>{{.}}</div>{{end}}</div>
 <h2>发放与核销 Issuance and redemption</h2>
-{{with .R.Issuance}}<table><tr><th>released</th><th>claimed</th><th>redeemed</th><th>expired</th><th>returned</th><th>核销率 redemption rate</th></tr>
-<tr><td>{{.Released}}</td><td>{{.Claimed}}</td><td>{{.Redeemed}}</td><td>{{.Expired}}</td><td>{{.Returned}}</td><td>{{.RedemptionRate}}%</td></tr></table>
+{{with .R.Issuance}}<p>轮次 round {{.Round}} · 核销率 redemption rate (redeemed ÷ claimed, by value): <b>{{.RedemptionRate}}%</b></p>
+<table><tr><th class="l">类别 category</th><th>预算 budget</th><th>投放 released</th><th>领取 claimed</th><th>核销 redeemed</th><th>过期 expired</th><th>退回 returned</th><th>可用 available</th></tr>
+{{range .Lines}}<tr><td class="l">{{.Category.Name}} {{.Round}}</td><td>{{yuan .BudgetFen}}</td><td>{{yuan .ReleasedFen}}</td><td>{{yuan .ClaimedFen}}</td><td>{{yuan .RedeemedFen}}</td><td>{{yuan .ExpiredFen}}</td><td>{{yuan .ReturnedFen}}</td><td>{{yuan .AvailableFen}}</td></tr>{{end}}
+{{with .Total}}<tr><th class="l">合计 total</th><th>{{yuan .BudgetFen}}</th><th>{{yuan .ReleasedFen}}</th><th>{{yuan .ClaimedFen}}</th><th>{{yuan .RedeemedFen}}</th><th>{{yuan .ExpiredFen}}</th><th>{{yuan .ReturnedFen}}</th><th>{{yuan .AvailableFen}}</th></tr>{{end}}</table>
 {{else}}<p class="note">发放数据未由发放端提供,仅列核销数据。Issuance is not reported by the issuing side; redemption figures only.</p>{{end}}
 <h2>预算使用 Budget burn</h2>
 <table><tr><th class="l">类别 category</th><th>预算 budget</th><th>补贴 subsidy</th><th>使用率 burn</th></tr>

@@ -22,7 +22,7 @@ import (
 func countyHandler(h *hub.Hub, iss *issuing.Service, next http.Handler) http.Handler {
 	src := county.HubSource{H: h}
 	con := county.NewConsole(src, h, h, h.Programme(), h.AdminToken(), h.Now)
-	api := &county.API{Source: src, Programme: h.Programme(), Now: h.Now}
+	api := &county.API{Source: src, Log: h, Programme: h.Programme(), Now: h.Now}
 	if iss != nil {
 		api.Pool = iss
 	}
@@ -180,4 +180,31 @@ func cmdAuditVerify(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "ok: %d records verified (hash, terminal signature, chain, voucher code, decision)\n", n)
 	return nil
+}
+
+// merchantAction is the admin log's entry of a block or unblock from the
+// command line.
+func merchantAction(block bool, id, who, reason string) hub.Action {
+	what := county.WhatUnblock
+	if block {
+		what = county.WhatBlock
+	}
+	if who == "" {
+		who = "?"
+	}
+	if reason == "" {
+		reason = "命令行操作,未填写原因 / from the command line, no reason given"
+	}
+	return hub.Action{Who: who + " (命令行 command line)", What: what, Target: id, Why: reason}
+}
+
+// logAction appends a to the admin log of the server adm acts on.
+func logAction(adm hub.Admin, a hub.Action) error {
+	switch v := adm.(type) {
+	case *hub.Hub:
+		return v.AddAction(context.Background(), a)
+	case *hub.Remote:
+		return v.Post(context.Background(), "/admin/county/actions", &a, nil)
+	}
+	return fmt.Errorf("no admin log on %T", adm)
 }

@@ -18,8 +18,11 @@ import (
 //
 //	GET /admin/county/programme?from=YYYY-MM-DD&until=YYYY-MM-DD → Report
 //	GET /admin/county/sample?from=&until=&rate_bp=1000&seed=S    → Bundle
+//	POST /admin/county/actions Action                           → Action (appended to the admin log)
 type API struct {
-	Source    Source
+	Source Source
+	// Log is the admin log the command line's actions are appended to.
+	Log       ActionLog
 	Programme *terminal.Programme
 	// Pool is the issuing side's pool; nil means none (issuance is left out).
 	Pool Pooler
@@ -53,6 +56,17 @@ func (a *API) Handler() http.Handler {
 		}
 		b, err := Sample(r.Context(), a.Source, a.Programme, from, until, bp, q.Get("seed"))
 		answer(w, b, err)
+	})
+	mux.HandleFunc("POST /admin/county/actions", func(w http.ResponseWriter, r *http.Request) {
+		var act Action
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8192))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&act); err != nil || clean(act.Who) == "" || clean(act.What) == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want an action {who, what, target, why}"})
+			return
+		}
+		act = Action{At: a.Now(), Who: clean(act.Who) + " via " + r.RemoteAddr, What: clean(act.What), Target: clean(act.Target), Why: clean(act.Why)}
+		answer(w, act, a.Log.AddAction(r.Context(), act))
 	})
 	return mux
 }

@@ -95,6 +95,8 @@ func cmdMerchantBlock(args []string, stdout io.Writer, block bool) error {
 	}
 	fs, a := adminCommand(name)
 	id := fs.String("id", "", "merchant id")
+	reason := fs.String("reason", "", "why, for the admin log")
+	who := fs.String("who", os.Getenv("USER"), "who acts, for the admin log")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -112,6 +114,9 @@ func cmdMerchantBlock(args []string, stdout io.Writer, block bool) error {
 	}
 	if err := op(context.Background(), *id); err != nil {
 		return err
+	}
+	if err := logAction(adm, merchantAction(block, *id, *who, *reason)); err != nil {
+		return fmt.Errorf("merchant %s %s, but the admin log failed: %w", *id, verb, err)
 	}
 	fmt.Fprintf(stdout, "merchant %s %s\n", *id, verb)
 	return nil

@@ -81,17 +81,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	metrics.watch(h)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		closeIssuing(iss)
+		_ = iss.Close()
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	var handler http.Handler = h.Handler()
-	if iss != nil {
-		handler = iss.Wrap(handler)
-	} else {
-		logger.Warn("the claims API (/v1/claims, /wallet/) runs on the embedded ledger only for now: not served with -db")
-	}
-	srv := hub.NewServer(countyHandler(h, handler))
+	srv := hub.NewServer(countyHandler(h, iss, iss.Wrap(h.Handler())))
 	fmt.Fprintf(stdout, "voucherd: serving on http://%s (terminals: ws://%s%s, issuing key id %s)\n", ln.Addr(), ln.Addr(), wire.Path, h.KeyID())
 	logger.Info("serving", "addr", ln.Addr().String(), "sync", wire.Path, "issuing_key", h.KeyID().String(), "version", buildinfo.Read().Short())
 	errc := make(chan error, 1)
@@ -103,11 +97,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	case s := <-sig:
 		logger.Info("shutting down (terminals are told to reconnect later, 1012)", "signal", s.String())
 	case err := <-errc:
-		closeIssuing(iss)
+		_ = iss.Close()
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	closeIssuing(iss) // answers the claims queued
+	_ = iss.Close()   // answers the claims queued
 	herr := h.Close() // closes the terminals' websockets with 1012, then the ledger
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()

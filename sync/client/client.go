@@ -81,7 +81,8 @@ type Options struct {
 	Now func() time.Time
 	// After waits on the clock between reconnections; nil means time.After.
 	After func(time.Duration) <-chan time.Time
-	// Backoff paces reconnections; its zero value is base 1 s, cap 60 s.
+	// Backoff paces reconnections; its zero value is base 1 s, cap 60 s,
+	// full jitter (see Backoff). Its After is not used: waits run on After.
 	Backoff Backoff
 	// Dialer dials the websocket; nil means one with compression off and a 10 s handshake timeout.
 	Dialer *websocket.Dialer
@@ -143,6 +144,7 @@ func New(opts Options) *Client {
 	if opts.Logf == nil {
 		opts.Logf = log.Printf
 	}
+	opts.Backoff = reconnectBackoff(opts.Backoff)
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
 	}
@@ -332,7 +334,7 @@ func (c *Client) run() {
 			msg = err.Error()
 		}
 		c.setStatus(func(s *Status) { s.Online, s.LastError = false, msg })
-		wait := bo.Next(code)
+		wait := reconnectWait(&bo, code)
 		c.logf("sync: session ended (%s); reconnecting in %s", msg, wait.Round(time.Millisecond))
 		if !c.wait(ctx, attempt, wait) {
 			return
@@ -343,7 +345,7 @@ func (c *Client) run() {
 // wait sleeps d on the injected clock; SyncNow shortens it to one backoff
 // base after the last attempt. It returns false when ctx ends.
 func (c *Client) wait(ctx context.Context, attempt time.Time, d time.Duration) bool {
-	base, _ := c.opts.Backoff.limits()
+	base, _ := c.opts.Backoff.Limits()
 	timer := c.opts.After(d)
 	for {
 		select {

@@ -168,6 +168,7 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	if a.scanner != nil {
 		scfg.Scanner = a.scannerState
 	}
+	scfg.Alerts = a.ledgerAlerts
 	a.server = till.NewServer(scfg)
 	if st, err := a.ledger.LoadState(ctx); err == nil {
 		a.lane.SetState(st)
@@ -291,6 +292,7 @@ func (a *Agent) scanLoop(ctx context.Context) {
 }
 
 func (a *Agent) onLaneEvent(ev terminal.LaneEvent) {
+	a.ledger.Observe(ev.At) // the clock's high-water mark, durable (batched)
 	a.metrics.decided(&ev)
 	a.server.OnLaneEvent(ev)
 	if ev.Kind == terminal.EventCompleted || ev.Kind == terminal.EventRefunded {
@@ -353,4 +355,42 @@ func listenHosts(addr string) []string {
 		return nil
 	}
 	return []string{host}
+}
+
+// Stable codes of the ledger's alerts in the status (Status.Alerts) and
+// its events, for the screens.
+const (
+	AlertLedgerFault = "ledger_fault" // the audit found damage, or the file cannot be read: offline vouchers stopped
+	AlertDiskFull    = "disk_full"    // free disk below the reserve: redemptions refused
+	AlertDiskLow     = "disk_low"     // free disk below the warning
+	AlertLedgerFull  = "ledger_full"  // the ledger file reached its size limit for redemptions
+	AlertLedgerAlarm = "ledger_alarm" // the ledger file passed its size alarm: sync and compact
+)
+
+// ledgerAlerts are the ledger's faults and warnings for the screens.
+func (a *Agent) ledgerAlerts() []till.Alert {
+	var out []till.Alert
+	if err := a.ledger.Fault(); err != nil {
+		out = append(out, till.Alert{Code: AlertLedgerFault,
+			Message:   "离线账本校验异常（记录损坏或被改动，或账本文件无法读取），已停止离线用券；请联系维护人员",
+			MessageEN: "the offline ledger failed its audit (a damaged or altered record, or the file cannot be read); offline vouchers are stopped: call support"})
+	}
+	u := a.ledger.Usage()
+	switch {
+	case u.DiskFull:
+		out = append(out, till.Alert{Code: AlertDiskFull, Message: "磁盘空间不足，已停止用券；请清理磁盘空间",
+			MessageEN: "the disk is nearly full: vouchers are refused until space is freed"})
+	case u.DiskLow:
+		out = append(out, till.Alert{Code: AlertDiskLow, Message: "磁盘空间偏少，请尽快清理",
+			MessageEN: "disk space is low: free some soon"})
+	}
+	switch {
+	case u.Full:
+		out = append(out, till.Alert{Code: AlertLedgerFull, Message: "离线账本已满，不能再用券；请联网同步后整理账本",
+			MessageEN: "the offline ledger is full: vouchers are refused; sync and compact it"})
+	case u.Alarm:
+		out = append(out, till.Alert{Code: AlertLedgerAlarm, Message: "离线账本将满，请联网同步并安排整理",
+			MessageEN: "the offline ledger is nearly full: sync and plan a compaction"})
+	}
+	return out
 }

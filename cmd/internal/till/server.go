@@ -59,6 +59,9 @@ type Records interface {
 	Get(ctx context.Context, id string) (*terminal.Redemption, error)
 	// Refunds returns the refunds recorded against redemption id.
 	Refunds(ctx context.Context, id string) ([]*terminal.Redemption, error)
+	// ByCheckout returns the redemption that completed checkout id, or
+	// terminal.ErrNotFound: then that checkout's sale is not recorded.
+	ByCheckout(ctx context.Context, id string) (*terminal.Redemption, error)
 }
 
 // Link is the agent's connection to the server, as the API shows it.
@@ -340,6 +343,10 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, body []byte) {
 
 func (s *Server) getCheckout(w http.ResponseWriter, r *http.Request) {
 	co, err := s.cfg.Lane.Checkout(r.PathValue("id"))
+	if errors.Is(err, terminal.ErrNotFound) {
+		s.recorded(w, r, r.PathValue("id"))
+		return
+	}
 	if err != nil {
 		s.laneError(w, err)
 		return
@@ -381,7 +388,12 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, body []byte) {
 	if !decode(w, body, &struct{}{}, true) {
 		return
 	}
-	co, err := s.cfg.Lane.Complete(r.Context(), r.PathValue("id"))
+	ctx := terminal.WithIdempotencyKey(r.Context(), r.Header.Get("Idempotency-Key"))
+	co, err := s.cfg.Lane.Complete(ctx, r.PathValue("id"))
+	if errors.Is(err, terminal.ErrNotFound) {
+		s.recorded(w, r, r.PathValue("id"))
+		return
+	}
 	if err != nil {
 		s.laneError(w, err)
 		return
@@ -456,6 +468,18 @@ func (s *Server) laneError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, "checkout_state", "订单状态不允许此操作（已完成或已取消）", err.Error())
 	case errors.Is(err, terminal.ErrRefund):
 		writeError(w, http.StatusUnprocessableEntity, "refund_mismatch", "退货与原销售不符（商品不存在、数量超出或已全部退货）", err.Error())
+	case errors.Is(err, terminal.ErrOutcomeUnknown):
+		s.cfg.Log.Error("commit outcome unknown", "err", err)
+		writeError(w, http.StatusServiceUnavailable, CodeOutcomeUnknown,
+			"记账结果未知：请勿重复收款或重新开单，稍后查询此订单（GET）或重试完成，会得到确定结果",
+			"the sale's outcome is unknown (storage failed): do not charge again; ask for this checkout later, or retry complete, for a definite answer")
+	case errors.Is(err, terminal.ErrNotCommitted):
+		s.cfg.Log.Error("commit failed, not committed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, CodeNotCommitted, "未记账（本地存储写入失败），可重试", "not committed (the storage write failed); retry")
+	case errors.Is(err, terminal.ErrLedgerFull):
+		writeError(w, http.StatusServiceUnavailable, CodeLedgerFull, "账本或磁盘空间已满，不能再用券；请联网同步并清理空间", err.Error())
+	case errors.Is(err, terminal.ErrLedgerFault):
+		writeError(w, http.StatusServiceUnavailable, CodeLedgerFault, "离线账本校验异常，已停止离线用券；请联系维护人员", err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "操作超时，请重试", err.Error())
 	default:

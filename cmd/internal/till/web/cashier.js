@@ -275,11 +275,17 @@ function paneMsg(b) {
   if (pane && pane.id === "pane-refund") return "refundmsg";
   return "syncmsg";
 }
+// say shows text (a failure if bad) in the message line id; a banner
+// (the sync's) goes away by itself after a while.
+let sayTimer = 0;
 function say(id, text, bad) {
   const e = $(id);
   e.textContent = text;
   e.classList.toggle("bad", !!bad);
-  if (e.classList.contains("banner")) e.classList.toggle("hidden", !text);
+  if (!e.classList.contains("banner")) return;
+  e.classList.toggle("hidden", !text);
+  clearTimeout(sayTimer);
+  if (text) sayTimer = setTimeout(() => say(id, ""), 10000);
 }
 
 function showTab(name) {
@@ -492,7 +498,6 @@ async function syncNow() {
     S.status = st;
     const sent = Math.max(0, before - st.queue_depth);
     say("syncmsg", sent > 0 || st.queue_depth > 0 ? fill(VP.t("sync.done"), { n: sent, left: st.queue_depth }) : VP.t("sync.nothing"));
-    setTimeout(() => say("syncmsg", ""), 8000);
   } finally {
     $("sync").textContent = VP.t("sync");
     render();

@@ -52,9 +52,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	var err error
-	if len(args) > 0 && args[0] == "report" {
+	switch {
+	case len(args) > 0 && args[0] == "report":
 		err = report(ctx, args[1:], stdout)
-	} else {
+	case len(args) > 0 && args[0] == "verify":
+		err = verify(ctx, args[1:], stdout)
+	case len(args) > 0 && args[0] == "backup":
+		err = backup(ctx, args[1:], stdout)
+	default:
 		err = serve(ctx, args, stdout, stderr)
 	}
 	var ue *errUsage
@@ -74,6 +79,8 @@ const usageText = `usage:
   posagent -data DIR -credential FILE -scanner DEVICE [-baud N] [-http ADDR] [flags]
   posagent -version
   posagent report -day YYYY-MM-DD [-format table|csv|json] [-http ADDR] [-data DIR -credential FILE]
+  posagent verify -data DIR [-credential FILE] [-http ADDR]
+  posagent backup -data DIR -out FILE [-http ADDR]
 
 Runs the voucher agent of one checkout lane: the serial scanner, the rules, the
 durable ledger, sync with voucherd, and on -http the till's JSON API (/api/v1/...),
@@ -82,6 +89,11 @@ the cashier screen (/) and the merchant's dashboard (/dashboard).
 'report' prints the merchant's day. It asks the running agent on -http; when no
 agent answers it reads the ledger in -data itself (so it works with the agent
 stopped and with the network down).
+
+'verify' checks the ledger in -data (pages, the chain, every signature and
+record body): exit 0 when sound, 1 with the first fault. 'backup' writes a
+consistent copy of the ledger to -out. Both work while the agent runs (they
+ask it on -http for a copy) and with it stopped.
 
 flags:
 `

@@ -160,7 +160,7 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	}
 	a.lane = terminal.NewLane(lcfg)
 	scfg := till.ServerConfig{Lane: a.lane, Ledger: a.ledger, Link: a.link, RefundPIN: o.RefundPIN,
-		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Hosts: listenHosts(o.HTTP)}
+		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Hosts: listenHosts(o.HTTP), Alerts: a.alerts}
 	if a.scanner != nil {
 		scfg.Scanner = a.scannerState
 	}
@@ -338,4 +338,15 @@ func listenHosts(addr string) []string {
 		return nil
 	}
 	return []string{host}
+}
+
+// alerts are the faults the screens show in red: a fork of the ledger the
+// server reported (the lane redeems nothing until the terminal is reset).
+func (a *Agent) alerts() []till.Alert {
+	var out []till.Alert
+	if st, ok := a.lane.State(); ok && st.Fork != "" {
+		e := terminal.Declinef(terminal.OfflineLimit, terminal.ReasonFork, "%s", st.Fork)
+		out = append(out, till.Alert{Code: string(terminal.ReasonFork), Message: e.Message, MessageEN: e.MessageEN + " (" + st.Fork + ")"})
+	}
+	return out
 }

@@ -39,6 +39,11 @@ var ErrNoRead = errors.New("firmwaresim: no code read")
 // ErrClosed is returned by every method after Close.
 var ErrClosed = errors.New("firmwaresim: simulator closed")
 
+// ErrSeveralCodes is returned by Image when the picture holds more than one
+// code: an imager aimed at several vouchers must not pick one of them at
+// random. The scanner sends its no-read message instead.
+var ErrSeveralCodes = errors.New("画面里有多张券码，请一次只扫一张 / the picture holds several codes: scan one voucher at a time")
+
 // Config sets up a simulated scanner. The zero value is a Honeywell-like
 // scanner reachable only by Device().
 type Config struct {
@@ -91,7 +96,8 @@ type Sim struct {
 	log      *slog.Logger
 	stopCtx  func() bool
 
-	txMu sync.Mutex // one transmission at a time on the line
+	txMu  sync.Mutex    // one transmission at a time on the line
+	pause time.Duration // guarded by txMu: the longest pause inside the last transmission
 
 	mu        sync.Mutex // guards the fields below
 	dev       *device
@@ -320,6 +326,7 @@ func (s *Sim) transmit(p []byte) (time.Time, error) {
 		return time.Time{}, err
 	}
 	start, sent, last := time.Now(), 0, time.Now()
+	s.pause = 0
 	for sent < len(p) {
 		n := min(1+s.intn(s.cfg.MaxChunk), len(p)-sent)
 		if d := time.Until(start.Add(time.Duration(sent+n) * s.byteTime)); d > paceSlack {
@@ -334,10 +341,26 @@ func (s *Sim) transmit(p []byte) (time.Time, error) {
 			}
 			return time.Time{}, fmt.Errorf("firmwaresim: write: %w", err)
 		}
+		// From the end of one write to the end of the next: a stall
+		// anywhere before the bytes are on the line counts.
+		if now := time.Now(); sent > 0 {
+			s.pause = max(s.pause, now.Sub(last))
+		}
 		last = time.Now()
 		sent += n
 	}
 	return last, nil
+}
+
+// LastPause returns the longest pause between two writes inside the last
+// transmission (a code, raw bytes, noise). A real UART never pauses inside
+// a frame, but a simulator on a loaded machine can stall for tens of
+// milliseconds: a test of no-suffix framing, where a long enough pause is a
+// frame boundary, can tell such a line from the one it meant to send.
+func (s *Sim) LastPause() time.Duration {
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
+	return s.pause
 }
 
 // frame wraps text as the scanner sends it.
@@ -412,17 +435,28 @@ func (s *Sim) NoRead() error {
 }
 
 // Image photographs the QR picture in the file at path as an imager does:
-// it decodes it and sends the code, returning its text, or sends the
-// no-read message and returns ErrNoRead if there is no readable code.
+// it decodes it and sends the code, returning its text. If there is no
+// readable code it sends the no-read message and returns ErrNoRead; if
+// there are several different codes it sends the no-read message too and
+// returns ErrSeveralCodes.
 func (s *Sim) Image(path string) (string, error) {
-	r, err := qrimage.DecodeFile(path)
+	rs, err := qrimage.DecodeFile(path)
 	if errors.Is(err, qrimage.ErrNoCode) {
 		return "", s.NoRead()
 	}
 	if err != nil {
 		return "", err
 	}
-	return r.Text, s.Scan(r.Text)
+	text := rs[0].Text
+	for _, r := range rs[1:] {
+		if r.Text != text {
+			if err := s.NoRead(); !errors.Is(err, ErrNoRead) {
+				return "", err
+			}
+			return "", fmt.Errorf("%w (%d codes)", ErrSeveralCodes, len(rs))
+		}
+	}
+	return text, s.Scan(text)
 }
 
 // Present holds a code in front of the scanner: the next trigger (from the

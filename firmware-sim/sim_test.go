@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"image"
+	"image/draw"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	tarm "github.com/tarm/serial"
 
+	"github.com/voucherpos/voucherpos/drivers/qrimage"
 	firmwaresim "github.com/voucherpos/voucherpos/firmware-sim"
 )
 
@@ -126,5 +128,33 @@ func TestSim_ImageNoRead(t *testing.T) {
 	text, err := sim.Image(filepath.Join("..", "drivers", "qrimage", "testdata", "voucher", "scaled2x.png"))
 	if err != nil || !strings.HasPrefix(text, "VC1:") {
 		t.Fatalf("image: %q, %v", text, err)
+	}
+	if got, _ := readN(p, len(text)+1); string(got) != text+"\r" {
+		t.Fatalf("got %q, want the code", got)
+	}
+	// Two vouchers in one picture: neither is sent, the scanner reports a
+	// no-read and the operator is told why.
+	two := image.NewGray(image.Rect(0, 0, 640, 320))
+	for i := range two.Pix {
+		two.Pix[i] = 255
+	}
+	for i, code := range []string{"VC1:FIRST-VOUCHER", "VC1:SECOND-VOUCHER"} {
+		sym, err := qrimage.Encode(code, 280)
+		if err != nil {
+			t.Fatal(err)
+		}
+		draw.Draw(two, sym.Bounds().Add(image.Pt(20+i*320, 20)), sym, sym.Bounds().Min, draw.Src)
+	}
+	both := filepath.Join(t.TempDir(), "two.png")
+	f, _ = os.Create(both)
+	if err := png.Encode(f, two); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := sim.Image(both); !errors.Is(err, firmwaresim.ErrSeveralCodes) || !strings.Contains(err.Error(), "一次只扫一张") {
+		t.Fatalf("two vouchers: %v, want ErrSeveralCodes", err)
+	}
+	if got, _ := readN(p, len(want)); string(got) != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }

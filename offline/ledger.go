@@ -54,7 +54,7 @@ var (
 	// ErrFull is returned by Commit when the ledger file is too close to
 	// Options.MaxSize to take another redemption (refunds, acks and state
 	// updates still have Options.Reserve). Sync and compact to make room.
-	ErrFull = errors.New("offline ledger is full (离线账本已满，请联网同步后整理)")
+	ErrFull = fmt.Errorf("offline ledger is full (离线账本已满，请联网同步后整理): %w", terminal.ErrLedgerFull)
 	// ErrLocked is returned by Open when another process holds the file.
 	ErrLocked = errors.New("offline ledger file is in use by another process")
 	// ErrCorrupt is returned when the file is not a readable bbolt file or
@@ -79,20 +79,20 @@ var (
 	// the ledger, reopened and read again, does not hold the record: the
 	// sale is definitely not recorded and may be retried. It wraps the
 	// write's error (ErrDiskFull for a full disk).
-	ErrNotCommitted = errors.New("record not committed (未记账，可重试)")
+	ErrNotCommitted = fmt.Errorf("record not committed (未记账，可重试): %w", terminal.ErrNotCommitted)
 	// ErrOutcomeUnknown is returned by Commit when writing the file failed
 	// after its write phase and the ledger could not read the file again to
 	// learn whether the record is there. The ledger is then faulted (Fault)
 	// and tries to reopen the file at the next write.
-	ErrOutcomeUnknown = errors.New("commit outcome unknown (记账结果未知)")
+	ErrOutcomeUnknown = fmt.Errorf("commit outcome unknown (记账结果未知): %w", terminal.ErrOutcomeUnknown)
 	// ErrDiskFull is returned (wrapped in ErrNotCommitted) when the file
 	// system is out of space, and by Commit for a redemption when the free
 	// space is below Options.DiskReserve.
-	ErrDiskFull = errors.New("disk is full (磁盘空间不足)")
+	ErrDiskFull = fmt.Errorf("disk is full (磁盘空间不足): %w", terminal.ErrLedgerFull)
 	// ErrFault is returned by Commit for an offline redemption while the
 	// ledger is faulted: its audit found damage, or its file cannot be read
 	// again after a failed write. Fault tells which.
-	ErrFault = errors.New("offline ledger fault (离线账本故障)")
+	ErrFault = fmt.Errorf("offline ledger fault (离线账本故障): %w", terminal.ErrLedgerFault)
 	// ErrNotRegular is returned by Open for a path that is not a regular
 	// file (a FIFO, a device, a directory): opening one could hang the agent.
 	ErrNotRegular = errors.New("not a regular file")

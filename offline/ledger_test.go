@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,11 +87,15 @@ func reopen(tb testing.TB, l *offline.Ledger, path string) *offline.Ledger {
 	return l2
 }
 
-// redemption returns a ¥200-off-¥20 retail redemption of voucher id by holder.
+// checkouts numbers the test redemptions' checkouts: each is another sale.
+var checkouts atomic.Uint64
+
+// redemption returns a ¥200-off-¥20 retail redemption of voucher id by
+// holder, the sale of a checkout of its own.
 func redemption(id uint64, holder uint64, at time.Time) *terminal.Redemption {
 	from, until := terminal.ClaimDay(day)
 	return &terminal.Redemption{
-		Kind: terminal.KindRedemption, At: at, CheckoutID: "C1",
+		Kind: terminal.KindRedemption, At: at, CheckoutID: fmt.Sprintf("C%d", checkouts.Add(1)),
 		Code: "VC1:EXAMPLECODE",
 		Voucher: terminal.Voucher{Version: 1, ID: terminal.VoucherID(id), Holder: terminal.HolderID(holder),
 			Category: terminal.Retail, SpendFen: terminal.Yuan(200), OffFen: terminal.Yuan(20),
@@ -333,5 +339,43 @@ func TestLedger_CommitMany(t *testing.T) {
 	}
 	if a, err := l.Verify(ctx); err != nil || a.Records != 3 {
 		t.Fatalf("verify: %+v %v", a, err)
+	}
+}
+
+// TestLedger_CommitSameSale: committing a checkout's sale again (a retry
+// after an answer was lost or unknown) answers with the record already
+// committed, writes nothing, and never makes a second sale.
+func TestLedger_CommitSameSale(t *testing.T) {
+	ctx := context.Background()
+	l, _ := MustOpen(t)
+	first := mustCommit(t, l, redemption(1, 1, noon))
+	again := redemption(1, 1, noon.Add(time.Minute))
+	again.CheckoutID = first.CheckoutID
+	if err := l.Commit(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != first.ID || !again.At.Equal(first.At) {
+		t.Fatalf("retry answered %s at %v, want %s at %v", again.ID, again.At, first.ID, first.At)
+	}
+	if h, _ := l.HighSeq(ctx); h != 1 {
+		t.Fatalf("high seq %d after a retry, want 1", h)
+	}
+	other := redemption(1, 1, noon) // another checkout, same voucher
+	if err := l.Commit(ctx, other); terminal.ErrorCode(err) != terminal.AlreadyRedeemed {
+		t.Fatalf("another sale of the voucher: got %v, want already_redeemed", err)
+	}
+	r, err := l.ByCheckout(ctx, first.CheckoutID)
+	if err == nil || !errors.Is(err, terminal.ErrNotFound) {
+		t.Fatalf("test checkout ids are not the lane's: got %v %v", r, err)
+	}
+	// A lane's checkout id carries its opening time: the record is found by its day.
+	sale := redemption(2, 2, noon.Add(13*time.Hour)) // completed after midnight
+	sale.CheckoutID = "CO20221001235900a1b2c3d4"
+	mustCommit(t, l, sale)
+	if r, err := l.ByCheckout(ctx, sale.CheckoutID); err != nil || r.ID != sale.ID {
+		t.Fatalf("by checkout: %v %v, want %s", r, err, sale.ID)
+	}
+	if _, err := l.ByCheckout(ctx, "CO20221001235900a1b2c3d5"); !errors.Is(err, terminal.ErrNotFound) {
+		t.Fatalf("a checkout with no sale: got %v, want ErrNotFound", err)
 	}
 }

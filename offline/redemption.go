@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,6 +50,12 @@ func (l *Ledger) CommitMany(ctx context.Context, recs []*terminal.Redemption) er
 			c = commit{l: l, tx: tx}
 			return c.run(recs)
 		}, c.apply)
+	}
+	var done *committedSale
+	if errors.As(err, &done) && len(recs) == 1 {
+		*recs[0] = done.rec // a retry of a committed sale: its record is the answer
+		l.log.Info("commit of a sale already in the ledger: answered with its record", "checkout", done.rec.CheckoutID, "record", done.rec.ID)
+		return nil
 	}
 	if err != nil {
 		err = l.outcome(&c, err)
@@ -243,6 +250,9 @@ func (c *commit) redeem(key []byte, r *terminal.Redemption) error {
 	vouchers := c.tx.Bucket(bucketVouchers)
 	vkey := u64(uint64(r.Voucher.ID))
 	if prev := vouchers.Get(vkey); prev != nil {
+		if same, err := c.sameSale(getU64(prev), r); err != nil || same != nil {
+			return cmp.Or(err, error(same))
+		}
 		return terminal.Errorf(terminal.AlreadyRedeemed, "voucher %s redeemed by %s", r.Voucher.ID,
 			terminal.RecordID(c.l.opts.TerminalID, getU64(prev)))
 	}
@@ -251,6 +261,32 @@ func (c *commit) redeem(key []byte, r *terminal.Redemption) error {
 	}
 	c.ops = append(c.ops, historyOp{r: terminal.RecentOf(r)})
 	return nil
+}
+
+// committedSale is returned inside a commit for a redemption that is
+// already in the ledger: the same checkout's record, committed by an
+// earlier call whose answer was lost or unknown (a retry). CommitMany
+// answers it with the stored record.
+type committedSale struct{ rec terminal.Redemption }
+
+func (e *committedSale) Error() string {
+	return "checkout " + e.rec.CheckoutID + " already committed as " + e.rec.ID
+}
+
+// sameSale returns a *committedSale if seq, the live redemption of r's
+// voucher, is r's own checkout's.
+func (c *commit) sameSale(seq uint64, r *terminal.Redemption) (*committedSale, error) {
+	if r.CheckoutID == "" {
+		return nil, nil
+	}
+	var prev terminal.Redemption
+	if err := decodeBody(seq, c.tx.Bucket(bucketRecords).Get(u64(seq)), &prev); err != nil {
+		return nil, err
+	}
+	if prev.CheckoutID != r.CheckoutID || prev.Kind != terminal.KindRedemption {
+		return nil, nil
+	}
+	return &committedSale{rec: prev}, nil
 }
 
 // refund checks that r refunds a redemption of this ledger, indexes it,
@@ -310,4 +346,28 @@ func (l *Ledger) seqOf(id string) (uint64, bool) {
 		return 0, false
 	}
 	return seq, true
+}
+
+// ByCheckout returns the redemption that completed checkout id (a lane's
+// checkout id, which carries the time it was opened), or an error matching
+// terminal.ErrNotFound: then no sale of that checkout is recorded, for
+// certain, since the ledger is where a sale is committed. The till asks it
+// after a restart, when the lane no longer knows the checkout.
+func (l *Ledger) ByCheckout(ctx context.Context, id string) (*terminal.Redemption, error) {
+	opened, ok := terminal.CheckoutOpened(id)
+	if !ok {
+		return nil, fmt.Errorf("checkout %q: %w", id, terminal.ErrNotFound)
+	}
+	for day := terminal.Day(opened); !day.After(terminal.Day(opened).AddDate(0, 0, 1)); day = day.AddDate(0, 0, 1) {
+		es, err := l.DayEntries(ctx, day)
+		if err != nil {
+			return nil, fmt.Errorf("checkout %s: %w", id, err)
+		}
+		for _, e := range es {
+			if e.Record.CheckoutID == id && e.Record.Kind == terminal.KindRedemption {
+				return e.Record, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("checkout %q: no record: %w", id, terminal.ErrNotFound)
 }

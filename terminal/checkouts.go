@@ -1,9 +1,11 @@
 package terminal
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -86,9 +88,54 @@ func snapshot(co *Checkout) *Checkout {
 	return &c
 }
 
+// checkoutIDTime is the layout of the time in a checkout id.
+const checkoutIDTime = "20060102150405"
+
 // newID returns a checkout id: the local time and 4 random bytes.
 func newID(now time.Time) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return "CO" + now.In(Zone).Format("20060102150405") + hex.EncodeToString(b[:])
+	return "CO" + now.In(Zone).Format(checkoutIDTime) + hex.EncodeToString(b[:])
+}
+
+// CheckoutOpened returns when checkout id was opened (to the second, UTC+8),
+// read from the id itself: a ledger finds a checkout's record by its day
+// after the agent restarted. ok is false for an id the lane did not make.
+func CheckoutOpened(id string) (t time.Time, ok bool) {
+	rest, found := strings.CutPrefix(id, "CO")
+	if !found || len(rest) != len(checkoutIDTime)+8 {
+		return time.Time{}, false
+	}
+	if _, err := hex.DecodeString(rest[len(checkoutIDTime):]); err != nil {
+		return time.Time{}, false
+	}
+	t, err := time.ParseInLocation(checkoutIDTime, rest[:len(checkoutIDTime)], Zone)
+	return t, err == nil
+}
+
+// CheckoutOf returns the checkout that record r (a redemption) completed,
+// as GET /api/v1/checkouts/{id} shows it: what the till asks after the
+// agent restarted and the lane no longer holds the checkout.
+func CheckoutOf(r *Redemption) Checkout {
+	opened, _ := CheckoutOpened(r.CheckoutID)
+	v := r.Voucher
+	return Checkout{ID: r.CheckoutID, Status: StatusCompleted, Items: append([]Item(nil), r.Items...), OpenedAt: opened,
+		TotalFen: r.TotalFen, EligibleFen: r.EligibleFen, DiscountFen: r.DiscountFen, PayableFen: r.PayableFen,
+		Voucher: &v, Code: r.Code, Flags: append([]string(nil), r.Flags...), RedemptionID: r.ID}
+}
+
+// idemKey is the context key of WithIdempotencyKey.
+type idemKey struct{}
+
+// WithIdempotencyKey returns ctx carrying the till's Idempotency-Key of the
+// request being served; Lane.Complete stores it in the record it commits,
+// so a retry after a restart can be matched to the sale.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idemKey{}, key)
+}
+
+// IdempotencyKey returns the key WithIdempotencyKey put in ctx, or "".
+func IdempotencyKey(ctx context.Context) string {
+	k, _ := ctx.Value(idemKey{}).(string)
+	return k
 }

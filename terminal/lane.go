@@ -263,7 +263,7 @@ func (l *Lane) Complete(ctx context.Context, id string) (Checkout, error) {
 	l.mu.Unlock()
 	now := l.now()
 	if rec != nil {
-		rec.At = now
+		rec.At, rec.IdempotencyKey = now, IdempotencyKey(ctx)
 		if err := l.cfg.Ledger.Commit(ctx, rec); err != nil {
 			co, _ := l.Checkout(id)
 			return co, fmt.Errorf("complete checkout %s: commit: %w", id, err)

@@ -33,6 +33,10 @@ type Redemption struct {
 	MerchantID string    `json:"merchant_id"`
 	At         time.Time `json:"at"`
 	CheckoutID string    `json:"checkout_id,omitempty"`
+	// IdempotencyKey is the till's Idempotency-Key of the complete call
+	// that made this record, if it sent one: with CheckoutID it lets a
+	// retry after a restart get the original answer.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	// Code is the voucher code as scanned, so the server and auditors can
 	// verify the issuer's signature themselves.
 	Code        string   `json:"code"`
@@ -89,6 +93,24 @@ func ChainHash(prev [32]byte, seq uint64, body []byte) [32]byte {
 
 // ErrNotFound is returned when a record, checkout or day has nothing stored.
 var ErrNotFound = errors.New("not found")
+
+// The outcomes of a Ledger.Commit that failed, as the till must hear them.
+var (
+	// ErrNotCommitted means the record is certainly not in the ledger: the
+	// sale was not recorded and the call may be retried.
+	ErrNotCommitted = errors.New("not committed")
+	// ErrOutcomeUnknown means the ledger cannot tell whether the record is
+	// in it (its file failed and cannot be read again yet): the till must
+	// not charge twice, and asks again later (the same checkout's retry
+	// gets the truth once the ledger can read its file).
+	ErrOutcomeUnknown = errors.New("commit outcome unknown")
+	// ErrLedgerFull means the ledger or its disk has no room for more
+	// redemptions (refunds and syncs still fit): sync, free space.
+	ErrLedgerFull = errors.New("ledger full")
+	// ErrLedgerFault means the ledger failed its audit and refuses offline
+	// redemptions.
+	ErrLedgerFault = errors.New("ledger fault")
+)
 
 // Ledger is the terminal's durable record of redemptions. Implemented by offline.Ledger.
 type Ledger interface {

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent"
+	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
+	"github.com/voucherpos/voucherpos/cmd/internal/logging"
 	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/drivers/serial"
 	"github.com/voucherpos/voucherpos/offline"
@@ -46,10 +48,18 @@ type errUsage struct{ msg string }
 func (e *errUsage) Error() string { return e.msg }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if buildinfo.Handle(args, "posagent", stdout) {
+		return 0
+	}
 	var err error
-	if len(args) > 0 && args[0] == "report" {
+	switch {
+	case len(args) > 0 && args[0] == "report":
 		err = report(ctx, args[1:], stdout)
-	} else {
+	case len(args) > 0 && args[0] == "verify":
+		err = verify(ctx, args[1:], stdout)
+	case len(args) > 0 && args[0] == "backup":
+		err = backup(ctx, args[1:], stdout)
+	default:
 		err = serve(ctx, args, stdout, stderr)
 	}
 	var ue *errUsage
@@ -67,7 +77,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 const usageText = `usage:
   posagent -data DIR -credential FILE -scanner DEVICE [-baud N] [-http ADDR] [flags]
+  posagent -version
   posagent report -day YYYY-MM-DD [-format table|csv|json] [-http ADDR] [-data DIR -credential FILE]
+  posagent verify -data DIR [-credential FILE] [-http ADDR]
+  posagent backup -data DIR -out FILE [-http ADDR]
 
 Runs the voucher agent of one checkout lane: the serial scanner, the rules, the
 durable ledger, sync with voucherd, and on -http the till's JSON API (/api/v1/...),
@@ -76,6 +89,11 @@ the cashier screen (/) and the merchant's dashboard (/dashboard).
 'report' prints the merchant's day. It asks the running agent on -http; when no
 agent answers it reads the ledger in -data itself (so it works with the agent
 stopped and with the network down).
+
+'verify' checks the ledger in -data (pages, the chain, every signature and
+record body): exit 0 when sound, 1 with the first fault. 'backup' writes a
+consistent copy of the ledger to -out. Both work while the agent runs (they
+ask it on -http for a copy) and with it stopped.
 
 flags:
 `
@@ -115,8 +133,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	httpAddr := fs.String("http", agent.DefaultHTTP, "listen address of the API and pages (keep it on loopback)")
 	server := fs.String("server", "", "voucherd sync URL (ws://host:port/v1/sync); empty means the credential's")
 	claim := fs.Duration("claim-timeout", terminal.DefaultClaimTimeout, "longest wait for the server's online answer before deciding offline")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	lf := logging.Register(fs)
 	pinFile := fs.String("refund-pin-file", "", "file holding the manager's PIN every refund must carry (4-12 digits); empty means refunds need none")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
@@ -135,7 +152,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &errUsage{"-profile: " + err.Error()}
 	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
+	log, err := lf.New(stderr)
 	if err != nil {
 		return &errUsage{err.Error()}
 	}
@@ -172,21 +189,6 @@ func readPIN(path string) (string, error) {
 		return "", fmt.Errorf("refund PIN in %s: want one line of 4 to 12 digits", path)
 	}
 	return pin, nil
-}
-
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
-	}
-	o := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, o)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, o)), nil
-	}
-	return nil, fmt.Errorf("-log-format %q: want text or json", format)
 }
 
 func report(ctx context.Context, args []string, stdout io.Writer) error {

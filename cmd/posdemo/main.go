@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent/stack"
+	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -31,13 +32,16 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if buildinfo.Handle(args, "posdemo", stdout) {
+		return 0
+	}
 	fs := flag.NewFlagSet("posdemo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	once := fs.Bool("once", false, "exit after the day: 0 if every step went as expected, 1 otherwise")
 	httpA := fs.String("http", "127.0.0.1:8080", "address of the first till's pages (the second takes the next port; busy ports fall back to free ones)")
 	verbose := fs.Bool("v", false, "log what the agents do")
 	usage := func(w io.Writer) {
-		fmt.Fprintln(w, "usage: posdemo [-once] [-http ADDR] [-v]")
+		fmt.Fprintln(w, "usage: posdemo [-once] [-http ADDR] [-v]   |   posdemo -version")
 		fmt.Fprintln(w, "Runs voucherd, a merchant with two terminals, simulated scanners and the agents on this machine,")
 		fmt.Fprintln(w, "plays a day of trade and keeps the cashier screens and dashboards up until Ctrl-C.")
 		fs.SetOutput(w)

@@ -36,6 +36,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
 	firmwaresim "github.com/voucherpos/voucherpos/firmware-sim"
 )
 
@@ -57,6 +58,8 @@ the pty, prints "ready PATH", then reads commands on stdin, one a line:
 
 Each command is answered with one line on stdout: ok, noread or "error: ...".
 
+scannersim -version prints the version and build.
+
 Flags:
 `
 
@@ -69,6 +72,9 @@ func main() {
 
 // run is the command: it returns the exit status (0 ok, 1 error, 2 usage).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if buildinfo.Handle(args, "scannersim", stdout) {
+		return 0
+	}
 	cfg, err := parseFlags(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

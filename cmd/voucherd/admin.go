@@ -95,6 +95,8 @@ func cmdMerchantBlock(args []string, stdout io.Writer, block bool) error {
 	}
 	fs, a := adminCommand(name)
 	id := fs.String("id", "", "merchant id")
+	reason := fs.String("reason", "", "why, for the admin log")
+	who := fs.String("who", os.Getenv("USER"), "who acts, for the admin log")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -113,6 +115,9 @@ func cmdMerchantBlock(args []string, stdout io.Writer, block bool) error {
 	if err := op(context.Background(), *id); err != nil {
 		return err
 	}
+	if err := logAction(adm, merchantAction(block, *id, *who, *reason)); err != nil {
+		return fmt.Errorf("merchant %s %s, but the admin log failed: %w", *id, verb, err)
+	}
 	fmt.Fprintf(stdout, "merchant %s %s\n", *id, verb)
 	return nil
 }
@@ -122,7 +127,7 @@ func cmdTerminalAdd(args []string, stdout io.Writer) error {
 	merchant := fs.String("merchant", "", "merchant id")
 	id := fs.String("id", "", "terminal id")
 	out := fs.String("out", "", "credential file to write")
-	url := fs.String("url", "", "sync URL written into the credential (default: from -server, else ws://"+defaultListen+wire.Path+")")
+	url := fs.String("url", "", "sync URL written into the credential, or several separated by commas (instances the agent tries in turn) (default: from -server, else ws://"+defaultListen+wire.Path+")")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -141,7 +146,13 @@ func cmdTerminalAdd(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cred.Server = *url
+	for i, u := range strings.Split(*url, ",") {
+		if u = strings.TrimSpace(u); i == 0 {
+			cred.Server = u
+		} else if u != "" {
+			cred.Servers = append(cred.Servers, u)
+		}
+	}
 	switch {
 	case cred.Server != "":
 	case a.server != "":

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
@@ -16,14 +17,15 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/sync/issuing"
+	"github.com/voucherpos/voucherpos/sync/pgstore/pgtest"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
-// serveProcess starts voucherd serve on dir as a real process and returns
-// its URL and the process.
-func serveProcess(t *testing.T, dir string) (string, *exec.Cmd) {
+// serveProcess starts voucherd serve on a ledger (-data DIR or -db URL
+// -key-file FILE) as a real process and returns its URL and the process.
+func serveProcess(t *testing.T, ledger []string) (string, *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "-data", dir, "-listen", "127.0.0.1:0")
+	cmd := exec.Command(os.Args[0], append(append([]string{"serve"}, ledger...), "-listen", "127.0.0.1:0")...)
 	cmd.Env = append(os.Environ(), "VOUCHERD_MAIN=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -80,13 +82,25 @@ func postClaim(c *http.Client, url, key, holder string) claimAnswer {
 // claim whose answer was lost is found again with its Idempotency-Key, and
 // the pool adds up: exactly 100 issued in the end, never more.
 func TestVoucherd_ClaimsSurviveKill(t *testing.T) {
-	dir := t.TempDir()
-	voucherd(t, 0, "init", "-data", dir)
+	for _, engine := range []string{"bolt", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			ledger := []string{"-data", t.TempDir()}
+			if engine == "postgres" {
+				ledger = []string{"-db", pgtest.DB(t), "-key-file", filepath.Join(t.TempDir(), "issuing.key")}
+			}
+			claimsSurviveKill(t, ledger)
+		})
+	}
+}
+
+func claimsSurviveKill(t *testing.T, ledger []string) {
+	admin := func(args ...string) []string { return append(args, ledger...) }
+	voucherd(t, 0, admin("init")...)
 	today := terminal.Day(time.Now()).Format(time.DateOnly)
-	voucherd(t, 0, "round", "add", "-data", dir, "-id", "stampede", "-from", today, "-until", today,
-		"-budget", "retail=100000,fuel=1,appliance=1,hospitality=1")
-	voucherd(t, 0, "drop", "add", "-data", dir, "-category", "retail", "-spend", "200", "-off", "40", "-count", "100", "-at", "00:00")
-	url, cmd := serveProcess(t, dir)
+	voucherd(t, 0, admin("round", "add", "-id", "stampede", "-from", today, "-until", today,
+		"-budget", "retail=100000,fuel=1,appliance=1,hospitality=1")...)
+	voucherd(t, 0, admin("drop", "add", "-category", "retail", "-spend", "200", "-off", "40", "-count", "100", "-at", "00:00")...)
+	url, cmd := serveProcess(t, ledger)
 
 	const n = 1000
 	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: n}}
@@ -125,7 +139,7 @@ func TestVoucherd_ClaimsSurviveKill(t *testing.T) {
 		t.Fatal("the kill came after the stampede: nothing was in flight")
 	}
 
-	url, _ = serveProcess(t, dir)
+	url, _ = serveProcess(t, ledger)
 	exists := map[int]terminal.VoucherID{}
 	for i := range n {
 		resp, err := c.Get(url + "/v1/claims?holder=" + fmt.Sprintf("holder-%d", i))

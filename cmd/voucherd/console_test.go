@@ -113,11 +113,19 @@ func TestCounty_Console(t *testing.T) {
 		acts[0].Target != "M1" || acts[1].Why != "核查无误,恢复" {
 		t.Fatalf("admin log %+v %v", acts, err)
 	}
+	// The command line's block and unblock are logged too.
+	voucherd(t, 0, "merchant", "block", "-id", "M1", "-reason", "夜间复核", "-who", "李科长", "-server", d.srv.URL)
+	voucherd(t, 0, "merchant", "unblock", "-id", "M1", "-server", d.srv.URL)
+	acts, err = d.s.Hub.Actions(ctx)
+	if err != nil || len(acts) != 4 || acts[2].What != county.WhatBlock || acts[2].Why != "夜间复核" ||
+		!strings.HasPrefix(acts[2].Who, "李科长") || acts[3].What != county.WhatUnblock || acts[3].Why == "" || blocked() {
+		t.Fatalf("admin log after the command line: %+v %v", acts, err)
+	}
 	var prog county.Report
 	if err := json.Unmarshal([]byte(voucherd(t, 0, "report", "programme", "-from", d.day, "-until", d.day, "-server", d.srv.URL, "-format", "json")), &prog); err != nil {
 		t.Fatal(err)
 	}
-	if len(prog.Actions) != 2 {
+	if len(prog.Actions) != 4 {
 		t.Errorf("programme report's admin log: %+v", prog.Actions)
 	}
 

@@ -10,16 +10,22 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/county"
+	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
 // countyHandler mounts the county's console (/console/) and the admin API
 // of the programme report and audit sample (/admin/county/) beside next.
-func countyHandler(h *hub.Hub, next http.Handler) http.Handler {
+// iss is the issuing side, nil when the server runs without it.
+func countyHandler(h *hub.Hub, iss *issuing.Service, next http.Handler) http.Handler {
 	src := county.HubSource{H: h}
 	con := county.NewConsole(src, h, h, h.Programme(), h.AdminToken(), h.Now)
-	api := &county.API{Source: src, Programme: h.Programme(), Now: h.Now}
+	api := &county.API{Source: src, Log: h, Programme: h.Programme(), Now: h.Now}
+	if iss != nil {
+		api.Pool = iss
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/console/", con.Handler())
 	mux.Handle("/admin/county/", h.AdminAuth(api.Handler()))
@@ -33,10 +39,20 @@ var nowFunc = time.Now
 // countyView is where a county command reads: a local hub or a running server.
 type countyView struct {
 	local  *hub.Hub
+	pool   county.Pooler
 	remote county.Getter
 }
 
 func (a *adminFlags) openCounty() (countyView, func(), error) {
+	if a.ledger.data != "" && a.server == "" && a.ledger.db == "" {
+		// The embedded ledger holds the issuing side too: one open of the file.
+		quiet := func(string, ...any) {}
+		h, svc, err := boltstore.OpenServer(a.ledger.data, hub.Options{Logf: quiet}, issuing.Options{Logf: quiet})
+		if err != nil {
+			return countyView{}, nil, err
+		}
+		return countyView{local: h, pool: svc}, func() { _ = svc.Close(); _ = h.Close() }, nil
+	}
 	adm, done, err := a.open()
 	if err != nil {
 		return countyView{}, nil, err
@@ -78,7 +94,7 @@ func cmdReportProgramme(args []string, stdout io.Writer) error {
 	ctx := context.Background()
 	var rep *county.Report
 	if v.local != nil {
-		rep, err = county.ProgrammeReport(ctx, county.HubSource{H: v.local}, v.local.Programme(), f, u, v.local.Now())
+		rep, err = county.ProgrammeReport(ctx, county.HubSource{H: v.local}, v.pool, v.local.Programme(), f, u, v.local.Now())
 	} else {
 		rep, err = county.RemoteProgramme(ctx, v.remote, f, u)
 	}
@@ -164,4 +180,31 @@ func cmdAuditVerify(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "ok: %d records verified (hash, terminal signature, chain, voucher code, decision)\n", n)
 	return nil
+}
+
+// merchantAction is the admin log's entry of a block or unblock from the
+// command line.
+func merchantAction(block bool, id, who, reason string) hub.Action {
+	what := county.WhatUnblock
+	if block {
+		what = county.WhatBlock
+	}
+	if who == "" {
+		who = "?"
+	}
+	if reason == "" {
+		reason = "命令行操作,未填写原因 / from the command line, no reason given"
+	}
+	return hub.Action{Who: who + " (命令行 command line)", What: what, Target: id, Why: reason}
+}
+
+// logAction appends a to the admin log of the server adm acts on.
+func logAction(adm hub.Admin, a hub.Action) error {
+	switch v := adm.(type) {
+	case *hub.Hub:
+		return v.AddAction(context.Background(), a)
+	case *hub.Remote:
+		return v.Post(context.Background(), "/admin/county/actions", &a, nil)
+	}
+	return fmt.Errorf("no admin log on %T", adm)
 }

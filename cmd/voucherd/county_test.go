@@ -113,7 +113,7 @@ func playCountyDay(t *testing.T) *countyDay {
 			t.Fatal(err)
 		}
 	}
-	h := countyHandler(s.Hub, s.Hub.Handler())
+	h := countyHandler(s.Hub, nil, s.Hub.Handler())
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &countyDay{s: s, handler: h, srv: srv, day: terminal.Day(now()).Format(time.DateOnly), now: now}

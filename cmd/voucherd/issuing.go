@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -19,23 +18,24 @@ func (a *adminFlags) openIssuing() (issuing.Admin, func(), error) {
 	cmd := a.cmd
 	switch {
 	case a.ledger.set() && a.server != "":
-		return nil, nil, usagef("%s: give -data DIR or -server URL, not both", cmd)
-	case a.ledger.db != "":
-		return nil, nil, usagef("%s: the issuing side runs on the embedded ledger only for now: use -data DIR or -server URL", cmd)
+		return nil, nil, usagef("%s: give -data DIR, -db URL or -server URL, only one", cmd)
 	case a.server != "":
 		if !strings.HasPrefix(a.server, "http://") && !strings.HasPrefix(a.server, "https://") {
 			return nil, nil, usagef("%s: -server wants an http:// or https:// URL, got %q", cmd, a.server)
 		}
 		return &issuing.Remote{URL: a.server, Token: a.token}, func() {}, nil
-	case a.ledger.data != "":
+	case a.ledger.set():
+		if err := a.ledger.check(cmd); err != nil {
+			return nil, nil, err
+		}
 		quiet := func(string, ...any) {}
-		h, svc, err := boltstore.OpenServer(a.ledger.data, hub.Options{Logf: quiet}, issuing.Options{Logf: quiet})
+		h, svc, err := a.ledger.openServer(context.Background(), hub.Options{Logf: quiet}, issuing.Options{Logf: quiet})
 		if err != nil {
 			return nil, nil, err
 		}
 		return svc, func() { _ = svc.Close(); _ = h.Close() }, nil
 	}
-	return nil, nil, usagef("%s: -data DIR or -server URL is required", cmd)
+	return nil, nil, usagef("%s: -data DIR, -db URL or -server URL is required", cmd)
 }
 
 func parseDayFlag(cmd, s string, now time.Time) (time.Time, error) {

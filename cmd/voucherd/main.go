@@ -11,19 +11,24 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
 )
 
 const usage = `voucherd: the central server (sync hub, voucher issuer, ledger, reports)
 
 usage:
+  voucherd -version                   (version, VCS revision and commit time of this build)
   voucherd init (-data DIR | -db URL -key-file FILE)
   voucherd serve (-data DIR | -db URL -key-file FILE) -listen ADDR [-token TOKEN] [-platform-token TOKEN]
+                 [-log-format text|json] [-log-level info]
   voucherd merchant add -id M -name NAME -category retail|fuel|appliance|hospitality [-region 140521] ADMIN
   voucherd merchant block -id M ADMIN
   voucherd merchant unblock -id M ADMIN
-  voucherd terminal add -merchant M -id T -out FILE [-url ws://HOST/v1/sync] ADMIN
+  voucherd terminal add -merchant M -id T -out FILE [-url ws://HOST/v1/sync[,ws://HOST2/v1/sync...]] ADMIN
   voucherd terminal revoke -id T ADMIN
   voucherd terminal reset -id T ADMIN  (accept a forked terminal's new chain, after investigation)
+  voucherd terminal list [-format table|json] ADMIN   (last sync, queue, exposure, agent version, faults)
   voucherd mint -category C (-spend YUAN -off YUAN | -value YUAN) -holder H
                 (-day YYYY-MM-DD | -from RFC3339 -until RFC3339) [-n N] [-png DIR] ADMIN
   voucherd revoke -voucher ID ADMIN
@@ -66,6 +71,9 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // run executes one command and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	if buildinfo.Handle(args, "voucherd", stdout) {
+		return 0
+	}
 	err := dispatch(args, stdout, stderr)
 	var ue *usageError
 	switch {
@@ -138,6 +146,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 			return cmdTerminalRevoke(rest[1:], stdout)
 		case "terminal reset":
 			return cmdTerminalReset(rest[1:], stdout)
+		case "terminal list":
+			return cmdTerminalList(rest[1:], stdout)
 		case "key rotate":
 			return cmdKeyRotate(rest[1:], stdout)
 		case "round add":

@@ -107,7 +107,7 @@ func TestVoucherd_Server(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h.Handler())
+	srv := httptest.NewServer(countyHandler(h, nil, h.Handler())) // as serve mounts it
 	defer func() { srv.Close(); h.Close() }()
 
 	var out, errb bytes.Buffer

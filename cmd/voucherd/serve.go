@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
+	"github.com/voucherpos/voucherpos/cmd/internal/logging"
 	"github.com/voucherpos/voucherpos/drivers/qrimage"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/issuing"
@@ -59,32 +60,34 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", defaultListen, "address to listen on")
 	token := fs.String("token", os.Getenv("VOUCHERD_TOKEN"), "admin API token (default: loopback callers only)")
 	platform := fs.String("platform-token", os.Getenv("VOUCHERD_PLATFORM_TOKEN"), "the issuing platform's token for /v1/claims (default: loopback callers only)")
+	lf := logging.Register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := l.check("serve"); err != nil {
 		return err
 	}
-	logger := log.New(stderr, "voucherd: ", log.LstdFlags)
-	h, iss, err := l.openServer(context.Background(), hub.Options{AdminToken: *token, Logf: logger.Printf},
+	logger, err := lf.New(stderr)
+	if err != nil {
+		return usagef("serve: %v", err)
+	}
+	metrics := newServerMetrics()
+	h, iss, err := l.openServer(context.Background(), hub.Options{AdminToken: *token, Logf: logging.Printf(logger),
+		Hooks: metrics.hooks(), Metrics: metrics.handler(logger)},
 		issuing.Options{AdminToken: *token, PlatformToken: *platform, QR: walletQR})
 	if err != nil {
 		return err
 	}
+	metrics.watch(h)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		closeIssuing(iss)
+		_ = iss.Close()
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	var handler http.Handler = h.Handler()
-	if iss != nil {
-		handler = iss.Wrap(handler)
-	} else {
-		logger.Printf("the claims API (/v1/claims, /wallet/) runs on the embedded ledger only for now: not served with -db")
-	}
-	srv := hub.NewServer(countyHandler(h, handler))
+	srv := hub.NewServer(countyHandler(h, iss, iss.Wrap(h.Handler())))
 	fmt.Fprintf(stdout, "voucherd: serving on http://%s (terminals: ws://%s%s, issuing key id %s)\n", ln.Addr(), ln.Addr(), wire.Path, h.KeyID())
+	logger.Info("serving", "addr", ln.Addr().String(), "sync", wire.Path, "issuing_key", h.KeyID().String(), "version", buildinfo.Read().Short())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	sig := make(chan os.Signal, 1)
@@ -92,13 +95,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	defer signal.Stop(sig)
 	select {
 	case s := <-sig:
-		logger.Printf("%s: shutting down (terminals are told to reconnect later, 1012)", s)
+		logger.Info("shutting down (terminals are told to reconnect later, 1012)", "signal", s.String())
 	case err := <-errc:
-		closeIssuing(iss)
+		_ = iss.Close()
 		_ = h.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	closeIssuing(iss) // answers the claims queued
+	_ = iss.Close()   // answers the claims queued
 	herr := h.Close() // closes the terminals' websockets with 1012, then the ledger
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()

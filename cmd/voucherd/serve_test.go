@@ -2,6 +2,9 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -22,7 +25,7 @@ func TestMain(m *testing.M) {
 func TestVoucherd_Serve(t *testing.T) {
 	dir := t.TempDir()
 	voucherd(t, 0, "init", "-data", dir)
-	cmd := exec.Command(os.Args[0], "serve", "-data", dir, "-listen", "127.0.0.1:0")
+	cmd := exec.Command(os.Args[0], "serve", "-data", dir, "-listen", "127.0.0.1:0", "-log-format", "json")
 	cmd.Env = append(os.Environ(), "VOUCHERD_MAIN=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -46,6 +49,24 @@ func TestVoucherd_Serve(t *testing.T) {
 	url := f[3]
 	voucherd(t, 0, "merchant", "add", "-server", url, "-id", "M1", "-name", "沁水百货", "-category", "retail")
 	voucherd(t, 0, "report", "-server", url, "-day", "2022-10-01")
+	voucherd(t, 0, "terminal", "add", "-server", url, "-merchant", "M1", "-id", "T1", "-out", dir+"/T1.json")
+	if out := voucherd(t, 0, "terminal", "list", "-server", url); !strings.Contains(out, "TERMINAL") ||
+		!strings.Contains(out, "T1") || !strings.Contains(out, "never seen here") {
+		t.Errorf("terminal list:\n%s", out)
+	}
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, fam := range []string{"voucherd_decisions_total", "voucherd_claims_total", "voucherd_commit_seconds",
+		"voucherd_group_commit_records", "voucherd_connected_terminals 0", "voucherd_fleet_queue_depth 0",
+		"voucherd_fleet_offline_exposure_fen 0", "go_goroutines"} {
+		if resp.StatusCode != 200 || !strings.Contains(string(metrics), fam) {
+			t.Errorf("/metrics (%d) lacks %s", resp.StatusCode, fam)
+		}
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +79,15 @@ func TestVoucherd_Serve(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop on SIGTERM")
+	}
+	// -log-format json: every line of the log is a JSON object.
+	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("log line not JSON: %q", line)
+		}
+	}
+	if !strings.Contains(stderr.String(), `"msg":"shutting down`) {
+		t.Errorf("no shutdown record in the log: %s", stderr.String())
 	}
 	// Stopped: the directory is usable directly again, with what was done.
 	if out := voucherd(t, 0, "merchant", "add", "-data", dir, "-id", "M2", "-name", "x", "-category", "fuel"); !strings.Contains(out, "M2") {

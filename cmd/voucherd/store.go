@@ -64,20 +64,30 @@ func (l *ledgerFlags) openHub(ctx context.Context, opts hub.Options) (*hub.Hub, 
 	return h, nil
 }
 
-// openServer starts the hub and, on the embedded ledger, the issuing side
-// (claims) in the same file; with -db the issuing side is nil.
+// openServer starts the hub and the issuing side (claims) on the same
+// store: the embedded file or the database.
 func (l *ledgerFlags) openServer(ctx context.Context, hopts hub.Options, iopts issuing.Options) (*hub.Hub, *issuing.Service, error) {
 	if l.db == "" {
 		return boltstore.OpenServer(l.data, hopts, iopts)
 	}
-	h, err := l.openHub(ctx, hopts)
-	return h, nil, err
-}
-
-func closeIssuing(s *issuing.Service) {
-	if s != nil {
-		_ = s.Close()
+	st, err := pgstore.Open(ctx, l.db, pgstore.Options{KeyFile: l.keyFile})
+	if err != nil {
+		return nil, nil, err
 	}
+	h, err := hub.New(st, hopts)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	if iopts.Logf == nil {
+		iopts.Logf = hopts.Logf
+	}
+	svc, err := issuing.OpenWith(st.Issuing(), h, iopts)
+	if err != nil {
+		_ = h.Close()
+		return nil, nil, err
+	}
+	return h, svc, nil
 }
 
 // initStore prepares the chosen store: the embedded ledger is made by

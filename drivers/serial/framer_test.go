@@ -135,9 +135,11 @@ func checkFrame(t *testing.T, n int, want string, got frame) {
 	}
 }
 
+// The scanner's reopen waits keep their defaults and their jitter (the
+// upper half of each ceiling) through the tree's backoff helper.
 func TestBackoff(t *testing.T) {
 	half := func() float64 { return 0.5 }
-	b := Backoff{Base: 10 * time.Millisecond, Cap: 80 * time.Millisecond, Rand: half}
+	b := reopenBackoff(Backoff{Base: 10 * time.Millisecond, Cap: 80 * time.Millisecond, Rand: half}, nil)
 	var got []time.Duration
 	for range 6 {
 		got = append(got, b.Next())
@@ -159,7 +161,7 @@ func TestBackoff(t *testing.T) {
 			t.Fatalf("wait %v out of [Base/2, Cap)", d)
 		}
 	}
-	var zero Backoff
+	zero := reopenBackoff(Backoff{}, nil)
 	if d := zero.Next(); d < 25*time.Millisecond || d > 50*time.Millisecond {
 		t.Fatalf("zero Backoff first wait %v", d)
 	}

@@ -51,6 +51,15 @@ func TestScanner_Unplug(t *testing.T) {
 				code := voucherCode(r, 60+cycle)
 				mustScan(t, sim, code)
 				st.wait(t, terminal.ScannerConnected)
+				if p := sim.LastPause(); tc.name == "Zebra" && p >= 40*time.Millisecond {
+					// Without a suffix the default gap (50 ms) is a frame
+					// boundary; a simulator stalled that long inside the
+					// code split it, which a real scanner does not do.
+					t.Logf("cycle %d: simulator paused %v inside the code", cycle, p)
+					drain(sc, 100*time.Millisecond)
+					scanWhole(t, sim, sc, 50*time.Millisecond, func() string { return voucherCode(r, 60+cycle) })
+					continue
+				}
 				if got := next(t, sc, 5*time.Second); got.Code != code {
 					t.Fatalf("cycle %d: got %q, want %q", cycle, got.Code, code)
 				}
@@ -120,11 +129,15 @@ func TestScanner_NoiseAndOverlong(t *testing.T) {
 					t.Fatal(err)
 				}
 				quiet()
-				code := voucherCode(r, 100)
-				mustScan(t, sim, code)
-				if got := next(t, sc, 5*time.Second); got.Code != code {
-					t.Fatalf("got %q, want %q", got.Code, code)
+				if p := sim.LastPause(); p >= gap*8/10 {
+					// The simulator stalled inside the line: without a
+					// suffix that is a frame boundary, and the part before
+					// it was a frame of its own. Only a line that went out
+					// whole says anything about the driver.
+					t.Logf("simulator paused %v inside the over-long line", p)
+					drain(sc, 2*gap)
 				}
+				scanWhole(t, sim, sc, gap, func() string { return voucherCode(r, 100) })
 				quiet()
 			}
 			none(t, sc, 100*time.Millisecond)

@@ -2,9 +2,11 @@ package serial
 
 import (
 	"io"
+	"os"
 	"time"
 
 	tarm "github.com/tarm/serial"
+	"golang.org/x/sys/unix"
 )
 
 // Port is the serial line as the driver uses it. A *tarm/serial.Port is one;
@@ -24,13 +26,60 @@ type OpenFunc func(path string, baud int, readTimeout time.Duration) (Port, erro
 
 // OpenTarm opens a serial device with github.com/tarm/serial. The read
 // timeout is rounded down to tenths of a second (termios VTIME), at least
-// one tenth; a timed-out Read returns (0, io.EOF).
+// one tenth; a timed-out Read returns (0, io.EOF). The port also answers
+// how many received bytes wait in the kernel (see queued).
 func OpenTarm(path string, baud int, readTimeout time.Duration) (Port, error) {
 	p, err := tarm.OpenPort(&tarm.Config{Name: path, Baud: baud, ReadTimeout: readTimeout})
 	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	// tarm keeps its descriptor to itself; a second one on the same tty,
+	// never read, asks for the tty's input queue, which both share.
+	q, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return p, nil // the driver then trusts a blocked reader alone
+	}
+	return &tarmPort{Port: p, q: q}, nil
+}
+
+// tarmPort is a tarm port with a descriptor for TIOCINQ.
+type tarmPort struct {
+	*tarm.Port
+	q *os.File
+}
+
+// Queued returns how many received bytes wait in the kernel to be read.
+func (p *tarmPort) Queued() (int, error) {
+	raw, err := p.q.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var ierr error
+	if err := raw.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil {
+		return 0, err
+	}
+	return n, ierr
+}
+
+// Close closes both descriptors and returns the port's error.
+func (p *tarmPort) Close() error {
+	err := p.Port.Close()
+	_ = p.q.Close() // never read or written: nothing to lose
+	return err
+}
+
+// queued reports whether port says received bytes wait in the kernel. A
+// loaded host can leave the reader descheduled with bytes waiting while it
+// still looks blocked in Read: the line is not quiet then. Ports that cannot
+// tell (a pipe in a test) report false.
+func queued(port Port) bool {
+	q, ok := port.(interface{ Queued() (int, error) })
+	if !ok {
+		return false
+	}
+	n, err := q.Queued()
+	return err == nil && n > 0
 }
 
 // bauds are the rates tarm/serial accepts on Linux.

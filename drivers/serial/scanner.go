@@ -66,7 +66,8 @@ type Config struct {
 	// ReadTimeout bounds each Read on the port and so the time Close takes;
 	// zero means 100 ms (tarm/serial counts in tenths of a second).
 	ReadTimeout time.Duration
-	// Backoff spaces out reopen attempts; the zero value is 50 ms to 1 s.
+	// Backoff spaces out reopen attempts; the zero value waits 50 ms growing
+	// to 1 s, each wait in the upper half of its ceiling, on After's clock.
 	Backoff Backoff
 	// Open opens the port; nil means OpenTarm. A custom opener also turns
 	// off the check that the device node still exists.
@@ -158,6 +159,7 @@ func New(cfg Config) *Scanner {
 	if cfg.After == nil {
 		cfg.After = time.After
 	}
+	cfg.Backoff = reopenBackoff(cfg.Backoff, cfg.After)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()

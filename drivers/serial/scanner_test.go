@@ -31,14 +31,10 @@ func TestScanner_Profiles(t *testing.T) {
 			sim := startSim(t, firmwaresim.Config{Profile: tc.sim, Baud: tc.baud, AIM: tc.aim, Prefix: tc.prefix})
 			// No-suffix framing relies on the idle gap; leave room for a
 			// simulator stalled by a loaded machine (the default is 50 ms).
-			sc, _ := openScanner(t, sim, serial.Config{Profile: tc.drv, Prefix: tc.prefix, IdleGap: 150 * time.Millisecond})
+			gap := 150 * time.Millisecond
+			sc, _ := openScanner(t, sim, serial.Config{Profile: tc.drv, Prefix: tc.prefix, IdleGap: gap})
 			for i := range 3 {
-				code := voucherCode(r, 150+i*50)
-				mustScan(t, sim, code)
-				got := next(t, sc, 5*time.Second)
-				if got.Code != code {
-					t.Fatalf("got %q, want %q", got.Code, code)
-				}
+				got := scanWhole(t, sim, sc, gap, func() string { return voucherCode(r, 150+i*50) })
 				wantSym := ""
 				if tc.aim {
 					wantSym = "]Q1"
@@ -75,3 +71,74 @@ func TestScanner_IdleGapDefaults(t *testing.T) {
 		}
 	}
 }
+
+// Line noise followed by a code with no gap between them: the framer finds
+// the code's own marker (AIM identifier or prefix) after the noise, so the
+// code reads, once, and nothing else does.
+func TestScanner_NoiseThenCode(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		sim    firmwaresim.Profile
+		drv    serial.Profile
+		aim    serial.AIMMode
+		prefix string
+	}{
+		{"HoneywellAIM", firmwaresim.Honeywell(), serial.HoneywellProfile(), serial.AIMRequired, ""},
+		{"DatalogicPrefix", firmwaresim.Datalogic(), serial.DatalogicProfile(), serial.AIMAuto, "DL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := rand.New(rand.NewPCG(11, uint64(len(tc.name))))
+			sim := startSim(t, firmwaresim.Config{Profile: tc.sim, Baud: 115200,
+				AIM: tc.aim == serial.AIMRequired, Prefix: tc.prefix})
+			sc, _ := openScanner(t, sim, serial.Config{Profile: tc.drv, AIM: tc.aim, Prefix: tc.prefix})
+			suffix, err := firmwaresim.SuffixBytes(sim.Config().Suffix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 20 {
+				code := voucherCode(r, 30+i)
+				line := noise(r, 8+r.IntN(40))
+				line = append(line, tc.prefix...)
+				if tc.aim == serial.AIMRequired {
+					line = append(line, "]Q1"...)
+				}
+				line = append(append(line, code...), suffix...)
+				if err := sim.SendRaw(line); err != nil {
+					t.Fatal(err)
+				}
+				if got := next(t, sc, 5*time.Second); got.Code != code {
+					t.Fatalf("round %d: got %q, want %q after noise %q", i, got.Code, code, line)
+				}
+			}
+			none(t, sc, 100*time.Millisecond)
+		})
+	}
+}
+
+// noise returns n bytes of line noise: control bytes, high bytes, and
+// printable runs with pieces of markers in them (']', "]Q", "D"), but never
+// a whole AIM identifier or the prefix "DL".
+func noise(r *rand.Rand, n int) []byte {
+	b := []byte{0x00} // starts with a control byte, so it is noise at once
+	for len(b) < n {
+		switch r.IntN(4) {
+		case 0:
+			b = append(b, byte(r.IntN(0x20)))
+		case 1:
+			b = append(b, byte(0x80+r.IntN(0x80)))
+		case 2:
+			b = append(b, []string{"]", "]Q", "D", "]q-", "A7"}[r.IntN(5)]...)
+		default:
+			b = append(b, byte('a'+r.IntN(26)))
+		}
+	}
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == ']' && isAlpha(b[i+1]) && (isAlpha(b[i+2]) || '0' <= b[i+2] && b[i+2] <= '9') {
+			b[i+2] = 0x01 // spoil a whole identifier the dice made
+		}
+	}
+	return b
+}
+
+func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }

@@ -43,7 +43,7 @@ func (s *Scanner) run(ctx context.Context, port Port) {
 				if failures == 1 || failures%100 == 0 {
 					s.log.Warn("cannot open scanner, retrying", "err", err, "attempts", failures)
 				}
-				if sleep(ctx, bo.Next(), s.cfg.After) != nil {
+				if bo.Wait(ctx) != nil {
 					return
 				}
 				continue
@@ -59,7 +59,7 @@ func (s *Scanner) run(ctx context.Context, port Port) {
 		if gotData || time.Since(began) > time.Second {
 			bo.Reset()
 		}
-		if sleep(ctx, bo.Next(), s.cfg.After) != nil {
+		if bo.Wait(ctx) != nil {
 			return
 		}
 	}
@@ -128,7 +128,7 @@ func (s *Scanner) serve(ctx context.Context, port Port, fr *framer, seen map[str
 			if !fr.pending() {
 				continue
 			}
-			if !rs.quiet(chunks, s.cfg.Suffix) {
+			if !rs.quiet(chunks, s.cfg.Suffix) || queued(port) {
 				confirming = false
 				idle.Reset(time.Millisecond)
 				continue
@@ -151,6 +151,11 @@ func (s *Scanner) serve(ctx context.Context, port Port, fr *framer, seen map[str
 			}
 		}
 	}
+}
+
+// byteTime is how long one byte takes on the line: 10 bits (8N1).
+func (s *Scanner) byteTime() time.Duration {
+	return time.Duration(10 * int64(time.Second) / int64(s.cfg.Baud))
 }
 
 // readerState is what the reader goroutine tells the session between
@@ -189,8 +194,13 @@ func (s *Scanner) read(ctx context.Context, port Port, chunks chan<- chunk, rs *
 		if n > 0 {
 			fast = 0
 			suspect.Store(false)
+			// The line was quiet before these bytes if the reader waited
+			// the gap for them, less the time they took on the wire: a
+			// reader woken late by a loaded host finds the bytes that came
+			// meanwhile, and must not take its own delay for a gap.
+			onWire := time.Duration(n) * s.byteTime()
 			c := chunk{data: append([]byte(nil), buf[:n]...), at: s.cfg.Now(),
-				quiet: time.Since(began) >= s.fcfg.gap}
+				quiet: time.Since(began)-onWire >= s.fcfg.gap}
 			select {
 			case chunks <- c:
 			case <-ctx.Done():

@@ -353,7 +353,6 @@ func OpenServer(dir string, hopts hub.Options, iopts issuing.Options) (*hub.Hub,
 	}
 	is, err := st.Issuing()
 	if err == nil {
-		iopts.Signer, iopts.KeyFor = h.Signer, h.KeyFor
 		if iopts.Now == nil {
 			iopts.Now = hopts.Now
 		}
@@ -361,7 +360,7 @@ func OpenServer(dir string, hopts hub.Options, iopts issuing.Options) (*hub.Hub,
 			iopts.Logf = hopts.Logf
 		}
 		var svc *issuing.Service
-		if svc, err = issuing.Open(is, iopts); err == nil {
+		if svc, err = issuing.OpenWith(is, h, iopts); err == nil {
 			return h, svc, nil
 		}
 	}

@@ -10,42 +10,43 @@ import (
 
 func TestBackoff_Next(t *testing.T) {
 	t.Run("FullJitterCapped", func(t *testing.T) {
-		b := Backoff{Rand: func() float64 { return 0.999999 }}
+		b := reconnectBackoff(Backoff{Rand: func() float64 { return 0.999999 }})
 		want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60, 60}
 		for i, w := range want {
-			got := b.Next(0)
+			got := reconnectWait(&b, 0)
 			if got > w*time.Second || got < w*time.Second*99/100 {
 				t.Errorf("attempt %d: got %v, want just under %v", i, got, w*time.Second)
 			}
 		}
 	})
 	t.Run("Jitter", func(t *testing.T) {
-		b := Backoff{Rand: func() float64 { return 0 }}
-		if got := b.Next(0); got != 0 {
+		b := reconnectBackoff(Backoff{Rand: func() float64 { return 0 }})
+		if got := reconnectWait(&b, 0); got != 0 {
 			t.Errorf("got %v, want 0 (full jitter may retry at once)", got)
 		}
 	})
 	t.Run("Reset", func(t *testing.T) {
-		b := Backoff{Rand: func() float64 { return 0.5 }}
+		b := reconnectBackoff(Backoff{Rand: func() float64 { return 0.5 }})
 		for range 5 {
-			b.Next(0)
+			reconnectWait(&b, 0)
 		}
 		b.Reset()
-		if got := b.Next(0); got != 500*time.Millisecond {
+		if got := reconnectWait(&b, 0); got != 500*time.Millisecond {
 			t.Errorf("after reset: got %v, want 500ms", got)
 		}
 	})
 	t.Run("ServiceRestart", func(t *testing.T) {
 		for _, code := range []int{wire.CloseServiceRestart, wire.CloseTryAgainLater} {
-			b := Backoff{Rand: func() float64 { return 0 }}
-			if got := b.Next(code); got != BackoffBase {
+			b := reconnectBackoff(Backoff{Rand: func() float64 { return 0 }})
+			if got := reconnectWait(&b, code); got != BackoffBase {
 				t.Errorf("close %d: got %v, want at least the base %v", code, got, BackoffBase)
 			}
 		}
 	})
 	t.Run("Custom", func(t *testing.T) {
-		b := Backoff{Base: 10 * time.Millisecond, Cap: 30 * time.Millisecond, Rand: func() float64 { return 0.5 }}
-		got := []time.Duration{b.Next(0), b.Next(0), b.Next(0), b.Next(0)}
+		b := reconnectBackoff(Backoff{Base: 10 * time.Millisecond, Cap: 30 * time.Millisecond, Rand: func() float64 { return 0.5 }})
+		got := []time.Duration{reconnectWait(&b, 0), reconnectWait(&b, 0), reconnectWait(&b, 0),
+			reconnectWait(&b, 0)}
 		want := []time.Duration{5, 10, 15, 15}
 		for i := range want {
 			if got[i] != want[i]*time.Millisecond {

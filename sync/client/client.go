@@ -56,7 +56,9 @@ var (
 // Options configure a Client.
 type Options struct {
 	// URL is the server's sync websocket ("ws://host:port/v1/sync"); empty
-	// means Credential.Server.
+	// means the credential's URLs (Credential.URLs), tried in turn: after a
+	// connection that was not welcomed, the next one at once, and after a
+	// round of them the backoff.
 	URL string
 	// Credential is the terminal's enrolment (wire.LoadCredential).
 	Credential wire.Credential
@@ -70,11 +72,19 @@ type Options struct {
 	OnStatus func(Status)
 	// OnOutcomes, if set, is called with the outcomes of every acknowledgement, after Outbox.Ack.
 	OnOutcomes func([]terminal.Outcome)
+	// Report, if set, is asked at every hello for what the terminal tells
+	// the server about itself (agent version, fault); the client fills in
+	// the queue depth and unsynced discount from Outbox.
+	Report func() wire.Report
+	// OnBatch, if set, is called at every acknowledgement with the batch's
+	// record count and the time since it was sent (for metrics; do not block).
+	OnBatch func(records int, rtt time.Duration)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// After waits on the clock between reconnections; nil means time.After.
 	After func(time.Duration) <-chan time.Time
-	// Backoff paces reconnections; its zero value is base 1 s, cap 60 s.
+	// Backoff paces reconnections; its zero value is base 1 s, cap 60 s,
+	// full jitter (see Backoff). Its After is not used: waits run on After.
 	Backoff Backoff
 	// Dialer dials the websocket; nil means one with compression off and a 10 s handshake timeout.
 	Dialer *websocket.Dialer
@@ -108,7 +118,8 @@ type Status struct {
 // Client syncs one terminal with the server. Its methods are safe for concurrent use.
 type Client struct {
 	opts   Options
-	url    string
+	url    string   // the URL in use (the run goroutine moves it along urls)
+	urls   []string // the sync URLs tried in turn
 	now    func() time.Time
 	logf   func(string, ...any)
 	kick   chan struct{}
@@ -127,8 +138,9 @@ type Client struct {
 
 // New returns a client with opts' defaults filled in. It does no I/O.
 func New(opts Options) *Client {
+	urls := []string{opts.URL}
 	if opts.URL == "" {
-		opts.URL = opts.Credential.Server
+		urls = opts.Credential.URLs()
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -139,6 +151,7 @@ func New(opts Options) *Client {
 	if opts.Logf == nil {
 		opts.Logf = log.Printf
 	}
+	opts.Backoff = reconnectBackoff(opts.Backoff)
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
 	}
@@ -156,7 +169,11 @@ func New(opts Options) *Client {
 		opts.Dialer = &websocket.Dialer{HandshakeTimeout: handshakeWait, EnableCompression: false,
 			ReadBufferSize: 16 << 10, WriteBufferSize: 64 << 10}
 	}
-	return &Client{opts: opts, url: opts.URL, now: opts.Now, logf: opts.Logf, kick: make(chan struct{}, 1)}
+	c := &Client{opts: opts, urls: urls, now: opts.Now, logf: opts.Logf, kick: make(chan struct{}, 1)}
+	if len(urls) > 0 {
+		c.url = urls[0]
+	}
+	return c
 }
 
 // Open checks the options and starts syncing in the background.
@@ -249,6 +266,23 @@ func (c *Client) refreshCounts(ctx context.Context, throttle bool) {
 	c.setStatus(func(s *Status) { s.QueueDepth, s.UnsyncedFen = n, fen })
 }
 
+// report is the hello's account of the terminal: Options.Report's, with
+// the outbox's counts; nil when Options.Report is.
+func (c *Client) report(ctx context.Context) *wire.Report {
+	if c.opts.Report == nil {
+		return nil
+	}
+	r := c.opts.Report()
+	n, fen, err := c.opts.Outbox.Unsynced(ctx)
+	switch {
+	case err != nil && r.Fault == "":
+		r.Fault = "outbox: " + err.Error()
+	case err == nil:
+		r.QueueDepth, r.UnsyncedFen = n, fen
+	}
+	return &r
+}
+
 // Claim asks the server to hold voucher id for this terminal before the
 // cashier approves it. It returns nil if the server holds it (until the
 // redemption syncs, Release, or the hold expires); a *terminal.Error with
@@ -297,6 +331,7 @@ func (c *Client) run() {
 	ctx := c.ctx
 	bo := c.opts.Backoff
 	c.refreshCounts(ctx, false)
+	cur, failed := 0, 0 // the URL in use; URLs failed in a row
 	for {
 		attempt := c.now()
 		welcomed, code, err := c.session(ctx)
@@ -305,13 +340,24 @@ func (c *Client) run() {
 		}
 		if welcomed {
 			bo.Reset()
+			failed = 0
+		} else if len(c.urls) > 1 {
+			// Another instance may answer: try the next URL, at once
+			// until each has failed once in this round.
+			cur = (cur + 1) % len(c.urls)
+			c.url = c.urls[cur]
+			if failed++; failed < len(c.urls) {
+				c.logf("sync: session ended (%v); trying %s", err, c.url)
+				continue
+			}
+			failed = 0
 		}
 		msg := ""
 		if err != nil {
 			msg = err.Error()
 		}
 		c.setStatus(func(s *Status) { s.Online, s.LastError = false, msg })
-		wait := bo.Next(code)
+		wait := reconnectWait(&bo, code)
 		c.logf("sync: session ended (%s); reconnecting in %s", msg, wait.Round(time.Millisecond))
 		if !c.wait(ctx, attempt, wait) {
 			return
@@ -322,7 +368,7 @@ func (c *Client) run() {
 // wait sleeps d on the injected clock; SyncNow shortens it to one backoff
 // base after the last attempt. It returns false when ctx ends.
 func (c *Client) wait(ctx context.Context, attempt time.Time, d time.Duration) bool {
-	base, _ := c.opts.Backoff.limits()
+	base, _ := c.opts.Backoff.Limits()
 	timer := c.opts.After(d)
 	for {
 		select {

@@ -36,12 +36,13 @@ type session struct {
 	wsOnce   gosync.Once
 
 	mu       gosync.Mutex
-	code     int    // close code sent or received
-	err      error  // why the session ended
-	inflight int    // batches sent and not acknowledged
-	window   int    // from the welcome
-	batch    int    // records per batch
-	start    uint64 // the sender sends records after it
+	code     int         // close code sent or received
+	err      error       // why the session ended
+	inflight int         // batches sent and not acknowledged
+	sent     []sentBatch // their sizes and send times, oldest first
+	window   int         // from the welcome
+	batch    int         // records per batch
+	start    uint64      // the sender sends records after it
 	asks     map[uint64]chan *wire.Message
 	fork     string // the server holds the ledger as a fork (state.Fork)
 }
@@ -125,7 +126,7 @@ func (s *session) handshake(ctx context.Context) (*wire.Message, error) {
 	}
 	sig := ed25519.Sign(cred.PrivateKey(), wire.HelloMessage(ch.Nonce, cred.TerminalID, cred.MerchantID))
 	hello := &wire.Message{Type: wire.TypeHello, Version: wire.Version, TerminalID: cred.TerminalID,
-		MerchantID: cred.MerchantID, HighSeq: high, Sig: sig}
+		MerchantID: cred.MerchantID, HighSeq: high, Sig: sig, Report: c.report(ctx)}
 	b, err := wire.Encode(hello)
 	if err != nil {
 		return nil, err
@@ -315,6 +316,12 @@ func (s *session) reader() {
 	}
 }
 
+// sentBatch is a batch in flight: acknowledgements come in the order sent.
+type sentBatch struct {
+	records int
+	at      time.Time // wall clock, for the round trip only
+}
+
 // handle applies one server message (on the reader goroutine).
 func (s *session) handle(m *wire.Message) error {
 	c := s.c
@@ -327,7 +334,14 @@ func (s *session) handle(m *wire.Message) error {
 		s.mu.Lock()
 		s.inflight--
 		idle := s.inflight <= 0
+		var b sentBatch
+		if len(s.sent) > 0 {
+			b, s.sent = s.sent[0], s.sent[1:]
+		}
 		s.mu.Unlock()
+		if c.opts.OnBatch != nil && !b.at.IsZero() {
+			c.opts.OnBatch(b.records, time.Since(b.at))
+		}
 		select {
 		case s.acked <- struct{}{}:
 		default:
@@ -432,6 +446,7 @@ func (s *session) sender(ctx context.Context) {
 			size = len(frame)
 			s.mu.Lock()
 			s.inflight++
+			s.sent = append(s.sent, sentBatch{len(recs), time.Now()})
 			s.mu.Unlock()
 			select {
 			case s.send <- outMsg{websocket.BinaryMessage, frame}:

@@ -27,6 +27,8 @@ type Admin interface {
 	Revoke(ctx context.Context, id terminal.VoucherID) error
 	Report(ctx context.Context, day time.Time, merchantID string) (*Report, error)
 	RotateKey(ctx context.Context) (terminal.KeyID, error)
+	// Terminals is the fleet view (fleet.go).
+	Terminals(ctx context.Context) ([]TerminalStatus, error)
 }
 
 var (

@@ -181,13 +181,10 @@ func (c *conn) handshake() error {
 	if err != nil {
 		return err
 	}
-	if cs.Fork == 0 && m.HighSeq < hd.Seq {
-		// The terminal sees it in the welcome's watermark and stops; the
-		// server marks the fork when its records arrive and differ (a hello
-		// delayed in the network can be stale, records cannot).
-		h.logf("hub: ALARM terminal %s reports high seq %d below the server's watermark %d (ledger wiped or restored?)",
-			m.TerminalID, m.HighSeq, hd.Seq)
-	}
+	// A terminal reporting less than the server holds sees it in the
+	// welcome's watermark and stops; the server marks the fork when its
+	// records arrive and differ (a hello delayed in the network can be
+	// stale, records cannot).
 	c.chain, c.forked = cs.current(m.TerminalID), cs.notice()
 	st, err := h.state(ctx, m.MerchantID)
 	if err != nil {
@@ -203,6 +200,10 @@ func (c *conn) handshake() error {
 		BatchMax: h.opts.BatchMax, State: st, ServerTime: st.ServerTime,
 		Sig: ed25519.Sign(h.identity, wire.WelcomeMessage(nonce, m.Sig, wm))}
 	c.term, c.merchant, c.pub = m.TerminalID, m.MerchantID, rec.Public
+	h.noteHello(c.term, m, h.now())
+	if m.HighSeq < welcome.Watermark {
+		h.noteAlarm(c.term, "reports high seq %d below the server's watermark %d (ledger restored or replaced?)", m.HighSeq, welcome.Watermark)
+	}
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()

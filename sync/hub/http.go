@@ -71,6 +71,10 @@ func (h *Hub) Handler() http.Handler {
 		}
 		return h.AddTerminal(ctx, req.MerchantID, req.TerminalID)
 	}))
+	admin.HandleFunc("GET /admin/terminals", func(w http.ResponseWriter, r *http.Request) {
+		ts, err := h.Terminals(r.Context())
+		writeResult(w, ts, err)
+	})
 	admin.HandleFunc("POST /admin/terminals/{id}/revoke", h.adminPath(h.RevokeTerminal))
 	admin.HandleFunc("POST /admin/terminals/{id}/reset", h.adminPath(h.ResetTerminal))
 	admin.HandleFunc("POST /admin/mint", h.adminJSON(func(ctx context.Context, b []byte) (any, error) {
@@ -105,6 +109,9 @@ func (h *Hub) Handler() http.Handler {
 	})
 	admin.HandleFunc("GET /admin/backup", h.serveBackup)
 	mux.Handle("/admin/", h.adminAuth(admin))
+	if h.opts.Metrics != nil {
+		mux.Handle("GET /metrics", h.adminAuth(h.opts.Metrics))
+	}
 	return mux
 }
 
@@ -323,6 +330,13 @@ func (r *Remote) Report(ctx context.Context, day time.Time, merchantID string) (
 	}
 	err := r.do(ctx, http.MethodGet, path, nil, &rep)
 	return &rep, err
+}
+
+// Terminals returns the remote server's fleet view.
+func (r *Remote) Terminals(ctx context.Context) ([]TerminalStatus, error) {
+	var ts []TerminalStatus
+	err := r.do(ctx, http.MethodGet, "/admin/terminals", nil, &ts)
+	return ts, err
 }
 
 // RotateKey makes a new issuing key current on the remote server.

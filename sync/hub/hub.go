@@ -13,9 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net/http"
 	gosync "sync"
 	"time"
 
+	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -59,6 +61,11 @@ type Options struct {
 	Now func() time.Time
 	// Logf logs; nil means log.Printf.
 	Logf func(format string, args ...any)
+	// Hooks let the server's metrics count what the hub does.
+	Hooks Hooks
+	// Metrics, if set, is served at /metrics behind the admin
+	// authentication (the Prometheus exposition, from cmd/voucherd).
+	Metrics http.Handler
 	// HoldTTL is how long a claim holds a voucher; zero means DefaultHoldTTL.
 	HoldTTL time.Duration
 	// AdminToken, if set, is required as "Authorization: Bearer TOKEN" on
@@ -75,6 +82,19 @@ type Options struct {
 	// terminal is not yet authenticated; more are refused with 503. Zero
 	// means DefaultMaxUnauthenticated.
 	MaxUnauthenticated int
+}
+
+// Hooks are called as the hub works, for metrics; a nil field is skipped.
+// They run on the hub's goroutines and must not block.
+type Hooks struct {
+	// GroupCommit follows every group commit: the records and claims it
+	// took, how long the store's commit took, and its error.
+	GroupCommit func(records, claims int, took time.Duration, err error)
+	// Outcome follows every record the server decided (accepted,
+	// duplicate, conflict), once its commit is durable.
+	Outcome func(terminal.Result)
+	// Claim follows every claim's answer (ok, conflict, revoked, ...).
+	Claim func(wire.ClaimResult)
 }
 
 // Hub is the central server. Its methods are safe for concurrent use.
@@ -98,6 +118,8 @@ type Hub struct {
 	connWG  gosync.WaitGroup // connections
 	mu      gosync.Mutex
 	conns   map[string]*conn // by terminal id
+	fleetMu gosync.Mutex
+	fleet   map[string]*live // by terminal id: what this instance heard (fleet.go)
 	unauth  chan struct{}    // a place per unauthenticated connection (admit)
 	refused refusals
 	closing bool
@@ -131,7 +153,7 @@ func New(st Store, opts Options) (*Hub, error) {
 		opts.MaxUnauthenticated = DefaultMaxUnauthenticated
 	}
 	h := &Hub{opts: opts, now: opts.Now, logf: opts.Logf, store: st, prog: terminal.Qinshui2022(),
-		jobs: make(chan *job, 256), claims: make(chan *job, 256), conns: map[string]*conn{}, closed: make(chan struct{}),
+		jobs: make(chan *job, 256), claims: make(chan *job, 256), conns: map[string]*conn{}, fleet: map[string]*live{}, closed: make(chan struct{}),
 		unauth: make(chan struct{}, opts.MaxUnauthenticated)}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if err := h.init(h.ctx); err != nil {

@@ -226,6 +226,7 @@ func (h *Hub) commit(group []*job) {
 	now := h.now()
 	sweep := now.Sub(h.swept) >= sweepEvery
 	var dropped int
+	start := time.Now()
 	params, err := h.store.Params(h.ctx)
 	if err == nil {
 		err = h.store.Commit(h.ctx, groupKeys(group), func(tx Tx) error {
@@ -235,6 +236,7 @@ func (h *Hub) commit(group []*job) {
 	if sweep {
 		h.swept = now
 	}
+	h.observe(group, time.Since(start), err, now)
 	if err != nil {
 		h.logf("hub: commit of %d jobs failed: %v", len(group), err)
 		for _, j := range group {
@@ -242,6 +244,35 @@ func (h *Hub) commit(group []*job) {
 		}
 	} else if dropped > 0 {
 		h.logf("hub: dropped %d expired holds", dropped)
+	}
+}
+
+// observe reports a group commit to the hooks and notes the terminals
+// whose records it acknowledged.
+func (h *Hub) observe(group []*job, took time.Duration, err error, now time.Time) {
+	hk := &h.opts.Hooks
+	recs, claims := 0, 0
+	for _, j := range group {
+		if j.kind != jobBatch {
+			claims++
+			if err == nil && j.err == nil && j.msg != nil && hk.Claim != nil && j.kind == jobClaim {
+				hk.Claim(j.msg.Result)
+			}
+			continue
+		}
+		recs += len(j.recs)
+		if err != nil || j.err != nil || j.msg == nil {
+			continue
+		}
+		h.noteSync(j.term, now)
+		if hk.Outcome != nil {
+			for _, o := range j.msg.Outcomes {
+				hk.Outcome(o.Result)
+			}
+		}
+	}
+	if hk.GroupCommit != nil {
+		hk.GroupCommit(recs, claims, took, err)
 	}
 }
 
@@ -571,7 +602,7 @@ func (h *Hub) startFork(tx Tx, j *job, i int, outs []terminal.Outcome, now time.
 			return err
 		}
 	}
-	h.logf("hub: ALARM terminal %s: %s; its records are kept as fork %s", j.term, reason, cs.current(j.term))
+	h.noteAlarm(j.term, "%s; its records are kept as fork %s", reason, cs.current(j.term))
 	j.forkedNow = true
 	return h.keepFork(tx, j, cs.current(j.term), i, outs)
 }

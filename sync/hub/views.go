@@ -92,3 +92,9 @@ func (h *Hub) Programme() *terminal.Programme { return h.prog }
 func (r *Remote) Get(ctx context.Context, path string, out any) error {
 	return r.do(ctx, http.MethodGet, path, nil, out)
 }
+
+// Post sends in as JSON to the running server's admin API at path and
+// decodes the answer into out (nil: ignore it).
+func (r *Remote) Post(ctx context.Context, path string, in, out any) error {
+	return r.do(ctx, http.MethodPost, path, in, out)
+}

@@ -63,9 +63,11 @@ func bareBatchedPuts(b *testing.B, n int) float64 {
 // bare batched bbolt puts measured in the same run. Signing can be left
 // out (-run XXX -bench Claims/nosign) to see the commit path alone.
 func BenchmarkClaims_Drop(b *testing.B) {
-	for _, clients := range []int{benchClients, benchHolders} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { benchDrop(b, clients, false) })
-		b.Run(fmt.Sprintf("clients=%d/nosign", clients), func(b *testing.B) { benchDrop(b, clients, true) })
+	for _, engine := range []string{engineBolt, enginePG} {
+		for _, clients := range []int{benchClients, benchHolders} {
+			b.Run(fmt.Sprintf("%s/clients=%d", engine, clients), func(b *testing.B) { benchDrop(b, engine, clients, false) })
+			b.Run(fmt.Sprintf("%s/clients=%d/nosign", engine, clients), func(b *testing.B) { benchDrop(b, engine, clients, true) })
+		}
 	}
 }
 
@@ -95,14 +97,14 @@ func signRate(b *testing.B, n int) float64 {
 	return float64(n) / time.Since(start).Seconds()
 }
 
-func benchDrop(b *testing.B, clients int, nosign bool) {
+func benchDrop(b *testing.B, engine string, clients int, nosign bool) {
 	bare := bareBatchedPuts(b, benchHolders)
 	signs := signRate(b, benchHolders)
 	var lat []time.Duration
 	var total time.Duration
 	for range b.N {
 		b.StopTimer()
-		k := newKit(b, ten)
+		k := newKit(b, engine, ten)
 		k.drop(terminal.Retail, r200, benchHolders)
 		if nosign {
 			issuing.SkipSigning(k.svc)

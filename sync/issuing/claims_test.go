@@ -19,48 +19,50 @@ var ten = day.Add(10 * time.Hour)
 
 // TestClaims_Stampede: 1,000 concurrent claimers on a drop of 100.
 func TestClaims_Stampede(t *testing.T) {
-	k := newKit(t, ten)
-	k.drop(terminal.Retail, r200, 100)
-	answers := make([]answer, 1000)
-	var wg gosync.WaitGroup
-	for i := range answers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			answers[i] = k.post(fmt.Sprintf("k-%d", i), claimBody(fmt.Sprintf("user-%d", i), terminal.Retail, r200))
-		}()
-	}
-	wg.Wait()
-	keys := &terminal.Keyring{}
-	if err := keys.Add(issuerKey.Public().(ed25519PublicKey)); err != nil {
-		t.Fatal(err)
-	}
-	ids := map[terminal.VoucherID]bool{}
-	codes := map[string]int{}
-	for i, a := range answers {
-		switch a.status {
-		case http.StatusCreated:
-			v, err := keys.Verify(a.issued.Code)
-			if err != nil || v.ID != a.issued.VoucherID || ids[v.ID] {
-				t.Fatalf("claim %d: voucher %s code %v (seen %v)", i, a.issued.VoucherID, err, ids[v.ID])
-			}
-			ids[v.ID] = true
-			if !v.ValidFrom.Equal(ten) || !v.ValidUntil.Equal(day.AddDate(0, 0, 1)) || v.OffFen != r200.OffFen {
-				t.Errorf("voucher %+v", v)
-			}
-		case http.StatusConflict:
-			codes[a.code]++
-		default:
-			t.Fatalf("claim %d: %d %s", i, a.status, a.raw)
+	onEngines(t, func(t *testing.T, engine string) {
+		k := newKit(t, engine, ten)
+		k.drop(terminal.Retail, r200, 100)
+		answers := make([]answer, 1000)
+		var wg gosync.WaitGroup
+		for i := range answers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				answers[i] = k.post(fmt.Sprintf("k-%d", i), claimBody(fmt.Sprintf("user-%d", i), terminal.Retail, r200))
+			}()
 		}
-	}
-	if len(ids) != 100 || codes[string(terminal.SoldOut)] != 900 {
-		t.Fatalf("issued %d, refusals %v; want 100 and 900 sold_out", len(ids), codes)
-	}
-	l := line(k.pool(), terminal.Retail)
-	if l.ReleasedFen != terminal.Yuan(4000) || l.ClaimedFen != terminal.Yuan(4000) {
-		t.Fatalf("pool %+v", l)
-	}
+		wg.Wait()
+		keys := &terminal.Keyring{}
+		if err := keys.Add(issuerKey.Public().(ed25519PublicKey)); err != nil {
+			t.Fatal(err)
+		}
+		ids := map[terminal.VoucherID]bool{}
+		codes := map[string]int{}
+		for i, a := range answers {
+			switch a.status {
+			case http.StatusCreated:
+				v, err := keys.Verify(a.issued.Code)
+				if err != nil || v.ID != a.issued.VoucherID || ids[v.ID] {
+					t.Fatalf("claim %d: voucher %s code %v (seen %v)", i, a.issued.VoucherID, err, ids[v.ID])
+				}
+				ids[v.ID] = true
+				if !v.ValidFrom.Equal(ten) || !v.ValidUntil.Equal(day.AddDate(0, 0, 1)) || v.OffFen != r200.OffFen {
+					t.Errorf("voucher %+v", v)
+				}
+			case http.StatusConflict:
+				codes[a.code]++
+			default:
+				t.Fatalf("claim %d: %d %s", i, a.status, a.raw)
+			}
+		}
+		if len(ids) != 100 || codes[string(terminal.SoldOut)] != 900 {
+			t.Fatalf("issued %d, refusals %v; want 100 and 900 sold_out", len(ids), codes)
+		}
+		l := line(k.pool(), terminal.Retail)
+		if l.ReleasedFen != terminal.Yuan(4000) || l.ClaimedFen != terminal.Yuan(4000) {
+			t.Fatalf("pool %+v", l)
+		}
+	})
 }
 
 // TestClaims_LimitsExact: 200 holders each send 5 claims at once (four
@@ -68,241 +70,255 @@ func TestClaims_Stampede(t *testing.T) {
 // ends with exactly 3 vouchers, all of different denominations, and
 // exactly 2 refusals for a limit.
 func TestClaims_LimitsExact(t *testing.T) {
-	k := newKit(t, ten)
-	dens := []struct {
-		c terminal.Category
-		d terminal.Denomination
-	}{{terminal.Retail, r50}, {terminal.Retail, r200}, {terminal.Hospitality, r50}, {terminal.Hospitality, h500}, {terminal.Retail, r50}}
-	for _, d := range dens[:4] {
-		k.drop(d.c, d.d, 1000)
-	}
-	const holders = 200
-	got := make([][]answer, holders)
-	var wg gosync.WaitGroup
-	for h := range holders {
-		got[h] = make([]answer, len(dens))
-		for i, d := range dens {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				got[h][i] = k.post("", claimBody(fmt.Sprintf("u%d", h), d.c, d.d))
-			}()
+	onEngines(t, func(t *testing.T, engine string) {
+		k := newKit(t, engine, ten)
+		dens := []struct {
+			c terminal.Category
+			d terminal.Denomination
+		}{{terminal.Retail, r50}, {terminal.Retail, r200}, {terminal.Hospitality, r50}, {terminal.Hospitality, h500}, {terminal.Retail, r50}}
+		for _, d := range dens[:4] {
+			k.drop(d.c, d.d, 1000)
 		}
-	}
-	wg.Wait()
-	for h, as := range got {
-		issued, limits := map[terminal.Denomination]map[terminal.Category]bool{}, 0
-		n := 0
-		for _, a := range as {
-			switch {
-			case a.status == http.StatusCreated:
-				d := terminal.Denomination{SpendFen: a.issued.SpendFen, OffFen: a.issued.OffFen}
-				if issued[d] == nil {
-					issued[d] = map[terminal.Category]bool{}
-				}
-				if issued[d][a.issued.Category] {
-					t.Fatalf("holder %d got %s %s twice", h, a.issued.Category, d)
-				}
-				issued[d][a.issued.Category] = true
-				n++
-			case a.code == string(terminal.ClaimLimit) || a.code == string(terminal.DenominationLimit):
-				limits++
-			default:
-				t.Fatalf("holder %d: %d %s", h, a.status, a.raw)
+		const holders = 200
+		got := make([][]answer, holders)
+		var wg gosync.WaitGroup
+		for h := range holders {
+			got[h] = make([]answer, len(dens))
+			for i, d := range dens {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					got[h][i] = k.post("", claimBody(fmt.Sprintf("u%d", h), d.c, d.d))
+				}()
 			}
 		}
-		if n != 3 || limits != 2 {
-			t.Fatalf("holder %d: %d issued, %d limit refusals; want 3 and 2", h, n, limits)
+		wg.Wait()
+		for h, as := range got {
+			issued, limits := map[terminal.Denomination]map[terminal.Category]bool{}, 0
+			n := 0
+			for _, a := range as {
+				switch {
+				case a.status == http.StatusCreated:
+					d := terminal.Denomination{SpendFen: a.issued.SpendFen, OffFen: a.issued.OffFen}
+					if issued[d] == nil {
+						issued[d] = map[terminal.Category]bool{}
+					}
+					if issued[d][a.issued.Category] {
+						t.Fatalf("holder %d got %s %s twice", h, a.issued.Category, d)
+					}
+					issued[d][a.issued.Category] = true
+					n++
+				case a.code == string(terminal.ClaimLimit) || a.code == string(terminal.DenominationLimit):
+					limits++
+				default:
+					t.Fatalf("holder %d: %d %s", h, a.status, a.raw)
+				}
+			}
+			if n != 3 || limits != 2 {
+				t.Fatalf("holder %d: %d issued, %d limit refusals; want 3 and 2", h, n, limits)
+			}
 		}
-	}
-	p := k.pool()
-	if l := line(p, terminal.Retail); l.ClaimedFen+line(p, terminal.Hospitality).ClaimedFen == 0 {
-		t.Fatal("nothing claimed")
-	}
-	// The limits hold across a restart: the counts are in the ledger.
-	k.restart()
-	if a := k.post("", claimBody("u0", terminal.Hospitality, h500)); a.code != string(terminal.ClaimLimit) && a.code != string(terminal.DenominationLimit) {
-		t.Fatalf("after restart: %d %s", a.status, a.raw)
-	}
+		p := k.pool()
+		if l := line(p, terminal.Retail); l.ClaimedFen+line(p, terminal.Hospitality).ClaimedFen == 0 {
+			t.Fatal("nothing claimed")
+		}
+		// The limits hold across a restart: the counts are in the ledger.
+		k.restart()
+		if a := k.post("", claimBody("u0", terminal.Hospitality, h500)); a.code != string(terminal.ClaimLimit) && a.code != string(terminal.DenominationLimit) {
+			t.Fatalf("after restart: %d %s", a.status, a.raw)
+		}
+	})
 }
 
 func TestClaims_Idempotent(t *testing.T) {
-	k := newKit(t, ten)
-	k.drop(terminal.Retail, r50, 2)
-	first := k.post("key-1", claimBody("alice", terminal.Retail, r50))
-	if first.status != http.StatusCreated {
-		t.Fatalf("first: %d %s", first.status, first.raw)
-	}
-	again := k.post("key-1", " "+claimBody("alice", terminal.Retail, r50))
-	if again.status != http.StatusCreated || again.issued != first.issued {
-		t.Fatalf("replay: %d %+v, want %+v", again.status, again.issued, first.issued)
-	}
-	k.restart()
-	if a := k.post("key-1", claimBody("alice", terminal.Retail, r50)); a.issued != first.issued {
-		t.Fatalf("replay after restart: %d %s", a.status, a.raw)
-	}
-	if a := k.post("key-1", claimBody("bob", terminal.Retail, r50)); a.status != http.StatusUnprocessableEntity || a.code != "idempotency_key_reused" {
-		t.Fatalf("same key, other body: %d %s", a.status, a.raw)
-	}
-	if l := line(k.pool(), terminal.Retail); l.ClaimedFen != r50.OffFen {
-		t.Fatalf("claimed %s after replays, want one voucher", l.ClaimedFen)
-	}
+	onEngines(t, func(t *testing.T, engine string) {
+		k := newKit(t, engine, ten)
+		k.drop(terminal.Retail, r50, 2)
+		first := k.post("key-1", claimBody("alice", terminal.Retail, r50))
+		if first.status != http.StatusCreated {
+			t.Fatalf("first: %d %s", first.status, first.raw)
+		}
+		again := k.post("key-1", " "+claimBody("alice", terminal.Retail, r50))
+		if again.status != http.StatusCreated || again.issued != first.issued {
+			t.Fatalf("replay: %d %+v, want %+v", again.status, again.issued, first.issued)
+		}
+		k.restart()
+		if a := k.post("key-1", claimBody("alice", terminal.Retail, r50)); a.issued != first.issued {
+			t.Fatalf("replay after restart: %d %s", a.status, a.raw)
+		}
+		if a := k.post("key-1", claimBody("bob", terminal.Retail, r50)); a.status != http.StatusUnprocessableEntity || a.code != "idempotency_key_reused" {
+			t.Fatalf("same key, other body: %d %s", a.status, a.raw)
+		}
+		if l := line(k.pool(), terminal.Retail); l.ClaimedFen != r50.OffFen {
+			t.Fatalf("claimed %s after replays, want one voucher", l.ClaimedFen)
+		}
+	})
 }
 
 // TestClaims_BadInput: bad requests get a 4xx with error.code, never a
 // 5xx, and change nothing.
 func TestClaims_BadInput(t *testing.T) {
-	k := newKit(t, ten)
-	k.drop(terminal.Retail, r50, 5)
-	if a := k.post("used", claimBody("carol", terminal.Retail, r50)); a.status != http.StatusCreated {
-		t.Fatal(a.raw)
-	}
-	before := k.pool()
-	huge := `{"holder":"` + strings.Repeat("x", 1<<20) + `","category":"retail","spend_fen":5000,"off_fen":1000}`
-	tests := []struct {
-		name, key, body string
-		status          int
-		code            string
-	}{
-		{"Malformed", "", `{"holder":`, 400, "bad_request"},
-		{"NotJSON", "", `holder=dave`, 400, "bad_request"},
-		{"Array", "", `[1,2]`, 400, "bad_request"},
-		{"Empty", "", ``, 400, "bad_request"},
-		{"TwoValues", "", claimBody("dave", terminal.Retail, r50) + `{}`, 400, "bad_request"},
-		{"UnknownField", "", `{"holder":"dave","category":"retail","spend_fen":5000,"off_fen":1000,"admin":true}`, 400, "bad_request"},
-		{"NegativeDenomination", "", `{"holder":"dave","category":"retail","spend_fen":-5000,"off_fen":-1000}`, 400, "unknown_denomination"},
-		{"UnknownDenomination", "", `{"holder":"dave","category":"retail","spend_fen":5000,"off_fen":2000}`, 400, "unknown_denomination"},
-		{"UnknownCategory", "", `{"holder":"dave","category":"gold","spend_fen":5000,"off_fen":1000}`, 400, "bad_request"},
-		{"NoCategory", "", `{"holder":"dave","spend_fen":5000,"off_fen":1000}`, 400, "unknown_denomination"},
-		{"LoveClaimed", "", `{"holder":"dave","category":"love","face_fen":10000}`, 400, "unknown_denomination"},
-		{"HugeAmount", "", `{"holder":"dave","category":"retail","spend_fen":99999999999999999,"off_fen":1000}`, 400, "unknown_denomination"},
-		{"Overflow", "", `{"holder":"dave","category":"retail","spend_fen":1e40,"off_fen":1000}`, 400, "bad_request"},
-		{"MissingHolder", "", `{"category":"retail","spend_fen":5000,"off_fen":1000}`, 400, "bad_request"},
-		{"HolderWithSpace", "", claimBody("da ve", terminal.Retail, r50), 400, "bad_request"},
-		{"HugeBody", "", huge, 413, "too_large"},
-		{"ReplayedKeyOtherBody", "used", claimBody("carol", terminal.Retail, r200), 422, "idempotency_key_reused"},
-		{"BadKey", "a key with spaces", claimBody("dave", terminal.Retail, r50), 400, "bad_request"},
-		{"FormBody", "form", "holder=dave&category=retail", 415, "not_json"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a := k.post(tt.key, tt.body)
-			if tt.key == "form" {
-				a = k.postAs("application/x-www-form-urlencoded", tt.body)
-			}
-			if a.status != tt.status || a.code != tt.code {
-				t.Fatalf("got %d %s, want %d %s", a.status, a.raw, tt.status, tt.code)
-			}
-		})
-	}
-	if after := k.pool(); fmt.Sprint(after.Lines) != fmt.Sprint(before.Lines) {
-		t.Fatalf("pool changed by bad input:\n%v\n%v", before.Lines, after.Lines)
-	}
-	// The next good claim still works.
-	if a := k.post("", claimBody("dave", terminal.Retail, r50)); a.status != http.StatusCreated {
-		t.Fatalf("good claim after bad input: %d %s", a.status, a.raw)
-	}
+	onEngines(t, func(t *testing.T, engine string) {
+		k := newKit(t, engine, ten)
+		k.drop(terminal.Retail, r50, 5)
+		if a := k.post("used", claimBody("carol", terminal.Retail, r50)); a.status != http.StatusCreated {
+			t.Fatal(a.raw)
+		}
+		before := k.pool()
+		huge := `{"holder":"` + strings.Repeat("x", 1<<20) + `","category":"retail","spend_fen":5000,"off_fen":1000}`
+		tests := []struct {
+			name, key, body string
+			status          int
+			code            string
+		}{
+			{"Malformed", "", `{"holder":`, 400, "bad_request"},
+			{"NotJSON", "", `holder=dave`, 400, "bad_request"},
+			{"Array", "", `[1,2]`, 400, "bad_request"},
+			{"Empty", "", ``, 400, "bad_request"},
+			{"TwoValues", "", claimBody("dave", terminal.Retail, r50) + `{}`, 400, "bad_request"},
+			{"UnknownField", "", `{"holder":"dave","category":"retail","spend_fen":5000,"off_fen":1000,"admin":true}`, 400, "bad_request"},
+			{"NegativeDenomination", "", `{"holder":"dave","category":"retail","spend_fen":-5000,"off_fen":-1000}`, 400, "unknown_denomination"},
+			{"UnknownDenomination", "", `{"holder":"dave","category":"retail","spend_fen":5000,"off_fen":2000}`, 400, "unknown_denomination"},
+			{"UnknownCategory", "", `{"holder":"dave","category":"gold","spend_fen":5000,"off_fen":1000}`, 400, "bad_request"},
+			{"NoCategory", "", `{"holder":"dave","spend_fen":5000,"off_fen":1000}`, 400, "unknown_denomination"},
+			{"LoveClaimed", "", `{"holder":"dave","category":"love","face_fen":10000}`, 400, "unknown_denomination"},
+			{"HugeAmount", "", `{"holder":"dave","category":"retail","spend_fen":99999999999999999,"off_fen":1000}`, 400, "unknown_denomination"},
+			{"Overflow", "", `{"holder":"dave","category":"retail","spend_fen":1e40,"off_fen":1000}`, 400, "bad_request"},
+			{"MissingHolder", "", `{"category":"retail","spend_fen":5000,"off_fen":1000}`, 400, "bad_request"},
+			{"HolderWithSpace", "", claimBody("da ve", terminal.Retail, r50), 400, "bad_request"},
+			{"HugeBody", "", huge, 413, "too_large"},
+			{"ReplayedKeyOtherBody", "used", claimBody("carol", terminal.Retail, r200), 422, "idempotency_key_reused"},
+			{"BadKey", "a key with spaces", claimBody("dave", terminal.Retail, r50), 400, "bad_request"},
+			{"FormBody", "form", "holder=dave&category=retail", 415, "not_json"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				a := k.post(tt.key, tt.body)
+				if tt.key == "form" {
+					a = k.postAs("application/x-www-form-urlencoded", tt.body)
+				}
+				if a.status != tt.status || a.code != tt.code {
+					t.Fatalf("got %d %s, want %d %s", a.status, a.raw, tt.status, tt.code)
+				}
+			})
+		}
+		if after := k.pool(); fmt.Sprint(after.Lines) != fmt.Sprint(before.Lines) {
+			t.Fatalf("pool changed by bad input:\n%v\n%v", before.Lines, after.Lines)
+		}
+		// The next good claim still works.
+		if a := k.post("", claimBody("dave", terminal.Retail, r50)); a.status != http.StatusCreated {
+			t.Fatalf("good claim after bad input: %d %s", a.status, a.raw)
+		}
+	})
 }
 
 func TestClaims_NotOpen(t *testing.T) {
-	k := newKit(t, ten.Add(-time.Hour))
-	k.drop(terminal.Retail, r50, 5)
-	if a := k.post("", claimBody("erin", terminal.Retail, r50)); a.status != http.StatusConflict || a.code != string(terminal.NotOpen) {
-		t.Fatalf("09:00: %d %s", a.status, a.raw)
-	}
-	k.clock.Set(ten)
-	if a := k.post("", claimBody("erin", terminal.Retail, r50)); a.status != http.StatusCreated {
-		t.Fatalf("10:00: %d %s", a.status, a.raw)
-	}
+	onEngines(t, func(t *testing.T, engine string) {
+		k := newKit(t, engine, ten.Add(-time.Hour))
+		k.drop(terminal.Retail, r50, 5)
+		if a := k.post("", claimBody("erin", terminal.Retail, r50)); a.status != http.StatusConflict || a.code != string(terminal.NotOpen) {
+			t.Fatalf("09:00: %d %s", a.status, a.raw)
+		}
+		k.clock.Set(ten)
+		if a := k.post("", claimBody("erin", terminal.Retail, r50)); a.status != http.StatusCreated {
+			t.Fatalf("10:00: %d %s", a.status, a.raw)
+		}
+	})
 }
 
 // TestClaims_Expiry: at midnight unredeemed vouchers expire and their value,
 // with the drop's unclaimed vouchers, is back in the pool; a sweep missed
 // while the server was down runs at the next start.
 func TestClaims_Expiry(t *testing.T) {
-	k := newKit(t, ten.Add(time.Hour))
-	k.drop(terminal.Retail, r200, 10)
-	for i := range 4 {
-		if a := k.post("", claimBody(fmt.Sprintf("f%d", i), terminal.Retail, r200)); a.status != http.StatusCreated {
-			t.Fatal(a.raw)
+	onEngines(t, func(t *testing.T, engine string) {
+		k := newKit(t, engine, ten.Add(time.Hour))
+		k.drop(terminal.Retail, r200, 10)
+		for i := range 4 {
+			if a := k.post("", claimBody(fmt.Sprintf("f%d", i), terminal.Retail, r200)); a.status != http.StatusCreated {
+				t.Fatal(a.raw)
+			}
 		}
-	}
-	before := line(k.pool(), terminal.Retail)
-	k.clock.Set(day.AddDate(0, 0, 1).Add(-time.Second))
-	if n, err := k.svc.Sweep(context.Background()); err != nil || n != 0 {
-		t.Fatalf("sweep at 23:59:59: %d, %v", n, err)
-	}
-	k.close()
-	k.clock.Set(day.AddDate(0, 0, 1).Add(3 * time.Hour)) // the server was down at midnight
-	k.open()
-	vs, err := k.svc.Holdings(context.Background(), "f0")
-	if err != nil || len(vs) != 1 || vs[0].Status != terminal.StatusExpired {
-		t.Fatalf("holdings after midnight: %+v, %v", vs, err)
-	}
-	after := line(k.pool(), terminal.Retail)
-	if after.ExpiredFen != terminal.Yuan(160) || after.UnclaimedFen != terminal.Yuan(240) ||
-		after.AvailableFen != before.AvailableFen+terminal.Yuan(400) {
-		t.Fatalf("pool after expiry %+v (before %+v)", after, before)
-	}
-	if n, err := k.svc.Sweep(context.Background()); err != nil || n != 0 {
-		t.Fatalf("second sweep: %d, %v; want nothing left", n, err)
-	}
+		before := line(k.pool(), terminal.Retail)
+		k.clock.Set(day.AddDate(0, 0, 1).Add(-time.Second))
+		if n, err := k.svc.Sweep(context.Background()); err != nil || n != 0 {
+			t.Fatalf("sweep at 23:59:59: %d, %v", n, err)
+		}
+		k.close()
+		k.clock.Set(day.AddDate(0, 0, 1).Add(3 * time.Hour)) // the server was down at midnight
+		k.open()
+		vs, err := k.svc.Holdings(context.Background(), "f0")
+		if err != nil || len(vs) != 1 || vs[0].Status != terminal.StatusExpired {
+			t.Fatalf("holdings after midnight: %+v, %v", vs, err)
+		}
+		after := line(k.pool(), terminal.Retail)
+		if after.ExpiredFen != terminal.Yuan(160) || after.UnclaimedFen != terminal.Yuan(240) ||
+			after.AvailableFen != before.AvailableFen+terminal.Yuan(400) {
+			t.Fatalf("pool after expiry %+v (before %+v)", after, before)
+		}
+		if n, err := k.svc.Sweep(context.Background()); err != nil || n != 0 {
+			t.Fatalf("second sweep: %d, %v; want nothing left", n, err)
+		}
+	})
 }
 
 func TestLove(t *testing.T) {
-	k := newKit(t, ten)
-	vs, err := k.svc.AddLove(context.Background(), "grace", 0)
-	if err != nil || len(vs) != 10 {
-		t.Fatalf("love add: %d vouchers, %v", len(vs), err)
-	}
-	if vs[0].FaceFen != terminal.Yuan(100) || vs[0].ValidUntil.Format(time.DateOnly) != "2022-10-16" {
-		t.Fatalf("love voucher %+v", vs[0])
-	}
-	if _, err := k.svc.AddLove(context.Background(), "grace", 0); err == nil {
-		t.Fatal("registered twice")
-	}
-	got, err := k.svc.Holdings(context.Background(), "grace")
-	if err != nil || len(got) != 10 || got[3].Code != vs[3].Code || got[3].Status != terminal.StatusClaimed {
-		t.Fatalf("holdings %v, %v", len(got), err)
-	}
-	l := line(k.pool(), terminal.Love)
-	if l.ReleasedFen != terminal.Yuan(1000) || l.AvailableFen != terminal.Yuan(990_000) {
-		t.Fatalf("love line %+v", l)
-	}
+	onEngines(t, func(t *testing.T, engine string) {
+		k := newKit(t, engine, ten)
+		vs, err := k.svc.AddLove(context.Background(), "grace", 0)
+		if err != nil || len(vs) != 10 {
+			t.Fatalf("love add: %d vouchers, %v", len(vs), err)
+		}
+		if vs[0].FaceFen != terminal.Yuan(100) || vs[0].ValidUntil.Format(time.DateOnly) != "2022-10-16" {
+			t.Fatalf("love voucher %+v", vs[0])
+		}
+		if _, err := k.svc.AddLove(context.Background(), "grace", 0); err == nil {
+			t.Fatal("registered twice")
+		}
+		got, err := k.svc.Holdings(context.Background(), "grace")
+		if err != nil || len(got) != 10 || got[3].Code != vs[3].Code || got[3].Status != terminal.StatusClaimed {
+			t.Fatalf("holdings %v, %v", len(got), err)
+		}
+		l := line(k.pool(), terminal.Love)
+		if l.ReleasedFen != terminal.Yuan(1000) || l.AvailableFen != terminal.Yuan(990_000) {
+			t.Fatalf("love line %+v", l)
+		}
+	})
 }
 
 func TestAdmin_Remote(t *testing.T) {
-	k := newKit(t, ten)
-	r := &issuingRemote{URL: k.srv.URL}
-	ctx := context.Background()
-	if _, err := r.AddDrop(ctx, dropReq(terminal.Retail, r200, 50_001, "2022-10-01")); err == nil {
-		t.Fatal("drop over the retail budget accepted")
-	}
-	if _, err := r.AddDrop(ctx, dropReq(terminal.Retail, r200, 1, "2022-10-10")); err == nil {
-		t.Fatal("drop outside every round accepted")
-	}
-	rd, err := r.AddRound(ctx, terminal.IssueRound{ID: "2", From: "2022-10-09", Until: "2022-10-15",
-		BudgetFen: map[terminal.Category]terminal.Fen{terminal.Retail: terminal.Yuan(1_000_000)}})
-	if err != nil || rd.Number != 2 {
-		t.Fatalf("round add: %+v, %v", rd, err)
-	}
-	if _, err := r.AddRound(ctx, terminal.IssueRound{ID: "3", From: "2022-10-15", Until: "2022-10-20"}); err == nil {
-		t.Fatal("overlapping round accepted")
-	}
-	if d, err := r.AddDrop(ctx, dropReq(terminal.Retail, r200, 10, "2022-10-10")); err != nil || d.Round != "2" {
-		t.Fatalf("drop in round 2: %+v, %v", d, err)
-	}
-	if err := r.MoveBudget(ctx, terminal.BudgetMove{Round: "1", From: terminal.Fuel, To: terminal.Retail, AmountFen: terminal.Yuan(100), Reason: "fuel under-used"}); err != nil {
-		t.Fatal(err)
-	}
-	p, err := r.Pool(ctx, day)
-	if err != nil || len(p.Moves) != 1 || line(p, terminal.Retail).BudgetFen != terminal.Yuan(2_000_100) {
-		t.Fatalf("pool %+v, %v", p, err)
-	}
-	rs, err := r.Rounds(ctx)
-	if err != nil || len(rs) != 2 {
-		t.Fatalf("rounds %v, %v", rs, err)
-	}
+	onEngines(t, func(t *testing.T, engine string) {
+		k := newKit(t, engine, ten)
+		r := &issuingRemote{URL: k.srv.URL}
+		ctx := context.Background()
+		if _, err := r.AddDrop(ctx, dropReq(terminal.Retail, r200, 50_001, "2022-10-01")); err == nil {
+			t.Fatal("drop over the retail budget accepted")
+		}
+		if _, err := r.AddDrop(ctx, dropReq(terminal.Retail, r200, 1, "2022-10-10")); err == nil {
+			t.Fatal("drop outside every round accepted")
+		}
+		rd, err := r.AddRound(ctx, terminal.IssueRound{ID: "2", From: "2022-10-09", Until: "2022-10-15",
+			BudgetFen: map[terminal.Category]terminal.Fen{terminal.Retail: terminal.Yuan(1_000_000)}})
+		if err != nil || rd.Number != 2 {
+			t.Fatalf("round add: %+v, %v", rd, err)
+		}
+		if _, err := r.AddRound(ctx, terminal.IssueRound{ID: "3", From: "2022-10-15", Until: "2022-10-20"}); err == nil {
+			t.Fatal("overlapping round accepted")
+		}
+		if d, err := r.AddDrop(ctx, dropReq(terminal.Retail, r200, 10, "2022-10-10")); err != nil || d.Round != "2" {
+			t.Fatalf("drop in round 2: %+v, %v", d, err)
+		}
+		if err := r.MoveBudget(ctx, terminal.BudgetMove{Round: "1", From: terminal.Fuel, To: terminal.Retail, AmountFen: terminal.Yuan(100), Reason: "fuel under-used"}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := r.Pool(ctx, day)
+		if err != nil || len(p.Moves) != 1 || line(p, terminal.Retail).BudgetFen != terminal.Yuan(2_000_100) {
+			t.Fatalf("pool %+v, %v", p, err)
+		}
+		rs, err := r.Rounds(ctx)
+		if err != nil || len(rs) != 2 {
+			t.Fatalf("rounds %v, %v", rs, err)
+		}
+	})
 }
 
 // TestClaims_WithHub: the issuing side on the hub's own ledger reads the
@@ -335,5 +351,46 @@ func TestClaims_WithHub(t *testing.T) {
 	p, err := svc.Pool(ctx, day)
 	if err != nil || terminal.CheckPool(p.Lines) != nil || line(p, terminal.Retail).ReturnedFen != r200.OffFen {
 		t.Fatalf("pool %+v, %v", p, err)
+	}
+}
+
+// TestClaims_TwoInstances: on PostgreSQL two voucherd instances serve one
+// database; 1,000 claimers split between them on a drop of 100 get exactly
+// 100 vouchers, none twice.
+func TestClaims_TwoInstances(t *testing.T) {
+	a := newKit(t, enginePG, ten)
+	b := &kit{t: t, engine: enginePG, path: a.path, keys: a.keys, clock: a.clock}
+	b.open()
+	t.Cleanup(b.close)
+	a.drop(terminal.Retail, r200, 100)
+	answers := make([]answer, 1000)
+	var wg gosync.WaitGroup
+	for i := range answers {
+		k := a
+		if i%2 == 1 {
+			k = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = k.post(fmt.Sprintf("k-%d", i), claimBody(fmt.Sprintf("user-%d", i), terminal.Retail, r200))
+		}()
+	}
+	wg.Wait()
+	ids := map[terminal.VoucherID]bool{}
+	for i, a := range answers {
+		switch {
+		case a.status == http.StatusCreated && !ids[a.issued.VoucherID]:
+			ids[a.issued.VoucherID] = true
+		case a.status == http.StatusConflict && a.code == string(terminal.SoldOut):
+		default:
+			t.Fatalf("claim %d: %d %s", i, a.status, a.raw)
+		}
+	}
+	if len(ids) != 100 {
+		t.Fatalf("%d vouchers issued by two instances from a drop of 100", len(ids))
+	}
+	if l := line(b.pool(), terminal.Retail); l.ClaimedFen != terminal.Yuan(4000) {
+		t.Fatalf("pool %+v", l)
 	}
 }

@@ -132,6 +132,21 @@ func Open(st Store, opts Options) (*Service, error) {
 	return s, nil
 }
 
+// Keys is where the issuing side gets its keys: the hub (*hub.Hub).
+type Keys interface {
+	// Signer returns the key to sign new vouchers with.
+	Signer() ed25519.PrivateKey
+	// KeyFor returns an earlier issuing key by id.
+	KeyFor(terminal.KeyID) (ed25519.PrivateKey, bool)
+}
+
+// OpenWith is Open signing with keys' keys (opts.Signer and opts.KeyFor
+// are set from it).
+func OpenWith(st Store, keys Keys, opts Options) (*Service, error) {
+	opts.Signer, opts.KeyFor = keys.Signer, keys.KeyFor
+	return Open(st, opts)
+}
+
 // Close stops taking claims, answers the queued ones and stops.
 func (s *Service) Close() error {
 	s.mu.Lock()

@@ -17,6 +17,8 @@ import (
 
 	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/issuing"
+	"github.com/voucherpos/voucherpos/sync/pgstore"
+	"github.com/voucherpos/voucherpos/sync/pgstore/pgtest"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -41,19 +43,43 @@ func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
-// kit is an issuing service on a real bbolt file, served on loopback.
-type kit struct {
-	t     testing.TB
-	path  string
-	db    *bolt.DB
-	clock *clock
-	svc   *issuing.Service
-	srv   *httptest.Server
+// The engines every issuing test runs on: the embedded bbolt file and
+// PostgreSQL ($VOUCHERD_TEST_DB; skipped without it, failed in CI).
+const (
+	engineBolt = "bolt"
+	enginePG   = "postgres"
+)
+
+// onEngines runs test on each engine.
+func onEngines(t *testing.T, test func(t *testing.T, engine string)) {
+	for _, e := range []string{engineBolt, enginePG} {
+		t.Run(e, func(t *testing.T) { test(t, e) })
+	}
 }
 
-func newKit(tb testing.TB, now time.Time) *kit {
+// kit is an issuing service on a real store (a bbolt file, or a fresh
+// PostgreSQL database), served on loopback.
+type kit struct {
+	t      testing.TB
+	engine string
+	path   string // bbolt file, or PostgreSQL URL
+	keys   string // PostgreSQL key file
+	db     *bolt.DB
+	pg     *pgstore.Store
+	clock  *clock
+	svc    *issuing.Service
+	srv    *httptest.Server
+}
+
+func newKit(tb testing.TB, engine string, now time.Time) *kit {
 	tb.Helper()
-	k := &kit{t: tb, path: filepath.Join(tb.TempDir(), "voucherd.db"), clock: &clock{t: now}}
+	k := &kit{t: tb, engine: engine, path: filepath.Join(tb.TempDir(), "voucherd.db"), clock: &clock{t: now}}
+	if engine == enginePG {
+		k.path, k.keys = pgtest.DB(tb), filepath.Join(tb.TempDir(), "issuing.key")
+		if _, err := pgstore.Migrate(context.Background(), k.path, pgstore.Options{KeyFile: k.keys}); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	k.open()
 	tb.Cleanup(k.close)
 	return k
@@ -61,23 +87,32 @@ func newKit(tb testing.TB, now time.Time) *kit {
 
 func (k *kit) open() {
 	k.t.Helper()
-	db, err := bolt.Open(k.path, 0o600, nil)
-	if err != nil {
-		k.t.Fatal(err)
-	}
-	st, err := boltstore.NewIssuing(db)
-	if err != nil {
-		k.t.Fatal(err)
+	var st issuing.Store
+	if k.engine == enginePG {
+		pg, err := pgstore.Open(context.Background(), k.path, pgstore.Options{KeyFile: k.keys})
+		if err != nil {
+			k.t.Fatal(err)
+		}
+		k.pg, st = pg, pg.Issuing()
+	} else {
+		db, err := bolt.Open(k.path, 0o600, nil)
+		if err != nil {
+			k.t.Fatal(err)
+		}
+		if st, err = boltstore.NewIssuing(db); err != nil {
+			k.t.Fatal(err)
+		}
+		k.db = db
 	}
 	svc, err := issuing.Open(st, issuing.Options{Now: k.clock.Now, Signer: func() ed25519.PrivateKey { return issuerKey },
 		Logf: func(string, ...any) {}})
 	if err != nil {
 		k.t.Fatal(err)
 	}
-	k.db, k.svc, k.srv = db, svc, httptest.NewServer(svc.Handler())
+	k.svc, k.srv = svc, httptest.NewServer(svc.Handler())
 }
 
-// close stops the service and checks the file's integrity.
+// close stops the service and, on bbolt, checks the file's integrity.
 func (k *kit) close() {
 	if k.svc == nil {
 		return
@@ -85,6 +120,12 @@ func (k *kit) close() {
 	k.srv.Close()
 	if err := k.svc.Close(); err != nil {
 		k.t.Error(err)
+	}
+	k.svc = nil
+	if k.pg != nil {
+		_ = k.pg.Close()
+		k.pg = nil
+		return
 	}
 	err := k.db.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
@@ -98,7 +139,6 @@ func (k *kit) close() {
 	if err := k.db.Close(); err != nil {
 		k.t.Error(err)
 	}
-	k.svc = nil
 }
 
 func (k *kit) restart() { k.t.Helper(); k.close(); k.open() }

@@ -112,6 +112,9 @@ type Message struct {
 	TerminalID string `json:"terminal_id,omitempty"`
 	MerchantID string `json:"merchant_id,omitempty"`
 	HighSeq    uint64 `json:"high_seq,omitempty"`
+	// Report is the terminal's account of itself for the fleet view; older
+	// agents send none (hello).
+	Report *Report `json:"report,omitempty"`
 	// Sig is the terminal's signature over HelloMessage (hello), or the
 	// server's over WelcomeMessage (welcome).
 	Sig []byte `json:"sig,omitempty"`
@@ -142,6 +145,21 @@ type Message struct {
 	// Until is when a hold expires unless its redemption arrives
 	// (claim_result): this terminal's on ok, another's on conflict.
 	Until time.Time `json:"until,omitzero"`
+}
+
+// Report is what a terminal tells the server about itself at the hello,
+// for the operator's fleet view (voucherd terminal list). It is not signed
+// and decides nothing; the server shortens over-long text.
+type Report struct {
+	// Agent is the agent's version (module version and VCS revision).
+	Agent string `json:"agent,omitempty"`
+	// QueueDepth and UnsyncedFen are the records not yet acknowledged and
+	// their discount, as the terminal counts them.
+	QueueDepth  int          `json:"queue_depth"`
+	UnsyncedFen terminal.Fen `json:"unsynced_fen"`
+	// Fault is a fault the terminal is in (its ledger, its clock), empty
+	// when none.
+	Fault string `json:"fault,omitempty"`
 }
 
 // ErrMessage is returned when a control message is malformed.

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/drivers/serial"
 	"github.com/voucherpos/voucherpos/offline"
@@ -76,6 +78,7 @@ type Agent struct {
 	ledger  *offline.Ledger
 	lane    *terminal.Lane
 	server  *till.Server
+	metrics *metrics
 	scanner *serial.Scanner
 	link    *link
 	http    *http.Server
@@ -130,9 +133,10 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	a.metrics = newMetrics(a)
 	a.link = newLink(a)
 	lcfg := terminal.LaneConfig{TerminalID: o.Credential.TerminalID, MerchantID: o.Credential.MerchantID,
-		Ledger: a.ledger, Sync: a.ledger, Now: o.Now, ClaimTimeout: o.ClaimTimeout,
+		Ledger: timedLedger{a.ledger, a.metrics.commit}, Sync: a.ledger, Now: o.Now, ClaimTimeout: o.ClaimTimeout,
 		OnEvent: a.onLaneEvent,
 		OnError: func(op string, err error) {
 			if errors.Is(err, serial.ErrUnsupported) {
@@ -160,10 +164,11 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	}
 	a.lane = terminal.NewLane(lcfg)
 	scfg := till.ServerConfig{Lane: a.lane, Ledger: a.ledger, Link: a.link, RefundPIN: o.RefundPIN,
-		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Hosts: listenHosts(o.HTTP), Alerts: a.alerts}
+		TerminalID: o.Credential.TerminalID, Log: a.log, Now: o.Now, Hosts: listenHosts(o.HTTP)}
 	if a.scanner != nil {
 		scfg.Scanner = a.scannerState
 	}
+	scfg.Alerts, scfg.Backup = a.alerts, a.ledger.Backup
 	a.server = till.NewServer(scfg)
 	if st, err := a.ledger.LoadState(ctx); err == nil {
 		a.lane.SetState(st)
@@ -188,7 +193,7 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	}
 	// Built only now: closeAll closes the listener itself while no server
 	// owns it (a start that failed above).
-	a.http = &http.Server{Handler: a.server, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+	a.http = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	a.wg.Add(2)
 	go func() {
@@ -201,6 +206,15 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	a.log.Info("posagent running", "terminal", o.Credential.TerminalID, "merchant", o.Credential.MerchantID,
 		"http", "http://"+a.ln.Addr().String(), "scanner", o.Scanner.Device, "server", o.Server, "data", o.DataDir)
 	return nil
+}
+
+// handler serves the metrics at /metrics and the till's side at the rest.
+func (a *Agent) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}))
+	mux.Handle("/", a.server)
+	return mux
 }
 
 // Addr returns the HTTP address the agent listens on.
@@ -271,12 +285,15 @@ func (a *Agent) closeAll() {
 // scanLoop applies every scan to the lane.
 func (a *Agent) scanLoop(ctx context.Context) {
 	for s := range a.scanner.Scans() {
+		a.metrics.scans.Inc()
 		ev := a.lane.Scan(ctx, s)
 		a.logEvent(ev)
 	}
 }
 
 func (a *Agent) onLaneEvent(ev terminal.LaneEvent) {
+	a.ledger.Observe(ev.At) // the clock's high-water mark, durable (batched)
+	a.metrics.decided(&ev)
 	a.server.OnLaneEvent(ev)
 	if ev.Kind == terminal.EventCompleted || ev.Kind == terminal.EventRefunded {
 		a.pokeStatus()
@@ -340,10 +357,49 @@ func listenHosts(addr string) []string {
 	return []string{host}
 }
 
-// alerts are the faults the screens show in red: a fork of the ledger the
-// server reported (the lane redeems nothing until the terminal is reset).
-func (a *Agent) alerts() []till.Alert {
+// Stable codes of the ledger's alerts in the status (Status.Alerts) and
+// its events, for the screens.
+const (
+	AlertLedgerFault = "ledger_fault" // the audit found damage, or the file cannot be read: offline vouchers stopped
+	AlertDiskFull    = "disk_full"    // free disk below the reserve: redemptions refused
+	AlertDiskLow     = "disk_low"     // free disk below the warning
+	AlertLedgerFull  = "ledger_full"  // the ledger file reached its size limit for redemptions
+	AlertLedgerAlarm = "ledger_alarm" // the ledger file passed its size alarm: sync and compact
+)
+
+// ledgerAlerts are the ledger's faults and warnings for the screens.
+func (a *Agent) ledgerAlerts() []till.Alert {
 	var out []till.Alert
+	if err := a.ledger.Fault(); err != nil {
+		out = append(out, till.Alert{Code: AlertLedgerFault,
+			Message:   "离线账本校验异常（记录损坏或被改动，或账本文件无法读取），已停止离线用券；请联系维护人员",
+			MessageEN: "the offline ledger failed its audit (a damaged or altered record, or the file cannot be read); offline vouchers are stopped: call support"})
+	}
+	u := a.ledger.Usage()
+	switch {
+	case u.DiskFull:
+		out = append(out, till.Alert{Code: AlertDiskFull, Message: "磁盘空间不足，已停止用券；请清理磁盘空间",
+			MessageEN: "the disk is nearly full: vouchers are refused until space is freed"})
+	case u.DiskLow:
+		out = append(out, till.Alert{Code: AlertDiskLow, Message: "磁盘空间偏少，请尽快清理",
+			MessageEN: "disk space is low: free some soon"})
+	}
+	switch {
+	case u.Full:
+		out = append(out, till.Alert{Code: AlertLedgerFull, Message: "离线账本已满，不能再用券；请联网同步后整理账本",
+			MessageEN: "the offline ledger is full: vouchers are refused; sync and compact it"})
+	case u.Alarm:
+		out = append(out, till.Alert{Code: AlertLedgerAlarm, Message: "离线账本将满，请联网同步并安排整理",
+			MessageEN: "the offline ledger is nearly full: sync and plan a compaction"})
+	}
+	return out
+}
+
+// alerts are the faults the screens show in red: the ledger's, and a fork
+// of the ledger the server reported (the lane redeems nothing until the
+// terminal is reset).
+func (a *Agent) alerts() []till.Alert {
+	out := a.ledgerAlerts()
 	if st, ok := a.lane.State(); ok && st.Fork != "" {
 		e := terminal.Declinef(terminal.OfflineLimit, terminal.ReasonFork, "%s", st.Fork)
 		out = append(out, till.Alert{Code: string(terminal.ReasonFork), Message: e.Message, MessageEN: e.MessageEN + " (" + st.Fork + ")"})

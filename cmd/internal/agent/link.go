@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
 	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/sync/client"
+	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -32,6 +34,7 @@ func newLink(a *Agent) *link {
 		return l
 	}
 	was := false
+	version := buildinfo.Read().Short()
 	l.c = client.New(client.Options{
 		URL: o.Server, Credential: o.Credential, Outbox: a.ledger, State: a.ledger, Now: o.Now,
 		Backoff: o.SyncBackoff,
@@ -54,7 +57,9 @@ func newLink(a *Agent) *link {
 			}
 			a.pokeStatus()
 		},
-		Logf: func(format string, args ...any) { a.log.Debug(fmt.Sprintf(format, args...), "component", "sync") },
+		OnBatch: func(_ int, d time.Duration) { a.metrics.sync.Observe(d.Seconds()) },
+		Report:  func() wire.Report { return wire.Report{Agent: version} },
+		Logf:    func(format string, args ...any) { a.log.Debug(fmt.Sprintf(format, args...), "component", "sync") },
 	})
 	return l
 }
@@ -131,7 +136,9 @@ func (l *link) Claim(ctx context.Context, id terminal.VoucherID, code string) er
 	if l.c == nil {
 		return client.ErrOffline
 	}
-	return l.c.Claim(ctx, id, code)
+	err := l.c.Claim(ctx, id, code)
+	l.a.metrics.claimed(err)
+	return err
 }
 
 // Release gives up a claim.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -17,10 +18,20 @@ import (
 //
 //	GET /admin/county/programme?from=YYYY-MM-DD&until=YYYY-MM-DD → Report
 //	GET /admin/county/sample?from=&until=&rate_bp=1000&seed=S    → Bundle
+//	POST /admin/county/actions Action                           → Action (appended to the admin log)
 type API struct {
-	Source    Source
+	Source Source
+	// Log is the admin log the command line's actions are appended to.
+	Log       ActionLog
 	Programme *terminal.Programme
-	Now       func() time.Time
+	// Pool is the issuing side's pool; nil means none (issuance is left out).
+	Pool Pooler
+	Now  func() time.Time
+}
+
+// Pooler gives the issuing side's pool of the round holding a day (sync/issuing).
+type Pooler interface {
+	Pool(ctx context.Context, day time.Time) (*issuing.Pool, error)
 }
 
 // Handler serves the API's routes.
@@ -32,7 +43,7 @@ func (a *API) Handler() http.Handler {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		rep, err := ProgrammeReport(r.Context(), a.Source, a.Programme, from, until, a.Now())
+		rep, err := ProgrammeReport(r.Context(), a.Source, a.Pool, a.Programme, from, until, a.Now())
 		answer(w, rep, err)
 	})
 	mux.HandleFunc("GET /admin/county/sample", func(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +56,17 @@ func (a *API) Handler() http.Handler {
 		}
 		b, err := Sample(r.Context(), a.Source, a.Programme, from, until, bp, q.Get("seed"))
 		answer(w, b, err)
+	})
+	mux.HandleFunc("POST /admin/county/actions", func(w http.ResponseWriter, r *http.Request) {
+		var act Action
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8192))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&act); err != nil || clean(act.Who) == "" || clean(act.What) == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want an action {who, what, target, why}"})
+			return
+		}
+		act = Action{At: a.Now(), Who: clean(act.Who) + " via " + r.RemoteAddr, What: clean(act.What), Target: clean(act.Target), Why: clean(act.Why)}
+		answer(w, act, a.Log.AddAction(r.Context(), act))
 	})
 	return mux
 }
@@ -86,8 +108,9 @@ func ParsePeriod(prog *terminal.Programme, from, until string, now time.Time) (t
 }
 
 // ProgrammeReport loads from..until and builds the programme report with
-// the admin log.
-func ProgrammeReport(ctx context.Context, src Source, prog *terminal.Programme, from, until, now time.Time) (*Report, error) {
+// the admin log and, when pool is not nil, the issuance of the round
+// holding until.
+func ProgrammeReport(ctx context.Context, src Source, pool Pooler, prog *terminal.Programme, from, until, now time.Time) (*Report, error) {
 	p, err := Load(ctx, src, from, until)
 	if err != nil {
 		return nil, err
@@ -96,7 +119,15 @@ func ProgrammeReport(ctx context.Context, src Source, prog *terminal.Programme, 
 	if err != nil {
 		return nil, fmt.Errorf("admin log: %w", err)
 	}
-	return Build(p, prog, acts, nil, now), nil
+	var iss *Issuance
+	if pool != nil {
+		pl, err := pool.Pool(ctx, until)
+		if err != nil {
+			return nil, fmt.Errorf("pool: %w", err)
+		}
+		iss = IssuanceOf(pl.Round, pl.Lines)
+	}
+	return Build(p, prog, acts, iss, now), nil
 }
 
 // Getter asks a running server's admin API (hub.Remote).

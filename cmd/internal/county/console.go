@@ -62,6 +62,12 @@ func NewConsole(src Source, b Blocker, log ActionLog, prog *terminal.Programme, 
 
 const sessionCookie = "vp_console"
 
+// What the admin log says of a block and an unblock.
+const (
+	WhatBlock   = "停用商户 block merchant"
+	WhatUnblock = "恢复商户 unblock merchant"
+)
+
 // maxReason is the longest reason or name the console keeps.
 const maxReason = 200
 
@@ -195,9 +201,9 @@ func (c *Console) merchantAction(w http.ResponseWriter, r *http.Request, who str
 	var what string
 	switch action {
 	case "block":
-		fn, what = c.Blocker.Block, "停用商户 block merchant"
+		fn, what = c.Blocker.Block, WhatBlock
 	case "unblock":
-		fn, what = c.Blocker.Unblock, "恢复商户 unblock merchant"
+		fn, what = c.Blocker.Unblock, WhatUnblock
 	default:
 		http.NotFound(w, r)
 		return

@@ -207,3 +207,21 @@ func TestBuild(t *testing.T) {
 		t.Error("format pdf: no error")
 	}
 }
+
+func TestIssuanceOf(t *testing.T) {
+	lines := []terminal.PoolLine{
+		{Round: "1", Category: terminal.Retail, BudgetFen: 1000_00, ReleasedFen: 400_00, ClaimedFen: 300_00, RedeemedFen: 200_00, ExpiredFen: 80_00, ReturnedFen: 20_00},
+		{Category: terminal.Love, BudgetFen: 500_00, ReleasedFen: 100_00, ClaimedFen: 100_00, RedeemedFen: 25_00},
+	}
+	iss := county.IssuanceOf("1", lines)
+	if iss.Total.ClaimedFen != 400_00 || iss.Total.RedeemedFen != 225_00 || iss.RedemptionRate != 5625 {
+		t.Fatalf("issuance %+v, want claimed ¥400.00, redeemed ¥225.00, rate 56.25%%", iss)
+	}
+	c := newChain(t)
+	busyDay(c)
+	rep := county.Build(load(t, c), terminal.Qinshui2022(), nil, iss, day)
+	var b bytes.Buffer
+	if err := rep.Write(&b, "html"); err != nil || !strings.Contains(b.String(), "56.25%") {
+		t.Errorf("html lacks the redemption rate: %v", err)
+	}
+}

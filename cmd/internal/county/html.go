@@ -144,8 +144,10 @@ Subsidy = discounts of accepted redemptions − what refunds return; leverage = 
 <h2>图表 Charts</h2>
 <div class="charts">{{range .Charts}}<div>{{.}}</div>{{end}}</div>
 <h2>发放与核销 Issuance and redemption</h2>
-{{with .R.Issuance}}<table><tr><th>released</th><th>claimed</th><th>redeemed</th><th>expired</th><th>returned</th><th>核销率 redemption rate</th></tr>
-<tr><td>{{.Released}}</td><td>{{.Claimed}}</td><td>{{.Redeemed}}</td><td>{{.Expired}}</td><td>{{.Returned}}</td><td>{{.RedemptionRate}}%</td></tr></table>
+{{with .R.Issuance}}<p>轮次 round {{.Round}} · 核销率 redemption rate (redeemed ÷ claimed, by value): <b>{{.RedemptionRate}}%</b></p>
+<table><tr><th class="l">类别 category</th><th>预算 budget</th><th>投放 released</th><th>领取 claimed</th><th>核销 redeemed</th><th>过期 expired</th><th>退回 returned</th><th>可用 available</th></tr>
+{{range .Lines}}<tr><td class="l">{{.Category.Name}} {{.Round}}</td><td>{{yuan .BudgetFen}}</td><td>{{yuan .ReleasedFen}}</td><td>{{yuan .ClaimedFen}}</td><td>{{yuan .RedeemedFen}}</td><td>{{yuan .ExpiredFen}}</td><td>{{yuan .ReturnedFen}}</td><td>{{yuan .AvailableFen}}</td></tr>{{end}}
+{{with .Total}}<tr><th class="l">合计 total</th><th>{{yuan .BudgetFen}}</th><th>{{yuan .ReleasedFen}}</th><th>{{yuan .ClaimedFen}}</th><th>{{yuan .RedeemedFen}}</th><th>{{yuan .ExpiredFen}}</th><th>{{yuan .ReturnedFen}}</th><th>{{yuan .AvailableFen}}</th></tr>{{end}}</table>
 {{else}}<p class="note">发放数据未由发放端提供,仅列核销数据。Issuance is not reported by the issuing side; redemption figures only.</p>{{end}}
 <h2>预算使用 Budget burn</h2>
 <table><tr><th class="l">类别 category</th><th>预算 budget</th><th>补贴 subsidy</th><th>使用率 burn</th></tr>

@@ -64,16 +64,33 @@ type Burn struct {
 	Share      terminal.Ratio `json:"burn_pct"`
 }
 
-// Issuance is what was issued in the period, once the issuing side
-// reports it: vouchers released, claimed, redeemed, expired and returned,
-// and the redemption rate (核销率) redeemed ÷ claimed.
+// Issuance is the issuing side's pool (sync/issuing) for the round holding
+// the report's last day, and the love vouchers: per category the value
+// released, claimed, redeemed, expired and returned; RedemptionRate (核销率)
+// is redeemed ÷ claimed, by value, in hundredths of a percent.
 type Issuance struct {
-	Released       int            `json:"released"`
-	Claimed        int            `json:"claimed"`
-	Redeemed       int            `json:"redeemed"`
-	Expired        int            `json:"expired"`
-	Returned       int            `json:"returned"`
-	RedemptionRate terminal.Ratio `json:"redemption_rate_pct"`
+	Round          string              `json:"round,omitempty"`
+	Lines          []terminal.PoolLine `json:"lines"`
+	Total          terminal.PoolLine   `json:"total"`
+	RedemptionRate terminal.Ratio      `json:"redemption_rate_pct"`
+}
+
+// IssuanceOf sums a pool's lines.
+func IssuanceOf(round string, lines []terminal.PoolLine) *Issuance {
+	iss := &Issuance{Round: round, Lines: lines}
+	t := &iss.Total
+	for _, l := range lines {
+		t.BudgetFen += l.BudgetFen
+		t.ReleasedFen += l.ReleasedFen
+		t.ClaimedFen += l.ClaimedFen
+		t.RedeemedFen += l.RedeemedFen
+		t.ExpiredFen += l.ExpiredFen
+		t.ReturnedFen += l.ReturnedFen
+		t.UnclaimedFen += l.UnclaimedFen
+		t.AvailableFen += l.AvailableFen
+	}
+	iss.RedemptionRate = fenShare(t.RedeemedFen, t.ClaimedFen)
+	return iss
 }
 
 // Coverage is who the programme reached: holders and merchants with at

@@ -296,7 +296,13 @@ func Sample(ctx context.Context, src Source, prog *terminal.Programme, from, unt
 }
 
 func evidence(ctx context.Context, src Source, p *Period, l *terminal.Line, keys []terminal.IssuerKey) (*Evidence, error) {
-	st := p.Stored[l.Record.ID]
+	st, ok, err := src.Record(ctx, p.Stored[l.Record.ID].TerminalID, p.Stored[l.Record.ID].Seq)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("record %s vanished from the store", l.Record.ID)
+	}
 	pub, err := src.TerminalKey(ctx, st.TerminalID)
 	if err != nil {
 		return nil, fmt.Errorf("terminal %s: %w", st.TerminalID, err)

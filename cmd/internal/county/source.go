@@ -47,10 +47,10 @@ type Action = hub.Action
 // Source is what the county's views read from the server's store.
 type Source interface {
 	// Records calls fn with every record whose time falls on the UTC+8
-	// days from..until (both included).
+	// days from..until (both included); Prev may be left zero.
 	Records(ctx context.Context, from, until time.Time, fn func(*Record) error) error
-	// Record returns one record, or false (a refund's sale of an earlier
-	// day, a chain neighbour).
+	// Record returns one record with Prev, or false (a refund's sale of an
+	// earlier day, a chain neighbour, a sampled record).
 	Record(ctx context.Context, terminalID string, seq uint64) (*Record, bool, error)
 	// Merchants returns every merchant.
 	Merchants(ctx context.Context) ([]terminal.Merchant, error)

@@ -71,18 +71,12 @@ func (rep *Report) writeCSV(w io.Writer) error {
 func (rep *Report) writeTable(w io.Writer) error {
 	t := &rep.Total
 	fmt.Fprintf(w, "%s 统计报告 / programme report %s – %s (UTC+8)\n\n", rep.Programme, rep.From, rep.Until)
-	fmt.Fprintf(w, "核销 redemptions %d  销售额 sales ¥%s  净销售额 net sales ¥%s\n", t.Redemptions, t.SalesFen.Plain(), t.NetSalesFen.Plain())
-	fmt.Fprintf(w, "补贴 subsidy ¥%s (优惠 discounts ¥%s − 退款退回 returned by refunds ¥%s)\n", t.SubsidyFen.Plain(),
-		t.DiscountFen.Plain(), t.SubsidyReturnedFen.Plain())
-	fmt.Fprintf(w, "带动比 leverage %s (net sales ÷ subsidy; an accounting ratio, not a causal effect)\n", t.Leverage)
-	fmt.Fprintf(w, "退款 refunds %d (paid back ¥%s, vouchers returned %d)  离线 offline %d  标记 flagged %d\n",
-		t.Refunds, t.RefundPaidFen.Plain(), t.VouchersReturned, t.Offline, t.Flagged)
-	fmt.Fprintf(w, "另计 kept apart: 冲突 conflicts %d (¥%s claimed)  违规 rule breaks %d (¥%s claimed)  待同步 pending %d\n",
-		t.Conflicts.Redemptions, t.Conflicts.DiscountFen.Plain(), t.RuleBreaks.Redemptions, t.RuleBreaks.DiscountFen.Plain(),
-		t.Pending.Redemptions+t.Pending.Refunds)
+	fmt.Fprint(w, t.Summary())
 	if iss := rep.Issuance; iss != nil {
-		fmt.Fprintf(w, "发放 issuance: released %d claimed %d redeemed %d expired %d returned %d  核销率 redemption rate %s%%\n",
-			iss.Released, iss.Claimed, iss.Redeemed, iss.Expired, iss.Returned, iss.RedemptionRate)
+		t := &iss.Total
+		fmt.Fprintf(w, "发放 issuance (round %s and love): released ¥%s claimed ¥%s redeemed ¥%s expired ¥%s returned ¥%s  核销率 redemption rate %s%%\n",
+			iss.Round, t.ReleasedFen.Plain(), t.ClaimedFen.Plain(), t.RedeemedFen.Plain(), t.ExpiredFen.Plain(),
+			t.ReturnedFen.Plain(), iss.RedemptionRate)
 	} else {
 		fmt.Fprintln(w, "发放 issuance: not reported by the issuing side; redemption figures only")
 	}

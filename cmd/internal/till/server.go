@@ -59,6 +59,9 @@ type Records interface {
 	Get(ctx context.Context, id string) (*terminal.Redemption, error)
 	// Refunds returns the refunds recorded against redemption id.
 	Refunds(ctx context.Context, id string) ([]*terminal.Redemption, error)
+	// ByCheckout returns the redemption that completed checkout id, or
+	// terminal.ErrNotFound: then that checkout's sale is not recorded.
+	ByCheckout(ctx context.Context, id string) (*terminal.Redemption, error)
 }
 
 // Link is the agent's connection to the server, as the API shows it.
@@ -114,7 +117,11 @@ type ServerConfig struct {
 	// the X-Manager-PIN header; empty means refunds need none.
 	RefundPIN string
 	// Alerts reports the faults to show on the screens; nil means none.
-	Alerts     func() []Alert
+	Alerts func() []Alert
+	// Backup writes a consistent copy of the ledger (GET /api/v1/backup,
+	// for posagent backup and verify while the agent runs); nil means the
+	// call is not served.
+	Backup     func(ctx context.Context, w io.Writer) (int64, error)
 	TerminalID string
 	Log        *slog.Logger
 	Now        terminal.Clock
@@ -156,6 +163,7 @@ func NewServer(cfg ServerConfig) *Server {
 	m.HandleFunc("GET /api/v1/status", s.status)
 	m.HandleFunc("POST /api/v1/sync", s.post(s.syncNow))
 	m.HandleFunc("GET /api/v1/events", s.events)
+	m.HandleFunc("GET /api/v1/backup", s.backup)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "没有这个接口", "no such API call: "+r.Method+" "+r.URL.Path)
 	})
@@ -167,7 +175,11 @@ func NewServer(cfg ServerConfig) *Server {
 // ServeHTTP serves the API and the pages.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
-		if v := recover(); v != nil && v != http.ErrAbortHandler { //nolint:errorlint // sentinel by identity
+		v := recover()
+		if v == http.ErrAbortHandler { //nolint:errorlint // sentinel by identity
+			panic(v) // net/http cuts the connection: a stream stops short, not cleanly
+		}
+		if v != nil {
 			s.cfg.Log.Error("http handler panic", "path", r.URL.Path, "panic", fmt.Sprint(v))
 			writeError(w, http.StatusInternalServerError, "internal", "内部错误", "internal error")
 		}
@@ -340,6 +352,10 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, body []byte) {
 
 func (s *Server) getCheckout(w http.ResponseWriter, r *http.Request) {
 	co, err := s.cfg.Lane.Checkout(r.PathValue("id"))
+	if errors.Is(err, terminal.ErrNotFound) {
+		s.recorded(w, r, r.PathValue("id"))
+		return
+	}
 	if err != nil {
 		s.laneError(w, err)
 		return
@@ -381,8 +397,14 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, body []byte) {
 	if !decode(w, body, &struct{}{}, true) {
 		return
 	}
-	co, err := s.cfg.Lane.Complete(r.Context(), r.PathValue("id"))
+	ctx := terminal.WithIdempotencyKey(r.Context(), r.Header.Get("Idempotency-Key"))
+	co, err := s.cfg.Lane.Complete(ctx, r.PathValue("id"))
+	if errors.Is(err, terminal.ErrNotFound) {
+		s.recorded(w, r, r.PathValue("id"))
+		return
+	}
 	if err != nil {
+		s.completeFailed(r.PathValue("id"), err)
 		s.laneError(w, err)
 		return
 	}
@@ -456,6 +478,16 @@ func (s *Server) laneError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, "checkout_state", "订单状态不允许此操作（已完成或已取消）", err.Error())
 	case errors.Is(err, terminal.ErrRefund):
 		writeError(w, http.StatusUnprocessableEntity, "refund_mismatch", "退货与原销售不符（商品不存在、数量超出或已全部退货）", err.Error())
+	case errors.Is(err, terminal.ErrOutcomeUnknown):
+		s.cfg.Log.Error("commit outcome unknown", "err", err)
+		writeError(w, http.StatusServiceUnavailable, CodeOutcomeUnknown, msgOutcomeUnknown[0], msgOutcomeUnknown[1])
+	case errors.Is(err, terminal.ErrNotCommitted):
+		s.cfg.Log.Error("commit failed, not committed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, CodeNotCommitted, msgNotCommitted[0], msgNotCommitted[1])
+	case errors.Is(err, terminal.ErrLedgerFull):
+		writeError(w, http.StatusServiceUnavailable, CodeLedgerFull, "账本或磁盘空间已满，不能再用券；请联网同步并清理空间", err.Error())
+	case errors.Is(err, terminal.ErrLedgerFault):
+		writeError(w, http.StatusServiceUnavailable, CodeLedgerFault, "离线账本校验异常，已停止离线用券；请联系维护人员", err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "操作超时，请重试", err.Error())
 	default:
@@ -481,4 +513,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+}
+
+// backup streams a consistent copy of the ledger file.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Backup == nil {
+		writeError(w, http.StatusNotFound, "not_found", "没有这个接口", "no backup on this agent")
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	if _, err := s.cfg.Backup(r.Context(), w); err != nil {
+		// The status is sent; a cut stream fails the copy's verification.
+		s.cfg.Log.Error("backup", "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }

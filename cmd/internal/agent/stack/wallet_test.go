@@ -63,10 +63,10 @@ func TestBrowser_Wallet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qr, err := qrimage.DecodeReader(resp.Body)
+	qrs, err := qrimage.DecodeReader(resp.Body)
 	resp.Body.Close()
-	if err != nil || qr.Text != code {
-		t.Fatalf("the QR image reads %q, %v; want the code", qr.Text, err)
+	if err != nil || len(qrs) != 1 || qrs[0].Text != code {
+		t.Fatalf("the QR image reads %+v, %v; want the code", qrs, err)
 	}
 
 	// Someone else takes the last 200−40; a third user sees it sold out.
@@ -103,4 +103,26 @@ func TestBrowser_Wallet(t *testing.T) {
 	page.eval(`(() => { const h = document.getElementById("holder"); h.value = "ysf-1001"; h.dispatchEvent(new Event("change")); })()`)
 	page.waitFor("the voucher used", `(document.querySelector("#mine .status") || {}).textContent === "已使用"`)
 	page.waitFor("already claimed", first+`.textContent === "已领取"`)
+
+	// Night: a voucher claimed today and not used expires at midnight; the
+	// till declines it expired and the wallet shows it expired.
+	late, err := s.Claim(ctx, "ysf-1003", terminal.Retail, y(50), y(10), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.shift(terminal.DayEnd(clk.Now()).Sub(clk.Now()) + time.Minute)
+	if n, err := s.Issuing.Sweep(ctx); err != nil || n != 2 {
+		t.Fatalf("sweep after midnight: %d, %v; want the two unused vouchers (ysf-1002, ysf-1003)", n, err)
+	}
+	if _, err := term.Open(ctx, basket200...); err != nil {
+		t.Fatal(err)
+	}
+	if err := term.Sim.Scan(late.Code); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := w.Verdict(5 * time.Second); err != nil || ev.Decline == nil || ev.Decline.Code != terminal.Expired {
+		t.Fatalf("yesterday's claimed voucher at the till: %+v, %v; want declined expired", ev, err)
+	}
+	page.eval(`(() => { const h = document.getElementById("holder"); h.value = "ysf-1003"; h.dispatchEvent(new Event("change")); })()`)
+	page.waitFor("the voucher expired", `(document.querySelector("#mine .status") || {}).textContent === "已过期"`)
 }

@@ -17,6 +17,8 @@ VP.words({
   "completed": ["✓ 核销完成", "✓ Redeemed"],
   "completed.plain": ["✓ 交易完成（未用券）", "✓ Sale completed (no voucher)"],
   "cancelled": ["订单已取消", "Checkout cancelled"],
+  "outcome.unknown": ["⚠ 记账结果未知", "⚠ Outcome unknown"],
+  "not.committed": ["✗ 未记账", "✗ Not recorded"],
   "refunded": ["已退款", "Refunded"],
   "discount": ["优惠", "Discount"],
   "payable": ["应付", "To pay"],
@@ -172,6 +174,12 @@ function verdict() {
     case "cancelled":
       r.cls = "idle"; r.verdict = VP.t("cancelled"); r.amounts = "none";
       break;
+    case "outcome_unknown": // the agent cannot tell whether the sale was recorded
+      r.cls = "warn"; r.verdict = VP.t("outcome.unknown"); r.reason = VP.message(ev.decline);
+      break;
+    case "not_committed":
+      r.cls = "bad"; r.verdict = VP.t("not.committed"); r.reason = VP.message(ev.decline);
+      break;
     case "refunded": {
       const rec = ev.record || {};
       r.cls = "done"; r.amounts = "refund"; r.refund = rec;
@@ -275,11 +283,17 @@ function paneMsg(b) {
   if (pane && pane.id === "pane-refund") return "refundmsg";
   return "syncmsg";
 }
+// say shows text (a failure if bad) in the message line id; a banner
+// (the sync's) goes away by itself after a while.
+let sayTimer = 0;
 function say(id, text, bad) {
   const e = $(id);
   e.textContent = text;
   e.classList.toggle("bad", !!bad);
-  if (e.classList.contains("banner")) e.classList.toggle("hidden", !text);
+  if (!e.classList.contains("banner")) return;
+  e.classList.toggle("hidden", !text);
+  clearTimeout(sayTimer);
+  if (text) sayTimer = setTimeout(() => say(id, ""), 10000);
 }
 
 function showTab(name) {
@@ -492,7 +506,6 @@ async function syncNow() {
     S.status = st;
     const sent = Math.max(0, before - st.queue_depth);
     say("syncmsg", sent > 0 || st.queue_depth > 0 ? fill(VP.t("sync.done"), { n: sent, left: st.queue_depth }) : VP.t("sync.nothing"));
-    setTimeout(() => say("syncmsg", ""), 8000);
   } finally {
     $("sync").textContent = VP.t("sync");
     render();

@@ -169,7 +169,8 @@ func TestBrowser_Messages(t *testing.T) {
 	page.screenshot("cashier-below-threshold.png")
 	page.click(".lang-switch")
 	page.verdict("below threshold in English", "bad", "¥49.50 short")
-	page.waitFor("the English verdict", `document.getElementById("verdict").textContent.includes("Declined")`)
+	page.waitFor("the English verdict", `document.getElementById("verdict").textContent.includes("Declined") && document.getElementById("net").textContent === "Online"`)
+	page.screenshot("cashier-below-threshold-en.png")
 	page.click(".lang-switch")
 	if err := term.Cancel(ctx, co.ID); err != nil {
 		t.Fatal(err)

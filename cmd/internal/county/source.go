@@ -136,4 +136,3 @@ func Load(ctx context.Context, src Source, from, until time.Time) (*Period, erro
 	}
 	return p, nil
 }
-

@@ -160,6 +160,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	warnExposedCredential(log, *cred)
 	opts := agent.Options{DataDir: *data, Credential: c, HTTP: *httpAddr, Server: *server, ClaimTimeout: *claim, Log: log}
 	if *pinFile != "" {
 		if opts.RefundPIN, err = readPIN(*pinFile); err != nil {
@@ -189,6 +190,18 @@ func readPIN(path string) (string, error) {
 		return "", fmt.Errorf("refund PIN in %s: want one line of 4 to 12 digits", path)
 	}
 	return pin, nil
+}
+
+// warnExposedCredential warns when the credential file (the terminal's
+// private signing key) is readable by its group or by others: whoever reads
+// it can sign records as this terminal.
+func warnExposedCredential(log *slog.Logger, path string) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	log.Warn("credential file is readable by others: it holds the terminal's signing key; chmod 0600 it (or use the unit's LoadCredential)",
+		"file", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 }
 
 func report(ctx context.Context, args []string, stdout io.Writer) error {

@@ -25,7 +25,7 @@ usage:
   voucherd merchant add -id M -name NAME -category retail|fuel|appliance|hospitality [-region 140521] ADMIN
   voucherd merchant block -id M ADMIN
   voucherd merchant unblock -id M ADMIN
-  voucherd terminal add -merchant M -id T -out FILE [-url ws://HOST/v1/sync] ADMIN
+  voucherd terminal add -merchant M -id T -out FILE [-url ws://HOST/v1/sync[,ws://HOST2/v1/sync...]] ADMIN
   voucherd terminal revoke -id T ADMIN
   voucherd terminal list [-format table|json] ADMIN   (last sync, queue, exposure, agent version, faults)
   voucherd mint -category C (-spend YUAN -off YUAN | -value YUAN) -holder H

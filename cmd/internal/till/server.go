@@ -404,6 +404,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	if err != nil {
+		s.completeFailed(r.PathValue("id"), err)
 		s.laneError(w, err)
 		return
 	}
@@ -479,12 +480,10 @@ func (s *Server) laneError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusUnprocessableEntity, "refund_mismatch", "退货与原销售不符（商品不存在、数量超出或已全部退货）", err.Error())
 	case errors.Is(err, terminal.ErrOutcomeUnknown):
 		s.cfg.Log.Error("commit outcome unknown", "err", err)
-		writeError(w, http.StatusServiceUnavailable, CodeOutcomeUnknown,
-			"记账结果未知：请勿重复收款或重新开单，稍后查询此订单（GET）或重试完成，会得到确定结果",
-			"the sale's outcome is unknown (storage failed): do not charge again; ask for this checkout later, or retry complete, for a definite answer")
+		writeError(w, http.StatusServiceUnavailable, CodeOutcomeUnknown, msgOutcomeUnknown[0], msgOutcomeUnknown[1])
 	case errors.Is(err, terminal.ErrNotCommitted):
 		s.cfg.Log.Error("commit failed, not committed", "err", err)
-		writeError(w, http.StatusServiceUnavailable, CodeNotCommitted, "未记账（本地存储写入失败），可重试", "not committed (the storage write failed); retry")
+		writeError(w, http.StatusServiceUnavailable, CodeNotCommitted, msgNotCommitted[0], msgNotCommitted[1])
 	case errors.Is(err, terminal.ErrLedgerFull):
 		writeError(w, http.StatusServiceUnavailable, CodeLedgerFull, "账本或磁盘空间已满，不能再用券；请联网同步并清理空间", err.Error())
 	case errors.Is(err, terminal.ErrLedgerFault):

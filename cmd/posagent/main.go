@@ -52,9 +52,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	var err error
-	if len(args) > 0 && args[0] == "report" {
+	switch {
+	case len(args) > 0 && args[0] == "report":
 		err = report(ctx, args[1:], stdout)
-	} else {
+	case len(args) > 0 && args[0] == "verify":
+		err = verify(ctx, args[1:], stdout)
+	case len(args) > 0 && args[0] == "backup":
+		err = backup(ctx, args[1:], stdout)
+	default:
 		err = serve(ctx, args, stdout, stderr)
 	}
 	var ue *errUsage
@@ -74,6 +79,8 @@ const usageText = `usage:
   posagent -data DIR -credential FILE -scanner DEVICE [-baud N] [-http ADDR] [flags]
   posagent -version
   posagent report -day YYYY-MM-DD [-format table|csv|json] [-http ADDR] [-data DIR -credential FILE]
+  posagent verify -data DIR [-credential FILE] [-http ADDR]
+  posagent backup -data DIR -out FILE [-http ADDR]
 
 Runs the voucher agent of one checkout lane: the serial scanner, the rules, the
 durable ledger, sync with voucherd, and on -http the till's JSON API (/api/v1/...),
@@ -82,6 +89,11 @@ the cashier screen (/) and the merchant's dashboard (/dashboard).
 'report' prints the merchant's day. It asks the running agent on -http; when no
 agent answers it reads the ledger in -data itself (so it works with the agent
 stopped and with the network down).
+
+'verify' checks the ledger in -data (pages, the chain, every signature and
+record body): exit 0 when sound, 1 with the first fault. 'backup' writes a
+consistent copy of the ledger to -out. Both work while the agent runs (they
+ask it on -http for a copy) and with it stopped.
 
 flags:
 `
@@ -148,6 +160,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	warnExposedCredential(log, *cred)
 	opts := agent.Options{DataDir: *data, Credential: c, HTTP: *httpAddr, Server: *server, ClaimTimeout: *claim, Log: log}
 	if *pinFile != "" {
 		if opts.RefundPIN, err = readPIN(*pinFile); err != nil {
@@ -177,6 +190,18 @@ func readPIN(path string) (string, error) {
 		return "", fmt.Errorf("refund PIN in %s: want one line of 4 to 12 digits", path)
 	}
 	return pin, nil
+}
+
+// warnExposedCredential warns when the credential file (the terminal's
+// private signing key) is readable by its group or by others: whoever reads
+// it can sign records as this terminal.
+func warnExposedCredential(log *slog.Logger, path string) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	log.Warn("credential file is readable by others: it holds the terminal's signing key; chmod 0600 it (or use the unit's LoadCredential)",
+		"file", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 }
 
 func report(ctx context.Context, args []string, stdout io.Writer) error {

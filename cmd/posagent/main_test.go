@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,6 +119,9 @@ func TestReport_AgentStopped(t *testing.T) {
 
 func TestServe_ReportWhileRunningAndShutdown(t *testing.T) {
 	dir, cred := setup(t)
+	if err := os.Chmod(cred, 0o644); err != nil { // readable by all: the agent warns
+		t.Fatal(err)
+	}
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
@@ -151,5 +155,8 @@ func TestServe_ReportWhileRunningAndShutdown(t *testing.T) {
 	}
 	if !strings.Contains(errs.String(), `"msg":"posagent stopped"`) {
 		t.Fatalf("log: %s", errs.String())
+	}
+	if !strings.Contains(errs.String(), `credential file is readable by others`) || !strings.Contains(errs.String(), `"mode":"0644"`) {
+		t.Fatalf("no warning about the world-readable credential: %s", errs.String())
 	}
 }

@@ -142,8 +142,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	fmt.Fprintf(stdout, "\n收银台 cashier screens: %s/  %s/\n商户日报 dashboards:    %s/dashboard  %s/dashboard\nCtrl-C to stop.\n",
-		s.Terminals[0].Agent.URL(), s.Terminals[1].Agent.URL(), s.Terminals[0].Agent.URL(), s.Terminals[1].Agent.URL())
+	fmt.Fprintf(stdout, "\n收银台 cashier screens: %s/  %s/\n商户日报 dashboards:    %s/dashboard  %s/dashboard\n消费者钱包 wallet:      %s/wallet/?holder=ysf-62220001\nCtrl-C to stop.\n",
+		s.Terminals[0].Agent.URL(), s.Terminals[1].Agent.URL(), s.Terminals[0].Agent.URL(), s.Terminals[1].Agent.URL(), s.HubURL)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping")
 	if good {

@@ -127,7 +127,7 @@ func cmdTerminalAdd(args []string, stdout io.Writer) error {
 	merchant := fs.String("merchant", "", "merchant id")
 	id := fs.String("id", "", "terminal id")
 	out := fs.String("out", "", "credential file to write")
-	url := fs.String("url", "", "sync URL written into the credential (default: from -server, else ws://"+defaultListen+wire.Path+")")
+	url := fs.String("url", "", "sync URL written into the credential, or several separated by commas (instances the agent tries in turn) (default: from -server, else ws://"+defaultListen+wire.Path+")")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -146,7 +146,13 @@ func cmdTerminalAdd(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cred.Server = *url
+	for i, u := range strings.Split(*url, ",") {
+		if u = strings.TrimSpace(u); i == 0 {
+			cred.Server = u
+		} else if u != "" {
+			cred.Servers = append(cred.Servers, u)
+		}
+	}
 	switch {
 	case cred.Server != "":
 	case a.server != "":

@@ -25,7 +25,7 @@ usage:
   voucherd merchant add -id M -name NAME -category retail|fuel|appliance|hospitality [-region 140521] ADMIN
   voucherd merchant block -id M ADMIN
   voucherd merchant unblock -id M ADMIN
-  voucherd terminal add -merchant M -id T -out FILE [-url ws://HOST/v1/sync] ADMIN
+  voucherd terminal add -merchant M -id T -out FILE [-url ws://HOST/v1/sync[,ws://HOST2/v1/sync...]] ADMIN
   voucherd terminal revoke -id T ADMIN
   voucherd terminal list [-format table|json] ADMIN   (last sync, queue, exposure, agent version, faults)
   voucherd mint -category C (-spend YUAN -off YUAN | -value YUAN) -holder H
@@ -44,6 +44,7 @@ usage:
   voucherd pool [-day YYYY-MM-DD] [-format table|csv|json] ADMIN
   voucherd budget move -round R -from C -to C -amount YUAN -reason TEXT ADMIN
   voucherd check -data DIR             (verify a stopped server's embedded ledger)
+  voucherd migrate -data DIR -db URL -key-file FILE   (copy an embedded ledger into an empty PostgreSQL and check it)
   voucherd backup (-data DIR | -server URL) -out FILE   (hot copy of the embedded ledger)
 
 ADMIN is -data DIR (a stopped server's directory), -db URL -key-file FILE
@@ -115,6 +116,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdReport(rest, stdout)
 	case "check":
 		return cmdCheck(rest, stdout)
+	case "migrate":
+		return cmdMigrate(rest, stdout, stderr)
 	case "backup":
 		return cmdBackup(rest, stdout)
 	case "audit":

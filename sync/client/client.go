@@ -56,7 +56,9 @@ var (
 // Options configure a Client.
 type Options struct {
 	// URL is the server's sync websocket ("ws://host:port/v1/sync"); empty
-	// means Credential.Server.
+	// means the credential's URLs (Credential.URLs), tried in turn: after a
+	// connection that was not welcomed, the next one at once, and after a
+	// round of them the backoff.
 	URL string
 	// Credential is the terminal's enrolment (wire.LoadCredential).
 	Credential wire.Credential
@@ -113,7 +115,8 @@ type Status struct {
 // Client syncs one terminal with the server. Its methods are safe for concurrent use.
 type Client struct {
 	opts   Options
-	url    string
+	url    string   // the URL in use (the run goroutine moves it along urls)
+	urls   []string // the sync URLs tried in turn
 	now    func() time.Time
 	logf   func(string, ...any)
 	kick   chan struct{}
@@ -132,8 +135,9 @@ type Client struct {
 
 // New returns a client with opts' defaults filled in. It does no I/O.
 func New(opts Options) *Client {
+	urls := []string{opts.URL}
 	if opts.URL == "" {
-		opts.URL = opts.Credential.Server
+		urls = opts.Credential.URLs()
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -162,7 +166,11 @@ func New(opts Options) *Client {
 		opts.Dialer = &websocket.Dialer{HandshakeTimeout: handshakeWait, EnableCompression: false,
 			ReadBufferSize: 16 << 10, WriteBufferSize: 64 << 10}
 	}
-	return &Client{opts: opts, url: opts.URL, now: opts.Now, logf: opts.Logf, kick: make(chan struct{}, 1)}
+	c := &Client{opts: opts, urls: urls, now: opts.Now, logf: opts.Logf, kick: make(chan struct{}, 1)}
+	if len(urls) > 0 {
+		c.url = urls[0]
+	}
+	return c
 }
 
 // Open checks the options and starts syncing in the background.
@@ -320,6 +328,7 @@ func (c *Client) run() {
 	ctx := c.ctx
 	bo := c.opts.Backoff
 	c.refreshCounts(ctx, false)
+	cur, failed := 0, 0 // the URL in use; URLs failed in a row
 	for {
 		attempt := c.now()
 		welcomed, code, err := c.session(ctx)
@@ -328,6 +337,17 @@ func (c *Client) run() {
 		}
 		if welcomed {
 			bo.Reset()
+			failed = 0
+		} else if len(c.urls) > 1 {
+			// Another instance may answer: try the next URL, at once
+			// until each has failed once in this round.
+			cur = (cur + 1) % len(c.urls)
+			c.url = c.urls[cur]
+			if failed++; failed < len(c.urls) {
+				c.logf("sync: session ended (%v); trying %s", err, c.url)
+				continue
+			}
+			failed = 0
 		}
 		msg := ""
 		if err != nil {

@@ -128,7 +128,14 @@ func (s *Service) committer() {
 		case j := <-s.queue:
 			group = append(group, j)
 		case <-s.ctx.Done():
-			return
+			// Closing: nothing new is queued (Close holds the lock), so
+			// decide what is left, then stop.
+			select {
+			case j := <-s.queue:
+				group = append(group, j)
+			default:
+				return
+			}
 		}
 	drain:
 		for len(group) < s.opts.GroupMax {
@@ -162,7 +169,9 @@ func (s *Service) signer() {
 func (s *Service) commit(group []*claimJob) {
 	now := s.now()
 	keyID := terminal.KeyIDOf(s.opts.Signer().Public().(ed25519.PublicKey))
-	err := s.store.Update(s.ctx, func(tx Tx) error {
+	// Not s.ctx: a group taken from the queue is decided and answered even
+	// while the service closes.
+	err := s.store.Update(context.Background(), func(tx Tx) error {
 		rounds, err := s.rounds(tx)
 		if err != nil {
 			return err

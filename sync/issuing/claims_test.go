@@ -2,6 +2,7 @@ package issuing_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -393,4 +394,42 @@ func TestClaims_TwoInstances(t *testing.T) {
 	if l := line(b.pool(), terminal.Retail); l.ClaimedFen != terminal.Yuan(4000) {
 		t.Fatalf("pool %+v", l)
 	}
+}
+
+// TestClaims_CloseAnswersQueued: a service closing in the middle of a
+// stampede decides and answers every claim it had queued; the others are
+// told it closed (ErrClosed), and after a restart exactly the claims that
+// were answered exist.
+func TestClaims_CloseAnswersQueued(t *testing.T) {
+	k := newKit(t, engineBolt, ten)
+	k.drop(terminal.Retail, r50, 1000)
+	errs := make([]error, 300)
+	var wg gosync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = k.svc.Claim(context.Background(), issuing.ClaimRequest{Holder: fmt.Sprintf("c%d", i),
+				Category: terminal.Retail, SpendFen: r50.SpendFen, OffFen: r50.OffFen})
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	if err := k.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	issued := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			issued++
+		case !errors.Is(err, issuing.ErrClosed):
+			t.Fatalf("claim %d: %v; want a voucher or ErrClosed", i, err)
+		}
+	}
+	k.restart()
+	if l := line(k.pool(), terminal.Retail); l.ClaimedFen != r50.OffFen*terminal.Fen(issued) {
+		t.Fatalf("%d answered with a voucher, pool has %s claimed", issued, l.ClaimedFen)
+	}
+	t.Logf("%d of %d claims issued before the close", issued, len(errs))
 }

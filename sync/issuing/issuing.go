@@ -147,7 +147,7 @@ func OpenWith(st Store, keys Keys, opts Options) (*Service, error) {
 	return Open(st, opts)
 }
 
-// Close stops taking claims, answers the queued ones and stops.
+// Close stops taking claims, decides and answers the queued ones and stops.
 func (s *Service) Close() error {
 	s.mu.Lock()
 	if s.closed {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // Credential is a terminal's enrolment, written by `voucherd terminal add`
@@ -19,6 +20,10 @@ type Credential struct {
 	Seed []byte `json:"seed"`
 	// Server is a hint of the sync URL ("ws://host:port/v1/sync"); may be empty.
 	Server string `json:"server,omitempty"`
+	// Servers are more sync URLs of the same programme (several voucherd
+	// instances on one database); the agent tries Server, then these, in
+	// turn. Credentials made before it have none.
+	Servers []string `json:"servers,omitempty"`
 	// ServerKey is the server's issuing public key: the terminal trusts it
 	// for vouchers before its first sync and checks the welcome's signature with it.
 	ServerKey ed25519.PublicKey `json:"server_key,omitempty"`
@@ -40,6 +45,17 @@ func (c *Credential) Check() error {
 		return fmt.Errorf("%w: server key of %d bytes", ErrCredential, len(c.ServerKey))
 	}
 	return nil
+}
+
+// URLs returns the sync URLs to try in turn: Server, then Servers, each once.
+func (c *Credential) URLs() []string {
+	var out []string
+	for _, u := range append([]string{c.Server}, c.Servers...) {
+		if u != "" && !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // PrivateKey returns the terminal's signing key.

@@ -168,7 +168,7 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	if a.scanner != nil {
 		scfg.Scanner = a.scannerState
 	}
-	scfg.Alerts = a.ledgerAlerts
+	scfg.Alerts, scfg.Backup = a.ledgerAlerts, a.ledger.Backup
 	a.server = till.NewServer(scfg)
 	if st, err := a.ledger.LoadState(ctx); err == nil {
 		a.lane.SetState(st)

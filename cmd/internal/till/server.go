@@ -117,7 +117,11 @@ type ServerConfig struct {
 	// the X-Manager-PIN header; empty means refunds need none.
 	RefundPIN string
 	// Alerts reports the faults to show on the screens; nil means none.
-	Alerts     func() []Alert
+	Alerts func() []Alert
+	// Backup writes a consistent copy of the ledger (GET /api/v1/backup,
+	// for posagent backup and verify while the agent runs); nil means the
+	// call is not served.
+	Backup     func(ctx context.Context, w io.Writer) (int64, error)
 	TerminalID string
 	Log        *slog.Logger
 	Now        terminal.Clock
@@ -159,6 +163,7 @@ func NewServer(cfg ServerConfig) *Server {
 	m.HandleFunc("GET /api/v1/status", s.status)
 	m.HandleFunc("POST /api/v1/sync", s.post(s.syncNow))
 	m.HandleFunc("GET /api/v1/events", s.events)
+	m.HandleFunc("GET /api/v1/backup", s.backup)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "没有这个接口", "no such API call: "+r.Method+" "+r.URL.Path)
 	})
@@ -170,7 +175,11 @@ func NewServer(cfg ServerConfig) *Server {
 // ServeHTTP serves the API and the pages.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
-		if v := recover(); v != nil && v != http.ErrAbortHandler { //nolint:errorlint // sentinel by identity
+		v := recover()
+		if v == http.ErrAbortHandler { //nolint:errorlint // sentinel by identity
+			panic(v) // net/http cuts the connection: a stream stops short, not cleanly
+		}
+		if v != nil {
 			s.cfg.Log.Error("http handler panic", "path", r.URL.Path, "panic", fmt.Sprint(v))
 			writeError(w, http.StatusInternalServerError, "internal", "内部错误", "internal error")
 		}
@@ -395,6 +404,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	if err != nil {
+		s.completeFailed(r.PathValue("id"), err)
 		s.laneError(w, err)
 		return
 	}
@@ -470,12 +480,10 @@ func (s *Server) laneError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusUnprocessableEntity, "refund_mismatch", "退货与原销售不符（商品不存在、数量超出或已全部退货）", err.Error())
 	case errors.Is(err, terminal.ErrOutcomeUnknown):
 		s.cfg.Log.Error("commit outcome unknown", "err", err)
-		writeError(w, http.StatusServiceUnavailable, CodeOutcomeUnknown,
-			"记账结果未知：请勿重复收款或重新开单，稍后查询此订单（GET）或重试完成，会得到确定结果",
-			"the sale's outcome is unknown (storage failed): do not charge again; ask for this checkout later, or retry complete, for a definite answer")
+		writeError(w, http.StatusServiceUnavailable, CodeOutcomeUnknown, msgOutcomeUnknown[0], msgOutcomeUnknown[1])
 	case errors.Is(err, terminal.ErrNotCommitted):
 		s.cfg.Log.Error("commit failed, not committed", "err", err)
-		writeError(w, http.StatusServiceUnavailable, CodeNotCommitted, "未记账（本地存储写入失败），可重试", "not committed (the storage write failed); retry")
+		writeError(w, http.StatusServiceUnavailable, CodeNotCommitted, msgNotCommitted[0], msgNotCommitted[1])
 	case errors.Is(err, terminal.ErrLedgerFull):
 		writeError(w, http.StatusServiceUnavailable, CodeLedgerFull, "账本或磁盘空间已满，不能再用券；请联网同步并清理空间", err.Error())
 	case errors.Is(err, terminal.ErrLedgerFault):
@@ -505,4 +513,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+}
+
+// backup streams a consistent copy of the ledger file.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Backup == nil {
+		writeError(w, http.StatusNotFound, "not_found", "没有这个接口", "no backup on this agent")
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	if _, err := s.cfg.Backup(r.Context(), w); err != nil {
+		// The status is sent; a cut stream fails the copy's verification.
+		s.cfg.Log.Error("backup", "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }

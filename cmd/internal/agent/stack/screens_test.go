@@ -5,11 +5,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent"
 	"github.com/voucherpos/voucherpos/cmd/internal/agent/stack"
@@ -59,6 +64,16 @@ func screenStackWith(t *testing.T, o stack.Options) (*stack.Stack, *shiftClock, 
 	})
 	page := chromium(t)
 	page.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1024, "height": 600, "deviceScaleFactor": 1, "mobile": false}, nil)
+	// Every page keeps its script errors; the test fails if there are any.
+	page.call("Page.enable", map[string]any{}, nil)
+	page.call("Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": `window.__errs = [];
+		addEventListener("error", (e) => __errs.push(String(e.message)));
+		addEventListener("unhandledrejection", (e) => __errs.push(String((e.reason && (e.reason.message || e.reason.code)) || e.reason)));`}, nil)
+	t.Cleanup(func() {
+		if errs, _ := page.eval(`window.__errs === undefined ? "no error collector" : window.__errs.join("; ")`).(string); errs != "" {
+			t.Errorf("script errors on the page: %s", errs)
+		}
+	})
 	page.open(s.Terminals[0].Agent.URL() + "/")
 	return s, clk, page
 }
@@ -164,7 +179,8 @@ func TestBrowser_Messages(t *testing.T) {
 	page.screenshot("cashier-below-threshold.png")
 	page.click(".lang-switch")
 	page.verdict("below threshold in English", "bad", "¥49.50 short")
-	page.waitFor("the English verdict", `document.getElementById("verdict").textContent.includes("Declined")`)
+	page.waitFor("the English verdict", `document.getElementById("verdict").textContent.includes("Declined") && document.getElementById("net").textContent === "Online"`)
+	page.screenshot("cashier-below-threshold-en.png")
 	page.click(".lang-switch")
 	if err := term.Cancel(ctx, co.ID); err != nil {
 		t.Fatal(err)
@@ -571,4 +587,110 @@ func TestBrowser_Dashboard(t *testing.T) {
 	page.click("#week")
 	page.waitFor("the range", `location.search.includes("from=") && document.getElementById("t-count").textContent === "2"`)
 	page.noOverflow("the range", false)
+}
+
+// TestBrowser_LedgerFault: a record altered on disk while the agent was
+// down (one digit of an amount) is found by the agent's own audit after it
+// restarts, and the cashier screen says so in red; offline redemptions stop.
+func TestBrowser_LedgerFault(t *testing.T) {
+	s, _, page := screenStack(t, "T1")
+	ctx := context.Background()
+	term := s.Terminals[0]
+	co := scanInto(t, s, term, page, 0x91, basket200...)
+	page.verdict("the approval", "ok", "")
+	if _, err := term.Complete(ctx, co.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := term.Agent.Close(); err != nil {
+		t.Fatal(err)
+	}
+	alterAmount(t, filepath.Join(term.DataDir(), agent.LedgerFile), "25880", "25881")
+	if err := term.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	page.waitFor("the ledger fault", `document.getElementById("alerts").textContent.includes("离线账本校验异常") && !document.getElementById("alerts").classList.contains("hidden")`)
+	page.screenshot("cashier-ledger-fault.png")
+	page.click(".lang-switch")
+	page.waitFor("the fault in English", `document.getElementById("alerts").textContent.includes("ledger failed its audit")`)
+	page.click(".lang-switch")
+}
+
+// alterAmount changes the first stored record holding the text from to
+// to, in place, as a careless or dishonest hand with a bbolt editor would.
+func alterAmount(t *testing.T, path, from, to string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	done := false
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("records"))
+		if b == nil {
+			return fmt.Errorf("no records bucket")
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil && !done; k, v = c.Next() {
+			if i := bytes.Index(v, []byte(from)); i >= 0 {
+				nv := append([]byte(nil), v...)
+				copy(nv[i:], to)
+				done = true
+				return b.Put(append([]byte(nil), k...), nv)
+			}
+		}
+		return nil
+	})
+	if err != nil || !done {
+		t.Fatalf("alter %s in %s: %v (found: %v)", from, path, err, done)
+	}
+}
+
+// unknownOutcome is the agent's own lane whose completes cannot tell
+// whether the sale was recorded, as after a failed write of the ledger's
+// meta page (the failure itself is the ledger's tests'; this one checks what
+// the cashier is told).
+type unknownOutcome struct{ *terminal.Lane }
+
+func (u unknownOutcome) Complete(ctx context.Context, id string) (terminal.Checkout, error) {
+	return terminal.Checkout{}, fmt.Errorf("complete checkout %s: commit: %w", id, terminal.ErrOutcomeUnknown)
+}
+
+// agentLink shows the agent's own link to the server on a second server.
+type agentLink struct{ a *agent.Agent }
+
+func (l agentLink) Online() bool                      { return l.a.Online() }
+func (l agentLink) SyncNow(ctx context.Context) error { return l.a.SyncNow(ctx) }
+func (l agentLink) LastSync() time.Time {
+	if t := l.a.Server().Status(context.Background()).LastSync; t != nil {
+		return *t
+	}
+	return time.Time{}
+}
+
+// TestBrowser_OutcomeUnknown: a complete whose outcome the agent cannot
+// know shows on the cashier screen as such (not as a failure, not as a sale).
+func TestBrowser_OutcomeUnknown(t *testing.T) {
+	s, clk, page := screenStack(t, "T1")
+	term := s.Terminals[0]
+	srv := till.NewServer(till.ServerConfig{Lane: unknownOutcome{term.Agent.Lane()}, Ledger: term.Agent.Ledger(),
+		Link: agentLink{term.Agent}, TerminalID: term.ID, Now: clk.Now,
+		Scanner: func() terminal.ScannerState { return term.Agent.Server().Status(context.Background()).Scanner }})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { srv.Close(); hs.Close() })
+	co := scanInto(t, s, term, page, 0x92, basket200...)
+	page.verdict("the approval", "ok", "")
+	page.open(hs.URL + "/")
+	page.verdict("the approval, from the agent's state", "ok", "")
+	resp, err := http.Post(hs.URL+"/api/v1/checkouts/"+co.ID+"/complete", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("complete: %d, want 503", resp.StatusCode)
+	}
+	page.verdict("the unknown outcome", "warn", "请勿重复收款")
+	page.waitFor("the verdict", `document.getElementById("verdict").textContent.includes("记账结果未知")`)
+	page.screenshot("cashier-outcome-unknown.png")
 }

@@ -77,6 +77,9 @@ type Terminal struct {
 	opts       agent.Options // what Restart starts the agent with again
 }
 
+// DataDir is the directory of the terminal's ledger.
+func (t *Terminal) DataDir() string { return t.opts.DataDir }
+
 // Start starts the hub, enrols the merchant and terminals and starts each
 // terminal's scanner simulator and agent. It returns once every agent has
 // synced with the hub.

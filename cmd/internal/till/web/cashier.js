@@ -17,6 +17,8 @@ VP.words({
   "completed": ["✓ 核销完成", "✓ Redeemed"],
   "completed.plain": ["✓ 交易完成（未用券）", "✓ Sale completed (no voucher)"],
   "cancelled": ["订单已取消", "Checkout cancelled"],
+  "outcome.unknown": ["⚠ 记账结果未知", "⚠ Outcome unknown"],
+  "not.committed": ["✗ 未记账", "✗ Not recorded"],
   "refunded": ["已退款", "Refunded"],
   "discount": ["优惠", "Discount"],
   "payable": ["应付", "To pay"],
@@ -171,6 +173,12 @@ function verdict() {
       break;
     case "cancelled":
       r.cls = "idle"; r.verdict = VP.t("cancelled"); r.amounts = "none";
+      break;
+    case "outcome_unknown": // the agent cannot tell whether the sale was recorded
+      r.cls = "warn"; r.verdict = VP.t("outcome.unknown"); r.reason = VP.message(ev.decline);
+      break;
+    case "not_committed":
+      r.cls = "bad"; r.verdict = VP.t("not.committed"); r.reason = VP.message(ev.decline);
       break;
     case "refunded": {
       const rec = ev.record || {};

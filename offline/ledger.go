@@ -177,6 +177,7 @@ type Ledger struct {
 	offset   time.Duration
 	stateErr error
 	usage    Usage
+	size     int64 // the data size when usage was measured
 	// broken is set when a write failed and the file could not be opened
 	// again; the next write tries again. fault is the first fault the audit
 	// found (sticky until the agent restarts and audits again).
@@ -219,7 +220,7 @@ func Open(path string, opts Options) (*Ledger, error) {
 // replacing whatever the ledger held. It is Open's work, and a reload's.
 func (l *Ledger) openFile() error {
 	db, err := safeOpen(l.path, 0o600, &bolt.Options{
-		Timeout: l.opts.LockTimeout, MaxSize: int(l.opts.MaxSize), FreelistType: bolt.FreelistMapType,
+		Timeout: l.opts.LockTimeout, MaxSize: int(l.opts.MaxSize), FreelistType: bolt.FreelistMapType, NoFreelistSync: true,
 	})
 	if err != nil {
 		return translate(err)

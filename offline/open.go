@@ -125,12 +125,10 @@ func (l *Ledger) rebuild(tx *bolt.Tx) error {
 		l.setClocks(s)
 		l.stateErr = err // a damaged state does not stop the ledger; the next SaveState replaces it
 	}
-	err = tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
-		l.count++
-		l.disc += terminal.Fen(getU64(v))
-		return nil
-	})
-	if err != nil {
+	if l.water > l.head {
+		return fmt.Errorf("%w: watermark %d above the last record %d", ErrCorrupt, l.water, l.head)
+	}
+	if l.count, l.disc, err = unsyncedIn(tx, l.water, l.head); err != nil {
 		return err
 	}
 	err = tx.Bucket(bucketVouchers).ForEach(func(k, v []byte) error {

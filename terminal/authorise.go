@@ -43,6 +43,12 @@ const DefaultClaimTimeout = 300 * time.Millisecond
 // authorise claims an approved voucher online, or falls back to the offline
 // limits of p. It returns whether the server holds the claim, or a decline.
 func (l *Lane) authorise(ctx context.Context, d *Decision, p Params, code string, now time.Time) (bool, *Error) {
+	l.mu.Lock()
+	fork := l.state.Fork
+	l.mu.Unlock()
+	if fork != "" { // the server holds this ledger as a fork: nothing until a reset
+		return false, Declinef(OfflineLimit, ReasonFork, "%s", fork)
+	}
 	if l.cfg.Auth != nil {
 		cctx, cancel := context.WithTimeout(ctx, l.cfg.ClaimTimeout)
 		err := l.cfg.Auth.Claim(cctx, d.Voucher.ID, code)
@@ -82,6 +88,9 @@ func (l *Lane) SyncState(ctx context.Context) (SyncState, error) {
 	defer l.mu.Unlock()
 	if l.highWater.After(s.HighWater) {
 		s.HighWater = l.highWater
+	}
+	if l.state.Fork != "" && s.Hold == "" {
+		s.Hold = ReasonFork // the server holds this ledger as a fork
 	}
 	return s, nil
 }

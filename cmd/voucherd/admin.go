@@ -188,6 +188,29 @@ func cmdTerminalRevoke(args []string, stdout io.Writer) error {
 	return nil
 }
 
+// cmdTerminalReset accepts a forked terminal's new chain after an
+// investigation (docs/offline-ledger.md, "Recovering from a fork").
+func cmdTerminalReset(args []string, stdout io.Writer) error {
+	fs, a := adminCommand("terminal reset")
+	id := fs.String("id", "", "terminal id")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := need("terminal reset", [2]string{"id", *id}); err != nil {
+		return err
+	}
+	adm, done, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := adm.ResetTerminal(context.Background(), *id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "terminal %s reset: its new chain is accepted; the records kept as its fork stay conflicts\n", *id)
+	return nil
+}
+
 func cmdMint(args []string, stdout io.Writer) error {
 	fs, a := adminCommand("mint")
 	cat := fs.String("category", "", "retail, fuel, appliance, hospitality or love")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
+	"github.com/voucherpos/voucherpos/cmd/internal/hubmetrics"
 	"github.com/voucherpos/voucherpos/cmd/internal/logging"
 	"github.com/voucherpos/voucherpos/drivers/qrimage"
 	"github.com/voucherpos/voucherpos/sync/hub"
@@ -71,14 +72,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usagef("serve: %v", err)
 	}
-	metrics := newServerMetrics()
+	metrics := hubmetrics.New()
 	h, iss, err := l.openServer(context.Background(), hub.Options{AdminToken: *token, Logf: logging.Printf(logger),
-		Hooks: metrics.hooks(), Metrics: metrics.handler(logger)},
+		Hooks: metrics.Hooks(), Metrics: metrics.Handler(logger)},
 		issuing.Options{AdminToken: *token, PlatformToken: *platform, QR: walletQR})
 	if err != nil {
 		return err
 	}
-	metrics.watch(h)
+	metrics.Watch(h)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		_ = iss.Close()

@@ -110,6 +110,9 @@ type Status struct {
 	Watermark uint64 `json:"watermark"`
 	// LastError is why the last session ended or failed, "" if none.
 	LastError string `json:"last_error,omitempty"`
+	// Fork, when set, is why the server holds this terminal's ledger as a
+	// fork (wiped or restored): it redeems nothing until it is reset.
+	Fork string `json:"fork,omitempty"`
 }
 
 // Client syncs one terminal with the server. Its methods are safe for concurrent use.

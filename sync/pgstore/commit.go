@@ -627,7 +627,7 @@ func (t *tx) flushConflicts() error {
 	_, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"conflicts"}, strings.Split(conflictCols, ", "), pgx.CopyFromSlice(len(t.conflicts), func(i int) ([]any, error) {
 		c := t.conflicts[i]
 		return []any{c.RecordID, c.TerminalID, c.MerchantID, int64(c.Seq), int64(c.Voucher), int16(c.Category),
-			int64(c.DiscountFen), c.At, c.Against, string(c.Code), c.Reason}, nil
+			int64(c.DiscountFen), c.At, int16(c.At.Nanosecond() % 1000), c.Against, string(c.Code), c.Reason}, nil
 	}))
 	return err
 }

@@ -75,7 +75,7 @@ func (s *Store) DayRecords(ctx context.Context, day time.Time, merchantID string
 	return rows.Err()
 }
 
-const conflictCols = "record_id, terminal_id, merchant_id, seq, voucher_id, category, discount_fen, at, against, code, reason"
+const conflictCols = "record_id, terminal_id, merchant_id, seq, voucher_id, category, discount_fen, at, at_nanos, against, code, reason"
 
 // Conflicts reads the conflicts, oldest first.
 func (s *Store) Conflicts(ctx context.Context, fn func(*hub.Conflict) error) error {
@@ -89,11 +89,13 @@ func (s *Store) Conflicts(ctx context.Context, fn func(*hub.Conflict) error) err
 		var seq, v, disc int64
 		var cat int16
 		var code string
-		if err := rows.Scan(&c.RecordID, &c.TerminalID, &c.MerchantID, &seq, &v, &cat, &disc, &c.At, &c.Against, &code, &c.Reason); err != nil {
+		var nanos int16
+		if err := rows.Scan(&c.RecordID, &c.TerminalID, &c.MerchantID, &seq, &v, &cat, &disc, &c.At, &nanos, &c.Against, &code, &c.Reason); err != nil {
 			return err
 		}
 		c.Seq, c.Voucher, c.Category, c.DiscountFen = uint64(seq), terminal.VoucherID(v), terminal.Category(cat), terminal.Fen(disc)
 		c.Code = terminal.Code(code)
+		c.At = c.At.Add(time.Duration(nanos)).In(terminal.Zone)
 		if err := fn(&c); err != nil {
 			return err
 		}

@@ -168,7 +168,7 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	if a.scanner != nil {
 		scfg.Scanner = a.scannerState
 	}
-	scfg.Alerts, scfg.Backup = a.ledgerAlerts, a.ledger.Backup
+	scfg.Alerts, scfg.Backup = a.alerts, a.ledger.Backup
 	a.server = till.NewServer(scfg)
 	if st, err := a.ledger.LoadState(ctx); err == nil {
 		a.lane.SetState(st)
@@ -391,6 +391,18 @@ func (a *Agent) ledgerAlerts() []till.Alert {
 	case u.Alarm:
 		out = append(out, till.Alert{Code: AlertLedgerAlarm, Message: "离线账本将满，请联网同步并安排整理",
 			MessageEN: "the offline ledger is nearly full: sync and plan a compaction"})
+	}
+	return out
+}
+
+// alerts are the faults the screens show in red: the ledger's, and a fork
+// of the ledger the server reported (the lane redeems nothing until the
+// terminal is reset).
+func (a *Agent) alerts() []till.Alert {
+	out := a.ledgerAlerts()
+	if st, ok := a.lane.State(); ok && st.Fork != "" {
+		e := terminal.Declinef(terminal.OfflineLimit, terminal.ReasonFork, "%s", st.Fork)
+		out = append(out, till.Alert{Code: string(terminal.ReasonFork), Message: e.Message, MessageEN: e.MessageEN + " (" + st.Fork + ")"})
 	}
 	return out
 }

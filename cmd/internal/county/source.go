@@ -106,7 +106,7 @@ func Load(ctx context.Context, src Source, from, until time.Time) (*Period, erro
 		if l.Record.Kind != terminal.KindRefund || l.Of != "" {
 			continue
 		}
-		term, seq, ok := splitID(l.Record.RefundOf)
+		term, seq, ok := terminal.ParseRecordID(l.Record.RefundOf)
 		if !ok {
 			continue
 		}
@@ -135,20 +135,4 @@ func Load(ctx context.Context, src Source, from, until time.Time) (*Period, erro
 		p.Merchants[m.ID] = m
 	}
 	return p, nil
-}
-
-// splitID splits a record id into terminal and sequence.
-func splitID(id string) (string, uint64, bool) {
-	i := strings.LastIndexByte(id, '-')
-	if i <= 0 {
-		return "", 0, false
-	}
-	var seq uint64
-	for _, c := range id[i+1:] {
-		if c < '0' || c > '9' {
-			return "", 0, false
-		}
-		seq = seq*10 + uint64(c-'0')
-	}
-	return id[:i], seq, i+1 < len(id)
 }

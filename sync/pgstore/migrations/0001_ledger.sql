@@ -76,6 +76,7 @@ CREATE TABLE conflicts (
     category     smallint NOT NULL,
     discount_fen bigint NOT NULL,
     at           timestamptz NOT NULL,
+    at_nanos     smallint NOT NULL DEFAULT 0 CHECK (at_nanos BETWEEN 0 AND 999), -- below timestamptz's microsecond
     against      text NOT NULL DEFAULT '',
     code         text NOT NULL DEFAULT '', -- the decline or review code
     reason       text NOT NULL

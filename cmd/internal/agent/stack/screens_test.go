@@ -64,6 +64,16 @@ func screenStackWith(t *testing.T, o stack.Options) (*stack.Stack, *shiftClock, 
 	})
 	page := chromium(t)
 	page.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1024, "height": 600, "deviceScaleFactor": 1, "mobile": false}, nil)
+	// Every page keeps its script errors; the test fails if there are any.
+	page.call("Page.enable", map[string]any{}, nil)
+	page.call("Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": `window.__errs = [];
+		addEventListener("error", (e) => __errs.push(String(e.message)));
+		addEventListener("unhandledrejection", (e) => __errs.push(String((e.reason && (e.reason.message || e.reason.code)) || e.reason)));`}, nil)
+	t.Cleanup(func() {
+		if errs, _ := page.eval(`window.__errs === undefined ? "no error collector" : window.__errs.join("; ")`).(string); errs != "" {
+			t.Errorf("script errors on the page: %s", errs)
+		}
+	})
 	page.open(s.Terminals[0].Agent.URL() + "/")
 	return s, clk, page
 }

@@ -99,15 +99,12 @@ func (s *Scanner) serve(ctx context.Context, port Port, fr *framer, seen map[str
 
 	idle := time.NewTimer(time.Hour)
 	idle.Stop()
-	due := time.Time{} // when idle was armed to fire
-	arm := func(d time.Duration) { idle.Reset(d); due = time.Now().Add(d) }
 	// An idle gap is settled in two steps: the gap has passed with the
 	// reader blocked, and it is still blocked in the same Read a moment
 	// later (a reader descheduled just after its Read returned would
 	// otherwise look blocked while its bytes wait to be handed over).
 	var confirmRead uint64
 	confirming := false
-	rechecks := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -125,7 +122,7 @@ func (s *Scanner) serve(ctx context.Context, port Port, fr *framer, seen map[str
 				return gotData
 			}
 			if fr.pending() {
-				arm(max(time.Until(fr.deadline())-idleConfirm, 0))
+				idle.Reset(max(time.Until(fr.deadline())-idleConfirm, 0))
 			}
 		case <-idle.C:
 			if !fr.pending() {
@@ -133,25 +130,16 @@ func (s *Scanner) serve(ctx context.Context, port Port, fr *framer, seen map[str
 			}
 			if !rs.quiet(chunks, s.cfg.Suffix) || queued(port) {
 				confirming = false
-				arm(time.Millisecond)
+				idle.Reset(time.Millisecond)
 				continue
 			}
 			if n := rs.reads.Load(); !confirming || n != confirmRead {
-				confirming, confirmRead, rechecks = true, n, 0
-				arm(max(time.Until(fr.deadline()), idleConfirm))
-				continue
-			}
-			// A timer that fired late says the host is loaded: the reader
-			// may have bytes in hand (the kernel's queue already empty) and
-			// not have been scheduled to pass them on. Give it as long
-			// again, twice at most, before trusting the quiet.
-			if late := time.Since(due); late > idleConfirm && rechecks < 2 {
-				rechecks++
-				arm(min(late, s.fcfg.gap))
+				confirming, confirmRead = true, n
+				idle.Reset(max(time.Until(fr.deadline()), idleConfirm))
 				continue
 			}
 			if d := time.Until(fr.deadline()); d > 0 {
-				arm(d)
+				idle.Reset(d)
 				continue
 			}
 			confirming = false
@@ -159,7 +147,7 @@ func (s *Scanner) serve(ctx context.Context, port Port, fr *framer, seen map[str
 				return gotData
 			}
 			if fr.pending() {
-				arm(max(time.Until(fr.deadline())-idleConfirm, time.Millisecond))
+				idle.Reset(max(time.Until(fr.deadline())-idleConfirm, time.Millisecond))
 			}
 		}
 	}

@@ -68,7 +68,8 @@ type Period struct {
 	From, Until time.Time
 	// Lines are the period's records in time order, refunds resolved.
 	Lines []terminal.Line
-	// Stored holds each line's stored record, by record id.
+	// Stored holds where each line is stored (terminal, sequence) and the
+	// server's verdict, by record id; not the bodies.
 	Stored map[string]*Record
 	// Sales holds the redemptions the period's refunds refer to, by id,
 	// also those of earlier days.
@@ -89,8 +90,8 @@ func Load(ctx context.Context, src Source, from, until time.Time) (*Period, erro
 		if err != nil {
 			return err
 		}
-		cp := *r
-		p.Stored[r.ID()] = &cp
+		// Only where it is stored: evidence reads the record again, whole.
+		p.Stored[r.ID()] = &Record{TerminalID: r.TerminalID, Sealed: terminal.Sealed{Seq: r.Seq}, Result: r.Result, Detail: r.Detail}
 		p.Lines = append(p.Lines, terminal.Line{Record: red, Result: r.Result, Detail: r.Detail})
 		if red.Kind == terminal.KindRedemption {
 			p.Sales[red.ID] = red

@@ -220,7 +220,7 @@ func Open(path string, opts Options) (*Ledger, error) {
 // replacing whatever the ledger held. It is Open's work, and a reload's.
 func (l *Ledger) openFile() error {
 	db, err := safeOpen(l.path, 0o600, &bolt.Options{
-		Timeout: l.opts.LockTimeout, MaxSize: int(l.opts.MaxSize), FreelistType: bolt.FreelistMapType, NoFreelistSync: true,
+		Timeout: l.opts.LockTimeout, MaxSize: int(l.opts.MaxSize), FreelistType: bolt.FreelistMapType,
 	})
 	if err != nil {
 		return translate(err)

@@ -38,6 +38,9 @@ func (l *Ledger) load() (err error) {
 			return translate(err)
 		}
 	}
+	if err := l.addBuckets(); err != nil {
+		return translate(err)
+	}
 	if err := l.db.Load().View(l.rebuild); err != nil {
 		return translate(err)
 	}
@@ -82,6 +85,19 @@ func (l *Ledger) create(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// addBuckets creates the buckets later versions added (bucketHolds) in a
+// file that lacks them.
+func (l *Ledger) addBuckets() error {
+	missing := false
+	if err := l.db.Load().View(func(tx *bolt.Tx) error { missing = tx.Bucket(bucketHolds) == nil; return nil }); err != nil || !missing {
+		return err
+	}
+	return l.db.Load().Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketHolds)
+		return err
+	})
 }
 
 // HolderMemory is how far back, before the latest record, Open reads the

@@ -232,6 +232,11 @@ func (c *commit) one(r *terminal.Redemption) error {
 	if err := appending(tx, bucketDays).Put(append(dayKey(r.At), key...), nil); err != nil {
 		return err
 	}
+	if r.Kind == terminal.KindRedemption && r.CheckoutID != "" {
+		if err := tx.Bucket(bucketHolds).Delete([]byte(r.CheckoutID)); err != nil { // the record holds the voucher now
+			return err
+		}
+	}
 	c.head, c.hash = seq, s.Hash
 	c.count++
 	c.disc += discount

@@ -24,6 +24,17 @@ type Authorizer interface {
 	Release(ctx context.Context, id VoucherID) error
 }
 
+// Holds remembers durably which open checkout holds an online claim of
+// which voucher: a claim outlives an agent killed in the middle of a sale,
+// and the restarted agent gives it back (the sale was not committed). A
+// committed sale's record replaces its hold. offline.Ledger implements it.
+type Holds interface {
+	// Hold records that checkout holds the server's claim of voucher id.
+	Hold(ctx context.Context, checkout string, id VoucherID) error
+	// Unhold forgets checkout's claim (released, or the sale cancelled).
+	Unhold(ctx context.Context, checkout string) error
+}
+
 // Unsynced reports the records the server has not acknowledged. Outbox implements it.
 type Unsynced interface {
 	Unsynced(ctx context.Context) (count int, discount Fen, err error)

@@ -168,6 +168,9 @@ func New(opts Options) *Client {
 	if opts.Dialer == nil {
 		opts.Dialer = &websocket.Dialer{HandshakeTimeout: handshakeWait, EnableCompression: false,
 			ReadBufferSize: 16 << 10, WriteBufferSize: 64 << 10}
+		// A wss:// server is authenticated with the credential's CA, if it
+		// carries one (Check refused a credential whose CA does not parse).
+		opts.Dialer.TLSClientConfig, _ = opts.Credential.TLSConfig()
 	}
 	c := &Client{opts: opts, urls: urls, now: opts.Now, logf: opts.Logf, kick: make(chan struct{}, 1)}
 	if len(urls) > 0 {

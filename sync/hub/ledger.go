@@ -560,24 +560,6 @@ func (h *Hub) applyRelease(tx Tx, j *job) (*wire.Message, error) {
 	return ans, nil
 }
 
-// original returns the record a refund refers to ("T1-0000000042"),
-// read through get (a Tx's or a Store's Record).
-func original(get func(string, uint64) (StoredRecord, bool, error), recordID string) (*recMeta, bool, error) {
-	term, seq, ok := terminal.ParseRecordID(recordID)
-	if !ok {
-		return nil, false, nil
-	}
-	st, ok, err := get(term, seq)
-	if err != nil || !ok {
-		return nil, false, err
-	}
-	var m recMeta
-	if parseBody(st.Body, &m) != nil {
-		return nil, false, nil
-	}
-	return &m, true, nil
-}
-
 // startFork marks the terminal forked (reason) and keeps the records of j
 // from index i on in a new fork chain; outs are the outcomes of those before.
 func (h *Hub) startFork(tx Tx, j *job, i int, outs []terminal.Outcome, now time.Time, reason string) error {

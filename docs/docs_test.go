@@ -137,6 +137,8 @@ func TestDocs(t *testing.T) {
 		"posagent_decisions_total",      // curl of posagent's /metrics
 		"posagent_offline_exposure_fen", //
 		"日报 Daily report",               // posagent report
+		"verified",                      // posagent backup
+		": sound: terminal M1002-T1",    // posagent verify
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the blocks' output lacks %q", want)

@@ -20,7 +20,7 @@ import (
 // into a file of its own, measured in the same loop, interleaved, so that
 // disk and CPU contention hit both alike. ns/op is the commit alone.
 //
-//	x-bare-update: commit time ÷ bare Update time (acceptance: ≤ 2)
+//	x-bare-update: commit time ÷ bare Update time (acceptance: ≤ 1.3)
 //
 // The ledger is first filled with a backlog of benchCommitBacklog records
 // (random voucher and holder ids, as in the field) so its trees have depth.

@@ -16,7 +16,7 @@ var (
 	bucketMeta      = []byte("meta")      // format, ids, key, watermark, high-water time
 	bucketState     = []byte("state")     // the server state (JSON), alone so commits never rewrite it
 	bucketRecords   = []byte("records")   // seq → sealed record (the journal; never pruned)
-	bucketOutbox    = []byte("outbox")    // seq → discount of an unsynced record; its sequence numbers records
+	bucketOutbox    = []byte("outbox")    // its sequence numbers the records; entries only in files of older versions (the outbox is the records above the watermark)
 	bucketVouchers  = []byte("vouchers")  // voucher id → seq of its live redemption
 	bucketDays      = []byte("days")      // "YYYYMMDD" + seq → nil (UTC+8 day of the record)
 	bucketRefunds   = []byte("refunds")   // redemption seq + refund seq → nil

@@ -13,3 +13,6 @@ func SetBeforeCommit(l *Ledger, f func() error) {
 func WithDiskFree(f func(path string) (int64, error)) func(*Options) {
 	return func(o *Options) { o.diskFree = f }
 }
+
+// RefreshDisk measures the free disk space now, as the background tick does.
+func RefreshDisk(l *Ledger) { l.refreshDisk() }

@@ -246,6 +246,7 @@ func (l *Ledger) background() {
 		}
 		if !l.isClosed() && l.brokenErr() == nil {
 			l.refreshUsage()
+			l.refreshDisk()
 		}
 		_, _ = l.AuditStep(ctx, auditChunk) // a fault is kept and logged by AuditStep
 	}

@@ -149,6 +149,7 @@ func TestHealth_Disk(t *testing.T) {
 		})
 	orig := mustCommit(t, l, redemption(1, 1, noon))
 	free.Store(200 << 20) // below the warning (4 × the reserve)
+	offline.RefreshDisk(l)
 	mustCommit(t, l, redemption(2, 2, noon))
 	if u := l.Usage(); !u.DiskLow || u.DiskFull || u.DiskFreeBytes != 200<<20 {
 		t.Fatalf("usage %+v, want disk_low", u)
@@ -157,9 +158,7 @@ func TestHealth_Disk(t *testing.T) {
 		t.Fatalf("no warning logged: %s", logs.String())
 	}
 	free.Store(10 << 20) // below the reserve
-	if err := l.Ack(ctx, 1, nil); err != nil {
-		t.Fatal(err)
-	}
+	offline.RefreshDisk(l)
 	if u := l.Usage(); !u.DiskFull {
 		t.Fatalf("usage %+v, want disk_full", u)
 	}
@@ -179,9 +178,7 @@ func TestHealth_Disk(t *testing.T) {
 		t.Fatal(err)
 	}
 	free.Store(1 << 30)
-	if err := l.SaveState(ctx, terminal.ServerState{LocalTime: noon}); err != nil {
-		t.Fatal(err)
-	}
+	offline.RefreshDisk(l)
 	if s, _ := l.SyncState(ctx); s.Hold != "" {
 		t.Fatalf("hold %q with room again", s.Hold)
 	}

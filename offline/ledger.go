@@ -177,6 +177,7 @@ type Ledger struct {
 	offset   time.Duration
 	stateErr error
 	usage    Usage
+	size     int64 // the data size when usage was measured
 	// broken is set when a write failed and the file could not be opened
 	// again; the next write tries again. fault is the first fault the audit
 	// found (sticky until the agent restarts and audits again).

@@ -38,6 +38,9 @@ func (l *Ledger) load() (err error) {
 			return translate(err)
 		}
 	}
+	if err := l.addBuckets(); err != nil {
+		return translate(err)
+	}
 	if err := l.db.Load().View(l.rebuild); err != nil {
 		return translate(err)
 	}
@@ -84,6 +87,19 @@ func (l *Ledger) create(tx *bolt.Tx) error {
 	return nil
 }
 
+// addBuckets creates the buckets later versions added (bucketHolds) in a
+// file that lacks them.
+func (l *Ledger) addBuckets() error {
+	missing := false
+	if err := l.db.Load().View(func(tx *bolt.Tx) error { missing = tx.Bucket(bucketHolds) == nil; return nil }); err != nil || !missing {
+		return err
+	}
+	return l.db.Load().Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketHolds)
+		return err
+	})
+}
+
 // HolderMemory is how far back, before the latest record, Open reads the
 // records to rebuild the split-bill and lane memory (LastByHolder,
 // LastOnLane). It is far longer than any split-bill window.
@@ -125,12 +141,10 @@ func (l *Ledger) rebuild(tx *bolt.Tx) error {
 		l.setClocks(s)
 		l.stateErr = err // a damaged state does not stop the ledger; the next SaveState replaces it
 	}
-	err = tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
-		l.count++
-		l.disc += terminal.Fen(getU64(v))
-		return nil
-	})
-	if err != nil {
+	if l.water > l.head {
+		return fmt.Errorf("%w: watermark %d above the last record %d", ErrCorrupt, l.water, l.head)
+	}
+	if l.count, l.disc, err = unsyncedIn(tx, l.water, l.head); err != nil {
 		return err
 	}
 	err = tx.Bucket(bucketVouchers).ForEach(func(k, v []byte) error {

@@ -98,7 +98,7 @@ func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.
 		var err error
 		switch {
 		case watermark > old:
-			err = prune(tx, watermark, &count, &disc)
+			err = prune(tx, old, watermark, &count, &disc)
 		case watermark < old:
 			back = old
 			err = requeue(tx, watermark, old, &count, &disc)
@@ -146,41 +146,48 @@ func (l *Ledger) storeOutcomes(tx *bolt.Tx, high uint64, outcomes []terminal.Out
 	return nil
 }
 
-// prune deletes the outbox entries up to watermark.
-func prune(tx *bolt.Tx, watermark uint64, count *int, disc *terminal.Fen) error {
+// prune deletes the outbox entries up to watermark (files written before
+// the outbox became the records above the watermark have them) and takes
+// the records in (from, watermark] off the unsynced counters.
+func prune(tx *bolt.Tx, from, watermark uint64, count *int, disc *terminal.Fen) error {
 	c := tx.Bucket(bucketOutbox).Cursor()
-	for k, v := c.First(); k != nil && getU64(k) <= watermark; k, v = c.First() {
-		*count--
-		*disc -= terminal.Fen(getU64(v))
+	for k, _ := c.First(); k != nil && getU64(k) <= watermark; k, _ = c.First() {
 		if err := c.Delete(); err != nil {
 			return err
 		}
 	}
-	return nil
+	n, d, err := unsyncedIn(tx, from, watermark)
+	*count -= n
+	*disc -= d
+	return err
 }
 
-// requeue puts the records in (from, to] back in the outbox.
+// requeue puts the records in (from, to] back on the unsynced counters.
 func requeue(tx *bolt.Tx, from, to uint64, count *int, disc *terminal.Fen) error {
-	outbox, recs := tx.Bucket(bucketOutbox), tx.Bucket(bucketRecords)
-	for seq := from + 1; seq <= to; seq++ {
-		key := u64(seq)
-		v := recs.Get(key)
-		if v == nil || outbox.Get(key) != nil {
-			continue
+	n, d, err := unsyncedIn(tx, from, to)
+	*count += n
+	*disc += d
+	return err
+}
+
+// unsyncedIn counts the records in (from, to] and sums the discounts of
+// the redemptions among them: what they weigh in the offline exposure.
+func unsyncedIn(tx *bolt.Tx, from, to uint64) (int, terminal.Fen, error) {
+	var n int
+	var disc terminal.Fen
+	c := tx.Bucket(bucketRecords).Cursor()
+	for k, v := c.Seek(u64(from + 1)); k != nil && getU64(k) <= to; k, v = c.Next() {
+		var r struct {
+			Kind        terminal.Kind `json:"kind"`
+			DiscountFen terminal.Fen  `json:"discount_fen"`
 		}
-		var r terminal.Redemption
-		if err := decodeBody(seq, v, &r); err != nil {
-			return err
+		if err := decodeBody(getU64(k), v, &r); err != nil {
+			return n, disc, err
 		}
-		var d terminal.Fen
+		n++
 		if r.Kind == terminal.KindRedemption {
-			d = r.DiscountFen
+			disc += r.DiscountFen
 		}
-		if err := outbox.Put(key, u64(uint64(d))); err != nil {
-			return err
-		}
-		*count++
-		*disc += d
 	}
-	return nil
+	return n, disc, nil
 }

@@ -200,8 +200,7 @@ func (c *commit) run(recs []*terminal.Redemption) error {
 
 func (c *commit) one(r *terminal.Redemption) error {
 	tx := c.tx
-	outbox := appending(tx, bucketOutbox)
-	seq, err := outbox.NextSequence()
+	seq, err := tx.Bucket(bucketOutbox).NextSequence()
 	if err != nil {
 		return err
 	}
@@ -230,11 +229,13 @@ func (c *commit) one(r *terminal.Redemption) error {
 	if err := appending(tx, bucketRecords).Put(key, encodeSealed(&s)); err != nil {
 		return err
 	}
-	if err := outbox.Put(key, u64(uint64(discount))); err != nil {
-		return err
-	}
 	if err := appending(tx, bucketDays).Put(append(dayKey(r.At), key...), nil); err != nil {
 		return err
+	}
+	if r.Kind == terminal.KindRedemption && r.CheckoutID != "" {
+		if err := tx.Bucket(bucketHolds).Delete([]byte(r.CheckoutID)); err != nil { // the record holds the voucher now
+			return err
+		}
 	}
 	c.head, c.hash = seq, s.Hash
 	c.count++
@@ -330,6 +331,9 @@ func (c *commit) apply() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.head, l.hash, l.count, l.disc, l.high = c.head, c.hash, c.count, c.disc, c.high
+	if c.high.After(l.highSaved) { // the records carry their times: Open reads them back
+		l.highSaved = c.high
+	}
 	for _, op := range c.ops {
 		if op.free {
 			l.hist.Load().Release(op.r.VoucherID)

@@ -50,8 +50,9 @@ func (l *Ledger) limit(k terminal.Kind) int64 {
 	return l.opts.MaxSize - l.opts.Reserve
 }
 
-// refreshUsage measures the file and the free disk space after a write (and
-// at every background tick), and raises or clears the alarms.
+// refreshUsage measures the file after a write, and raises or clears the
+// alarm; the background tick (and Open) also measure the file's size on
+// disk and the free disk space (refreshDisk), which change more slowly.
 func (l *Ledger) refreshUsage() {
 	db := l.db.Load()
 	var size int64
@@ -60,16 +61,19 @@ func (l *Ledger) refreshUsage() {
 	}
 	st := db.Stats()
 	page := int64(db.Info().PageSize)
-	u := Usage{UsedBytes: size - int64(st.FreePageN+st.PendingPageN)*page, MaxSize: l.opts.MaxSize, AlarmSize: l.opts.AlarmSize}
-	if fi, err := os.Stat(l.path); err == nil {
-		u.FileBytes = fi.Size()
-	}
+	used := size - int64(st.FreePageN+st.PendingPageN)*page
+	l.mu.Lock()
+	grew := size != l.size
+	l.size = size
+	u := l.usage
+	u.UsedBytes, u.MaxSize, u.AlarmSize = used, l.opts.MaxSize, l.opts.AlarmSize
 	u.Alarm = u.UsedBytes >= u.AlarmSize
 	u.Full = u.UsedBytes >= l.limit(terminal.KindRedemption)
-	l.measureDisk(&u)
-	l.mu.Lock()
 	l.usage = u
 	l.mu.Unlock()
+	if grew { // the file took more of the disk: measure it now, not at the next tick
+		l.refreshDisk()
+	}
 	if u.Alarm && !l.alarmed.Swap(true) {
 		l.log.Warn("offline ledger nearly full: sync and compact it (离线账本将满，请同步并整理)",
 			"path", l.path, "used_bytes", u.UsedBytes, "alarm_size", u.AlarmSize, "max_size", u.MaxSize)
@@ -78,23 +82,30 @@ func (l *Ledger) refreshUsage() {
 	}
 }
 
-// measureDisk fills the disk fields of u and logs crossing DiskWarn.
-func (l *Ledger) measureDisk(u *Usage) {
-	u.DiskFreeBytes = -1
-	if l.opts.DiskReserve < 0 {
-		return
+// refreshDisk measures the file's size on disk and the free disk space,
+// and logs crossing DiskWarn.
+func (l *Ledger) refreshDisk() {
+	var fileBytes int64
+	if fi, err := os.Stat(l.path); err == nil {
+		fileBytes = fi.Size()
 	}
-	free, err := l.opts.diskFree(l.path)
-	if err != nil {
-		return
+	free, err := int64(-1), error(nil)
+	if l.opts.DiskReserve >= 0 {
+		if free, err = l.opts.diskFree(l.path); err != nil {
+			free = -1
+		}
 	}
-	u.DiskFreeBytes = free
-	u.DiskLow = free < l.opts.DiskWarn
-	u.DiskFull = free < l.opts.DiskReserve
-	if u.DiskLow && !l.diskLow.Swap(true) {
+	l.mu.Lock()
+	u := &l.usage
+	u.FileBytes, u.DiskFreeBytes = fileBytes, free
+	u.DiskLow = free >= 0 && free < l.opts.DiskWarn
+	u.DiskFull = free >= 0 && free < l.opts.DiskReserve
+	low := u.DiskLow
+	l.mu.Unlock()
+	if low && !l.diskLow.Swap(true) {
 		l.log.Warn("disk nearly full: free space for the offline ledger (磁盘空间不足，请清理)",
 			"path", l.path, "free_bytes", free, "warn_bytes", l.opts.DiskWarn, "reserve_bytes", l.opts.DiskReserve)
-	} else if !u.DiskLow && l.diskLow.Swap(false) {
+	} else if !low && l.diskLow.Swap(false) {
 		l.log.Info("disk space above the warning again", "path", l.path, "free_bytes", free)
 	}
 }

@@ -22,7 +22,7 @@ const (
 	Counted Standing = "counted"
 	// Pending: the server has not decided yet (a record still in a
 	// terminal's outbox, or a refund of such a record).
-	Pending Standing = "pending"
+	Pending Standing = Standing(Awaiting)
 	// Conflicted: the server kept the record but did not accept the
 	// voucher because of another record or the issuer: it was redeemed or
 	// held elsewhere, or revoked. Never subsidy.

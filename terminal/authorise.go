@@ -24,6 +24,17 @@ type Authorizer interface {
 	Release(ctx context.Context, id VoucherID) error
 }
 
+// Holds remembers durably which open checkout holds an online claim of
+// which voucher: a claim outlives an agent killed in the middle of a sale,
+// and the restarted agent gives it back (the sale was not committed). A
+// committed sale's record replaces its hold. offline.Ledger implements it.
+type Holds interface {
+	// Hold records that checkout holds the server's claim of voucher id.
+	Hold(ctx context.Context, checkout string, id VoucherID) error
+	// Unhold forgets checkout's claim (released, or the sale cancelled).
+	Unhold(ctx context.Context, checkout string) error
+}
+
 // Unsynced reports the records the server has not acknowledged. Outbox implements it.
 type Unsynced interface {
 	Unsynced(ctx context.Context) (count int, discount Fen, err error)
@@ -43,6 +54,12 @@ const DefaultClaimTimeout = 300 * time.Millisecond
 // authorise claims an approved voucher online, or falls back to the offline
 // limits of p. It returns whether the server holds the claim, or a decline.
 func (l *Lane) authorise(ctx context.Context, d *Decision, p Params, code string, now time.Time) (bool, *Error) {
+	l.mu.Lock()
+	fork := l.state.Fork
+	l.mu.Unlock()
+	if fork != "" { // the server holds this ledger as a fork: nothing until a reset
+		return false, Declinef(OfflineLimit, ReasonFork, "%s", fork)
+	}
 	if l.cfg.Auth != nil {
 		cctx, cancel := context.WithTimeout(ctx, l.cfg.ClaimTimeout)
 		err := l.cfg.Auth.Claim(cctx, d.Voucher.ID, code)
@@ -82,6 +99,9 @@ func (l *Lane) SyncState(ctx context.Context) (SyncState, error) {
 	defer l.mu.Unlock()
 	if l.highWater.After(s.HighWater) {
 		s.HighWater = l.highWater
+	}
+	if l.state.Fork != "" && s.Hold == "" {
+		s.Hold = ReasonFork // the server holds this ledger as a fork
 	}
 	return s, nil
 }

@@ -98,6 +98,10 @@ const (
 	// ReasonOfflineCap (offline_limit): one offline redemption's discount is
 	// over the cap for a single offline redemption.
 	ReasonOfflineCap Reason = "offline_cap"
+	// ReasonFork (offline_limit): the server holds this terminal's ledger as
+	// a fork (wiped or restored); it redeems nothing until an administrator
+	// resets it.
+	ReasonFork Reason = "fork"
 	// ReasonHeldElsewhere (already_redeemed): another till's online claim
 	// holds the voucher for now; it may be usable when the hold ends.
 	ReasonHeldElsewhere Reason = "held_elsewhere"
@@ -123,6 +127,8 @@ var reasonMessages = map[Reason][2]string{
 		"the offline allowance is used up; sync and retry"},
 	ReasonOfflineCap: {"单笔优惠超过离线上限，须联网核验",
 		"this discount is over the cap for one offline redemption; it needs the server online"},
+	ReasonFork: {"本机账本与服务器记录不一致（被清空或恢复），已停止用券；请联系管理员核查并重置终端",
+		"this terminal's ledger does not match the server's record of it (wiped or restored); vouchers are stopped until an administrator investigates and resets the terminal"},
 	ReasonHeldElsewhere: {"此券正在其他收银台使用中，暂时不能用",
 		"this voucher is being used at another till right now"},
 	ReasonLedgerFault: {"离线账本校验异常，已停止离线用券；请联系维护人员",
@@ -157,7 +163,7 @@ func HeldElsewhere(until time.Time, format string, args ...any) *Error {
 
 // Reasons lists every decline reason.
 var Reasons = []Reason{ReasonNeverSynced, ReasonClock, ReasonAge, ReasonAllowance, ReasonOfflineCap, ReasonHeldElsewhere,
-	ReasonLedgerFault, ReasonDiskFull}
+	ReasonLedgerFault, ReasonDiskFull, ReasonFork}
 
 // Error returns the code, the English message and the detail.
 func (e *Error) Error() string {

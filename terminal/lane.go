@@ -31,6 +31,10 @@ type LaneConfig struct {
 	Sync SyncStater
 	// Auth claims vouchers online; nil means the lane always decides offline.
 	Auth Authorizer
+	// Holds remembers durably which open checkout holds an online claim, so
+	// that an agent restarted in the middle of a sale gives the claim back;
+	// nil means claims are only in memory. offline.Ledger implements it.
+	Holds Holds
 	// Beeper signals good and bad reads; nil means silent.
 	Beeper Beeper
 	// Programme is the voucher plan; nil means Qinshui2022().
@@ -231,6 +235,11 @@ func (l *Lane) apply(ctx context.Context, e *entry, code, source string, scanned
 	if ev.Kind != EventApproved && online { // approved by the server but lost locally: give the claim back
 		l.release(ctx, d.Voucher.ID)
 	}
+	if ev.Kind == EventApproved && online && l.cfg.Holds != nil {
+		if err := l.cfg.Holds.Hold(ctx, e.co.ID, d.Voucher.ID); err != nil {
+			l.report("hold", fmt.Errorf("checkout %s voucher %s: %w", e.co.ID, d.Voucher.ID, err))
+		}
+	}
 	return ev
 }
 
@@ -314,6 +323,11 @@ func (l *Lane) Cancel(ctx context.Context, id string) (Checkout, error) {
 	l.mu.Unlock()
 	if claimed != 0 {
 		l.release(ctx, claimed)
+		if l.cfg.Holds != nil {
+			if err := l.cfg.Holds.Unhold(context.WithoutCancel(ctx), id); err != nil {
+				l.report("unhold", fmt.Errorf("checkout %s: %w", id, err))
+			}
+		}
 	}
 	return co, nil
 }

@@ -119,7 +119,7 @@ func newLaneKit(t *testing.T, auth *fakeAuth, synced bool) *laneKit {
 		Beeper: k, Now: k.clock, ClaimTimeout: 20 * time.Millisecond,
 		OnEvent: func(ev terminal.LaneEvent) { k.events = append(k.events, ev) }}
 	if auth != nil {
-		cfg.Auth = auth
+		cfg.Auth, cfg.Holds = auth, k.ledger
 	}
 	k.lane = terminal.NewLane(cfg)
 	s := state()
@@ -434,4 +434,54 @@ func TestLane_CompleteCommitFails(t *testing.T) {
 		}
 	}
 	k.ledger = mustOpenLedger(t, k.path) // for the cleanup's chain check
+}
+
+// TestLane_Holds: an online claim of an open checkout is kept durably
+// until the sale is committed (its record replaces it) or cancelled (the
+// claim is released), so an agent that stops mid-sale finds the claims of
+// the checkouts it lost when it starts again.
+func TestLane_Holds(t *testing.T) {
+	ctx := context.Background()
+	auth := &fakeAuth{}
+	k := newLaneKit(t, auth, true)
+	holds := func() []offline.Hold {
+		t.Helper()
+		h, err := k.ledger.Holds(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	co := k.open(item("rice", 2, 10000))
+	if ev := k.scan(mustEncode(t, laneVoucher(31, 31))); ev.Kind != terminal.EventApproved || !ev.Online {
+		t.Fatalf("scan: %s online=%v %v", ev.Kind, ev.Online, ev.Decline)
+	}
+	if h := holds(); len(h) != 1 || h[0].Checkout != co.ID || h[0].Voucher != 31 {
+		t.Fatalf("holds after an online approval: %+v", h)
+	}
+	if _, err := k.lane.Complete(ctx, co.ID); err != nil {
+		t.Fatal(err)
+	}
+	if h := holds(); len(h) != 0 {
+		t.Fatalf("holds after the sale committed: %+v", h)
+	}
+	co = k.open(item("rice", 2, 10000))
+	k.advance(time.Hour) // past the split-bill window
+	k.scan(mustEncode(t, laneVoucher(32, 32)))
+	if _, err := k.lane.Cancel(ctx, co.ID); err != nil {
+		t.Fatal(err)
+	}
+	if h := holds(); len(h) != 0 || len(auth.releases) != 1 {
+		t.Fatalf("after a cancel: holds %+v, releases %v", h, auth.releases)
+	}
+	// The agent stops in the middle of a sale: the claim is found at restart.
+	co = k.open(item("rice", 2, 10000))
+	k.scan(mustEncode(t, laneVoucher(33, 33)))
+	if err := k.ledger.Close(); err != nil {
+		t.Fatal(err)
+	}
+	k.ledger = mustOpenLedger(t, k.path)
+	if h := holds(); len(h) != 1 || h[0].Checkout != co.ID || h[0].Voucher != 33 {
+		t.Fatalf("holds after a restart: %+v", h)
+	}
 }

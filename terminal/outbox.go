@@ -82,6 +82,12 @@ type ServerState struct {
 	// terminal's at the same moment.
 	ServerTime time.Time `json:"server_time"`
 	LocalTime  time.Time `json:"local_time"`
+	// Fork, when set, says why the server holds this terminal's ledger as a
+	// fork (wiped or restored): its records are kept but not accepted, and
+	// offline redemptions stop until an administrator resets the terminal.
+	// A state with a fork is no sync: the terminal keeps the clocks of its
+	// last good one.
+	Fork string `json:"fork,omitempty"`
 }
 
 // StateStore keeps the last ServerState durably. Implemented by offline.Ledger.

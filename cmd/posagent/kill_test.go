@@ -11,8 +11,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -23,18 +23,6 @@ import (
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
 )
-
-// TestMain lets the test binary be posagent itself (POSAGENT_AS_MAIN=1):
-// TestKill_Complete runs real posagent processes and kills them.
-func TestMain(m *testing.M) {
-	if os.Getenv("POSAGENT_AS_MAIN") == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
-	}
-	os.Exit(m.Run())
-}
 
 // killRounds is how many times TestKill_Complete kills the agent inside a
 // complete; POSAGENT_KILLS overrides it.
@@ -55,11 +43,11 @@ func TestKill_Complete(t *testing.T) {
 		rounds = n
 	}
 	dir, cred, issuer := killSetup(t)
+	bin := buildAgent(t)
 	addr := freeAddr(t)
 	base := "http://" + addr
 	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-data", dir, "-credential", cred, "-scanner", "none", "-http", addr, "-log-level", "error")
-		cmd.Env = append(os.Environ(), "POSAGENT_AS_MAIN=1")
+		cmd := exec.Command(bin, "-data", dir, "-credential", cred, "-scanner", "none", "-http", addr, "-log-level", "error")
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -233,4 +221,19 @@ func killSetup(t *testing.T) (dir, cred string, issuer ed25519.PrivateKey) {
 		t.Fatal(err)
 	}
 	return dir, cred, issuer
+}
+
+// buildAgent builds posagent (without the race detector even when the
+// tests run with it: the test kills and restarts it 200 times).
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go") //nolint:staticcheck // the toolchain running this test
+	}
+	bin := filepath.Join(t.TempDir(), "posagent")
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build posagent: %v\n%s", err, out)
+	}
+	return bin
 }

@@ -43,6 +43,16 @@ func TestRun_Usage(t *testing.T) {
 		{"ReportBadFormat", []string{"report", "-format", "xml"}, 2, "want table, csv or json"},
 		{"MissingCredential", []string{"-data", t.TempDir(), "-credential", "/nonexistent/cred.json", "-scanner", "none"}, 1, "load credential"},
 	}
+	_, cred := setup(t)
+	tests = append(tests, []struct {
+		name string
+		args []string
+		want int
+		in   string
+	}{
+		{"PlainWSToTheNetwork", []string{"-data", t.TempDir(), "-credential", cred, "-scanner", "none", "-server", "ws://192.0.2.7:8443/v1/sync"}, 1, "plain ws://"},
+		{"NotASyncURL", []string{"-data", t.TempDir(), "-credential", cred, "-scanner", "none", "-server", "http://192.0.2.7:8443/v1/sync"}, 1, "want ws or wss"},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errs := runArgs(t, ctx, tt.args...)

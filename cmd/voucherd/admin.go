@@ -128,8 +128,20 @@ func cmdTerminalAdd(args []string, stdout io.Writer) error {
 	id := fs.String("id", "", "terminal id")
 	out := fs.String("out", "", "credential file to write")
 	url := fs.String("url", "", "sync URL written into the credential, or several separated by commas (instances the agent tries in turn) (default: from -server, else ws://"+defaultListen+wire.Path+")")
+	caFile := fs.String("ca", "", "PEM certificate(s) the terminal trusts for a wss:// URL (the server's -tls-cert, or its CA); written into the credential (default: the system's roots)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	var ca []byte
+	if *caFile != "" {
+		b, err := os.ReadFile(*caFile)
+		if err != nil {
+			return fmt.Errorf("terminal add: -ca: %w", err)
+		}
+		ca = b
+		if _, err := (&wire.Credential{CA: ca}).TLSConfig(); err != nil {
+			return fmt.Errorf("terminal add: -ca %s: %w", *caFile, err)
+		}
 	}
 	if err := need("terminal add", [2]string{"merchant", *merchant}, [2]string{"id", *id}, [2]string{"out", *out}); err != nil {
 		return err
@@ -160,6 +172,7 @@ func cmdTerminalAdd(args []string, stdout io.Writer) error {
 	default:
 		cred.Server = "ws://" + defaultListen + wire.Path
 	}
+	cred.CA = ca
 	if err := cred.Write(*out); err != nil {
 		return err
 	}
@@ -185,6 +198,29 @@ func cmdTerminalRevoke(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "terminal %s revoked\n", *id)
+	return nil
+}
+
+// cmdTerminalReset accepts a forked terminal's new chain after an
+// investigation (docs/offline-ledger.md, "Recovering from a fork").
+func cmdTerminalReset(args []string, stdout io.Writer) error {
+	fs, a := adminCommand("terminal reset")
+	id := fs.String("id", "", "terminal id")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := need("terminal reset", [2]string{"id", *id}); err != nil {
+		return err
+	}
+	adm, done, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := adm.ResetTerminal(context.Background(), *id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "terminal %s reset: its new chain is accepted; the records kept as its fork stay conflicts\n", *id)
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/voucherpos/voucherpos/cmd/internal/county"
 	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/pgstore/pgtest"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -32,6 +33,8 @@ import (
 // partial refund, two linked just-over-threshold sales and plain sales.
 type countyDay struct {
 	s       *stack.Stack
+	dir     string // the hub's data directory
+	close   func() // stops the stack, once
 	handler http.Handler
 	srv     *httptest.Server
 	day     string
@@ -54,12 +57,21 @@ func playCountyDay(t *testing.T) *countyDay {
 		defer mu.Unlock()
 		skipped += d
 	}
-	s, err := stack.Start(ctx, stack.Options{Dir: t.TempDir(), Terminals: []string{"T1", "T2"}, Now: now, Advance: advance,
+	dir := t.TempDir()
+	s, err := stack.Start(ctx, stack.Options{Dir: dir, Terminals: []string{"T1", "T2"}, Now: now, Advance: advance,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			if err := s.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	steps, err := s.PlayDay(ctx, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -113,10 +125,11 @@ func playCountyDay(t *testing.T) *countyDay {
 			t.Fatal(err)
 		}
 	}
-	h := countyHandler(s.Hub, nil, s.Hub.Handler())
+	h := countyHandler(s.Hub, s.Issuing, s.Issuing.Wrap(s.Hub.Handler()))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &countyDay{s: s, handler: h, srv: srv, day: terminal.Day(now()).Format(time.DateOnly), now: now}
+	return &countyDay{s: s, dir: filepath.Join(dir, "hub"), close: stop, handler: h, srv: srv,
+		day: terminal.Day(now()).Format(time.DateOnly), now: now}
 }
 
 // TestCounty_SameMoneyEverywhere: the agents' days, their dashboards'
@@ -271,4 +284,48 @@ func TestCounty_Audit(t *testing.T) {
 		t.Errorf("verify of an altered record: %s", out)
 	}
 	fmt.Fprint(io.Discard, out)
+}
+
+// TestCounty_BothStores: the programme report and the audit sample read
+// the same from the embedded ledger and from PostgreSQL after migrate.
+func TestCounty_BothStores(t *testing.T) {
+	dbURL := pgtest.DB(t)
+	d := playCountyDay(t)
+	voucherd(t, 0, "merchant", "block", "-id", "M1", "-reason", "复核", "-who", "王审计", "-server", d.srv.URL)
+	voucherd(t, 0, "merchant", "unblock", "-id", "M1", "-reason", "复核完毕", "-who", "王审计", "-server", d.srv.URL)
+	d.srv.Close()
+	d.close()
+	keyFile := filepath.Join(t.TempDir(), "issuing.key")
+	voucherd(t, 0, "migrate", "-data", d.dir, "-db", dbURL, "-key-file", keyFile)
+	read := func(where ...string) county.Report {
+		var rep county.Report
+		args := append([]string{"report", "programme", "-from", d.day, "-until", d.day, "-format", "json"}, where...)
+		if err := json.Unmarshal([]byte(voucherd(t, 0, args...)), &rep); err != nil {
+			t.Fatal(err)
+		}
+		rep.Generated, rep.Issuance = "", nil // the clock; the issuing side runs embedded only
+		return rep
+	}
+	bolt, pg := read("-data", d.dir), read("-db", dbURL, "-key-file", keyFile)
+	if bolt.Total.Redemptions == 0 || len(bolt.Actions) != 2 {
+		t.Fatalf("embedded: %+v, %d admin actions", bolt.Total, len(bolt.Actions))
+	}
+	a, _ := json.Marshal(bolt)
+	b, _ := json.Marshal(pg)
+	if string(a) != string(b) {
+		t.Errorf("programme report differs:\nembedded:   %s\npostgresql: %s", a, b)
+	}
+	sample := func(where ...string) []byte {
+		dir := t.TempDir()
+		voucherd(t, 0, append([]string{"audit", "sample", "-from", d.day, "-until", d.day, "-rate", "0.5", "-seed", "s", "-out", dir}, where...)...)
+		voucherd(t, 0, "audit", "verify", dir)
+		m, err := os.ReadFile(filepath.Join(dir, "sample.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if a, b := sample("-data", d.dir), sample("-db", dbURL, "-key-file", keyFile); string(a) != string(b) {
+		t.Errorf("audit sample differs:\nembedded:   %s\npostgresql: %s", a, b)
+	}
 }

@@ -27,6 +27,7 @@ usage:
   voucherd merchant unblock -id M ADMIN
   voucherd terminal add -merchant M -id T -out FILE [-url ws://HOST/v1/sync[,ws://HOST2/v1/sync...]] ADMIN
   voucherd terminal revoke -id T ADMIN
+  voucherd terminal reset -id T ADMIN  (accept a forked terminal's new chain, after investigation)
   voucherd terminal list [-format table|json] ADMIN   (last sync, queue, exposure, agent version, faults)
   voucherd mint -category C (-spend YUAN -off YUAN | -value YUAN) -holder H
                 (-day YYYY-MM-DD | -from RFC3339 -until RFC3339) [-n N] [-png DIR] ADMIN
@@ -146,6 +147,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 			return cmdTerminalAdd(rest[1:], stdout)
 		case "terminal revoke":
 			return cmdTerminalRevoke(rest[1:], stdout)
+		case "terminal reset":
+			return cmdTerminalReset(rest[1:], stdout)
 		case "terminal list":
 			return cmdTerminalList(rest[1:], stdout)
 		case "key rotate":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/buildinfo"
+	"github.com/voucherpos/voucherpos/cmd/internal/hubmetrics"
 	"github.com/voucherpos/voucherpos/cmd/internal/logging"
 	"github.com/voucherpos/voucherpos/drivers/qrimage"
 	"github.com/voucherpos/voucherpos/sync/hub"
@@ -60,6 +62,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", defaultListen, "address to listen on")
 	token := fs.String("token", os.Getenv("VOUCHERD_TOKEN"), "admin API token (default: loopback callers only)")
 	platform := fs.String("platform-token", os.Getenv("VOUCHERD_PLATFORM_TOKEN"), "the issuing platform's token for /v1/claims (default: loopback callers only)")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to serve HTTPS and wss:// with; needs -tls-key")
+	tlsKey := fs.String("tls-key", "", "PEM private key of -tls-cert")
 	lf := logging.Register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -67,18 +71,29 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err := l.check("serve"); err != nil {
 		return err
 	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return usagef("serve: -tls-cert and -tls-key go together")
+	}
+	var cert *tls.Certificate
+	if *tlsCert != "" {
+		c, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			return fmt.Errorf("serve: TLS: %w", err)
+		}
+		cert = &c
+	}
 	logger, err := lf.New(stderr)
 	if err != nil {
 		return usagef("serve: %v", err)
 	}
-	metrics := newServerMetrics()
+	metrics := hubmetrics.New()
 	h, iss, err := l.openServer(context.Background(), hub.Options{AdminToken: *token, Logf: logging.Printf(logger),
-		Hooks: metrics.hooks(), Metrics: metrics.handler(logger)},
+		Hooks: metrics.Hooks(), Metrics: metrics.Handler(logger)},
 		issuing.Options{AdminToken: *token, PlatformToken: *platform, QR: walletQR})
 	if err != nil {
 		return err
 	}
-	metrics.watch(h)
+	metrics.Watch(h)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		_ = iss.Close()
@@ -86,7 +101,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	srv := hub.NewServer(countyHandler(h, iss, iss.Wrap(h.Handler())))
-	fmt.Fprintf(stdout, "voucherd: serving on http://%s (terminals: ws://%s%s, issuing key id %s)\n", ln.Addr(), ln.Addr(), wire.Path, h.KeyID())
+	scheme := "http"
+	if cert != nil {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
+		ln, scheme = tls.NewListener(ln, srv.TLSConfig), "https"
+	}
+	fmt.Fprintf(stdout, "voucherd: serving on %s://%s (terminals: %s://%s%s, issuing key id %s)\n", scheme, ln.Addr(),
+		map[string]string{"http": "ws", "https": "wss"}[scheme], ln.Addr(), wire.Path, h.KeyID())
 	logger.Info("serving", "addr", ln.Addr().String(), "sync", wire.Path, "issuing_key", h.KeyID().String(), "version", buildinfo.Read().Short())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

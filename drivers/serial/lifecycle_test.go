@@ -50,8 +50,9 @@ func TestScanner_Unplug(t *testing.T) {
 				// line's buffer and is still read.
 				code := voucherCode(r, 60+cycle)
 				mustScan(t, sim, code)
+				pause := sim.LastPause()
 				st.wait(t, terminal.ScannerConnected)
-				if p := sim.LastPause(); tc.name == "Zebra" && p >= 40*time.Millisecond {
+				if p := pause; tc.name == "Zebra" && p >= 40*time.Millisecond {
 					// Without a suffix the default gap (50 ms) is a frame
 					// boundary; a simulator stalled that long inside the
 					// code split it, which a real scanner does not do.

@@ -110,6 +110,9 @@ type Status struct {
 	Watermark uint64 `json:"watermark"`
 	// LastError is why the last session ended or failed, "" if none.
 	LastError string `json:"last_error,omitempty"`
+	// Fork, when set, is why the server holds this terminal's ledger as a
+	// fork (wiped or restored): it redeems nothing until it is reset.
+	Fork string `json:"fork,omitempty"`
 }
 
 // Client syncs one terminal with the server. Its methods are safe for concurrent use.
@@ -165,6 +168,9 @@ func New(opts Options) *Client {
 	if opts.Dialer == nil {
 		opts.Dialer = &websocket.Dialer{HandshakeTimeout: handshakeWait, EnableCompression: false,
 			ReadBufferSize: 16 << 10, WriteBufferSize: 64 << 10}
+		// A wss:// server is authenticated with the credential's CA, if it
+		// carries one (Check refused a credential whose CA does not parse).
+		opts.Dialer.TLSClientConfig, _ = opts.Credential.TLSConfig()
 	}
 	c := &Client{opts: opts, urls: urls, now: opts.Now, logf: opts.Logf, kick: make(chan struct{}, 1)}
 	if len(urls) > 0 {

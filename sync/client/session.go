@@ -44,6 +44,7 @@ type session struct {
 	batch    int         // records per batch
 	start    uint64      // the sender sends records after it
 	asks     map[uint64]chan *wire.Message
+	fork     string // the server holds the ledger as a fork (state.Fork)
 }
 
 // session runs one connection until it fails or ctx ends. It reports
@@ -80,7 +81,10 @@ func (c *Client) session(ctx context.Context) (welcomed bool, code int, err erro
 	c.sess = s
 	c.mu.Unlock()
 	c.setStatus(func(st *Status) {
-		st.Online, st.LastSync, st.Watermark, st.LastError = true, c.now(), welcome.Watermark, ""
+		st.Online, st.Watermark, st.LastError = true, welcome.Watermark, ""
+		if welcome.State.Fork == "" { // a failed sync never moves the last sync
+			st.LastSync = c.now()
+		}
 	})
 	c.refreshCounts(ctx, false)
 	s.sender(ctx)
@@ -139,6 +143,15 @@ func (s *session) handshake(ctx context.Context) (*wire.Message, error) {
 		!ed25519.Verify(cred.ServerKey, wire.WelcomeMessage(ch.Nonce, sig, w.Watermark), w.Sig) {
 		return nil, ErrServerKey
 	}
+	if w.Watermark > high && w.State.Fork == "" {
+		// The server holds more of this terminal's chain than its ledger
+		// does: the ledger was wiped or restored. Nothing is redeemed until
+		// an administrator resets the terminal; the records are still sent,
+		// and the server keeps them as a fork.
+		w.State.Fork = terminal.Explain(terminal.Errorf(terminal.Fork,
+			"this ledger holds sequence %d, the server %d", high, w.Watermark))
+		c.logf("sync: ALARM the server holds %d records of this terminal, the ledger %d: wiped or restored; redeeming stops until the terminal is reset", w.Watermark, high)
+	}
 	if err := s.saveState(ctx, w.State); err != nil {
 		return nil, err
 	}
@@ -166,6 +179,19 @@ func (s *session) readMsg(t wire.Type) (*wire.Message, error) {
 
 func (s *session) saveState(ctx context.Context, st *terminal.ServerState) error {
 	st.LocalTime = s.c.now()
+	if st.Fork != "" {
+		// The server holds this ledger as a fork: this is no sync, and the
+		// offline limits keep counting from the last good one.
+		prev, err := s.c.opts.State.LoadState(ctx)
+		if err != nil {
+			prev = terminal.ServerState{}
+		}
+		st.ServerTime, st.LocalTime = prev.ServerTime, prev.LocalTime
+	}
+	s.mu.Lock()
+	s.fork = st.Fork
+	s.mu.Unlock()
+	s.c.setStatus(func(cs *Status) { cs.Fork = st.Fork })
 	if err := s.c.opts.State.SaveState(ctx, *st); err != nil {
 		return fmt.Errorf("save server state: %w", err)
 	}
@@ -320,7 +346,15 @@ func (s *session) handle(m *wire.Message) error {
 		case s.acked <- struct{}{}:
 		default:
 		}
-		c.setStatus(func(st *Status) { st.LastSync, st.Watermark = c.now(), m.Watermark })
+		s.mu.Lock()
+		forked := s.fork != ""
+		s.mu.Unlock()
+		c.setStatus(func(st *Status) {
+			st.Watermark = m.Watermark
+			if !forked { // records kept as a fork are no sync
+				st.LastSync = c.now()
+			}
+		})
 		if c.opts.OnOutcomes != nil {
 			c.opts.OnOutcomes(m.Outcomes)
 		}

@@ -22,6 +22,7 @@ type Admin interface {
 	Unblock(ctx context.Context, merchantID string) error
 	AddTerminal(ctx context.Context, merchantID, terminalID string) (wire.Credential, error)
 	RevokeTerminal(ctx context.Context, terminalID string) error
+	ResetTerminal(ctx context.Context, terminalID string) error
 	Mint(ctx context.Context, req MintRequest) ([]string, error)
 	Revoke(ctx context.Context, id terminal.VoucherID) error
 	Report(ctx context.Context, day time.Time, merchantID string) (*Report, error)

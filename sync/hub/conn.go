@@ -62,6 +62,7 @@ type conn struct {
 	term, merchant string
 	pub            ed25519.PublicKey
 	chain          string    // where the terminal's records are kept (its id, or "T1#2" after a fork)
+	forked         string    // why the terminal's records are kept as a fork ("": they are not)
 	helloAt        time.Time // when this connection was authenticated (server clock)
 	helloSeq       uint64    // the highest sequence the terminal reported then
 	next           uint64    // reader: next sequence expected
@@ -159,25 +160,42 @@ func (c *conn) handshake() error {
 	case !wire.VerifyHello(rec.Public, nonce, m.TerminalID, m.MerchantID, m.Sig):
 		return &closeErr{wire.CloseUnauthorized, "bad signature for terminal " + m.TerminalID}
 	}
-	hd, err := h.store.Head(ctx, m.TerminalID)
-	if err != nil {
-		return err
-	}
-	// Remember the handshake: a record made after it is dated after it, and
-	// the offline limits count from it (the terminal's last sync).
-	c.chain, c.helloAt, c.helloSeq = m.TerminalID, h.now(), m.HighSeq
-	err = h.store.Commit(ctx, &Keys{Memos: []string{syncMemo(m.TerminalID)}}, func(tx Tx) error {
+	// Which chain the terminal is on (its own, or a fork it is kept in),
+	// and the handshake remembered: a record made after it is dated after
+	// it, and the offline limits count from it (the terminal's last sync).
+	var cs chainState
+	var hd Head
+	c.helloAt, c.helloSeq = h.now(), m.HighSeq
+	keys := &Keys{Terminals: []string{m.TerminalID}, Memos: []string{chainMemo(m.TerminalID), syncMemo(m.TerminalID)}}
+	err = h.store.Commit(ctx, keys, func(tx Tx) error {
+		cs = chainState{}
+		if err := getMemo(tx, chainMemo(m.TerminalID), &cs); err != nil {
+			return err
+		}
+		var err error
+		if hd, err = tx.Head(cs.current(m.TerminalID)); err != nil {
+			return err
+		}
 		return recordHello(tx, m.TerminalID, hello{At: c.helloAt, HighSeq: m.HighSeq}, hd.Seq)
 	})
 	if err != nil {
 		return err
 	}
+	// A terminal reporting less than the server holds sees it in the
+	// welcome's watermark and stops; the server marks the fork when its
+	// records arrive and differ (a hello delayed in the network can be
+	// stale, records cannot).
+	c.chain, c.forked = cs.current(m.TerminalID), cs.notice()
 	st, err := h.state(ctx, m.MerchantID)
 	if err != nil {
 		return err
 	}
+	st.Fork = c.forked
 	wm := hd.Seq
 	c.next, c.last = wm+1, hd.Hash
+	if c.forked != "" && wm == 0 {
+		c.next = 0 // a new fork chain starts wherever the terminal's records do
+	}
 	welcome := &wire.Message{Type: wire.TypeWelcome, Watermark: wm, Window: h.opts.Window,
 		BatchMax: h.opts.BatchMax, State: st, ServerTime: st.ServerTime,
 		Sig: ed25519.Sign(h.identity, wire.WelcomeMessage(nonce, m.Sig, wm))}
@@ -318,6 +336,9 @@ func (c *conn) batch(b []byte) error {
 	if len(recs) > c.h.opts.BatchMax {
 		return fmt.Errorf("%w: %d records, at most %d", wire.ErrBatch, len(recs), c.h.opts.BatchMax)
 	}
+	if c.next == 0 { // a fresh fork chain: it starts with this batch
+		c.next, c.last = recs[0].Seq, recs[0].Prev
+	}
 	meta, err := verifyBatch(recs, c.term, c.merchant, c.pub, c.next, c.last)
 	if err != nil {
 		return err
@@ -325,7 +346,7 @@ func (c *conn) batch(b []byte) error {
 	if l := &recs[len(recs)-1]; l.Seq >= c.next {
 		c.next, c.last = l.Seq+1, l.Hash
 	}
-	c.submit(&job{kind: jobBatch, c: c, term: c.term, chain: c.chain, merchant: c.merchant, recs: recs, meta: meta})
+	c.submit(&job{kind: jobBatch, c: c, term: c.term, chain: c.chain, forked: c.forked != "", merchant: c.merchant, recs: recs, meta: meta})
 	return nil
 }
 
@@ -357,6 +378,10 @@ func (c *conn) done(j *job) {
 		return
 	}
 	c.offer(b) // never block the committer on one slow terminal
+	if j.forkedNow {
+		// The terminal hears of the fork in the welcome of its next connection.
+		c.stop(wire.CloseFork, "ledger fork: reconnect")
+	}
 }
 
 // pushState sends the merchant's current state to one connection.
@@ -366,6 +391,7 @@ func (c *conn) pushState() {
 		c.h.logf("hub: state for %s: %v", c.term, err)
 		return
 	}
+	st.Fork = c.forked
 	if b, err := wire.Encode(&wire.Message{Type: wire.TypeState, State: st, ServerTime: st.ServerTime}); err == nil {
 		c.offer(b)
 	}

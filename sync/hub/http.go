@@ -31,6 +31,7 @@ const maxAdminBody = 1 << 20
 //	POST /admin/merchants/{id}/unblock
 //	POST /admin/terminals                 {"merchant_id","terminal_id"} → credential
 //	POST /admin/terminals/{id}/revoke
+//	POST /admin/terminals/{id}/reset      (accept a forked terminal's new chain)
 //	POST /admin/mint                      MintRequest → {"codes":[...]}
 //	POST /admin/revoke                    {"voucher":"16 hex digits"}
 //	POST /admin/keys/rotate               → {"key_id": "8 hex digits"}
@@ -75,6 +76,7 @@ func (h *Hub) Handler() http.Handler {
 		writeResult(w, ts, err)
 	})
 	admin.HandleFunc("POST /admin/terminals/{id}/revoke", h.adminPath(h.RevokeTerminal))
+	admin.HandleFunc("POST /admin/terminals/{id}/reset", h.adminPath(h.ResetTerminal))
 	admin.HandleFunc("POST /admin/mint", h.adminJSON(func(ctx context.Context, b []byte) (any, error) {
 		var req MintRequest
 		if err := decodeBody(b, &req); err != nil {
@@ -293,6 +295,11 @@ func (r *Remote) AddTerminal(ctx context.Context, merchantID, terminalID string)
 	var c wire.Credential
 	err := r.do(ctx, http.MethodPost, "/admin/terminals", map[string]string{"merchant_id": merchantID, "terminal_id": terminalID}, &c)
 	return c, err
+}
+
+// ResetTerminal accepts a forked terminal's new chain on the remote server.
+func (r *Remote) ResetTerminal(ctx context.Context, id string) error {
+	return r.do(ctx, http.MethodPost, "/admin/terminals/"+url.PathEscape(id)+"/reset", nil, nil)
 }
 
 // RevokeTerminal revokes a terminal on the remote server.

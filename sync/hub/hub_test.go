@@ -368,9 +368,6 @@ func TestHub_Rejects(t *testing.T) {
 			recs[0].Sig = make([]byte, 64)
 			return recs
 		},
-		"Gap": func(r *rawTerminal) []terminal.Sealed {
-			return r.seal([32]byte{}, 2, body("T1", "M1", 2))
-		},
 	}
 	for name, mk := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -413,16 +410,54 @@ func TestHub_Rejects(t *testing.T) {
 		if ack := r.read(); ack.Outcomes[0].Result != terminal.Conflict || ack.Outcomes[0].Code != terminal.RefundMismatch {
 			t.Fatalf("resend: %+v", ack)
 		}
-		// A different record under a stored sequence (an altered ledger) is
-		// not stored, and said so.
+		// A different record under a stored sequence (an altered ledger):
+		// the terminal is forked; the record is kept, as a conflict with
+		// code fork, apart from the chain the server holds.
 		first := r.seal([32]byte{}, 1, body("T1", "M1", 1))
 		fork := r.seal(first[0].Hash, 2, strings.Replace(body("T1", "M1", 2), "12:00", "18:00", 1))
-		b, _ = wire.AppendBatch(nil, fork)
+		b, _ = wire.AppendBatch(nil, append(first, fork...))
 		if err := r.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
 			t.Fatal(err)
 		}
-		if ack := r.read(); ack.Outcomes[0].Result != terminal.Duplicate || !strings.Contains(ack.Outcomes[0].Detail, "differs") {
+		if ack := r.read(); len(ack.Outcomes) != 2 || ack.Outcomes[1].Result != terminal.Conflict || ack.Outcomes[1].Code != terminal.Fork {
 			t.Fatalf("fork: %+v", ack)
+		}
+		if code, _ := r.closeCode(); code != wire.CloseFork {
+			t.Errorf("close %d after the fork, want %d", code, wire.CloseFork)
+		}
+		if w, _ := h.Watermark(ctx, "T1"); w != 2 {
+			t.Errorf("the chain the server holds moved to %d", w)
+		}
+		_, welcome := dialRaw(t, srv, cred)
+		if welcome.State.Fork == "" {
+			t.Errorf("welcome after the fork does not say so: %+v", welcome.State)
+		}
+		// An administrator resets the terminal: its kept chain is accepted.
+		if err := h.ResetTerminal(ctx, "T1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, welcome := dialRaw(t, srv, cred); welcome.State.Fork != "" || welcome.Watermark != 2 {
+			t.Errorf("welcome after the reset: watermark %d, fork %q", welcome.Watermark, welcome.State.Fork)
+		}
+	})
+	t.Run("GapIsAFork", func(t *testing.T) {
+		c9, err := h.AddTerminal(ctx, "M1", "T9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := dialRaw(t, srv, c9)
+		b, _ := wire.AppendBatch(nil, r.seal([32]byte{}, 2, body("T9", "M1", 2)))
+		if err := r.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+			t.Fatal(err)
+		}
+		if ack := r.read(); len(ack.Outcomes) != 1 || ack.Outcomes[0].Code != terminal.Fork {
+			t.Fatalf("gap: %+v", ack)
+		}
+		if code, _ := r.closeCode(); code != wire.CloseFork {
+			t.Errorf("close %d, want %d", code, wire.CloseFork)
+		}
+		if w, _ := h.Watermark(ctx, "T9"); w != 0 {
+			t.Errorf("watermark %d after a gap", w)
 		}
 	})
 	t.Run("Garbage", func(t *testing.T) {

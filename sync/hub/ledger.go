@@ -28,6 +28,7 @@ type job struct {
 	c        *conn
 	term     string
 	chain    string // where the terminal's records are kept: its id, or "T1#2" after a fork
+	forked   bool   // the terminal's records are kept as a fork (conflicts, not decided)
 	merchant string
 	recs     []terminal.Sealed
 	meta     []recMeta
@@ -35,6 +36,9 @@ type job struct {
 
 	msg *wire.Message
 	err error
+	// forkedNow is set when this batch showed the terminal's ledger forked:
+	// the connection ends after the ack, and the terminal reconnects to hear it.
+	forkedNow bool
 }
 
 // recMeta is what the hub reads from a record's body.
@@ -66,6 +70,9 @@ type recMeta struct {
 	invalid string
 	// checked is set once the record's chain, body and ids are verified.
 	checked bool
+	// forks is set on the first record of a batch that does not continue
+	// the server's chain (a gap, another previous hash): a fork starts there.
+	forks bool
 }
 
 // errRejected wraps the reason a batch is refused whole.
@@ -76,24 +83,31 @@ var errRejected = errors.New("record rejected")
 // chain links every record to it. It runs on the connection's reader, in
 // parallel with other terminals.
 func verifyBatch(recs []terminal.Sealed, term, merchant string, pub ed25519.PublicKey, next uint64, last [32]byte) ([]recMeta, error) {
-	if recs[0].Seq > next {
-		return nil, fmt.Errorf("%w: batch starts at seq %d, expected at most %d", errRejected, recs[0].Seq, next)
-	}
 	meta := make([]recMeta, len(recs))
+	if recs[0].Seq > next {
+		// A gap: the terminal's ledger does not continue the server's.
+		meta[0].forks, next, last = true, recs[0].Seq, recs[0].Prev
+	}
 	for i := range recs {
 		r := &recs[i]
 		if r.Seq < next {
 			continue // a resend: the committer compares it with the stored record
 		}
 		if r.Prev != last {
-			return nil, fmt.Errorf("%w: seq %d: prev hash does not match the chain", errRejected, r.Seq)
+			if r.Seq != next || i > 0 && recs[i-1].Seq >= next {
+				return nil, fmt.Errorf("%w: seq %d: prev hash does not match the chain", errRejected, r.Seq)
+			}
+			meta[i].forks = true // another previous hash than the server's: a fork starts here
 		}
 		if terminal.ChainHash(r.Prev, r.Seq, r.Body) != r.Hash {
 			return nil, fmt.Errorf("%w: seq %d: hash does not match the body", errRejected, r.Seq)
 		}
 		last = r.Hash
 		m := &meta[i]
-		if err := parseBody(r.Body, m); err != nil {
+		forks := m.forks
+		err := parseBody(r.Body, m)
+		m.forks = forks
+		if err != nil {
 			return nil, fmt.Errorf("%w: seq %d: %v", errRejected, r.Seq, err)
 		}
 		if m.TerminalID != term || m.MerchantID != merchant || m.Seq != r.Seq {
@@ -266,7 +280,7 @@ func (h *Hub) observe(group []*job, took time.Duration, err error, now time.Time
 func (h *Hub) applyGroup(tx Tx, group []*job, now time.Time, params terminal.Params, sweep bool, dropped *int) error {
 	*dropped = 0
 	for _, j := range group {
-		j.msg, j.err = nil, nil
+		j.msg, j.err, j.forkedNow = nil, nil, false
 		switch j.kind {
 		case jobBatch:
 			j.err = h.applyBatch(tx, j, now, params)
@@ -289,6 +303,9 @@ func (h *Hub) applyGroup(tx Tx, group []*job, now time.Time, params terminal.Par
 }
 
 func (h *Hub) applyBatch(tx Tx, j *job, now time.Time, params terminal.Params) error {
+	if j.forked {
+		return h.keepFork(tx, j, j.chain, 0, nil)
+	}
 	hd, err := tx.Head(j.chain)
 	if err != nil {
 		return err
@@ -314,8 +331,9 @@ func (h *Hub) applyBatch(tx Tx, j *job, now time.Time, params terminal.Params) e
 			case err != nil:
 				return err
 			case !ok || st.Hash != r.Hash:
-				o.Detail = "differs from the record stored for this sequence"
-				h.noteAlarm(j.term, "seq %d resent with a different hash (a fork of its chain?)", r.Seq)
+				// Another record under a stored sequence: the terminal's
+				// ledger is not the one the server holds.
+				return h.startFork(tx, j, i, outs, now, fmt.Sprintf("seq %d differs from the record the server holds under it", r.Seq))
 			case st.Result == terminal.Conflict:
 				// A conflict is never hidden behind "duplicate": the
 				// terminal may have lost the first answer.
@@ -325,6 +343,9 @@ func (h *Hub) applyBatch(tx Tx, j *job, now time.Time, params terminal.Params) e
 			}
 			outs = append(outs, o)
 			continue
+		}
+		if m.checked && m.forks {
+			return h.startFork(tx, j, i, outs, now, fmt.Sprintf("seq %d does not continue the server's chain at seq %d", r.Seq, w))
 		}
 		if !m.checked || r.Seq != w+1 || r.Prev != last {
 			// The records before this one are good and stay, with the head
@@ -477,6 +498,10 @@ func (h *Hub) checkCode(tx Tx, code string, id terminal.VoucherID) (string, erro
 func (h *Hub) applyClaim(tx Tx, j *job, now time.Time) (*wire.Message, error) {
 	req := j.req
 	ans := &wire.Message{Type: wire.TypeClaimResult, ID: req.ID, Voucher: req.Voucher}
+	if j.c != nil && j.c.forked != "" {
+		ans.Result, ans.Detail = wire.ClaimForked, j.c.forked
+		return ans, nil
+	}
 	v := req.Voucher
 	m, ok, err := tx.Merchant(j.merchant)
 	if err != nil {
@@ -533,4 +558,121 @@ func (h *Hub) applyRelease(tx Tx, j *job) (*wire.Message, error) {
 		}
 	}
 	return ans, nil
+}
+
+// startFork marks the terminal forked (reason) and keeps the records of j
+// from index i on in a new fork chain; outs are the outcomes of those before.
+func (h *Hub) startFork(tx Tx, j *job, i int, outs []terminal.Outcome, now time.Time, reason string) error {
+	// The records before i continue the chain and stay, with the head over them.
+	if i > 0 {
+		prev := &j.recs[i-1]
+		if hd, err := tx.Head(j.chain); err != nil {
+			return err
+		} else if prev.Seq > hd.Seq {
+			if err := tx.SetHead(j.chain, Head{prev.Seq, prev.Hash}); err != nil {
+				return err
+			}
+		}
+	}
+	var cs chainState
+	if err := getMemo(tx, chainMemo(j.term), &cs); err != nil {
+		return err
+	}
+	if cs.Fork == 0 {
+		cs.fork(now, reason)
+		if err := putMemo(tx, chainMemo(j.term), cs); err != nil {
+			return err
+		}
+	}
+	h.noteAlarm(j.term, "%s; its records are kept as fork %s", reason, cs.current(j.term))
+	j.forkedNow = true
+	return h.keepFork(tx, j, cs.current(j.term), i, outs)
+}
+
+// keepFork stores the records of j from index i on in its fork chain, each
+// a conflict with code fork for the auditors; none is decided or counted.
+// A fork chain starts wherever the terminal's records start.
+func (h *Hub) keepFork(tx Tx, j *job, chain string, i int, outs []terminal.Outcome) error {
+	var cs chainState
+	if err := getMemo(tx, chainMemo(j.term), &cs); err != nil {
+		return err
+	}
+	detail := forkDetail(&cs)
+	hd, err := tx.Head(chain)
+	if err != nil {
+		return err
+	}
+	w, last := hd.Seq, hd.Hash
+	for ; i < len(j.recs); i++ {
+		r, m := &j.recs[i], &j.meta[i]
+		if w == 0 && last == ([32]byte{}) {
+			w, last = r.Seq-1, r.Prev
+		}
+		if r.Seq <= w {
+			st, ok, err := tx.Record(chain, r.Seq)
+			if err != nil {
+				return err
+			}
+			o := terminal.Outcome{Seq: r.Seq, Result: terminal.Conflict, Code: terminal.Fork, Detail: detail}
+			if !ok || st.Hash != r.Hash {
+				o.Detail = "differs from the record stored for this sequence; " + detail
+			}
+			outs = append(outs, o)
+			continue
+		}
+		if r.Seq != w+1 || r.Prev != last {
+			if err := tx.SetHead(chain, Head{w, last}); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: seq %d does not follow the fork chain at %d", errRejected, r.Seq, w)
+		}
+		if !m.checked {
+			// Sent under a sequence the server's chain already has: the
+			// reader left it to the committer. Kept only if it is the
+			// terminal's own, whole record.
+			if err := checkKept(r, m, j); err != nil {
+				if err := tx.SetHead(chain, Head{w, last}); err != nil {
+					return err
+				}
+				return err
+			}
+		}
+		sr := StoredRecord{TerminalID: chain, Seq: r.Seq, MerchantID: j.merchant, At: m.At, Kind: m.Kind,
+			Voucher: m.Voucher.ID, Hash: r.Hash, Sig: r.Sig, Body: r.Body, Result: terminal.Conflict, Detail: detail}
+		if err := tx.PutRecord(&sr); err != nil {
+			return err
+		}
+		c := Conflict{RecordID: sr.ID(), TerminalID: j.term, MerchantID: j.merchant, Seq: r.Seq, Voucher: m.Voucher.ID,
+			Category: m.Voucher.Category, DiscountFen: m.DiscountFen, At: m.At, Code: terminal.Fork, Reason: detail}
+		if err := tx.AddConflict(&c); err != nil {
+			return err
+		}
+		outs = append(outs, terminal.Outcome{Seq: r.Seq, Result: terminal.Conflict, Code: terminal.Fork, Detail: detail})
+		w, last = r.Seq, r.Hash
+	}
+	if err := tx.SetHead(chain, Head{w, last}); err != nil {
+		return err
+	}
+	j.msg = &wire.Message{Type: wire.TypeAck, Watermark: w, Upto: j.recs[len(j.recs)-1].Seq, Outcomes: outs}
+	return nil
+}
+
+// checkKept verifies a record the reader did not (one sent under a sequence
+// the server's chain already holds) before it is kept as a fork: its hash,
+// the terminal's signature, and a body of this terminal's.
+func checkKept(r *terminal.Sealed, m *recMeta, j *job) error {
+	if terminal.ChainHash(r.Prev, r.Seq, r.Body) != r.Hash {
+		return fmt.Errorf("%w: seq %d: hash does not match the body", errRejected, r.Seq)
+	}
+	if j.c == nil || !ed25519.Verify(j.c.pub, r.Hash[:], r.Sig) {
+		return fmt.Errorf("%w: seq %d: terminal signature does not verify", errRejected, r.Seq)
+	}
+	if err := parseBody(r.Body, m); err != nil {
+		return fmt.Errorf("%w: seq %d: %v", errRejected, r.Seq, err)
+	}
+	if m.TerminalID != j.term || m.MerchantID != j.merchant || m.Seq != r.Seq {
+		return fmt.Errorf("%w: seq %d: record of terminal %q merchant %q seq %d", errRejected, r.Seq, m.TerminalID, m.MerchantID, m.Seq)
+	}
+	m.checked = true
+	return nil
 }

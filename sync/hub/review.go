@@ -1,12 +1,14 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -304,4 +306,105 @@ func detailCode(detail string) terminal.Code {
 		return ""
 	}
 	return terminal.Code(c)
+}
+
+// A terminal's chain and its forks. A terminal whose ledger does not
+// continue what the server holds for it (wiped or restored: a new chain at
+// sequence 1, a gap, a different previous hash, a record that differs from
+// the one stored under its sequence) is forked: from then on everything it
+// sends is kept, each record a conflict with code fork, in a chain of its
+// own ("T1#1"), until an administrator resets the terminal after an
+// investigation (ResetTerminal). The reset makes the kept chain the
+// terminal's own (its records stay conflicts for the auditors) and what
+// follows it is decided as usual.
+
+func chainMemo(term string) string { return "chain/" + term }
+
+// chainState is a terminal's chains: the one it redeems on and, while it
+// is forked, the one its records are kept in.
+type chainState struct {
+	// Epoch numbers the terminal's accepted chain (0: its first, stored under its id).
+	Epoch int `json:"epoch"`
+	// Fork numbers the chain kept as a fork; 0 when the terminal is not forked.
+	Fork int `json:"fork,omitempty"`
+	// Last is the highest chain number used.
+	Last   int       `json:"last"`
+	Since  time.Time `json:"since,omitzero"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// chainID returns where chain n of a terminal is stored.
+func chainID(term string, n int) string {
+	if n == 0 {
+		return term
+	}
+	return fmt.Sprintf("%s#%d", term, n)
+}
+
+// current returns the chain the terminal's records go to now.
+func (cs *chainState) current(term string) string {
+	if cs.Fork != 0 {
+		return chainID(term, cs.Fork)
+	}
+	return chainID(term, cs.Epoch)
+}
+
+// fork starts keeping the terminal's records as a fork, for reason.
+func (cs *chainState) fork(now time.Time, reason string) {
+	cs.Last++
+	cs.Fork, cs.Since, cs.Reason = cs.Last, now, reason
+}
+
+// notice is what the terminal and its cashier are told of a fork.
+func (cs *chainState) notice() string {
+	if cs.Fork == 0 {
+		return ""
+	}
+	return terminal.Explain(terminal.Errorf(terminal.Fork, "since %s: %s", stamp(cs.Since), cs.Reason))
+}
+
+func stamp(t time.Time) string { return t.In(terminal.Zone).Format(time.DateTime) }
+
+// forkDetail is a fork record's outcome detail.
+func forkDetail(cs *chainState) string { return cs.notice() }
+
+// ResetTerminal accepts a terminal's new chain after an investigation of
+// its fork: the chain kept as a fork becomes the terminal's own (its records
+// stay conflicts) or, if it is not forked, the terminal starts a new chain
+// at sequence 1 (a replaced machine). Its connection is closed so that it
+// reconnects and hears the news.
+func (h *Hub) ResetTerminal(ctx context.Context, terminalID string) error {
+	if err := h.alive(); err != nil {
+		return err
+	}
+	if _, ok, err := h.store.Terminal(ctx, terminalID); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("terminal %s: %w", terminalID, ErrUnknown)
+	}
+	err := h.store.Commit(ctx, &Keys{Memos: []string{chainMemo(terminalID)}}, func(tx Tx) error {
+		var cs chainState
+		if err := getMemo(tx, chainMemo(terminalID), &cs); err != nil {
+			return err
+		}
+		if cs.Fork != 0 {
+			cs.Epoch = cs.Fork
+		} else {
+			cs.Last++
+			cs.Epoch = cs.Last
+		}
+		cs.Fork, cs.Since, cs.Reason = 0, time.Time{}, ""
+		return putMemo(tx, chainMemo(terminalID), cs)
+	})
+	if err != nil {
+		return err
+	}
+	h.logf("hub: terminal %s reset: a new chain is accepted", terminalID)
+	h.mu.Lock()
+	c := h.conns[terminalID]
+	h.mu.Unlock()
+	if c != nil {
+		c.stop(wire.CloseFork, "terminal reset: reconnect")
+	}
+	return nil
 }

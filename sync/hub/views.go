@@ -74,6 +74,8 @@ func (h *Hub) AddAction(ctx context.Context, a Action) error {
 	if a.At.IsZero() {
 		a.At = h.now()
 	}
+	// Microseconds, as PostgreSQL keeps them: every store gives back the same time.
+	a.At = a.At.Truncate(time.Microsecond)
 	return h.store.AddAction(ctx, a)
 }
 

@@ -66,7 +66,7 @@ func TestClaims_Stampede(t *testing.T) {
 	})
 }
 
-// TestClaims_LimitsExact: 200 holders each send 5 claims at once (four
+// TestClaims_LimitsExact: 100 holders each send 5 claims at once (four
 // denominations, one of them twice) to drops that cannot sell out: each
 // ends with exactly 3 vouchers, all of different denominations, and
 // exactly 2 refusals for a limit.
@@ -80,7 +80,7 @@ func TestClaims_LimitsExact(t *testing.T) {
 		for _, d := range dens[:4] {
 			k.drop(d.c, d.d, 1000)
 		}
-		const holders = 200
+		const holders = 100
 		got := make([][]answer, holders)
 		var wg gosync.WaitGroup
 		for h := range holders {
@@ -356,7 +356,7 @@ func TestClaims_WithHub(t *testing.T) {
 }
 
 // TestClaims_TwoInstances: on PostgreSQL two voucherd instances serve one
-// database; 1,000 claimers split between them on a drop of 100 get exactly
+// database; 400 claimers split between them on a drop of 100 get exactly
 // 100 vouchers, none twice.
 func TestClaims_TwoInstances(t *testing.T) {
 	a := newKit(t, enginePG, ten)
@@ -364,7 +364,7 @@ func TestClaims_TwoInstances(t *testing.T) {
 	b.open()
 	t.Cleanup(b.close)
 	a.drop(terminal.Retail, r200, 100)
-	answers := make([]answer, 1000)
+	answers := make([]answer, 400)
 	var wg gosync.WaitGroup
 	for i := range answers {
 		k := a

@@ -20,6 +20,10 @@ type Credential struct {
 	Seed []byte `json:"seed"`
 	// Server is a hint of the sync URL ("ws://host:port/v1/sync"); may be empty.
 	Server string `json:"server,omitempty"`
+	// CA, if set, is PEM of the certificates the terminal trusts for a
+	// wss:// server (the county's CA, or the server's own certificate);
+	// empty means the system's roots. Older credentials have none.
+	CA []byte `json:"ca,omitempty"`
 	// Servers are more sync URLs of the same programme (several voucherd
 	// instances on one database); the agent tries Server, then these, in
 	// turn. Credentials made before it have none.
@@ -43,6 +47,9 @@ func (c *Credential) Check() error {
 		return fmt.Errorf("%w: seed of %d bytes, want %d", ErrCredential, len(c.Seed), ed25519.SeedSize)
 	case len(c.ServerKey) != 0 && len(c.ServerKey) != ed25519.PublicKeySize:
 		return fmt.Errorf("%w: server key of %d bytes", ErrCredential, len(c.ServerKey))
+	}
+	if _, err := c.TLSConfig(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -65,6 +65,10 @@ const (
 	// CloseRejected: a record failed verification (broken chain, bad
 	// signature, another merchant's record); the batch was not stored.
 	CloseRejected = 4409
+	// CloseFork: the terminal's ledger does not continue what the server
+	// holds (or an administrator reset it): reconnect, and read the fork
+	// in the welcome's state.
+	CloseFork = 4410
 	// CloseServiceRestart is the standard 1012: the server is shutting down.
 	CloseServiceRestart = 1012
 	// CloseTryAgainLater is the standard 1013.

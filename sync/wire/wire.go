@@ -76,6 +76,9 @@ const (
 	ClaimInvalid ClaimResult = "invalid"
 	// ClaimBlocked: the terminal's merchant is blocked (decline merchant_blocked).
 	ClaimBlocked ClaimResult = "blocked"
+	// ClaimForked: the server holds the terminal's ledger as a fork; it
+	// redeems nothing until it is reset (decline offline_limit, reason fork).
+	ClaimForked ClaimResult = "fork"
 )
 
 // Decline returns the decline code a terminal shows for a refused claim, or
@@ -90,6 +93,8 @@ func (r ClaimResult) Decline() terminal.Code {
 		return terminal.BadSignature
 	case ClaimBlocked:
 		return terminal.MerchantBlocked
+	case ClaimForked:
+		return terminal.OfflineLimit
 	}
 	return ""
 }

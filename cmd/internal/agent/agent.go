@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,10 +86,14 @@ type Agent struct {
 	http    *http.Server
 	ln      net.Listener
 	poke    chan struct{}
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	once    sync.Once
-	err     error
+	// lost are the online claims of checkouts lost when the agent last
+	// stopped mid-sale, until they are given back (releaseLost).
+	lostMu sync.Mutex
+	lost   []offline.Hold
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+	err    error
 }
 
 // New returns an agent for opts; it does no I/O.
@@ -148,7 +154,10 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 			a.log.Warn("lane", "op", op, "err", err)
 		}}
 	if a.link.enabled() {
-		lcfg.Auth = a.link
+		lcfg.Auth, lcfg.Holds = a.link, a.ledger
+	}
+	if a.lost, err = a.ledger.Holds(ctx); err != nil {
+		return fmt.Errorf("agent: %w", err)
 	}
 	if o.Scanner.Device != "" {
 		sc := o.Scanner
@@ -168,7 +177,7 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 	if a.scanner != nil {
 		scfg.Scanner = a.scannerState
 	}
-	scfg.Alerts, scfg.Backup = a.ledgerAlerts, a.ledger.Backup
+	scfg.Alerts, scfg.Backup = a.alerts, a.ledger.Backup
 	a.server = till.NewServer(scfg)
 	if st, err := a.ledger.LoadState(ctx); err == nil {
 		a.lane.SetState(st)
@@ -203,6 +212,10 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 		}
 	}()
 	go func() { defer a.wg.Done(); a.statusLoop(ctx) }()
+	if len(a.lost) > 0 {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.releaseLost(ctx) }()
+	}
 	a.log.Info("posagent running", "terminal", o.Credential.TerminalID, "merchant", o.Credential.MerchantID,
 		"http", "http://"+a.ln.Addr().String(), "scanner", o.Scanner.Device, "server", o.Server, "data", o.DataDir)
 	return nil
@@ -375,6 +388,15 @@ func (a *Agent) ledgerAlerts() []till.Alert {
 			Message:   "离线账本校验异常（记录损坏或被改动，或账本文件无法读取），已停止离线用券；请联系维护人员",
 			MessageEN: "the offline ledger failed its audit (a damaged or altered record, or the file cannot be read); offline vouchers are stopped: call support"})
 	}
+	if lost := a.lostHolds(); len(lost) > 0 {
+		ids := make([]string, len(lost))
+		for i, h := range lost {
+			ids[i] = h.Checkout
+		}
+		out = append(out, till.Alert{Code: AlertCheckoutLost,
+			Message:   "重启前未完成的订单未记账（" + strings.Join(ids, "、") + "），正在释放其券的锁定",
+			MessageEN: "checkouts lost when the agent restarted were not committed (" + strings.Join(ids, ", ") + "); giving their vouchers' claims back"})
+	}
 	u := a.ledger.Usage()
 	switch {
 	case u.DiskFull:
@@ -393,4 +415,62 @@ func (a *Agent) ledgerAlerts() []till.Alert {
 			MessageEN: "the offline ledger is nearly full: sync and plan a compaction"})
 	}
 	return out
+}
+
+// alerts are the faults the screens show in red: the ledger's, and a fork
+// of the ledger the server reported (the lane redeems nothing until the
+// terminal is reset).
+func (a *Agent) alerts() []till.Alert {
+	out := a.ledgerAlerts()
+	if st, ok := a.lane.State(); ok && st.Fork != "" {
+		e := terminal.Declinef(terminal.OfflineLimit, terminal.ReasonFork, "%s", st.Fork)
+		out = append(out, till.Alert{Code: string(terminal.ReasonFork), Message: e.Message, MessageEN: e.MessageEN + " (" + st.Fork + ")"})
+	}
+	return out
+}
+
+// AlertCheckoutLost is the alert shown while the online claims of checkouts
+// lost when the agent stopped mid-sale are being given back.
+const AlertCheckoutLost = "checkout_lost"
+
+// releaseEvery paces the retries of giving back a lost checkout's claim.
+const releaseEvery = 5 * time.Second
+
+// releaseLost gives back the server's claims that checkouts lost in a crash
+// held (their sales were not committed: a committed sale's record replaces
+// its hold), retrying until the server takes each, then forgets them.
+func (a *Agent) releaseLost(ctx context.Context) {
+	for _, h := range a.lostHolds() {
+		a.log.Warn("checkout lost when the agent stopped mid-sale: not committed; giving its voucher's online claim back (重启前未完成的订单未记账，释放券的锁定)",
+			"checkout", h.Checkout, "voucher", h.Voucher.String())
+	}
+	t := time.NewTicker(releaseEvery)
+	defer t.Stop()
+	for len(a.lostHolds()) > 0 {
+		for _, h := range a.lostHolds() {
+			if err := a.link.Release(ctx, h.Voucher); err != nil {
+				continue
+			}
+			if err := a.ledger.Unhold(ctx, h.Checkout); err != nil {
+				a.log.Warn("forget a released claim", "checkout", h.Checkout, "err", err)
+				continue
+			}
+			a.log.Info("lost checkout's claim given back", "checkout", h.Checkout, "voucher", h.Voucher.String())
+			a.lostMu.Lock()
+			a.lost = slices.DeleteFunc(a.lost, func(x offline.Hold) bool { return x == h })
+			a.lostMu.Unlock()
+			a.pokeStatus()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Agent) lostHolds() []offline.Hold {
+	a.lostMu.Lock()
+	defer a.lostMu.Unlock()
+	return slices.Clone(a.lost)
 }

@@ -20,7 +20,7 @@ import (
 // are given by the test. The end-to-end test in cmd/voucherd reads a real
 // server's store.
 type chain struct {
-	t       *testing.T
+	t       testing.TB
 	issuer  ed25519.PrivateKey
 	keys    map[string]ed25519.PrivateKey
 	heads   map[string]*county.Record
@@ -31,7 +31,7 @@ type chain struct {
 
 var day = time.Date(2022, 10, 1, 0, 0, 0, 0, terminal.Zone)
 
-func newChain(t *testing.T) *chain {
+func newChain(t testing.TB) *chain {
 	return &chain{t: t, issuer: ed25519.NewKeyFromSeed(make([]byte, 32)), keys: map[string]ed25519.PrivateKey{},
 		heads: map[string]*county.Record{}, records: map[string]*county.Record{}, next: 0x1000}
 }

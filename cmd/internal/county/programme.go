@@ -175,9 +175,11 @@ func (g *groups) list(less func(a, b string) int) []Group {
 func Build(p *Period, prog *terminal.Programme, actions []Action, iss *Issuance, now time.Time) *Report {
 	rep := &Report{Programme: prog.Name, From: p.From.Format(time.DateOnly), Until: p.Until.Format(time.DateOnly),
 		Generated: now.In(terminal.Zone).Format(time.DateTime), Issuance: iss,
-		Conflicts: []Row{}, RuleBreaks: []Row{}, Flagged: []Row{}, Actions: actions}
-	if rep.Actions == nil {
-		rep.Actions = []Action{}
+		Conflicts: []Row{}, RuleBreaks: []Row{}, Flagged: []Row{}}
+	rep.Actions = make([]Action, 0, len(actions))
+	for _, a := range actions {
+		a.At = a.At.In(terminal.Zone) // as every store gives it back, in the programme's zone
+		rep.Actions = append(rep.Actions, a)
 	}
 	var cat, round, denom, day, mer groups
 	holders := map[terminal.HolderID]bool{}

@@ -333,7 +333,7 @@ func evidence(ctx context.Context, src Source, p *Period, l *terminal.Line, keys
 		}
 	}
 	if l.Record.Kind == terminal.KindRefund {
-		if term, seq, ok := splitID(l.Record.RefundOf); ok {
+		if term, seq, ok := terminal.ParseRecordID(l.Record.RefundOf); ok {
 			if r, found, err := src.Record(ctx, term, seq); err != nil {
 				return nil, err
 			} else if found {

@@ -68,7 +68,8 @@ type Period struct {
 	From, Until time.Time
 	// Lines are the period's records in time order, refunds resolved.
 	Lines []terminal.Line
-	// Stored holds each line's stored record, by record id.
+	// Stored holds where each line is stored (terminal, sequence) and the
+	// server's verdict, by record id; not the bodies.
 	Stored map[string]*Record
 	// Sales holds the redemptions the period's refunds refer to, by id,
 	// also those of earlier days.
@@ -89,8 +90,8 @@ func Load(ctx context.Context, src Source, from, until time.Time) (*Period, erro
 		if err != nil {
 			return err
 		}
-		cp := *r
-		p.Stored[r.ID()] = &cp
+		// Only where it is stored: evidence reads the record again, whole.
+		p.Stored[r.ID()] = &Record{TerminalID: r.TerminalID, Sealed: terminal.Sealed{Seq: r.Seq}, Result: r.Result, Detail: r.Detail}
 		p.Lines = append(p.Lines, terminal.Line{Record: red, Result: r.Result, Detail: r.Detail})
 		if red.Kind == terminal.KindRedemption {
 			p.Sales[red.ID] = red
@@ -106,7 +107,7 @@ func Load(ctx context.Context, src Source, from, until time.Time) (*Period, erro
 		if l.Record.Kind != terminal.KindRefund || l.Of != "" {
 			continue
 		}
-		term, seq, ok := splitID(l.Record.RefundOf)
+		term, seq, ok := terminal.ParseRecordID(l.Record.RefundOf)
 		if !ok {
 			continue
 		}
@@ -135,20 +136,4 @@ func Load(ctx context.Context, src Source, from, until time.Time) (*Period, erro
 		p.Merchants[m.ID] = m
 	}
 	return p, nil
-}
-
-// splitID splits a record id into terminal and sequence.
-func splitID(id string) (string, uint64, bool) {
-	i := strings.LastIndexByte(id, '-')
-	if i <= 0 {
-		return "", 0, false
-	}
-	var seq uint64
-	for _, c := range id[i+1:] {
-		if c < '0' || c > '9' {
-			return "", 0, false
-		}
-		seq = seq*10 + uint64(c-'0')
-	}
-	return id[:i], seq, i+1 < len(id)
 }

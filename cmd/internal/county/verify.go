@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/voucherpos/voucherpos/terminal"
 )
@@ -58,7 +59,8 @@ func Verify(dir string) (int, []Fault, error) {
 			fail(p.ID, "listed twice")
 		}
 		seen[p.ID] = true
-		if p.File != filepath.ToSlash(filepath.Join("records", p.ID+".json")) {
+		if _, _, ok := terminal.ParseRecordID(p.ID); !ok || strings.ContainsAny(p.ID, `/\`) || strings.Contains(p.ID, "..") ||
+			p.File != "records/"+p.ID+".json" {
 			fail(p.ID, "file %q is not records/%s.json", p.File, p.ID)
 			continue
 		}

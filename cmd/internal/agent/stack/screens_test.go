@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -693,4 +694,35 @@ func TestBrowser_OutcomeUnknown(t *testing.T) {
 	page.verdict("the unknown outcome", "warn", "请勿重复收款")
 	page.waitFor("the verdict", `document.getElementById("verdict").textContent.includes("记账结果未知")`)
 	page.screenshot("cashier-outcome-unknown.png")
+}
+
+// TestBrowser_Fork: the terminal's ledger is wiped and the agent starts on a
+// fresh one; the server holds more of its chain, so the screen says the
+// ledger does not continue and a voucher is declined for it, in plain words.
+func TestBrowser_Fork(t *testing.T) {
+	s, _, page := screenStack(t, "T1")
+	ctx := context.Background()
+	term := s.Terminals[0]
+	co := scanInto(t, s, term, page, 0x93, basket200...)
+	page.verdict("the approval", "ok", "")
+	if _, err := term.Complete(ctx, co.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := term.WaitSynced(ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := term.Agent.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(term.DataDir(), agent.LedgerFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := term.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fork := terminal.Declinef(terminal.OfflineLimit, terminal.ReasonFork, "").Message
+	page.waitFor("the fork banner", fmt.Sprintf(`document.getElementById("alerts").textContent.includes(%q)`, fork))
+	scanInto(t, s, term, page, 0x94, basket200...)
+	page.verdict("a voucher declined for the fork", "bad", fork)
+	page.screenshot("cashier-fork.png")
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent"
+	"github.com/voucherpos/voucherpos/cmd/internal/hubmetrics"
 	"github.com/voucherpos/voucherpos/drivers/qrimage"
 	"github.com/voucherpos/voucherpos/drivers/serial"
 	firmwaresim "github.com/voucherpos/voucherpos/firmware-sim"
@@ -102,12 +103,15 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			s.Close()
 		}
 	}()
+	metrics := hubmetrics.New()
 	s.Hub, s.Issuing, err = boltstore.OpenServer(filepath.Join(o.Dir, "hub"), hub.Options{Create: true, Now: o.Now,
-		Logf: func(f string, a ...any) { o.Log.Debug(fmt.Sprintf(f, a...), "component", "hub") }},
+		Logf:  func(f string, a ...any) { o.Log.Debug(fmt.Sprintf(f, a...), "component", "hub") },
+		Hooks: metrics.Hooks(), Metrics: metrics.Handler(o.Log)},
 		issuing.Options{QR: func(w io.Writer, code string) error { return qrimage.WritePNG(w, code, 300) }})
 	if err != nil {
 		return s, err
 	}
+	metrics.Watch(s.Hub)
 	s.ln, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return s, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -54,6 +55,25 @@ func TestStack_Day(t *testing.T) {
 	}
 	if err := s.Report(context.Background(), s.Terminals[0], io.Discard); err != nil {
 		t.Fatal(err)
+	}
+	// After the day, both binaries' /metrics show what happened.
+	for _, m := range []struct{ url, want string }{
+		{s.HubURL + "/metrics", "voucherd_decisions_total{result=\"accepted\"}"},
+		{s.HubURL + "/metrics", "voucherd_connected_terminals 2"},
+		{s.HubURL + "/metrics", "voucherd_group_commit_records_count"},
+		{s.Terminals[0].Agent.URL() + "/metrics", "posagent_decisions_total{code=\"approved\"}"},
+		{s.Terminals[0].Agent.URL() + "/metrics", "posagent_scans_total"},
+		{s.Terminals[0].Agent.URL() + "/metrics", "posagent_sync_batch_seconds_count"},
+	} {
+		resp, err := http.Get(m.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), m.want) {
+			t.Errorf("GET %s: %d, lacks %s", m.url, resp.StatusCode, m.want)
+		}
 	}
 	if t.Failed() {
 		t.Log(out.String())

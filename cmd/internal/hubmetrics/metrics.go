@@ -1,4 +1,8 @@
-package main
+// Package hubmetrics is voucherd's Prometheus metrics, in a registry of
+// their own (no global state), fed by the hub's hooks and read from the
+// hub at each scrape; cmd/voucherd and the in-process stack of posdemo and
+// the tests wire the same set.
+package hubmetrics
 
 import (
 	"context"
@@ -15,9 +19,9 @@ import (
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
-// serverMetrics are voucherd's Prometheus metrics, in a registry of their
-// own, served at /metrics behind the admin authentication.
-type serverMetrics struct {
+// Metrics are voucherd's Prometheus metrics, served at /metrics behind the
+// admin authentication (hub.Options.Metrics).
+type Metrics struct {
 	reg      *prometheus.Registry
 	records  *prometheus.CounterVec
 	claims   *prometheus.CounterVec
@@ -26,8 +30,9 @@ type serverMetrics struct {
 	failures prometheus.Counter
 }
 
-func newServerMetrics() *serverMetrics {
-	m := &serverMetrics{
+// New returns the metrics, registered in a new registry.
+func New() *Metrics {
+	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "voucherd_decisions_total",
 			Help: "Synced records the server decided, by result: accepted, duplicate or conflict."}, []string{"result"}),
@@ -52,8 +57,8 @@ func newServerMetrics() *serverMetrics {
 	return m
 }
 
-// hooks returns the hub hooks that feed m.
-func (m *serverMetrics) hooks() hub.Hooks {
+// Hooks returns the hub hooks that feed m (hub.Options.Hooks).
+func (m *Metrics) Hooks() hub.Hooks {
 	return hub.Hooks{
 		GroupCommit: func(records, _ int, took time.Duration, err error) {
 			if err != nil {
@@ -105,10 +110,10 @@ func (c fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(fleetExposureDesc, prometheus.GaugeValue, fen)
 }
 
-// handler serves m (hub.Options.Metrics).
-func (m *serverMetrics) handler(log *slog.Logger) http.Handler {
+// Handler serves m (hub.Options.Metrics); log receives scrape errors.
+func (m *Metrics) Handler(log *slog.Logger) http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})
 }
 
-// watch adds h's fleet to m, once h is open.
-func (m *serverMetrics) watch(h *hub.Hub) { m.reg.MustRegister(fleetCollector{h}) }
+// Watch adds h's connected terminals and fleet to m, once h is open.
+func (m *Metrics) Watch(h *hub.Hub) { m.reg.MustRegister(fleetCollector{h}) }

@@ -26,7 +26,7 @@ const (
 	// Conflicted: the server kept the record but did not accept the
 	// voucher because of another record or the issuer: it was redeemed or
 	// held elsewhere, or revoked. Never subsidy.
-	Conflicted Standing = "conflict"
+	Conflicted Standing = Standing(Conflict)
 	// RuleBreak: the server did not accept the record because the record
 	// itself breaks the programme's rules (its amounts, threshold,
 	// category, time, chain, or a code that does not verify). Never

@@ -142,6 +142,13 @@ func (f *framer) push(p []byte, at time.Time) []frame {
 // marker means the frame goes on: again returns the bytes held since the
 // pause, for the caller to push as ordinary bytes.
 func (f *framer) resume(c byte, at time.Time) (fr frame, verdict bool, again []byte) {
+	if c == stx && len(f.after) == 0 && f.cfg.suffix == SuffixETX {
+		// With STX/ETX framing an STX is the start of a frame, marker or not.
+		fr = f.drop("unterminated frame (the line went quiet inside it, then a new frame began)", f.buf, f.last)
+		f.buf = append(f.buf[:0], stx)
+		f.paused = false
+		return fr, true, nil
+	}
 	f.after = append(f.after, c)
 	if (f.cfg.prefix == "" && f.cfg.aim == AIMOff) || !f.couldStart(f.after) {
 		again = append([]byte(nil), f.after...)

@@ -208,3 +208,22 @@ func TestUnits(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeLayout: the README's layout table names every package of the
+// module, so a newcomer finds each one.
+func TestReadmeLayout(t *testing.T) {
+	out, err := exec.Command("go", "list", "../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		rel := strings.TrimPrefix(pkg, "github.com/voucherpos/voucherpos/")
+		if !bytes.Contains(readme, []byte("`"+rel+"`")) && !bytes.Contains(readme, []byte("`"+rel+"/`")) {
+			t.Errorf("README's layout table does not name %s", rel)
+		}
+	}
+}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,7 +19,8 @@ import (
 	"github.com/voucherpos/voucherpos/offline"
 )
 
-// TestBackup_WhileSelling takes a backup of a running agent's ledger while
+// TestBackup_WhileSelling takes a backup of a running agent's ledger (a
+// posagent process) while
 // the till keeps selling: the copy passes posagent verify and holds every
 // sale answered before the backup began. verify works on the running
 // agent's ledger too, and on the stopped one; a tampered ledger fails it.
@@ -25,11 +28,11 @@ func TestBackup_WhileSelling(t *testing.T) {
 	dir, cred, issuer := killSetup(t)
 	addr := freeAddr(t)
 	base := "http://" + addr
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"-data", dir, "-credential", cred, "-scanner", "none", "-http", addr, "-log-level", "error"}, &bytes.Buffer{}, os.Stderr)
-	}()
+	agentProc := exec.Command(buildAgent(t), "-data", dir, "-credential", cred, "-scanner", "none", "-http", addr, "-log-level", "error")
+	agentProc.Stderr = os.Stderr
+	if err := agentProc.Start(); err != nil {
+		t.Fatal(err)
+	}
 	for range 400 {
 		if resp, err := http.Get(base + "/api/v1/status"); err == nil {
 			resp.Body.Close()
@@ -82,9 +85,9 @@ func TestBackup_WhileSelling(t *testing.T) {
 	}
 	close(stop)
 	<-selling
-	cancel()
-	if c := <-done; c != 0 {
-		t.Fatalf("agent exit %d", c)
+	_ = agentProc.Process.Signal(syscall.SIGTERM)
+	if err := agentProc.Wait(); err != nil {
+		t.Fatalf("agent: %v", err)
 	}
 
 	bdir := t.TempDir()

@@ -32,8 +32,11 @@ const (
 
 var upgrader = websocket.Upgrader{
 	HandshakeTimeout: handshakeWait,
-	ReadBufferSize:   64 << 10,
-	WriteBufferSize:  16 << 10,
+	// Zero: the connection keeps reading through the HTTP server's own
+	// 4 KiB buffer instead of a 64 KiB one of its own, which every idle
+	// terminal would hold (a 1,000-record batch takes a few more reads).
+	ReadBufferSize:  0,
+	WriteBufferSize: 16 << 10,
 	// Write buffers are held only while a message is written.
 	WriteBufferPool:   &gosync.Pool{},
 	EnableCompression: false,

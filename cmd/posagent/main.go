@@ -132,7 +132,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	profile := fs.String("profile", "generic", "scanner profile: honeywell, zebra, datalogic or generic")
 	httpAddr := fs.String("http", agent.DefaultHTTP, "listen address of the API and pages (keep it on loopback)")
 	server := fs.String("server", "", "voucherd sync URL (ws://host:port/v1/sync); empty means the credential's")
-	insecure := fs.Bool("insecure-sync", false, "allow a plain ws:// sync URL to a host other than loopback (records and acks cross the network unauthenticated)")
+	insecure := fs.Bool("insecure-sync", false, "allow a plain ws:// sync URL to a host other than loopback, and plain ws:// with a credential without server_key (records cross the network unprotected; acks verified only with a server_key)")
 	claim := fs.Duration("claim-timeout", terminal.DefaultClaimTimeout, "longest wait for the server's online answer before deciding offline")
 	lf := logging.Register(fs)
 	pinFile := fs.String("refund-pin-file", "", "file holding the manager's PIN every refund must carry (4-12 digits); empty means refunds need none")
@@ -174,7 +174,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *insecure {
 		log.Warn("-insecure-sync: plain ws:// to the network; records, acks and the server's state are not protected")
 	}
-	opts := agent.Options{DataDir: *data, Credential: c, HTTP: *httpAddr, Server: *server, ClaimTimeout: *claim, Log: log}
+	opts := agent.Options{DataDir: *data, Credential: c, HTTP: *httpAddr, Server: *server, ClaimTimeout: *claim, Log: log,
+		InsecureSync: *insecure}
 	if *pinFile != "" {
 		if opts.RefundPIN, err = readPIN(*pinFile); err != nil {
 			return err

@@ -65,6 +65,11 @@ type Options struct {
 	// RefundPIN, if set, is the manager's PIN a refund must carry; empty
 	// means refunds need none.
 	RefundPIN string
+	// InsecureSync syncs even with a server that cannot be authenticated:
+	// a plain ws:// URL with a credential without server_key (posagent's
+	// -insecure-sync). With a server_key the server's messages are
+	// verified regardless.
+	InsecureSync bool
 }
 
 // The concrete types the HTTP side is wired with.

@@ -19,9 +19,10 @@ import (
 // migrateChunk is how many records one transaction of the copy carries.
 const migrateChunk = 5000
 
-// cmdMigrate copies a stopped server's embedded ledger into an empty
-// PostgreSQL database, then checks the copy: counts, every terminal's chain
-// head, and every day's report equal. DIR is opened read-only.
+// cmdMigrate copies a stopped server's embedded ledger, the hub's and the
+// issuing side's (migrate_issuing.go), into an empty PostgreSQL database,
+// then checks the copy: counts, every terminal's chain head, every day's
+// report and every issuing row equal. DIR is opened read-only.
 func cmdMigrate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("migrate")
 	var l ledgerFlags
@@ -51,6 +52,10 @@ func cmdMigrate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	m := &migration{ctx: ctx, src: src, dst: dst, days: map[time.Time]bool{}}
+	im, err := newIssuingMigration(m)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	for _, step := range []struct {
 		what string
 		fn   func() (int, error)
@@ -59,6 +64,8 @@ func cmdMigrate(args []string, stdout, stderr io.Writer) error {
 		{"minted codes", m.minted}, {"revocations", m.revocations}, {"records", m.records},
 		{"live redemptions", m.redemptions}, {"holds", m.holds}, {"conflicts", m.conflicts},
 		{"memos", m.memos}, {"admin log entries", m.actions},
+		{"issue rounds", im.rounds}, {"budget moves", im.moves}, {"drops", im.drops}, {"claims", im.claimsCopy},
+		{"love registrations", im.loves}, {"issuing counters (holder secret, last claim number, last drop id)", im.countersCopy},
 	} {
 		n, err := step.fn()
 		if err != nil {
@@ -69,7 +76,11 @@ func cmdMigrate(args []string, stdout, stderr io.Writer) error {
 	if err := m.verify(); err != nil {
 		return fmt.Errorf("migrate: check of the copy failed: %w", err)
 	}
-	fmt.Fprintf(stdout, "checked: counts, %d chain heads and the reports of %d days are equal; %s is untouched\n", m.heads, len(m.days), *data)
+	if err := im.verify(); err != nil {
+		return fmt.Errorf("migrate: check of the issuing side's copy failed: %w", err)
+	}
+	fmt.Fprintf(stdout, "checked: counts, %d chain heads, the reports of %d days and the issuing side (rounds, budget moves, drops, %d claims, love registrations, counters) are equal; %s is untouched\n",
+		m.heads, len(m.days), im.claims, *data)
 	return nil
 }
 

@@ -121,30 +121,7 @@ func closeCode(err error) int {
 
 func (s *session) handshake(ctx context.Context) (*wire.Message, error) {
 	c := s.c
-	cred := &c.opts.Credential
-	_ = s.ws.SetReadDeadline(time.Now().Add(handshakeWait))
-	ch, err := s.readMsg(wire.TypeChallenge)
-	if err != nil {
-		return nil, err
-	}
-	high, err := c.opts.Outbox.HighSeq(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("outbox: %w", err)
-	}
-	sig := ed25519.Sign(cred.PrivateKey(), wire.HelloMessage(ch.Nonce, cred.TerminalID, cred.MerchantID))
-	rep, fault := c.report(ctx)
-	s.fault = fault
-	hello := &wire.Message{Type: wire.TypeHello, Version: wire.Version, TerminalID: cred.TerminalID,
-		MerchantID: cred.MerchantID, HighSeq: high, Sig: sig, Report: rep}
-	b, err := wire.Encode(hello)
-	if err != nil {
-		return nil, err
-	}
-	_ = s.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteWait))
-	if err := s.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
-	}
-	w, err := s.readWelcome(ch.Nonce, sig)
+	w, high, err := s.exchange(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +138,40 @@ func (s *session) handshake(ctx context.Context) (*wire.Message, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// exchange reads the challenge, sends the hello and reads the welcome,
+// checked; it returns the welcome and the high sequence the hello said.
+func (s *session) exchange(ctx context.Context) (*wire.Message, uint64, error) {
+	c := s.c
+	cred := &c.opts.Credential
+	_ = s.ws.SetReadDeadline(time.Now().Add(handshakeWait))
+	ch, err := s.readMsg(wire.TypeChallenge)
+	if err != nil {
+		return nil, 0, err
+	}
+	high, err := c.opts.Outbox.HighSeq(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("outbox: %w", err)
+	}
+	sig := ed25519.Sign(cred.PrivateKey(), wire.HelloMessage(ch.Nonce, cred.TerminalID, cred.MerchantID))
+	rep, fault := c.report(ctx)
+	s.fault = fault
+	hello := &wire.Message{Type: wire.TypeHello, Version: wire.Version, TerminalID: cred.TerminalID,
+		MerchantID: cred.MerchantID, HighSeq: high, Sig: sig, Report: rep}
+	b, err := wire.Encode(hello)
+	if err != nil {
+		return nil, 0, err
+	}
+	_ = s.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteWait))
+	if err := s.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		return nil, 0, fmt.Errorf("hello: %w", err)
+	}
+	w, err := s.readWelcome(ch.Nonce, sig)
+	if err != nil {
+		return nil, 0, err
+	}
+	return w, high, nil
 }
 
 // readWelcome reads the welcome. A server speaking protocol 2 seals it
@@ -551,4 +562,46 @@ func (s *session) faultChanged() bool {
 		return true
 	}
 	return false
+}
+
+// Probe makes one handshake with the server, as the client would, and
+// ends the connection at once: it saves nothing and sends no record. It
+// reports the server's watermark for this terminal and why the server holds
+// it as a fork ("" if it does not). The agent asks it before it starts a
+// fresh ledger. It tries the URLs in turn until one answers; the client
+// need not be open.
+func (c *Client) Probe(ctx context.Context) (watermark uint64, fork string, err error) {
+	if err := c.opts.Credential.Check(); err != nil {
+		return 0, "", err
+	}
+	if c.opts.Outbox == nil {
+		return 0, "", fmt.Errorf("sync client: Outbox is required")
+	}
+	err = fmt.Errorf("sync client: no server URL")
+	for _, u := range c.urls {
+		var w *wire.Message
+		if w, err = c.probe(ctx, u); err == nil {
+			return w.Watermark, w.State.Fork, nil
+		}
+		err = fmt.Errorf("%s: %w", u, err)
+	}
+	return 0, "", err
+}
+
+func (c *Client) probe(ctx context.Context, u string) (*wire.Message, error) {
+	dctx, cancel := context.WithTimeout(ctx, handshakeWait)
+	defer cancel()
+	ws, _, err := c.opts.Dialer.DialContext(dctx, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	defer ws.Close()
+	ws.SetReadLimit(wire.MaxMessage)
+	s := &session{c: c, ws: ws}
+	w, _, err := s.exchange(dctx)
+	if err != nil {
+		return nil, err
+	}
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "probe"), time.Now().Add(time.Second))
+	return w, nil
 }

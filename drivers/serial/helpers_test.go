@@ -163,7 +163,7 @@ func scanWhole(tb testing.TB, sim *firmwaresim.Sim, sc *serial.Scanner, gap time
 				tb.Fatalf("the simulator paused inside 5 codes in a row (last %v)", p)
 			}
 			tb.Logf("simulator paused %v inside the code: round void", p)
-			drain(sc, 2*gap)
+			drain(sc, settle)
 			continue
 		}
 		if !noSuffix {
@@ -181,7 +181,7 @@ func scanWhole(tb testing.TB, sim *firmwaresim.Sim, sc *serial.Scanner, gap time
 				tb.Fatalf("5 codes in a row reached the driver in pieces (last %q of %q)", got.Code, code)
 			}
 			tb.Logf("the code reached the driver in pieces (%q of %d bytes came, then a quiet gap): round void", got.Code, len(code))
-			drain(sc, 2*gap)
+			drain(sc, settle)
 			continue
 		}
 		if got.Code != code {
@@ -204,6 +204,11 @@ func scanWhole(tb testing.TB, sim *firmwaresim.Sim, sc *serial.Scanner, gap time
 func cutShort(got, code string) bool {
 	return got != "" && len(got) < len(code) && strings.HasPrefix(code, got)
 }
+
+// settle is how long a test lets the line stay quiet after a void round
+// before the next code, so that no piece of the voided one comes late: far
+// longer than the stalls of a loaded host seen (about half a second).
+const settle = time.Second
 
 // nextWithin returns the next scan, or false if none comes within timeout.
 func nextWithin(sc *serial.Scanner, timeout time.Duration) (terminal.Scan, bool) {

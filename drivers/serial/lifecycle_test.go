@@ -57,14 +57,14 @@ func TestScanner_Unplug(t *testing.T) {
 					// boundary; a simulator stalled that long inside the
 					// code split it, which a real scanner does not do.
 					t.Logf("cycle %d: simulator paused %v inside the code", cycle, p)
-					drain(sc, 100*time.Millisecond)
+					drain(sc, settle)
 					scanWhole(t, sim, sc, 50*time.Millisecond, func() string { return voucherCode(r, 60+cycle) })
 					continue
 				}
 				got := next(t, sc, 5*time.Second)
 				if tc.name == "Zebra" && cutShort(got.Code, code) {
 					t.Logf("cycle %d: the code reached the driver in pieces (%d of %d bytes, then a quiet gap)", cycle, len(got.Code), len(code))
-					drain(sc, 100*time.Millisecond)
+					drain(sc, settle)
 					scanWhole(t, sim, sc, 50*time.Millisecond, func() string { return voucherCode(r, 60+cycle) })
 					continue
 				}
@@ -106,7 +106,7 @@ func TestScanner_UnplugMidFrame(t *testing.T) {
 			// The test slept far longer than 60 ms (a loaded machine):
 			// the code went out whole before the cable was pulled.
 			t.Logf("round %d: the code was sent whole before the unplug: round void", round)
-			drain(sc, 200*time.Millisecond)
+			drain(sc, settle)
 			continue
 		}
 		cuts++
@@ -155,12 +155,12 @@ func TestScanner_NoiseAndOverlong(t *testing.T) {
 					// it was a frame of its own. Only a line that went out
 					// whole says anything about the driver.
 					t.Logf("simulator paused %v inside the over-long line", p)
-					drain(sc, 2*gap)
+					drain(sc, settle)
 				} else if tc.baud == 9600 {
 					// Without a suffix the host's delivery of the line can
 					// stall as well (cutShort): its head may then come as a
 					// code of its own, never any other part of it.
-					for _, s := range drained(sc, 2*gap) {
+					for _, s := range drained(sc, settle) {
 						if line := strings.Repeat("A", 400); s.Symbology != "]Q1" || !cutShort(s.Code, line) {
 							t.Fatalf("part of an over-long line delivered: %q %q", s.Symbology, s.Code)
 						}

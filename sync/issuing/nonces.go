@@ -157,6 +157,9 @@ func (p *nonces) fill(ctx context.Context, key func() ed25519.PrivateKey, need f
 		_, prefix := expand(key())
 	batch:
 		for range nonceBatch {
+			if busy() {
+				break batch
+			}
 			select {
 			case p.pool <- makeNonce(&prefix):
 			default:

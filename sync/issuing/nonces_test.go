@@ -125,7 +125,9 @@ func TestNonces_Fill(t *testing.T) {
 	}
 	poke(p.kick)
 	time.Sleep(20 * time.Millisecond)
-	if l := len(p.pool); l != 0 {
+	// The filler checks before each nonce: one being made when claims
+	// came may still land.
+	if l := len(p.pool); l > 1 {
 		t.Fatalf("%d nonces made while busy", l)
 	}
 }

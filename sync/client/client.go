@@ -209,12 +209,8 @@ func (c *Client) Open() error {
 	if o.Outbox == nil || o.State == nil {
 		return fmt.Errorf("sync client: Outbox and State are required")
 	}
-	if len(o.Credential.ServerKey) == 0 && !o.Insecure {
-		for _, u := range c.urls {
-			if strings.HasPrefix(u, "ws://") {
-				return fmt.Errorf("sync client: %s: %w", u, ErrNoServerKey)
-			}
-		}
+	if err := c.checkKey(); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -228,6 +224,20 @@ func (c *Client) Open() error {
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
 	go c.run()
+	return nil
+}
+
+// checkKey refuses a plain ws:// URL when the credential has no server
+// key to verify the server's messages with, unless Options.Insecure.
+func (c *Client) checkKey() error {
+	if len(c.opts.Credential.ServerKey) != 0 || c.opts.Insecure {
+		return nil
+	}
+	for _, u := range c.urls {
+		if strings.HasPrefix(u, "ws://") {
+			return fmt.Errorf("sync client: %s: %w", u, ErrNoServerKey)
+		}
+	}
 	return nil
 }
 

@@ -420,3 +420,23 @@ func TestSealed_Refused(t *testing.T) {
 		t.Errorf("a frame opened twice (replayed): %v", err)
 	}
 }
+
+// A credential without server_key (made before it existed) cannot verify
+// the server's messages: over plain ws:// the client refuses it, unless
+// told the path is trusted (-insecure-sync); then it syncs, checking the
+// sealed frames' order only.
+func TestClient_NoServerKey(t *testing.T) {
+	s := mustServer(t, hub.Options{})
+	cred := s.merchant("M1", "T1")[0]
+	cred.ServerKey = nil
+	l := mustLane(t, cred, s.url(), client.Options{Insecure: true, Backoff: fastOpts().Backoff, PollEvery: fastOpts().PollEvery})
+	c := client.New(client.Options{URL: s.url(), Credential: cred, Outbox: l.ledger, State: l.ledger})
+	if err := c.Open(); !errors.Is(err, client.ErrNoServerKey) {
+		t.Fatalf("plain ws:// without server_key: %v, want ErrNoServerKey", err)
+	}
+	if _, _, err := c.Probe(context.Background()); !errors.Is(err, client.ErrNoServerKey) {
+		t.Fatalf("probe over plain ws:// without server_key: %v, want ErrNoServerKey", err)
+	}
+	l.firstSync().commit(s.mint(3), 3)
+	waitSynced(t, s, l, 3)
+}

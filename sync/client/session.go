@@ -577,6 +577,9 @@ func (c *Client) Probe(ctx context.Context) (watermark uint64, fork string, err 
 	if c.opts.Outbox == nil {
 		return 0, "", fmt.Errorf("sync client: Outbox is required")
 	}
+	if err := c.checkKey(); err != nil {
+		return 0, "", err
+	}
 	err = fmt.Errorf("sync client: no server URL")
 	for _, u := range c.urls {
 		var w *wire.Message

@@ -16,6 +16,10 @@
 //   - $ROOT/usr/local/bin first on PATH, and GOFLAGS=-buildvcs=auto so the
 //     build stamps the revision as on any clone.
 //
+// The blocks use the machine's curl and openssl (server.md's TLS section
+// makes a self-signed certificate; the terminal then syncs over wss://): a
+// machine without them fails the test, and .ci/run installs them.
+//
 // Background jobs the blocks start are killed when the script ends.
 package docs_test
 
@@ -138,6 +142,8 @@ func TestDocs(t *testing.T) {
 		"voucherd_decisions_total",      // curl of voucherd's /metrics
 		"voucherd_connected_terminals",  //
 		"TERMINAL  MERCHANT",            // voucherd terminal list
+		"serving on https://",           // voucherd serve -tls-cert (server.md §5)
+		"M1002-T1  M1002     online",    // the terminal synced over wss:// with the credential's CA
 		"posagent_decisions_total",      // curl of posagent's /metrics
 		"posagent_offline_exposure_fen", //
 		"日报 Daily report",               // posagent report

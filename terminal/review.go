@@ -120,8 +120,8 @@ func Explain(e *Error) string {
 }
 
 // Review decides a synced record rec from sender s with r's programme,
-// keys, revocations and parameters and led as history (r.History is not
-// used). It never panics on any record.
+// keys (and minted codes), revocations and parameters and led as history
+// (r.History is not used). It never panics on any record.
 func (r *Rules) Review(rec *Redemption, s *Sender, led Ledgers) (v Verdict) {
 	if e := r.reviewTime(rec, s); e != nil {
 		v.Decline = e

@@ -31,6 +31,21 @@ func sender() *terminal.Sender {
 		PrevAt: noon.Add(-time.Hour), ConnectedAt: noon.Add(2 * time.Hour), ConnectedSeq: 9, LastSync: noon.Add(-time.Hour)}
 }
 
+// corrupt changes one character of a code's signature, as in TestRules_Decide.
+func corrupt(code string) string {
+	c := []byte(code)
+	c[len(c)-5] ^= 'A' ^ 'B'
+	if c[len(c)-5] == code[len(c)-5] {
+		c[len(c)-5] = '0'
+	}
+	return string(c)
+}
+
+// minted is an issuer's record of its codes (terminal.MintedCodes).
+type minted map[terminal.VoucherID]string
+
+func (m minted) MintedCode(id terminal.VoucherID) (string, bool) { c, ok := m[id]; return c, ok }
+
 func TestRules_Review(t *testing.T) {
 	retail := voucher(terminal.Retail, terminal.Yuan(200), terminal.Yuan(40))
 	other := retail
@@ -104,12 +119,24 @@ func TestRules_Review(t *testing.T) {
 			r.Revoked = terminal.RevocationSet{rec.Voucher.ID: {}}
 		}},
 		{"BadSignature", terminal.BadSignature, func(_ *terminal.Rules, rec *terminal.Redemption, s *terminal.Sender, _ *terminal.MemLedgers) {
-			c := []byte(rec.Code) // one character of the signature changed, as in TestRules_Decide
-			c[len(c)-5] ^= 'A' ^ 'B'
-			if c[len(c)-5] == rec.Code[len(c)-5] {
-				c[len(c)-5] = '0'
-			}
-			rec.Code = string(c)
+			rec.Code = corrupt(rec.Code)
+		}},
+		{"MintedNotVerifiedAgain", "", func(r *terminal.Rules, rec *terminal.Redemption, s *terminal.Sender, _ *terminal.MemLedgers) {
+			// The issuer's record of the code it minted is what makes the
+			// code genuine: a signature the ring would refuse is not checked.
+			rec.Code = corrupt(rec.Code)
+			r.Minted = minted{rec.Voucher.ID: rec.Code}
+		}},
+		{"DiffersFromMinted", terminal.BadSignature, func(r *terminal.Rules, rec *terminal.Redemption, s *terminal.Sender, _ *terminal.MemLedgers) {
+			r.Minted = minted{rec.Voucher.ID: corrupt(rec.Code)} // the record's code verifies, yet it is not the one minted
+		}},
+		{"NotMintedVerified", terminal.BadSignature, func(r *terminal.Rules, rec *terminal.Redemption, s *terminal.Sender, _ *terminal.MemLedgers) {
+			r.Minted = minted{rec.Voucher.ID + 1: rec.Code}
+			rec.Code = corrupt(rec.Code)
+		}},
+		{"MintedUnknownKey", terminal.UnknownKey, func(r *terminal.Rules, rec *terminal.Redemption, s *terminal.Sender, _ *terminal.MemLedgers) {
+			rec.Code = mustEncodeWith(t, rec.Voucher, stranger)
+			r.Minted = minted{rec.Voucher.ID: rec.Code}
 		}},
 		{"UnknownKey", terminal.UnknownKey, func(_ *terminal.Rules, rec *terminal.Redemption, s *terminal.Sender, _ *terminal.MemLedgers) {
 			rec.Code = mustEncodeWith(t, rec.Voucher, stranger)

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voucherpos/voucherpos/cmd/internal/browsertest"
 	"github.com/voucherpos/voucherpos/cmd/internal/county"
+	"github.com/voucherpos/voucherpos/terminal"
 )
 
 // headless runs Debian's Chromium headless on url with args (a screenshot,
@@ -50,12 +52,20 @@ func picture(t *testing.T, name string) string {
 	return filepath.Join(t.TempDir(), name)
 }
 
-// TestCounty_Console signs in to /console/, blocks and unblocks a merchant
-// with a confirmation and a reason, finds both in the admin log and in the
-// programme report, and loads the console and the HTML report in headless
-// Chromium.
+// TestCounty_Console: the county's console on a server with an admin
+// token. Over HTTP: no session leads to the sign-in, a wrong token is
+// refused, and so are a block without the confirmation and a form posted
+// from another site. In headless Chromium, as the county's staff use it: a
+// sign-in with name and token, a merchant blocked by clicking (a reason
+// typed, the box ticked, the confirmation first dismissed, then accepted),
+// the block in the admin log on the page, a till of that merchant declining
+// merchant_blocked, then the unblock the same way and the till approving
+// again. The command line's block and unblock are logged too, and the
+// programme report carries the log.
 func TestCounty_Console(t *testing.T) {
-	d := playCountyDay(t)
+	const token = "county-console-token"
+	d := playCountyDay(t, token)
+	t.Setenv("VOUCHERD_TOKEN", token) // for the admin commands below
 	ctx := context.Background()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
@@ -83,7 +93,10 @@ func TestCounty_Console(t *testing.T) {
 		_, _ = b.ReadFrom(resp.Body)
 		return resp, b.String()
 	}
-	if _, page := post("/console/login", url.Values{"name": {"王审计"}}); !strings.Contains(page, "县级监管台") || !strings.Contains(page, "王审计") {
+	if resp, page := post("/console/login", url.Values{"name": {"冒名者"}, "token": {"guess"}}); resp.Request.URL.Path != "/console/login" || !strings.Contains(page, "令牌错误") {
+		t.Fatalf("a wrong token: landed on %s\n%s", resp.Request.URL, page)
+	}
+	if _, page := post("/console/login", url.Values{"name": {"王审计"}, "token": {token}}); !strings.Contains(page, "县级监管台") || !strings.Contains(page, "王审计") {
 		t.Fatalf("console after login:\n%s", page)
 	}
 	blocked := func() bool {
@@ -96,17 +109,133 @@ func TestCounty_Console(t *testing.T) {
 	if _, page := post("/console/merchants/M1/block", url.Values{"reason": {"核查套现"}}); !strings.Contains(page, "需填写原因并确认") || blocked() {
 		t.Fatalf("block without the confirmation went through (blocked %v):\n%s", blocked(), page)
 	}
-	if _, page := post("/console/merchants/M1/block", url.Values{"reason": {"疑似刷空单,暂停核查"}, "confirm": {"yes"}}); !blocked() || !strings.Contains(page, "已停用 blocked") {
-		t.Fatalf("block with reason and confirmation: blocked %v\n%s", blocked(), page)
-	}
-	req, _ := http.NewRequest("POST", d.srv.URL+"/console/merchants/M1/unblock", strings.NewReader("reason=x&confirm=yes"))
+	req, _ := http.NewRequest("POST", d.srv.URL+"/console/merchants/M1/block", strings.NewReader("reason=x&confirm=yes"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "http://evil.example")
-	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden || !blocked() {
-		t.Fatalf("cross-origin unblock: %v %v, blocked %v", resp.StatusCode, err, blocked())
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden || blocked() {
+		t.Fatalf("cross-origin block: %v %v, blocked %v", resp.StatusCode, err, blocked())
 	}
-	if _, _ = post("/console/merchants/M1/unblock", url.Values{"reason": {"核查无误,恢复"}, "confirm": {"yes"}}); blocked() {
-		t.Fatal("unblock did not unblock")
+	if acts, err := d.s.Hub.Actions(ctx); err != nil || len(acts) != 0 {
+		t.Fatalf("refused requests were logged: %+v %v", acts, err)
+	}
+
+	// In Chromium: sign in with the form.
+	browsertest.CJKFont(t)
+	page := browsertest.Chromium(t)
+	page.Size(1200, 900)
+	page.Navigate(base)
+	page.WaitFor("the sign-in", `location.pathname === "/console/login" && !!document.getElementById("token")`)
+	page.Type("#name", "王审计")
+	page.Type("#token", token)
+	page.Click(`form button[type=submit]`)
+	page.WaitFor("the console", `location.pathname === "/console/" && document.body.innerText.includes("县级监管台") && document.body.innerText.includes("王审计")`)
+	html := page.Eval(`document.documentElement.outerHTML`).(string)
+	for _, want := range []string{"预算使用", "今日分时核销", "<svg", "沁水县百货超市", "待核查的风险信号", "正常 active"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("console in Chromium lacks %q", want)
+		}
+	}
+
+	// Block M1: the reason typed, the box ticked; the confirmation is
+	// first dismissed (nothing happens), then accepted.
+	blockForm := `form[action="/console/merchants/M1/block"]`
+	var dialogs []string
+	answer := false
+	page.Dialog = func(msg string) bool { dialogs = append(dialogs, msg); return answer }
+	// confirmations waits for the page's n-th confirmation dialog (answered
+	// while the page is asked something: see browsertest.Page.Call).
+	confirmations := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); len(dialogs) < n; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d confirmation dialogs, want %d: %q", len(dialogs), n, dialogs)
+			}
+			page.Eval("0")
+		}
+	}
+	page.Type(blockForm+` input[name=reason]`, "疑似刷空单,暂停核查")
+	page.Click(blockForm + ` input[name=confirm]`)
+	page.Click(blockForm + ` button`)
+	confirmations(1)
+	if len(dialogs) != 1 || dialogs[0] != "确认停用商户 M1?\n原因:疑似刷空单,暂停核查" || blocked() {
+		t.Fatalf("the block's confirmation: dialogs %q, blocked %v", dialogs, blocked())
+	}
+	answer = true
+	page.Click(blockForm + ` button`)
+	confirmations(2)
+	page.WaitFor("the block done", `(document.getElementById("msg") || {}).textContent === "已停用商户 block merchant M1" && document.body.innerText.includes("已停用 blocked")`)
+	if !blocked() || len(dialogs) != 2 {
+		t.Fatalf("after the accepted confirmation: blocked %v, dialogs %q", blocked(), dialogs)
+	}
+	logRow := func(i int) string {
+		t.Helper()
+		s, _ := page.Eval(fmt.Sprintf(`(() => { const ts = document.querySelectorAll("table"); const rows = ts[ts.length - 1].querySelectorAll("tr"); return rows.length > %d ? rows[%d].innerText : "" })()`, i, i)).(string)
+		return s
+	}
+	if row := logRow(1); !strings.Contains(row, "王审计") || !strings.Contains(row, county.WhatBlock) || !strings.Contains(row, "M1") || !strings.Contains(row, "疑似刷空单,暂停核查") {
+		t.Errorf("the admin log's newest entry on the page: %q", row)
+	}
+	height, _ := page.Eval(`document.documentElement.scrollHeight`).(float64)
+	page.Size(1200, int(height)) // the whole page
+	page.Screenshot(picture(t, "console.png"))
+	page.Size(1200, 900)
+
+	// A till of M1 learns of the block and declines merchant_blocked.
+	term := d.s.Terminals[0]
+	tillState := func(want bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			var st struct {
+				Blocked bool `json:"merchant_blocked"`
+			}
+			if err := term.Call(ctx, "GET", "/api/v1/status", nil, &st); err == nil && st.Blocked == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the till never showed merchant blocked = %v", want)
+			}
+		}
+	}
+	tillState(true)
+	code, err := d.s.Today(ctx, terminal.Retail, 200_00, 40_00, 0xD001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	co, err := term.Open(ctx, terminal.Item{SKU: "coat", Name: "coat", Category: "clothing", Qty: 1, UnitPriceFen: 300_00})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := func() terminal.Checkout {
+		t.Helper()
+		var got terminal.Checkout
+		if err := term.Call(ctx, "POST", "/api/v1/checkouts/"+co.ID+"/vouchers", map[string]string{"code": code}, &got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := applied(); got.Decline == nil || got.Decline.Code != terminal.MerchantBlocked {
+		t.Fatalf("a voucher at a blocked merchant's till: %+v", got.Decline)
+	}
+
+	// Unblock by clicking, with a reason; the till approves again.
+	unblockForm := `form[action="/console/merchants/M1/unblock"]`
+	page.Type(unblockForm+` input[name=reason]`, "核查无误,恢复")
+	page.Click(unblockForm + ` input[name=confirm]`)
+	page.Click(unblockForm + ` button`)
+	confirmations(3)
+	page.WaitFor("the unblock done", `(document.getElementById("msg") || {}).textContent === "已恢复商户 unblock merchant M1" && document.body.innerText.includes("正常 active")`)
+	if blocked() || len(dialogs) != 3 || dialogs[2] != "确认恢复商户 M1?\n原因:核查无误,恢复" {
+		t.Fatalf("after the unblock: blocked %v, dialogs %q", blocked(), dialogs)
+	}
+	if row := logRow(1); !strings.Contains(row, county.WhatUnblock) || !strings.Contains(row, "核查无误,恢复") || !strings.Contains(logRow(2), county.WhatBlock) {
+		t.Errorf("the admin log on the page: %q, %q", logRow(1), logRow(2))
+	}
+	tillState(false)
+	if got := applied(); got.Decline != nil || got.Status != terminal.StatusVoucherApplied {
+		t.Fatalf("a voucher after the unblock: %+v %s", got.Decline, got.Status)
+	}
+	if err := term.Cancel(ctx, co.ID); err != nil {
+		t.Fatal(err)
 	}
 	acts, err := d.s.Hub.Actions(ctx)
 	if err != nil || len(acts) != 2 || acts[0].Why != "疑似刷空单,暂停核查" || !strings.HasPrefix(acts[0].Who, "王审计") ||
@@ -129,36 +258,15 @@ func TestCounty_Console(t *testing.T) {
 		t.Errorf("programme report's admin log: %+v", prog.Actions)
 	}
 
-	// Chromium loads the console (the session's cookie added by a proxy,
-	// as the browser would send it) and the HTML report.
-	var session *http.Cookie
-	u, _ := url.Parse(base)
-	for _, ck := range jar.Cookies(u) {
-		session = ck
-	}
-	h := d.handler
-	signed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.AddCookie(session)
-		h.ServeHTTP(w, r)
-	}))
-	defer signed.Close()
-	dom := headless(t, signed.URL+"/console/", "--dump-dom")
-	for _, want := range []string{"县级监管台", "预算使用", "今日分时核销", "<svg", "沁水县百货超市", "疑似刷空单,暂停核查", "待核查的风险信号"} {
-		if !strings.Contains(dom, want) {
-			t.Errorf("console in Chromium lacks %q", want)
-		}
-	}
-	headless(t, signed.URL+"/console/", "--window-size=1200,1900", "--screenshot="+picture(t, "console.png"))
-
-	html := filepath.Join(t.TempDir(), "programme.html")
-	voucherd(t, 0, "report", "programme", "-from", d.day, "-until", d.day, "-server", d.srv.URL, "-format", "html", "-out", html)
-	dom = headless(t, "file://"+html, "--dump-dom")
+	report := filepath.Join(t.TempDir(), "programme.html")
+	voucherd(t, 0, "report", "programme", "-from", d.day, "-until", d.day, "-server", d.srv.URL, "-format", "html", "-out", report)
+	dom := headless(t, "file://"+report, "--dump-dom")
 	if n := strings.Count(dom, "<svg"); n != 4 || !strings.Contains(dom, prog.Total.SubsidyFen.Plain()) {
 		t.Errorf("report in Chromium: %d charts, subsidy %s present %v", n, prog.Total.SubsidyFen.Plain(), strings.Contains(dom, prog.Total.SubsidyFen.Plain()))
 	}
-	headless(t, "file://"+html, "--window-size=1000,2400", "--screenshot="+picture(t, "programme-report.png"))
+	headless(t, "file://"+report, "--window-size=1000,2400", "--screenshot="+picture(t, "programme-report.png"))
 	pdf := filepath.Join(t.TempDir(), "programme-report.pdf")
-	headless(t, "file://"+html, "--no-pdf-header-footer", "--print-to-pdf="+pdf)
+	headless(t, "file://"+report, "--no-pdf-header-footer", "--print-to-pdf="+pdf)
 	if b, err := os.ReadFile(pdf); err != nil || !bytes.HasPrefix(b, []byte("%PDF")) || !bytes.Contains(b, []byte("/MediaBox [0 0 594.9")) {
 		t.Errorf("the report does not print on A4 (595×842 pt): %v, %.40q", err, b)
 	}

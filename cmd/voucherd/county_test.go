@@ -41,7 +41,9 @@ type countyDay struct {
 	now     func() time.Time
 }
 
-func playCountyDay(t *testing.T) *countyDay {
+// playCountyDay plays the day on a hub with adminToken ("": loopback
+// callers only) and serves voucherd's handler for it on loopback.
+func playCountyDay(t *testing.T, adminToken string) *countyDay {
 	t.Helper()
 	ctx := context.Background()
 	base, start := terminal.Day(time.Now()).Add(10*time.Hour+30*time.Minute), time.Now()
@@ -59,7 +61,7 @@ func playCountyDay(t *testing.T) *countyDay {
 	}
 	dir := t.TempDir()
 	s, err := stack.Start(ctx, stack.Options{Dir: dir, Terminals: []string{"T1", "T2"}, Now: now, Advance: advance,
-		Log: slog.New(slog.DiscardHandler)})
+		Log: slog.New(slog.DiscardHandler), AdminToken: adminToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +138,7 @@ func playCountyDay(t *testing.T) *countyDay {
 // JSON, `voucherd report` and `voucherd report programme` show the same
 // subsidy, sales and leverage to the fen for a day with every record kind.
 func TestCounty_SameMoneyEverywhere(t *testing.T) {
-	d := playCountyDay(t)
+	d := playCountyDay(t, "")
 	ctx := context.Background()
 	var agents, dashboards terminal.Account
 	for _, term := range d.s.Terminals {
@@ -200,7 +202,7 @@ func TestCounty_SameMoneyEverywhere(t *testing.T) {
 // another; a 10% sample holds at least 10% and every record of the kinds
 // that must be in it; verify passes, and fails with one digit changed.
 func TestCounty_Audit(t *testing.T) {
-	d := playCountyDay(t)
+	d := playCountyDay(t, "")
 	sample := func(rate, seed string) (string, *county.Manifest) {
 		dir := t.TempDir()
 		voucherd(t, 0, "audit", "sample", "-from", d.day, "-until", d.day, "-rate", rate, "-seed", seed, "-out", dir, "-server", d.srv.URL)
@@ -290,7 +292,7 @@ func TestCounty_Audit(t *testing.T) {
 // the same from the embedded ledger and from PostgreSQL after migrate.
 func TestCounty_BothStores(t *testing.T) {
 	dbURL := pgtest.DB(t)
-	d := playCountyDay(t)
+	d := playCountyDay(t, "")
 	voucherd(t, 0, "merchant", "block", "-id", "M1", "-reason", "复核", "-who", "王审计", "-server", d.srv.URL)
 	voucherd(t, 0, "merchant", "unblock", "-id", "M1", "-reason", "复核完毕", "-who", "王审计", "-server", d.srv.URL)
 	d.srv.Close()

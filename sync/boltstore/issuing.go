@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
+	gosync "sync"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -16,30 +18,63 @@ import (
 
 // Buckets of the issuing side, in the same file as the hub's ledger.
 var (
-	bIssuingMeta  = []byte("issuing_meta")  // kSecret → holder pseudonym key; kSwept → claim seq u64
-	bRounds       = []byte("rounds")        // seq u64 → JSON terminal.IssueRound (rounds added)
-	bMoves        = []byte("budget_moves")  // seq u64 → JSON terminal.BudgetMove
-	bDrops        = []byte("drops")         // drop id u64 → JSON terminal.Drop
-	bClaims       = []byte("claims")        // claim seq u64 → JSON issuing.Claim
-	bClaimHolders = []byte("claim_holders") // holder u64 ‖ claim seq u64 → empty
-	bClaimKeys    = []byte("claim_keys")    // Idempotency-Key → claim seq u64
-	bLove         = []byte("love")          // holder u64 → JSON issuing.Love
+	bIssuingMeta = []byte("issuing_meta") // kSecret → holder pseudonym key; kSwept → claim seq u64
+	bRounds      = []byte("rounds")       // seq u64 → JSON terminal.IssueRound (rounds added)
+	bMoves       = []byte("budget_moves") // seq u64 → JSON terminal.BudgetMove
+	bDrops       = []byte("drops")        // drop id u64 → JSON terminal.Drop
+	bClaims      = []byte("claims")       // claim seq u64 → JSON issuing.Claim
+	bLove        = []byte("love")         // holder u64 → JSON issuing.Love
 
-	issuingBuckets = [][]byte{bIssuingMeta, bRounds, bMoves, bDrops, bClaims, bClaimHolders, bClaimKeys, bLove}
+	issuingBuckets = [][]byte{bIssuingMeta, bRounds, bMoves, bDrops, bClaims, bLove}
+
+	// The claims' indexes by holder and by Idempotency-Key were buckets
+	// once; they are kept in memory now (claimIndex) and removed at open.
+	bClaimHolders = []byte("claim_holders")
+	bClaimKeys    = []byte("claim_keys")
 
 	kSecret = []byte("holder_secret")
 	kSwept  = []byte("swept")
 )
 
-// Issuing is the issuing side's store in the hub's bbolt file.
+// Issuing is the issuing side's store in the hub's bbolt file. Open one
+// per file (Store.Issuing): it keeps the claims' indexes in memory.
 type Issuing struct {
 	db *bolt.DB
+	// wmu serialises Update, so that a commit's index entries are in idx
+	// before the next write transaction reads it.
+	wmu gosync.Mutex
+	mu  gosync.RWMutex // guards idx
+	idx claimIndex
 }
 
 var _ issuing.Store = (*Issuing)(nil)
 
+// claimIndex finds claims by holder and by Idempotency-Key. It lives in
+// memory, rebuilt from the claims bucket at open, rather than in buckets of
+// its own: holder pseudonyms and keys are random, so each claim's entry
+// would dirty a leaf page of its own, and every group commit would write
+// (and fsync) a page per claim per index: measured, that cut bbolt's rate
+// in groups of 64 from ~65,000 to ~11,000 puts a second. The claims bucket
+// is keyed by sequence, so a group appends to its last pages only.
+type claimIndex struct {
+	holders map[terminal.HolderID][]uint64 // claim seqs, oldest first
+	keys    map[string]uint64
+}
+
+func newClaimIndex() claimIndex {
+	return claimIndex{holders: map[terminal.HolderID][]uint64{}, keys: map[string]uint64{}}
+}
+
+func (x *claimIndex) add(h terminal.HolderID, key string, seq uint64) {
+	x.holders[h] = append(x.holders[h], seq)
+	if key != "" {
+		x.keys[key] = seq
+	}
+}
+
 // NewIssuing returns the issuing store over an open bbolt file, creating
-// its buckets if missing (not on a read-only file).
+// its buckets if missing and removing the old index buckets (not on a
+// read-only file), and reads every claim into its indexes.
 func NewIssuing(db *bolt.DB) (*Issuing, error) {
 	if !db.IsReadOnly() {
 		err := db.Update(func(tx *bolt.Tx) error {
@@ -48,21 +83,74 @@ func NewIssuing(db *bolt.DB) (*Issuing, error) {
 					return err
 				}
 			}
+			for _, b := range [][]byte{bClaimHolders, bClaimKeys} {
+				if tx.Bucket(b) != nil {
+					if err := tx.DeleteBucket(b); err != nil {
+						return err
+					}
+				}
+			}
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("issuing buckets: %w", err)
 		}
 	}
-	return &Issuing{db: db}, nil
+	s := &Issuing{db: db, idx: newClaimIndex()}
+	err := db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bClaims)
+		if b == nil {
+			return nil // a read-only file from before issuing
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var c struct {
+				Key     string `json:"key"`
+				Voucher struct {
+					Holder terminal.HolderID `json:"holder"`
+				} `json:"voucher"`
+			}
+			if len(k) != 8 {
+				return fmt.Errorf("claim key %x: %w", k, ErrDamaged)
+			}
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("claim %x: %w", k, err)
+			}
+			s.idx.add(c.Voucher.Holder, c.Key, binary.BigEndian.Uint64(k))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("issuing: read claims: %w", err)
+	}
+	return s, nil
 }
 
-// Update runs fn in one bbolt write transaction: one fsync.
+// Update runs fn in one bbolt write transaction: one fsync (two
+// fdatasyncs in bbolt: the pages, then the meta page). The claims it adds
+// join the indexes once it has committed.
 func (s *Issuing) Update(ctx context.Context, fn func(issuing.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(issuingTx{tx}) })
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var added claimIndex
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		added = newClaimIndex()
+		return fn(issuingTx{tx: tx, s: s, added: &added})
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for h, seqs := range added.holders {
+		s.idx.holders[h] = append(s.idx.holders[h], seqs...)
+	}
+	for k, seq := range added.keys {
+		s.idx.keys[k] = seq
+	}
+	s.mu.Unlock()
+	return nil
 }
 
 // View runs fn in a bbolt read transaction.
@@ -70,10 +158,16 @@ func (s *Issuing) View(ctx context.Context, fn func(issuing.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.View(func(tx *bolt.Tx) error { return fn(issuingTx{tx}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(issuingTx{tx: tx, s: s}) })
 }
 
-type issuingTx struct{ tx *bolt.Tx }
+// issuingTx is one transaction; added holds the index entries of the claims
+// a write transaction added (nil in a read transaction).
+type issuingTx struct {
+	tx    *bolt.Tx
+	s     *Issuing
+	added *claimIndex
+}
 
 func (t issuingTx) bucket(name []byte) (*bolt.Bucket, error) {
 	b := t.tx.Bucket(name)
@@ -175,17 +269,31 @@ func (t issuingTx) AddClaim(c *issuing.Claim) error {
 	if cb.Get(key) != nil {
 		return fmt.Errorf("claim %d exists", c.Seq)
 	}
+	if t.added == nil {
+		return fmt.Errorf("issuing: add claim in a read transaction")
+	}
+	if _, ok := t.keySeq(c.Key); ok && c.Key != "" {
+		return fmt.Errorf("claim %d: idempotency key used by another claim", c.Seq)
+	}
 	if err := putJSON(cb, key, c); err != nil {
 		return err
 	}
-	hk := binary.BigEndian.AppendUint64(u64(uint64(c.Voucher.Holder)), c.Seq)
-	if err := t.tx.Bucket(bClaimHolders).Put(hk, nil); err != nil {
-		return err
-	}
-	if c.Key != "" {
-		return t.tx.Bucket(bClaimKeys).Put([]byte(c.Key), key)
-	}
+	t.added.add(c.Voucher.Holder, c.Key, c.Seq)
 	return nil
+}
+
+// keySeq returns the seq of the claim made with an idempotency key, from
+// this transaction's claims or the committed ones.
+func (t issuingTx) keySeq(key string) (uint64, bool) {
+	if t.added != nil {
+		if seq, ok := t.added.keys[key]; ok {
+			return seq, true
+		}
+	}
+	t.s.mu.RLock()
+	defer t.s.mu.RUnlock()
+	seq, ok := t.s.idx.keys[key]
+	return seq, ok
 }
 
 func (t issuingTx) claim(seq []byte) (issuing.Claim, bool, error) {
@@ -200,33 +308,40 @@ func (t issuingTx) claim(seq []byte) (issuing.Claim, bool, error) {
 	return c, true, nil
 }
 
+// The indexes may name a claim a read transaction, opened before its
+// commit, does not see yet: it is left out, as the transaction's snapshot
+// has it. A write transaction sees every indexed claim (Update holds wmu).
+
 func (t issuingTx) ClaimByKey(key string) (issuing.Claim, bool, error) {
-	b, err := t.bucket(bClaimKeys)
-	if err != nil {
-		return issuing.Claim{}, false, err
-	}
-	seq := b.Get([]byte(key))
-	if seq == nil {
+	seq, ok := t.keySeq(key)
+	if !ok {
 		return issuing.Claim{}, false, nil
 	}
-	return t.claim(seq)
+	c, ok, err := t.claim(u64(seq))
+	if err == nil && !ok && t.added != nil {
+		err = fmt.Errorf("key index names claim %d, which is missing", seq)
+	}
+	return c, ok, err
 }
 
 func (t issuingTx) HolderClaims(h terminal.HolderID) ([]issuing.Claim, error) {
-	b, err := t.bucket(bClaimHolders)
-	if err != nil {
-		return nil, err
+	t.s.mu.RLock()
+	seqs := slices.Clone(t.s.idx.holders[h])
+	t.s.mu.RUnlock()
+	if t.added != nil {
+		seqs = append(seqs, t.added.holders[h]...)
 	}
-	prefix := u64(uint64(h))
 	var out []issuing.Claim
-	c := b.Cursor()
-	for k, _ := c.Seek(prefix); len(k) == 16 && string(k[:8]) == string(prefix); k, _ = c.Next() {
-		cl, ok, err := t.claim(k[8:])
+	for _, seq := range seqs {
+		cl, ok, err := t.claim(u64(seq))
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			return nil, fmt.Errorf("holder index names claim %x, which is missing", k[8:])
+			if t.added != nil {
+				return nil, fmt.Errorf("holder index names claim %d, which is missing", seq)
+			}
+			continue
 		}
 		out = append(out, cl)
 	}
@@ -334,8 +449,12 @@ func (t issuingTx) Redeemed(id terminal.VoucherID) (bool, error) {
 	return b.Get(u64(uint64(id))) != nil, nil
 }
 
-// Issuing returns the issuing side's store in the same file as the hub's ledger.
-func (s *Store) Issuing() (*Issuing, error) { return NewIssuing(s.db) }
+// Issuing returns the issuing side's store in the same file as the hub's
+// ledger: the same one at every call, as it keeps indexes in memory.
+func (s *Store) Issuing() (*Issuing, error) {
+	s.issuingOnce.Do(func() { s.issuing, s.issuingErr = NewIssuing(s.db) })
+	return s.issuing, s.issuingErr
+}
 
 // OpenServer opens the embedded store in dir (creating it with
 // hopts.Create) and starts the hub and the issuing side over it; the

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	gosync "sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -44,6 +45,10 @@ type Options struct {
 // Store is the hub's ledger in a bbolt file. Safe for concurrent use.
 type Store struct {
 	db *bolt.DB
+
+	issuingOnce gosync.Once // Issuing
+	issuing     *Issuing
+	issuingErr  error
 }
 
 var _ hub.Store = (*Store)(nil)

@@ -39,6 +39,10 @@ const (
 	sendQueue = 64
 	// statusEvery throttles outbox counts while a backlog drains.
 	statusEvery = 250 * time.Millisecond
+	// rehelloEvery is the least time between two new handshakes made to
+	// report a changed fault (Options.Report): a fault that comes and goes
+	// cannot make the client reconnect more often.
+	rehelloEvery = time.Minute
 )
 
 // Errors of the client.
@@ -74,7 +78,11 @@ type Options struct {
 	OnOutcomes func([]terminal.Outcome)
 	// Report, if set, is asked at every hello for what the terminal tells
 	// the server about itself (agent version, fault); the client fills in
-	// the queue depth and unsynced discount from Outbox.
+	// the queue depth and unsynced discount from Outbox. It is asked again
+	// every PollEvery while a session is up: when its Fault differs from
+	// the one the hello carried, the client makes a new handshake as soon as
+	// no batch or claim is in flight (at most once per rehelloEvery), so the
+	// server's fleet view hears of a fault found mid-session. Keep it cheap.
 	Report func() wire.Report
 	// OnBatch, if set, is called at every acknowledgement with the batch's
 	// record count and the time since it was sent (for metrics; do not block).
@@ -134,6 +142,7 @@ type Client struct {
 	opened  bool
 	closed  bool
 	counted time.Time
+	rehello time.Time // the last new handshake made to report a changed fault
 }
 
 // New returns a client with opts' defaults filled in. It does no I/O.
@@ -270,12 +279,14 @@ func (c *Client) refreshCounts(ctx context.Context, throttle bool) {
 }
 
 // report is the hello's account of the terminal: Options.Report's, with
-// the outbox's counts; nil when Options.Report is.
-func (c *Client) report(ctx context.Context) *wire.Report {
+// the outbox's counts; nil when Options.Report is. fault is Options.Report's
+// own Fault, which the session watches for a change.
+func (c *Client) report(ctx context.Context) (r *wire.Report, fault string) {
 	if c.opts.Report == nil {
-		return nil
+		return nil, ""
 	}
-	r := c.opts.Report()
+	rep := c.opts.Report()
+	r, fault = &rep, rep.Fault
 	n, fen, err := c.opts.Outbox.Unsynced(ctx)
 	switch {
 	case err != nil && r.Fault == "":
@@ -283,8 +294,12 @@ func (c *Client) report(ctx context.Context) *wire.Report {
 	case err == nil:
 		r.QueueDepth, r.UnsyncedFen = n, fen
 	}
-	return &r
+	return r, fault
 }
+
+// errRehello ends a session whose terminal has a changed fault to report:
+// the client connects again at once, and the new hello carries it.
+var errRehello = errors.New("the terminal's fault changed: new handshake to report it")
 
 // Claim asks the server to hold voucher id for this terminal before the
 // cashier approves it. It returns nil if the server holds it (until the
@@ -340,6 +355,10 @@ func (c *Client) run() {
 		welcomed, code, err := c.session(ctx)
 		if ctx.Err() != nil {
 			return
+		}
+		if welcomed && errors.Is(err, errRehello) {
+			c.logf("sync: %v", err)
+			continue
 		}
 		if welcomed {
 			bo.Reset()

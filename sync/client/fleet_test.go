@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -71,5 +72,72 @@ func TestClient_Fleet(t *testing.T) {
 	}
 	if !strings.Contains(ts[0].Alarm, "below the server's watermark 5") {
 		t.Errorf("T1 after a replaced ledger: %+v", ts[0])
+	}
+}
+
+// TestClient_FaultMidSession: a fault the terminal finds while connected
+// reaches the fleet view through a new handshake, and one that changes
+// again soon after waits for the next (no reconnecting at every poll).
+func TestClient_FaultMidSession(t *testing.T) {
+	s := mustServer(t, hub.Options{})
+	creds := s.merchant("M1", "T1")
+	var fault atomic.Value
+	fault.Store("")
+	o := fastOpts()
+	o.Report = func() wire.Report { return wire.Report{Agent: "v1", Fault: fault.Load().(string)} }
+	var rehellos atomic.Int64
+	o.Logf = func(format string, args ...any) {
+		if strings.Contains(fmt.Sprintf(format, args...), "new handshake to report it") {
+			rehellos.Add(1)
+		}
+		t.Logf(format, args...)
+	}
+	l := mustLane(t, creds[0], s.url(), o)
+	l.commit(s.mint(2), 2)
+	waitSynced(t, s, l, 2)
+	fleet := func() hub.TerminalStatus {
+		t.Helper()
+		ts, err := s.hub.Terminals(context.Background())
+		if err != nil || len(ts) != 1 {
+			t.Fatalf("fleet %+v, %v", ts, err)
+		}
+		return ts[0]
+	}
+	first := fleet()
+	if first.Fault != "" || !first.Connected {
+		t.Fatalf("before any fault: %+v", first)
+	}
+	fault.Store("ledger_fault: record 2: hash mismatch")
+	deadline := time.Now().Add(10 * time.Second)
+	for fleet().Fault != "ledger_fault: record 2: hash mismatch" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the fault found mid-session never reached the fleet view: %+v", fleet())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	second := fleet()
+	if n := rehellos.Load(); n != 1 || !second.Connected {
+		t.Errorf("%d new handshakes for one change, connected %v; want 1, true", n, second.Connected)
+	}
+	// Changed again at once: no second new handshake within rehelloEvery,
+	// though many polls pass.
+	fault.Store("disk_low")
+	time.Sleep(20 * o.PollEvery)
+	if got := fleet(); got.Fault != second.Fault || rehellos.Load() != 1 {
+		t.Errorf("a second change reconnected at once (%d new handshakes): %+v", rehellos.Load(), got)
+	}
+	// The next handshake carries it; a sound terminal clears it.
+	l.close()
+	l.open()
+	waitOnline(t, l)
+	if got := fleet(); got.Fault != "disk_low" {
+		t.Errorf("after reconnecting: %+v", got)
+	}
+	fault.Store("")
+	l.close()
+	l.open()
+	waitOnline(t, l)
+	if got := fleet(); got.Fault != "" {
+		t.Errorf("a sound terminal still shows a fault: %+v", got)
 	}
 }

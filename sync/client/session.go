@@ -45,6 +45,7 @@ type session struct {
 	start    uint64      // the sender sends records after it
 	asks     map[uint64]chan *wire.Message
 	fork     string // the server holds the ledger as a fork (state.Fork)
+	fault    string // Options.Report's Fault as the hello carried it
 }
 
 // session runs one connection until it fails or ctx ends. It reports
@@ -125,8 +126,10 @@ func (s *session) handshake(ctx context.Context) (*wire.Message, error) {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	sig := ed25519.Sign(cred.PrivateKey(), wire.HelloMessage(ch.Nonce, cred.TerminalID, cred.MerchantID))
+	rep, fault := c.report(ctx)
+	s.fault = fault
 	hello := &wire.Message{Type: wire.TypeHello, Version: wire.Version, TerminalID: cred.TerminalID,
-		MerchantID: cred.MerchantID, HighSeq: high, Sig: sig, Report: c.report(ctx)}
+		MerchantID: cred.MerchantID, HighSeq: high, Sig: sig, Report: rep}
 	b, err := wire.Encode(hello)
 	if err != nil {
 		return nil, err
@@ -462,10 +465,37 @@ func (s *session) sender(ctx context.Context) {
 		case <-c.kick:
 			c.refreshCounts(ctx, true)
 		case <-poll.C:
+			if s.faultChanged() {
+				s.stop(websocket.CloseNormalClosure, errRehello)
+				return
+			}
 		case <-s.quit:
 			return
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// faultChanged reports whether the terminal's fault (Options.Report) is no
+// longer the one the hello carried and a new handshake may report it now:
+// nothing in flight, and none made for that reason in the last rehelloEvery.
+func (s *session) faultChanged() bool {
+	c := s.c
+	if c.opts.Report == nil || c.opts.Report().Fault == s.fault {
+		return false
+	}
+	s.mu.Lock()
+	busy := s.inflight > 0 || len(s.asks) > 0
+	s.mu.Unlock()
+	if busy {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := time.Now(); c.rehello.IsZero() || now.Sub(c.rehello) >= rehelloEvery {
+		c.rehello = now
+		return true
+	}
+	return false
 }

@@ -41,27 +41,19 @@ type job struct {
 	forkedNow bool
 }
 
-// recMeta is what the hub reads from a record's body.
+// recMeta is what the hub reads from a record's body (readBody).
 type recMeta struct {
 	Kind       terminal.Kind `json:"kind"`
 	Seq        uint64        `json:"seq"`
 	TerminalID string        `json:"terminal_id"`
 	MerchantID string        `json:"merchant_id"`
 	At         time.Time     `json:"at"`
-	Code       string        `json:"code"`
 	Voucher    struct {
 		ID       terminal.VoucherID `json:"id"`
 		Category terminal.Category  `json:"category"`
-		OffFen   terminal.Fen       `json:"off_fen"`
 	} `json:"voucher"`
-	TotalFen        terminal.Fen `json:"total_fen"`
-	EligibleFen     terminal.Fen `json:"eligible_fen"`
-	DiscountFen     terminal.Fen `json:"discount_fen"`
-	PayableFen      terminal.Fen `json:"payable_fen"`
-	RefundOf        string       `json:"refund_of"`
-	RefundFen       terminal.Fen `json:"refund_fen"`
-	VoucherShareFen terminal.Fen `json:"voucher_share_fen"`
-	VoucherReturned bool         `json:"voucher_returned"`
+	DiscountFen terminal.Fen `json:"discount_fen"`
+	RefundOf    string       `json:"refund_of"`
 
 	// rec is the whole record, decoded on the connection's reader; nil
 	// with invalid set if the body is not a record.
@@ -77,6 +69,29 @@ type recMeta struct {
 
 // errRejected wraps the reason a batch is refused whole.
 var errRejected = errors.New("record rejected")
+
+// readBody decodes a record body (JSON of terminal.Redemption, as the
+// terminal's ledger writes it) once, with encoding/json like every other
+// reader of stored bodies, and takes the hub's fields from the record. A
+// body that is JSON of the hub's fields but not a whole record (an item
+// line of the wrong type, say) is kept with invalid saying why; one that
+// is not even that is an error.
+func readBody(b []byte, m *recMeta) error {
+	*m = recMeta{}
+	rec := new(terminal.Redemption)
+	err := json.Unmarshal(b, rec)
+	if err != nil {
+		if err := json.Unmarshal(b, m); err != nil {
+			return fmt.Errorf("record body: %w", err)
+		}
+		m.invalid = "body: " + err.Error()
+		return nil
+	}
+	m.Kind, m.Seq, m.TerminalID, m.MerchantID, m.At = rec.Kind, rec.Seq, rec.TerminalID, rec.MerchantID, rec.At
+	m.Voucher.ID, m.Voucher.Category = rec.Voucher.ID, rec.Voucher.Category
+	m.DiscountFen, m.RefundOf, m.rec = rec.DiscountFen, rec.RefundOf, rec
+	return nil
+}
 
 // verifyBatch checks a batch against the connection's chain position, parses
 // the bodies and verifies the terminal's signature on the last record: the
@@ -105,7 +120,7 @@ func verifyBatch(recs []terminal.Sealed, term, merchant string, pub ed25519.Publ
 		last = r.Hash
 		m := &meta[i]
 		forks := m.forks
-		err := parseBody(r.Body, m)
+		err := readBody(r.Body, m)
 		m.forks = forks
 		if err != nil {
 			return nil, fmt.Errorf("%w: seq %d: %v", errRejected, r.Seq, err)
@@ -117,12 +132,6 @@ func verifyBatch(recs []terminal.Sealed, term, merchant string, pub ed25519.Publ
 		case terminal.KindRedemption, terminal.KindRefund:
 		default:
 			return nil, fmt.Errorf("%w: seq %d: kind %q", errRejected, r.Seq, m.Kind)
-		}
-		var rec terminal.Redemption
-		if err := json.Unmarshal(r.Body, &rec); err != nil {
-			m.invalid = "body: " + err.Error()
-		} else {
-			m.rec = &rec
 		}
 		m.checked = true
 	}
@@ -277,8 +286,9 @@ func (h *Hub) observe(group []*job, took time.Duration, err error, now time.Time
 }
 
 // applyGroup applies every job of a group in tx (safe to run again).
-func (h *Hub) applyGroup(tx Tx, group []*job, now time.Time, params terminal.Params, sweep bool, dropped *int) error {
+func (h *Hub) applyGroup(btx Tx, group []*job, now time.Time, params terminal.Params, sweep bool, dropped *int) error {
 	*dropped = 0
+	tx := newGroupTx(btx)
 	for _, j := range group {
 		j.msg, j.err, j.forkedNow = nil, nil, false
 		switch j.kind {
@@ -299,10 +309,10 @@ func (h *Hub) applyGroup(tx Tx, group []*job, now time.Time, params terminal.Par
 			return fmt.Errorf("drop expired holds: %w", err)
 		}
 	}
-	return nil
+	return tx.flush()
 }
 
-func (h *Hub) applyBatch(tx Tx, j *job, now time.Time, params terminal.Params) error {
+func (h *Hub) applyBatch(tx *groupTx, j *job, now time.Time, params terminal.Params) error {
 	if j.forked {
 		return h.keepFork(tx, j, j.chain, 0, nil)
 	}
@@ -378,12 +388,12 @@ func (h *Hub) applyBatch(tx Tx, j *job, now time.Time, params terminal.Params) e
 }
 
 // decide returns the outcome of a new record: the till's rules decide it
-// again on the server (review); a redemption they approve is accepted
-// unless its voucher is held by another terminal's online claim or its
-// code differs from the one minted; an accepted refund that returns the
-// voucher frees it again. Anything else is kept as a conflict with its
-// code and reason for the auditors.
-func (h *Hub) decide(tx Tx, j *job, m *recMeta, seq uint64, prevAt, now time.Time, params terminal.Params) (terminal.Outcome, error) {
+// again on the server (review; a code this hub minted is compared with
+// the one minted); a redemption they approve is accepted unless its
+// voucher is held by another terminal's online claim; an accepted refund
+// that returns the voucher frees it again. Anything else is kept as a
+// conflict with its code and reason for the auditors.
+func (h *Hub) decide(tx *groupTx, j *job, m *recMeta, seq uint64, prevAt, now time.Time, params terminal.Params) (terminal.Outcome, error) {
 	o := terminal.Outcome{Seq: seq, Result: terminal.Accepted}
 	id := terminal.RecordID(j.chain, seq)
 	rec := m.rec
@@ -402,15 +412,6 @@ func (h *Hub) decide(tx Tx, j *job, m *recMeta, seq uint64, prevAt, now time.Tim
 		}
 	}
 	against := ""
-	if decline == nil {
-		reason, err := h.checkCode(tx, rec.Code, rec.Voucher.ID)
-		if err != nil {
-			return o, err
-		}
-		if reason != "" {
-			decline = terminal.Errorf(terminal.BadSignature, "%s", reason)
-		}
-	}
 	if decline == nil {
 		hd, ok, err := tx.Hold(rec.Voucher.ID)
 		if err != nil {
@@ -449,7 +450,7 @@ func (h *Hub) decide(tx Tx, j *job, m *recMeta, seq uint64, prevAt, now time.Tim
 
 // acceptRefund stores what an accepted refund changes: its sale's prior
 // refunds, and a returned voucher freed for its holder.
-func (h *Hub) acceptRefund(tx Tx, j *job, rec *terminal.Redemption, v *terminal.Verdict, o terminal.Outcome) (terminal.Outcome, error) {
+func (h *Hub) acceptRefund(tx *groupTx, j *job, rec *terminal.Redemption, v *terminal.Verdict, o terminal.Outcome) (terminal.Outcome, error) {
 	_, seq, _ := terminal.ParseRecordID(rec.RefundOf)
 	saleID := terminal.RecordID(j.chain, seq)
 	if err := rememberRefund(tx, saleID, rec); err != nil {
@@ -667,7 +668,7 @@ func checkKept(r *terminal.Sealed, m *recMeta, j *job) error {
 	if j.c == nil || !ed25519.Verify(j.c.pub, r.Hash[:], r.Sig) {
 		return fmt.Errorf("%w: seq %d: terminal signature does not verify", errRejected, r.Seq)
 	}
-	if err := parseBody(r.Body, m); err != nil {
+	if err := readBody(r.Body, m); err != nil {
 		return fmt.Errorf("%w: seq %d: %v", errRejected, r.Seq, err)
 	}
 	if m.TerminalID != j.term || m.MerchantID != j.merchant || m.Seq != r.Seq {

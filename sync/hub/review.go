@@ -73,6 +73,103 @@ func putMemo(tx Tx, key string, v any) error {
 	return tx.PutMemo(key, b)
 }
 
+// groupTx is the transaction of one group commit, with the memos and
+// merchants its records read decoded once: a memo many records change
+// (the terminal's syncs, its lane's latest) is encoded and written once,
+// when the group ends (flush), instead of at every record. It is made
+// afresh each time the store runs the commit's function.
+type groupTx struct {
+	Tx
+	memos     map[string]any // key → *T, decoded
+	dirty     map[string]bool
+	order     []string // dirty keys, in the order first changed
+	merchants map[string]cachedMerchant
+}
+
+type cachedMerchant struct {
+	m  terminal.Merchant
+	ok bool
+}
+
+func newGroupTx(tx Tx) *groupTx {
+	return &groupTx{Tx: tx, memos: map[string]any{}, dirty: map[string]bool{}, merchants: map[string]cachedMerchant{}}
+}
+
+// memo returns the memo under key (a zero T if there is none), decoded
+// once per group and shared by its records: call g.changed(key) after
+// changing it.
+func memo[T any](g *groupTx, key string) (*T, error) {
+	if v, ok := g.memos[key]; ok {
+		p, ok := v.(*T)
+		if !ok {
+			return nil, fmt.Errorf("memo %s: read as %T and as %T", key, v, p)
+		}
+		return p, nil
+	}
+	p := new(T)
+	if err := getMemo(g.Tx, key, p); err != nil {
+		return nil, err
+	}
+	g.memos[key] = p
+	return p, nil
+}
+
+// changed marks the memo under key to be written at flush.
+func (g *groupTx) changed(key string) {
+	if !g.dirty[key] {
+		g.dirty[key] = true
+		g.order = append(g.order, key)
+	}
+}
+
+// flush writes the changed memos.
+func (g *groupTx) flush() error {
+	for _, k := range g.order {
+		if err := putMemo(g.Tx, k, g.memos[k]); err != nil {
+			return err
+		}
+	}
+	g.order = g.order[:0]
+	clear(g.dirty)
+	return nil
+}
+
+// Memo reads a memo through the group: a changed one is written first.
+func (g *groupTx) Memo(key string) ([]byte, bool, error) {
+	if g.dirty[key] {
+		if err := putMemo(g.Tx, key, g.memos[key]); err != nil {
+			return nil, false, err
+		}
+		delete(g.dirty, key)
+		g.order = slices.DeleteFunc(g.order, func(k string) bool { return k == key })
+	}
+	return g.Tx.Memo(key)
+}
+
+// PutMemo writes a memo through the group: its decoded copy is dropped.
+func (g *groupTx) PutMemo(key string, v []byte) error {
+	if _, ok := g.memos[key]; ok {
+		delete(g.memos, key)
+		if g.dirty[key] {
+			delete(g.dirty, key)
+			g.order = slices.DeleteFunc(g.order, func(k string) bool { return k == key })
+		}
+	}
+	return g.Tx.PutMemo(key, v)
+}
+
+// Merchant returns a merchant, read once per group.
+func (g *groupTx) Merchant(id string) (terminal.Merchant, bool, error) {
+	if c, ok := g.merchants[id]; ok {
+		return c.m, c.ok, nil
+	}
+	m, ok, err := g.Tx.Merchant(id)
+	if err == nil {
+		g.merchants[id] = cachedMerchant{m, ok}
+	}
+	return m, ok, err
+}
+
 // lastSync returns the terminal's last handshake before a record of seq
 // was made (the latest whose high sequence is below seq) and its index.
 func lastSync(hellos []hello, seq uint64) (int, bool) {
@@ -118,12 +215,15 @@ func blockedAt(m *terminal.Merchant, periods []period, t time.Time) bool {
 // txLedgers shows the store's records to Rules.Review through one
 // transaction; the first store error is kept and ends the commit.
 type txLedgers struct {
-	tx    Tx
+	tx    *groupTx
 	chain string
 	err   error
 }
 
-var _ terminal.Ledgers = (*txLedgers)(nil)
+var (
+	_ terminal.Ledgers     = (*txLedgers)(nil)
+	_ terminal.MintedCodes = (*txLedgers)(nil)
+)
 
 func (l *txLedgers) fail(err error) {
 	if l.err == nil {
@@ -143,11 +243,22 @@ func (l *txLedgers) Revoked(id terminal.VoucherID) bool {
 	return ok || err != nil
 }
 
+// MintedCode returns the code this server minted for a voucher: the
+// rules compare a record's code with it instead of checking its signature.
+func (l *txLedgers) MintedCode(id terminal.VoucherID) (string, bool) {
+	code, ok, err := l.tx.Minted(id)
+	l.fail(err)
+	return code, ok && err == nil
+}
+
 func (l *txLedgers) NearestByHolder(merchant string, h terminal.HolderID, at time.Time) (terminal.Recent, bool) {
-	var rs []terminal.Recent
-	l.fail(getMemo(l.tx, holderMemo(merchant, h), &rs))
+	rs, err := memo[[]terminal.Recent](l.tx, holderMemo(merchant, h))
+	if err != nil {
+		l.fail(err)
+		return terminal.Recent{}, false
+	}
 	best, ok := terminal.Recent{}, false
-	for _, r := range rs {
+	for _, r := range *rs {
 		if !ok || absDur(r.At.Sub(at)) < absDur(best.At.Sub(at)) {
 			best, ok = r, true
 		}
@@ -156,9 +267,12 @@ func (l *txLedgers) NearestByHolder(merchant string, h terminal.HolderID, at tim
 }
 
 func (l *txLedgers) LastOnLane(_ string, at time.Time) (terminal.Recent, bool) {
-	var r terminal.Recent
-	l.fail(getMemo(l.tx, laneMemo(l.chain), &r))
-	return r, r.RedemptionID != "" && !r.At.After(at)
+	r, err := memo[terminal.Recent](l.tx, laneMemo(l.chain))
+	if err != nil {
+		l.fail(err)
+		return terminal.Recent{}, false
+	}
+	return *r, r.RedemptionID != "" && !r.At.After(at)
 }
 
 // Sale returns a sale of the reviewed terminal's chain by the terminal's
@@ -180,9 +294,12 @@ func (l *txLedgers) Sale(id string) (*terminal.Redemption, bool, []*terminal.Red
 	if err := json.Unmarshal(st.Body, &sale); err != nil {
 		return nil, false, nil, fmt.Errorf("sale %s: %v: %w", id, err, terminal.ErrNotFound)
 	}
-	var prior []*terminal.Redemption
-	l.fail(getMemo(l.tx, refundsMemo(st.ID()), &prior))
-	return &sale, st.Result == terminal.Accepted, prior, nil
+	prior, err := memo[[]*terminal.Redemption](l.tx, refundsMemo(st.ID()))
+	if err != nil {
+		l.fail(err)
+		return nil, false, nil, err
+	}
+	return &sale, st.Result == terminal.Accepted, slices.Clone(*prior), nil
 }
 
 func absDur(d time.Duration) time.Duration {
@@ -196,10 +313,10 @@ func absDur(d time.Duration) time.Duration {
 // prevAt is the time of the chain's previous record. It returns the verdict
 // and whether this terminal holds an online claim on the voucher; a store
 // error ends the commit.
-func (h *Hub) review(tx Tx, j *job, rec *terminal.Redemption, prevAt, now time.Time, params terminal.Params) (terminal.Verdict, bool, error) {
+func (h *Hub) review(tx *groupTx, j *job, rec *terminal.Redemption, prevAt, now time.Time, params terminal.Params) (terminal.Verdict, bool, error) {
 	led := &txLedgers{tx: tx, chain: j.chain}
 	_, keys := h.signing()
-	rules := terminal.Rules{Programme: h.prog, Keys: keys, Revoked: led, Params: params.WithDefaults()}
+	rules := terminal.Rules{Programme: h.prog, Keys: keys, Revoked: led, Params: params, Minted: led}
 	s := &terminal.Sender{TerminalID: j.term, ReceivedAt: now, PrevAt: prevAt,
 		ConnectedAt: j.c.helloAt, ConnectedSeq: j.c.helloSeq}
 	m, ok, err := tx.Merchant(j.merchant)
@@ -207,17 +324,18 @@ func (h *Hub) review(tx Tx, j *job, rec *terminal.Redemption, prevAt, now time.T
 		return terminal.Verdict{}, false, err
 	}
 	if ok {
-		var periods []period
-		if err := getMemo(tx, blocksMemo(j.merchant), &periods); err != nil {
+		periods, err := memo[[]period](tx, blocksMemo(j.merchant))
+		if err != nil {
 			return terminal.Verdict{}, false, err
 		}
-		m.Blocked = blockedAt(&m, periods, rec.At)
+		m.Blocked = blockedAt(&m, *periods, rec.At)
 		s.Merchant = &m
 	}
-	var hs []hello
-	if err := getMemo(tx, syncMemo(j.term), &hs); err != nil {
+	hsp, err := memo[[]hello](tx, syncMemo(j.term))
+	if err != nil {
 		return terminal.Verdict{}, false, err
 	}
+	hs := *hsp
 	i, synced := lastSync(hs, rec.Seq)
 	if synced {
 		s.LastSync, s.UnsyncedFen = hs[i].At, hs[i].OfflineFen
@@ -238,51 +356,50 @@ func (h *Hub) review(tx Tx, j *job, rec *terminal.Redemption, prevAt, now time.T
 	if rec.Kind == terminal.KindRedemption && !s.Held && synced {
 		// The till counts every offline redemption against its allowance.
 		hs[i].OfflineFen += rec.DiscountFen
-		if err := putMemo(tx, syncMemo(j.term), hs); err != nil {
-			return v, false, err
-		}
+		tx.changed(syncMemo(j.term))
 	}
 	return v, held, nil
 }
 
 // remember keeps what later reviews need of an accepted redemption: the
 // holder's split-bill memory at its merchant and the chain's latest.
-func remember(tx Tx, chain string, rec *terminal.Redemption, id string) error {
+func remember(tx *groupTx, chain string, rec *terminal.Redemption, id string) error {
 	r := terminal.RecentOf(rec)
 	r.RedemptionID = id
 	key := holderMemo(rec.MerchantID, rec.Voucher.Holder)
-	var rs []terminal.Recent
-	if err := getMemo(tx, key, &rs); err != nil {
+	rs, err := memo[[]terminal.Recent](tx, key)
+	if err != nil {
 		return err
 	}
-	rs = append(rs, r)
+	*rs = append(*rs, r)
 	newest := r.At
-	for _, x := range rs {
+	for _, x := range *rs {
 		if x.At.After(newest) {
 			newest = x.At
 		}
 	}
-	rs = slices.DeleteFunc(rs, func(x terminal.Recent) bool { return newest.Sub(x.At) > holderKeep })
-	if err := putMemo(tx, key, rs); err != nil {
-		return err
-	}
-	var last terminal.Recent
-	if err := getMemo(tx, laneMemo(chain), &last); err != nil {
+	*rs = slices.DeleteFunc(*rs, func(x terminal.Recent) bool { return newest.Sub(x.At) > holderKeep })
+	tx.changed(key)
+	last, err := memo[terminal.Recent](tx, laneMemo(chain))
+	if err != nil {
 		return err
 	}
 	if last.RedemptionID == "" || !r.At.Before(last.At) {
-		return putMemo(tx, laneMemo(chain), r)
+		*last = r
+		tx.changed(laneMemo(chain))
 	}
 	return nil
 }
 
 // rememberRefund adds an accepted refund to its sale's prior refunds.
-func rememberRefund(tx Tx, saleID string, rec *terminal.Redemption) error {
-	var prior []*terminal.Redemption
-	if err := getMemo(tx, refundsMemo(saleID), &prior); err != nil {
+func rememberRefund(tx *groupTx, saleID string, rec *terminal.Redemption) error {
+	prior, err := memo[[]*terminal.Redemption](tx, refundsMemo(saleID))
+	if err != nil {
 		return err
 	}
-	return putMemo(tx, refundsMemo(saleID), append(prior, rec))
+	*prior = append(*prior, rec)
+	tx.changed(refundsMemo(saleID))
+	return nil
 }
 
 // conflictDetail is what the terminal, the reports and the auditors read

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/sync/pgstore"
@@ -62,9 +60,9 @@ func onEngines(t *testing.T, test func(t *testing.T, engine string)) {
 type kit struct {
 	t      testing.TB
 	engine string
-	path   string // bbolt file, or PostgreSQL URL
+	path   string // bbolt directory, or PostgreSQL URL
 	keys   string // PostgreSQL key file
-	db     *bolt.DB
+	db     *boltstore.Store
 	pg     *pgstore.Store
 	clock  *clock
 	svc    *issuing.Service
@@ -73,7 +71,7 @@ type kit struct {
 
 func newKit(tb testing.TB, engine string, now time.Time) *kit {
 	tb.Helper()
-	k := &kit{t: tb, engine: engine, path: filepath.Join(tb.TempDir(), "voucherd.db"), clock: &clock{t: now}}
+	k := &kit{t: tb, engine: engine, path: tb.TempDir(), clock: &clock{t: now}}
 	if engine == enginePG {
 		k.path, k.keys = pgtest.DB(tb), filepath.Join(tb.TempDir(), "issuing.key")
 		if _, err := pgstore.Migrate(context.Background(), k.path, pgstore.Options{KeyFile: k.keys}); err != nil {
@@ -95,11 +93,11 @@ func (k *kit) open() {
 		}
 		k.pg, st = pg, pg.Issuing()
 	} else {
-		db, err := bolt.Open(k.path, 0o600, nil)
+		db, err := boltstore.Open(k.path, boltstore.Options{Create: true})
 		if err != nil {
 			k.t.Fatal(err)
 		}
-		if st, err = boltstore.NewIssuing(db); err != nil {
+		if st, err = db.Issuing(); err != nil {
 			k.t.Fatal(err)
 		}
 		k.db = db
@@ -127,13 +125,7 @@ func (k *kit) close() {
 		k.pg = nil
 		return
 	}
-	err := k.db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return err
-		}
-		return nil
-	})
-	if err != nil {
+	for _, err := range k.db.Check(context.Background()) {
 		k.t.Errorf("bbolt check: %v", err)
 	}
 	if err := k.db.Close(); err != nil {

@@ -371,13 +371,14 @@ func listenHosts(addr string) []string {
 }
 
 // Stable codes of the ledger's alerts in the status (Status.Alerts) and
-// its events, for the screens.
+// its events, for the screens, and in the fault the terminal reports to the
+// server (fault).
 const (
-	AlertLedgerFault = "ledger_fault" // the audit found damage, or the file cannot be read: offline vouchers stopped
-	AlertDiskFull    = "disk_full"    // free disk below the reserve: redemptions refused
-	AlertDiskLow     = "disk_low"     // free disk below the warning
-	AlertLedgerFull  = "ledger_full"  // the ledger file reached its size limit for redemptions
-	AlertLedgerAlarm = "ledger_alarm" // the ledger file passed its size alarm: sync and compact
+	AlertLedgerFault = string(terminal.ReasonLedgerFault) // the audit found damage, or the file cannot be read: offline vouchers stopped
+	AlertDiskFull    = string(terminal.ReasonDiskFull)    // free disk below the reserve: redemptions refused
+	AlertDiskLow     = "disk_low"                         // free disk below the warning
+	AlertLedgerFull  = "ledger_full"                      // the ledger file reached its size limit for redemptions
+	AlertLedgerAlarm = "ledger_alarm"                     // the ledger file passed its size alarm: sync and compact
 )
 
 // ledgerAlerts are the ledger's faults and warnings for the screens.
@@ -386,7 +387,8 @@ func (a *Agent) ledgerAlerts() []till.Alert {
 	if err := a.ledger.Fault(); err != nil {
 		out = append(out, till.Alert{Code: AlertLedgerFault,
 			Message:   "离线账本校验异常（记录损坏或被改动，或账本文件无法读取），已停止离线用券；请联系维护人员",
-			MessageEN: "the offline ledger failed its audit (a damaged or altered record, or the file cannot be read); offline vouchers are stopped: call support"})
+			MessageEN: "the offline ledger failed its audit (a damaged or altered record, or the file cannot be read); offline vouchers are stopped: call support",
+			Detail:    err.Error()})
 	}
 	if lost := a.lostHolds(); len(lost) > 0 {
 		ids := make([]string, len(lost))
@@ -427,6 +429,27 @@ func (a *Agent) alerts() []till.Alert {
 		out = append(out, till.Alert{Code: string(terminal.ReasonFork), Message: e.Message, MessageEN: e.MessageEN + " (" + st.Fork + ")"})
 	}
 	return out
+}
+
+// fault is what the terminal reports of itself at each handshake, for the
+// server's fleet view (voucherd terminal list's FAULT): the codes of the
+// alerts the screens show, each with its detail (the ledger's error; a
+// fork's reason is the server's own, in its alarm), "; " between them; ""
+// when all is well. A lost checkout's claim being given back is no fault of
+// the terminal and is left out. The sync client asks again while connected
+// and makes a new handshake when it changes.
+func (a *Agent) fault() string {
+	var parts []string
+	for _, al := range a.alerts() {
+		switch {
+		case al.Code == AlertCheckoutLost:
+		case al.Detail != "":
+			parts = append(parts, al.Code+": "+al.Detail)
+		default:
+			parts = append(parts, al.Code)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // AlertCheckoutLost is the alert shown while the online claims of checkouts

@@ -58,7 +58,7 @@ func newLink(a *Agent) *link {
 			a.pokeStatus()
 		},
 		OnBatch: func(_ int, d time.Duration) { a.metrics.sync.Observe(d.Seconds()) },
-		Report:  func() wire.Report { return wire.Report{Agent: version} },
+		Report:  func() wire.Report { return wire.Report{Agent: version, Fault: a.fault()} },
 		Logf:    func(format string, args ...any) { a.log.Debug(fmt.Sprintf(format, args...), "component", "sync") },
 	})
 	return l

@@ -390,8 +390,9 @@ var consoleTmpl = template.Must(template.New("console").Funcs(consoleFuncs).Pars
 <table><tr><th class="l">商户 merchant</th><th>类别</th><th>区划</th><th>今日核销</th><th>累计补贴</th><th>带动比</th><th>离线占比</th><th class="l">状态 status</th><th class="l">操作 action (需原因并确认 reason + confirm)</th></tr>
 {{range .Merchants}}<tr><td class="l">{{.ID}} {{.Name}}</td><td>{{.Category}}</td><td>{{.Region}}</td><td>{{.Today}}</td><td>{{yuan .Account.SubsidyFen}}</td><td>{{.Account.Leverage}}</td><td>{{.Offline}}%</td>
 <td class="l">{{if .Blocked}}<span class="blocked">已停用 blocked</span>{{else}}正常 active{{end}}</td>
+{{/* window.confirm: in an inline handler the form is in scope, and a bare confirm is its checkbox named confirm (a TypeError, and the form posts unconfirmed) */ -}}
 <td class="l"><form class="inline" method="post" action="/console/merchants/{{.ID}}/{{if .Blocked}}unblock{{else}}block{{end}}"
- onsubmit="return confirm('{{if .Blocked}}确认恢复{{else}}确认停用{{end}}商户 {{.ID}}?\n原因:' + this.reason.value)">
+ onsubmit="return window.confirm('{{if .Blocked}}确认恢复{{else}}确认停用{{end}}商户 {{.ID}}?\n原因:' + this.reason.value)">
 <input type="text" name="reason" required maxlength="200" placeholder="原因 reason" aria-label="原因 reason">
 <label><input type="checkbox" name="confirm" value="yes" required>确认</label>
 <button type="submit" class="{{if not .Blocked}}danger{{end}}">{{if .Blocked}}恢复 unblock{{else}}停用 block{{end}}</button></form></td></tr>{{end}}</table>

@@ -101,6 +101,9 @@ type Alert struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	MessageEN string `json:"message_en"`
+	// Detail is for the log and the operator (the ledger's error), not the
+	// cashier; empty when the code and the messages say it all.
+	Detail string `json:"detail,omitempty"`
 }
 
 // ServerConfig wires the HTTP API.

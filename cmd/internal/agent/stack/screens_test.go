@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent"
 	"github.com/voucherpos/voucherpos/cmd/internal/agent/stack"
+	"github.com/voucherpos/voucherpos/cmd/internal/browsertest"
 	"github.com/voucherpos/voucherpos/cmd/internal/till"
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -51,7 +51,7 @@ func screenStack(t *testing.T, terminals ...string) (*stack.Stack, *shiftClock, 
 // screenStackWith is screenStack with more options (Dir, Now and Log are set here).
 func screenStackWith(t *testing.T, o stack.Options) (*stack.Stack, *shiftClock, *cdp) {
 	t.Helper()
-	cjkFont(t)
+	browsertest.CJKFont(t)
 	clk := &shiftClock{base: terminal.Day(time.Now()).Add(12 * time.Hour), start: time.Now()}
 	o.Dir, o.Now, o.Log = t.TempDir(), clk.Now, slog.New(slog.DiscardHandler)
 	s, err := stack.Start(context.Background(), o)
@@ -77,17 +77,6 @@ func screenStackWith(t *testing.T, o stack.Options) (*stack.Stack, *shiftClock, 
 	})
 	page.open(s.Terminals[0].Agent.URL() + "/")
 	return s, clk, page
-}
-
-// cjkFont fails the test when the machine has no Chinese font: every
-// character would be a box, on screen and in the pictures. .ci/run
-// installs fonts-wqy-microhei.
-func cjkFont(t *testing.T) {
-	t.Helper()
-	out, err := exec.Command("fc-list", ":lang=zh", "family").Output()
-	if err != nil || len(bytes.TrimSpace(out)) == 0 {
-		t.Fatalf("no CJK font (fc-list :lang=zh: %v): apt-get install fonts-wqy-microhei (or fonts-noto-cjk), as .ci/run does", err)
-	}
 }
 
 // open navigates to url and waits until the page shows the agent's status.

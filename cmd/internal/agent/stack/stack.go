@@ -52,6 +52,9 @@ type Options struct {
 	ClaimTimeout time.Duration
 	// RefundPIN is the agents' manager PIN for refunds; empty means none.
 	RefundPIN string
+	// AdminToken is the hub's admin token (hub.Options.AdminToken); empty
+	// means loopback callers only.
+	AdminToken string
 }
 
 // Stack is a running system.
@@ -104,7 +107,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		}
 	}()
 	metrics := hubmetrics.New()
-	s.Hub, s.Issuing, err = boltstore.OpenServer(filepath.Join(o.Dir, "hub"), hub.Options{Create: true, Now: o.Now,
+	s.Hub, s.Issuing, err = boltstore.OpenServer(filepath.Join(o.Dir, "hub"), hub.Options{Create: true, Now: o.Now, AdminToken: o.AdminToken,
 		Logf:  func(f string, a ...any) { o.Log.Debug(fmt.Sprintf(f, a...), "component", "hub") },
 		Hooks: metrics.Hooks(), Metrics: metrics.Handler(o.Log)},
 		issuing.Options{QR: func(w io.Writer, code string) error { return qrimage.WritePNG(w, code, 300) }})

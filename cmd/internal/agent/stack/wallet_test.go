@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/voucherpos/voucherpos/cmd/internal/agent/stack"
+	"github.com/voucherpos/voucherpos/cmd/internal/browsertest"
 	"github.com/voucherpos/voucherpos/drivers/qrimage"
 	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -21,7 +22,7 @@ import (
 // someone else and another user sees it sold out; the voucher is scanned at
 // a till, approved online, and the wallet shows it used.
 func TestBrowser_Wallet(t *testing.T) {
-	cjkFont(t)
+	browsertest.CJKFont(t)
 	clk := &shiftClock{base: terminal.Day(time.Now()).Add(9*time.Hour + 59*time.Minute), start: time.Now()}
 	s, err := stack.Start(context.Background(), stack.Options{Dir: t.TempDir(), Now: clk.Now, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -1,0 +1,114 @@
+package boltstore_test
+
+import (
+	"context"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/voucherpos/voucherpos/sync/boltstore"
+	"github.com/voucherpos/voucherpos/sync/issuing"
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// TestIssuing_Indexes: the claims' indexes by holder and by key, kept in
+// memory, find what was committed, in order, after a reopen too; a read
+// transaction opened before a commit sees its snapshot without error; the
+// index buckets of older files are removed at open.
+func TestIssuing_Indexes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := boltstore.Open(dir, boltstore.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, err := st.Issuing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := st.Issuing(); again != is {
+		t.Fatal("Issuing returned a second store over the same file: its indexes would diverge")
+	}
+	add := func(holder terminal.HolderID, key string) uint64 {
+		var seq uint64
+		err := is.Update(ctx, func(tx issuing.Tx) error {
+			var err error
+			if seq, err = tx.NextClaimSeq(); err != nil {
+				return err
+			}
+			return tx.AddClaim(&issuing.Claim{Seq: seq, Key: key, Voucher: terminal.Voucher{Holder: holder}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	a1, b1, a2 := add(1, "k-a1"), add(2, ""), add(1, "k-a2")
+
+	add(1, "k-a3")
+
+	check := func(when string) {
+		t.Helper()
+		err := is.View(ctx, func(tx issuing.Tx) error {
+			cs, err := tx.HolderClaims(1)
+			if err != nil {
+				return err
+			}
+			var got []uint64
+			for _, c := range cs {
+				got = append(got, c.Seq)
+			}
+			if len(got) != 3 || got[0] != a1 || got[1] != a2 || got[2] != a2+1 {
+				t.Errorf("%s: holder 1's claims %v, want %d %d %d", when, got, a1, a2, a2+1)
+			}
+			if cs, err := tx.HolderClaims(2); err != nil || len(cs) != 1 || cs[0].Seq != b1 {
+				t.Errorf("%s: holder 2's claims %v %v", when, cs, err)
+			}
+			if c, ok, err := tx.ClaimByKey("k-a2"); !ok || err != nil || c.Seq != a2 {
+				t.Errorf("%s: key k-a2: %v %v %v", when, c.Seq, ok, err)
+			}
+			if _, ok, err := tx.ClaimByKey("nope"); ok || err != nil {
+				t.Errorf("%s: unknown key found: %v %v", when, ok, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("before reopen")
+	if err := is.Update(ctx, func(tx issuing.Tx) error {
+		return tx.AddClaim(&issuing.Claim{Seq: 99, Key: "k-a1", Voucher: terminal.Voucher{Holder: 3}})
+	}); err == nil {
+		t.Error("a second claim with key k-a1 was stored")
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// An older file's index buckets go at open; the indexes are rebuilt.
+	db, err := bolt.Open(dir+"/"+boltstore.File, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("claim_holders"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	st, err = boltstore.Open(dir, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if is, err = st.Issuing(); err != nil {
+		t.Fatal(err)
+	}
+	check("after reopen")
+	for _, p := range st.Check(ctx) {
+		t.Error(p)
+	}
+}

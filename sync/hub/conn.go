@@ -166,21 +166,8 @@ func (c *conn) handshake() error {
 	// Which chain the terminal is on (its own, or a fork it is kept in),
 	// and the handshake remembered: a record made after it is dated after
 	// it, and the offline limits count from it (the terminal's last sync).
-	var cs chainState
-	var hd Head
 	c.helloAt, c.helloSeq = h.now(), m.HighSeq
-	keys := &Keys{Terminals: []string{m.TerminalID}, Memos: []string{chainMemo(m.TerminalID), syncMemo(m.TerminalID)}}
-	err = h.store.Commit(ctx, keys, func(tx Tx) error {
-		cs = chainState{}
-		if err := getMemo(tx, chainMemo(m.TerminalID), &cs); err != nil {
-			return err
-		}
-		var err error
-		if hd, err = tx.Head(cs.current(m.TerminalID)); err != nil {
-			return err
-		}
-		return recordHello(tx, m.TerminalID, hello{At: c.helloAt, HighSeq: m.HighSeq}, hd.Seq)
-	})
+	cs, hd, err := h.commitHello(ctx, m.TerminalID, c.helloAt, m.HighSeq)
 	if err != nil {
 		return err
 	}

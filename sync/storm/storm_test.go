@@ -74,6 +74,11 @@ func runHub(spec string) error {
 	}
 	f := strings.Fields(spec)
 	opts := hub.Options{Now: func() time.Time { return noon }, Logf: func(string, ...any) {}}
+	if os.Getenv("STORM_LOG") != "" {
+		opts.Hooks.GroupCommit = func(records, claims int, took time.Duration, err error) {
+			fmt.Fprintf(os.Stderr, "%s group %d records %d claims %v %v\n", time.Now().Format("15:04:05.000"), records, claims, took, err)
+		}
+	}
 	if v := os.Getenv("STORM_MAXUNAUTH"); v != "" {
 		opts.MaxUnauthenticated, _ = strconv.Atoi(v)
 	}
@@ -96,7 +101,14 @@ func runHub(spec string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", h.Handler())
 	mux.HandleFunc("/storm/mem", func(w http.ResponseWriter, _ *http.Request) {
-		_ = json.NewEncoder(w).Encode(readMem(h.Connected()))
+		m := readMem(h.Connected())
+		if path := os.Getenv("STORM_HEAPPROFILE"); path != "" && m.Conns > 0 {
+			if pf, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid())); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(pf, 0)
+				_ = pf.Close()
+			}
+		}
+		_ = json.NewEncoder(w).Encode(m)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -180,6 +192,13 @@ func startHub(b *testing.B, spec string) *hubProc {
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	if path := os.Getenv("STORM_LOG"); path != "" {
+		lf, err := os.Create(fmt.Sprintf("%s.%d", path, time.Now().UnixNano()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd.Stderr = lf
+	}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}

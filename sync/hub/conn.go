@@ -93,7 +93,7 @@ func (h *Hub) serveSync(w http.ResponseWriter, r *http.Request) {
 			h.connWG.Done()
 		}
 	}()
-	if !h.admit() {
+	if !h.admit(r.Context()) {
 		h.refused.logf(h, "hub: refused %s: %d unauthenticated connections open", r.RemoteAddr, cap(h.unauth))
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "too many connections awaiting authentication", http.StatusServiceUnavailable)

@@ -74,11 +74,6 @@ func runHub(spec string) error {
 	}
 	f := strings.Fields(spec)
 	opts := hub.Options{Now: func() time.Time { return noon }, Logf: func(string, ...any) {}}
-	if os.Getenv("STORM_LOG") != "" {
-		opts.Hooks.GroupCommit = func(records, claims int, took time.Duration, err error) {
-			fmt.Fprintf(os.Stderr, "%s group %d records %d claims %v %v\n", time.Now().Format("15:04:05.000"), records, claims, took, err)
-		}
-	}
 	if v := os.Getenv("STORM_MAXUNAUTH"); v != "" {
 		opts.MaxUnauthenticated, _ = strconv.Atoi(v)
 	}
@@ -192,13 +187,6 @@ func startHub(b *testing.B, spec string) *hubProc {
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	if path := os.Getenv("STORM_LOG"); path != "" {
-		lf, err := os.Create(fmt.Sprintf("%s.%d", path, time.Now().UnixNano()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		cmd.Stderr = lf
-	}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -596,6 +584,13 @@ func waitConns(b *testing.B, hubs []*hubProc, n int) {
 //	                 drain, minus none connected, after a GC, ÷ connections)
 //	x-goal-16KiB     B/idle-conn ÷ 16 KiB (the goal: at most 1)
 //	B-rss/idle-conn  the same difference of the process's resident set
+//
+// Knobs for looking into it: STORM_PROGRESS=1 prints the terminals online
+// and the records acknowledged every second; STORM_MAXUNAUTH=N runs the
+// hubs with Options.MaxUnauthenticated N (64 was the default before the
+// storm); STORM_CPUPROFILE=FILE and STORM_HEAPPROFILE=FILE write each hub
+// process's CPU profile and its heap profile with every terminal connected
+// (FILE.PID).
 func BenchmarkStorm(b *testing.B) {
 	if err := raiseFileLimit(2*terminals + 256); err != nil {
 		b.Fatal(err)

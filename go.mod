@@ -3,6 +3,7 @@ module github.com/voucherpos/voucherpos
 go 1.26.8
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/creack/pty v1.1.24
 	github.com/gorilla/websocket v1.5.3
 	github.com/jackc/pgx/v5 v5.13.0

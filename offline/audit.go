@@ -114,7 +114,7 @@ func VerifyFile(ctx context.Context, path string, pub ed25519.PublicKey) (Audit,
 	var head uint64
 	err = safeView(db, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		if meta == nil || string(meta.Get(keyFormat)) != format || tx.Bucket(bucketOutbox) == nil || tx.Bucket(bucketRecords) == nil {
+		if meta == nil || !knownFormat(meta.Get(keyFormat)) || tx.Bucket(bucketOutbox) == nil || tx.Bucket(bucketRecords) == nil {
 			return ErrForeign
 		}
 		terminalID = string(meta.Get(keyTerminal))

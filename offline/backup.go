@@ -61,7 +61,7 @@ func StoredKey(path string) (ed25519.PublicKey, error) {
 	var pub ed25519.PublicKey
 	err = safeView(db, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		if meta == nil || string(meta.Get(keyFormat)) != format {
+		if meta == nil || !knownFormat(meta.Get(keyFormat)) {
 			return ErrForeign
 		}
 		if k := meta.Get(keyPublicKey); len(k) == ed25519.PublicKeySize {

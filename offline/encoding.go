@@ -17,8 +17,8 @@ var (
 	bucketState     = []byte("state")     // the server state (JSON), alone so commits never rewrite it
 	bucketRecords   = []byte("records")   // seq → sealed record (the journal; never pruned)
 	bucketOutbox    = []byte("outbox")    // its sequence numbers the records; entries only in files of older versions (the outbox is the records above the watermark)
-	bucketVouchers  = []byte("vouchers")  // voucher id → seq of its live redemption
-	bucketDays      = []byte("days")      // "YYYYMMDD" + seq → nil (UTC+8 day of the record)
+	bucketVouchers  = []byte("vouchers")  // voucher id → seq of its live redemption, as of the records up to meta's vouchers_seq
+	bucketDays      = []byte("days")      // "YYYYMMDD" + seq → nil: seq starts a run of records of that UTC+8 day
 	bucketRefunds   = []byte("refunds")   // redemption seq + refund seq → nil
 	bucketSync      = []byte("sync")      // seq → the server's outcome
 	bucketConflicts = []byte("conflicts") // seq → nil, for records the server reported in conflict
@@ -33,9 +33,10 @@ var (
 	keyTerminal  = []byte("terminal")
 	keyMerchant  = []byte("merchant")
 	keyPublicKey = []byte("public_key")
-	keyWatermark = []byte("watermark")  // 8: the server's durable watermark
-	keyHighWater = []byte("high_water") // 8: unix ns, the terminal's clock at the last SaveState
-	keyState     = []byte("state")      // in bucketState: JSON of terminal.ServerState
+	keyWatermark = []byte("watermark")    // 8: the server's durable watermark
+	keyHighWater = []byte("high_water")   // 8: unix ns, the terminal's clock at the last SaveState
+	keyVouchers  = []byte("vouchers_seq") // 8: the records up to this seq are in bucketVouchers
+	keyState     = []byte("state")        // in bucketState: JSON of terminal.ServerState
 )
 
 // appendFill is the fill percent of buckets whose keys mostly grow (records

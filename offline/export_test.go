@@ -16,3 +16,9 @@ func WithDiskFree(f func(path string) (int64, error)) func(*Options) {
 
 // RefreshDisk measures the free disk space now, as the background tick does.
 func RefreshDisk(l *Ledger) { l.refreshDisk() }
+
+// VouchersFlush is how many changes the single-use index keeps in its tail.
+const VouchersFlush = vouchersFlush
+
+// FormatV1 is the layout of files written before the indexes' tails.
+const FormatV1 = formatV1

@@ -154,18 +154,9 @@ func (l *Ledger) Day(ctx context.Context, day time.Time) ([]*terminal.Redemption
 // states, in order: what the merchant's dashboard lists.
 func (l *Ledger) DayEntries(ctx context.Context, day time.Time) ([]Entry, error) {
 	var list []stored
-	err := l.view(ctx, func(tx *bolt.Tx) error {
-		prefix, f := dayKey(day), newFetcher(tx)
-		c := tx.Bucket(bucketDays).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			if len(k) != len(prefix)+8 {
-				return fmt.Errorf("%w: day key of %d bytes", ErrCorrupt, len(k))
-			}
-			if s, ok := f.fetch(getU64(k[len(prefix):])); ok {
-				list = append(list, s)
-			}
-		}
-		return nil
+	err := l.view(ctx, func(tx *bolt.Tx) (err error) {
+		list, err = dayRecords(tx, dayKey(day))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("day %s: %w", terminal.Day(day).Format(time.DateOnly), err)
@@ -190,4 +181,44 @@ func (l *Ledger) Conflicts(ctx context.Context) ([]Entry, error) {
 		return nil, fmt.Errorf("conflicts: %w", err)
 	}
 	return entries(list)
+}
+
+// dayRecords copies the records of day (a day key) out of tx. Each key of
+// the days bucket starts a run of records of its day: the record it names
+// and those after it up to the first of another day (a commit adds a key
+// when a record's day differs from the one before it; files of formatV1
+// have a key for every record, each a run of its own).
+func dayRecords(tx *bolt.Tx, day []byte) ([]stored, error) {
+	var list []stored
+	f, covered := newFetcher(tx), uint64(0)
+	c := tx.Bucket(bucketDays).Cursor()
+	for k, _ := c.Seek(day); k != nil && bytes.HasPrefix(k, day); k, _ = c.Next() {
+		if len(k) != len(day)+8 {
+			return nil, fmt.Errorf("%w: day key of %d bytes", ErrCorrupt, len(k))
+		}
+		start := getU64(k[len(day):])
+		if start <= covered { // within the run before, walked to its end
+			continue
+		}
+		for seq := start; ; seq++ {
+			s, ok := f.fetch(seq)
+			if !ok {
+				break
+			}
+			if seq != start {
+				var at struct {
+					At time.Time `json:"at"`
+				}
+				if err := decodeBody(seq, s.val, &at); err != nil {
+					return nil, err
+				}
+				if !bytes.Equal(dayKey(at.At), day) {
+					break
+				}
+			}
+			list = append(list, s)
+			covered = seq
+		}
+	}
+	return list, nil
 }

@@ -47,8 +47,16 @@ const (
 	DefaultEvery = 2 * time.Second
 )
 
-// format names the layout stored in the meta bucket.
-const format = "voucherpos-offline-v1"
+// format names the layout stored in the meta bucket. Open upgrades a file
+// of formatV1 (every record in the vouchers and days indexes) in place;
+// a binary that knows only formatV1 refuses a file of format.
+const (
+	format   = "voucherpos-offline-v2"
+	formatV1 = "voucherpos-offline-v1"
+)
+
+// knownFormat reports whether f is a layout this version reads.
+func knownFormat(f []byte) bool { return string(f) == format || string(f) == formatV1 }
 
 var (
 	// ErrFull is returned by Commit when the ledger file is too close to
@@ -155,6 +163,15 @@ type Ledger struct {
 	// wmu serialises the write transactions with the updates of the
 	// in-memory mirror that follow them, so the mirror changes in commit order.
 	wmu sync.Mutex
+	// Guarded by wmu, the indexes' state that commits extend: vmark is the
+	// last seq the vouchers bucket holds, vtail the changes of the records
+	// after it (voucher → seq of its live redemption, 0 once a refund
+	// returned it), written to the bucket when it reaches vouchersFlush;
+	// lastDay is the day key of the last record (a record of another day
+	// starts a run in the days bucket).
+	vmark   uint64
+	vtail   map[terminal.VoucherID]uint64
+	lastDay string
 
 	// hist is the history mirror (live vouchers, split-bill and lane
 	// memory); it has its own lock and changes in commit order under wmu.
@@ -241,6 +258,7 @@ func (l *Ledger) openFile() error {
 	}
 	l.highSaved = m.highSaved
 	l.lastSync, l.offset, l.stateErr = m.lastSync, m.offset, m.stateErr
+	l.vmark, l.vtail, l.lastDay = m.vmark, m.vtail, m.lastDay
 	l.broken = nil
 	l.mu.Unlock()
 	l.refreshUsage()

@@ -16,7 +16,7 @@ import (
 func (l *Ledger) load() (err error) {
 	defer recoverCorrupt(&err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	fresh := false
+	fresh, v1 := false, false
 	err = l.db.Load().View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
@@ -28,13 +28,22 @@ func (l *Ledger) load() (err error) {
 			fresh = true
 			return nil
 		}
-		return l.checkIdentity(meta)
+		if err := l.checkIdentity(meta); err != nil {
+			return err
+		}
+		v1 = string(meta.Get(keyFormat)) == formatV1
+		return nil
 	})
 	if err != nil {
 		return translate(err)
 	}
 	if fresh {
 		if err := l.db.Load().Update(l.create); err != nil {
+			return translate(err)
+		}
+	}
+	if v1 {
+		if err := l.db.Load().Update(upgradeV1); err != nil {
 			return translate(err)
 		}
 	}
@@ -48,7 +57,7 @@ func (l *Ledger) load() (err error) {
 }
 
 func (l *Ledger) checkIdentity(meta *bolt.Bucket) error {
-	if f := meta.Get(keyFormat); string(f) != format {
+	if f := meta.Get(keyFormat); !knownFormat(f) {
 		return fmt.Errorf("%w: format %q, want %q", ErrForeign, f, format)
 	}
 	if t := meta.Get(keyTerminal); string(t) != l.opts.TerminalID {
@@ -78,13 +87,24 @@ func (l *Ledger) create(tx *bolt.Tx) error {
 	for k, v := range map[string][]byte{
 		string(keyFormat): []byte(format), string(keyTerminal): []byte(l.opts.TerminalID),
 		string(keyMerchant): []byte(l.opts.MerchantID), string(keyPublicKey): l.pub,
-		string(keyWatermark): u64(0),
+		string(keyWatermark): u64(0), string(keyVouchers): u64(0),
 	} {
 		if err := meta.Put([]byte(k), v); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// upgradeV1 turns a file of formatV1, whose vouchers bucket holds every
+// record, into one of format: the bucket holds the records up to the last.
+// Its days bucket, one entry per record, is a run of one record per entry.
+func upgradeV1(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Put(keyVouchers, u64(tx.Bucket(bucketOutbox).Sequence())); err != nil {
+		return err
+	}
+	return meta.Put(keyFormat, []byte(format))
 }
 
 // addBuckets creates the buckets later versions added (bucketHolds) in a
@@ -154,7 +174,63 @@ func (l *Ledger) rebuild(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
+	if err := l.rebuildVouchers(tx); err != nil {
+		return err
+	}
 	return l.rebuildRecent(tx)
+}
+
+// rebuildVouchers reads the records after meta's vouchers_seq, the ones
+// the vouchers bucket does not hold yet, into the tail of the single-use
+// index and the live-voucher mirror, as their commits did.
+func (l *Ledger) rebuildVouchers(tx *bolt.Tx) error {
+	l.vmark, l.vtail = getU64(tx.Bucket(bucketMeta).Get(keyVouchers)), make(map[terminal.VoucherID]uint64)
+	if l.vmark > l.head {
+		return fmt.Errorf("%w: vouchers index at seq %d, after the last record %d", ErrCorrupt, l.vmark, l.head)
+	}
+	records, index := tx.Bucket(bucketRecords), tx.Bucket(bucketVouchers)
+	live := func(id terminal.VoucherID) uint64 {
+		if seq, ok := l.vtail[id]; ok {
+			return seq
+		}
+		return getU64(index.Get(u64(uint64(id))))
+	}
+	c := records.Cursor()
+	for k, v := c.Seek(u64(l.vmark + 1)); k != nil; k, v = c.Next() {
+		seq := getU64(k)
+		var r tailFields
+		if err := decodeBody(seq, v, &r); err != nil {
+			return err
+		}
+		switch {
+		case r.Kind == terminal.KindRedemption:
+			if prev := live(r.Voucher.ID); prev != 0 {
+				return fmt.Errorf("%w: seq %d redeems voucher %s, live from seq %d", ErrCorrupt, seq, r.Voucher.ID, prev)
+			}
+			l.vtail[r.Voucher.ID] = seq
+			l.hist.Load().MarkLive(r.Voucher.ID)
+		case r.Kind == terminal.KindRefund && r.VoucherReturned:
+			orig, ok := l.seqOf(r.RefundOf)
+			var sale tailFields
+			if !ok || decodeBody(orig, records.Get(u64(orig)), &sale) != nil || live(sale.Voucher.ID) != orig {
+				return fmt.Errorf("%w: seq %d returns the voucher of %s, which is not live from it", ErrCorrupt, seq, r.RefundOf)
+			}
+			l.vtail[sale.Voucher.ID] = 0
+			l.hist.Load().Release(sale.Voucher.ID)
+		}
+	}
+	return nil
+}
+
+// tailFields are the fields of a record body that the single-use index
+// reads back.
+type tailFields struct {
+	Kind    terminal.Kind `json:"kind"`
+	Voucher struct {
+		ID terminal.VoucherID `json:"id"`
+	} `json:"voucher"`
+	RefundOf        string `json:"refund_of"`
+	VoucherReturned bool   `json:"voucher_returned"`
 }
 
 // rebuildRecent reads the records back from the last one to HolderMemory
@@ -169,6 +245,7 @@ func (l *Ledger) rebuildRecent(tx *bolt.Tx) error {
 		}
 		if horizon.IsZero() {
 			horizon = r.At.Add(-HolderMemory)
+			l.lastDay = string(dayKey(r.At))
 		}
 		if r.At.Before(horizon) {
 			break

@@ -177,17 +177,32 @@ func unsyncedIn(tx *bolt.Tx, from, to uint64) (int, terminal.Fen, error) {
 	var disc terminal.Fen
 	c := tx.Bucket(bucketRecords).Cursor()
 	for k, v := c.Seek(u64(from + 1)); k != nil && getU64(k) <= to; k, v = c.Next() {
-		var r struct {
-			Kind        terminal.Kind `json:"kind"`
-			DiscountFen terminal.Fen  `json:"discount_fen"`
-		}
-		if err := decodeBody(getU64(k), v, &r); err != nil {
+		kind, d, err := kindAndDiscount(getU64(k), v)
+		if err != nil {
 			return n, disc, err
 		}
 		n++
-		if r.Kind == terminal.KindRedemption {
-			disc += r.DiscountFen
+		if kind == terminal.KindRedemption {
+			disc += d
 		}
 	}
 	return n, disc, nil
+}
+
+// kindAndDiscount reads a records value's kind and discount: the ledger's
+// own bodies through terminal.DecodeRedemption's one-pass decoder (an ack
+// reads every record it acknowledges), anything else as encoding/json
+// reads those two fields.
+func kindAndDiscount(seq uint64, v []byte) (terminal.Kind, terminal.Fen, error) {
+	if checkSealed(seq, v) == nil {
+		if r, err := terminal.DecodeRedemption(v[sealedHeader:]); err == nil {
+			return r.Kind, r.DiscountFen, nil
+		}
+	}
+	var r struct {
+		Kind        terminal.Kind `json:"kind"`
+		DiscountFen terminal.Fen  `json:"discount_fen"`
+	}
+	err := decodeBody(seq, v, &r)
+	return r.Kind, r.DiscountFen, err
 }

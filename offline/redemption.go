@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -163,7 +165,20 @@ type commit struct {
 	count int
 	disc  terminal.Fen
 	ops   []historyOp // in commit order
+	day   string      // the day key of the last record
+	// vouchers are this transaction's changes to the single-use index
+	// (as Ledger.vtail); flushed is set when the transaction wrote them and
+	// the ledger's tail into the vouchers bucket.
+	vouchers map[terminal.VoucherID]uint64
+	flushed  bool
 }
+
+// vouchersFlush is how many changes to the single-use index the ledger
+// keeps in its tail (Ledger.vtail, the records after meta's vouchers_seq)
+// before a commit writes them into the vouchers bucket: a commit then
+// writes the pages of one index leaf per so many records instead of one
+// per record, and Open reads back at most so many records.
+const vouchersFlush = 512
 
 // historyOp is one change to the history mirror: a redemption added, or
 // (free) a voucher returned.
@@ -177,10 +192,9 @@ func (c *commit) run(recs []*terminal.Redemption) error {
 	l.mu.RLock() // the mirror is current: wmu is held from the last commit's apply to this one's
 	c.head, c.hash, c.count, c.disc, c.high = l.head, l.hash, l.count, l.disc, l.high
 	used := l.usage.UsedBytes
-	l.mu.RUnlock()
-	l.mu.RLock()
 	diskFull, free, fault := l.usage.DiskFull, l.usage.DiskFreeBytes, l.fault
 	l.mu.RUnlock()
+	c.day, c.vouchers = l.lastDay, make(map[terminal.VoucherID]uint64, len(recs))
 	for _, r := range recs {
 		if used >= l.limit(r.Kind) {
 			return fmt.Errorf("%w: %d of %d bytes used", ErrFull, used, l.opts.MaxSize)
@@ -194,6 +208,9 @@ func (c *commit) run(recs []*terminal.Redemption) error {
 		if err := c.one(r); err != nil {
 			return err
 		}
+	}
+	if len(l.vtail)+len(c.vouchers) >= vouchersFlush {
+		return c.flushVouchers()
 	}
 	return nil
 }
@@ -229,8 +246,11 @@ func (c *commit) one(r *terminal.Redemption) error {
 	if err := appending(tx, bucketRecords).Put(key, encodeSealed(&s)); err != nil {
 		return err
 	}
-	if err := appending(tx, bucketDays).Put(append(dayKey(r.At), key...), nil); err != nil {
-		return err
+	if day := dayKey(r.At); string(day) != c.day { // a run of another day starts here
+		if err := appending(tx, bucketDays).Put(append(day, key...), nil); err != nil {
+			return err
+		}
+		c.day = string(day)
 	}
 	if r.Kind == terminal.KindRedemption && r.CheckoutID != "" {
 		if err := tx.Bucket(bucketHolds).Delete([]byte(r.CheckoutID)); err != nil { // the record holds the voucher now
@@ -248,20 +268,61 @@ func (c *commit) one(r *terminal.Redemption) error {
 
 // redeem claims the voucher in the single-use index.
 func (c *commit) redeem(key []byte, r *terminal.Redemption) error {
-	vouchers := c.tx.Bucket(bucketVouchers)
-	vkey := u64(uint64(r.Voucher.ID))
-	if prev := vouchers.Get(vkey); prev != nil {
-		if same, err := c.sameSale(getU64(prev), r); err != nil || same != nil {
+	if prev, live := c.live(r.Voucher.ID); live {
+		if same, err := c.sameSale(prev, r); err != nil || same != nil {
 			return cmp.Or(err, error(same))
 		}
 		return terminal.Errorf(terminal.AlreadyRedeemed, "voucher %s redeemed by %s", r.Voucher.ID,
-			terminal.RecordID(c.l.opts.TerminalID, getU64(prev)))
+			terminal.RecordID(c.l.opts.TerminalID, prev))
 	}
-	if err := vouchers.Put(vkey, key); err != nil {
-		return err
-	}
+	c.vouchers[r.Voucher.ID] = getU64(key)
 	c.ops = append(c.ops, historyOp{r: terminal.RecentOf(r)})
 	return nil
+}
+
+// live returns the seq of voucher id's live redemption: the single-use
+// index is the vouchers bucket, then the ledger's tail of changes after
+// it, then this transaction's.
+func (c *commit) live(id terminal.VoucherID) (uint64, bool) {
+	if seq, ok := c.vouchers[id]; ok {
+		return seq, seq != 0
+	}
+	if seq, ok := c.l.vtail[id]; ok {
+		return seq, seq != 0
+	}
+	v := c.tx.Bucket(bucketVouchers).Get(u64(uint64(id)))
+	return getU64(v), v != nil
+}
+
+// flushVouchers writes the ledger's tail and this transaction's changes
+// into the vouchers bucket, in key order, and moves meta's vouchers_seq to
+// the transaction's last record.
+func (c *commit) flushVouchers() error {
+	changes := maps.Clone(c.l.vtail)
+	maps.Copy(changes, c.vouchers)
+	if err := writeVouchers(c.tx, changes, c.head); err != nil {
+		return err
+	}
+	c.flushed = true
+	return nil
+}
+
+// writeVouchers applies changes (voucher → seq, 0 to delete) to the
+// vouchers bucket and records that it holds the records up to seq.
+func writeVouchers(tx *bolt.Tx, changes map[terminal.VoucherID]uint64, seq uint64) error {
+	b := tx.Bucket(bucketVouchers)
+	for _, id := range slices.Sorted(maps.Keys(changes)) {
+		var err error
+		if s := changes[id]; s == 0 {
+			err = b.Delete(u64(uint64(id)))
+		} else {
+			err = b.Put(u64(uint64(id)), u64(s))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(keyVouchers, u64(seq))
 }
 
 // committedSale is returned inside a commit for a redemption that is
@@ -315,13 +376,12 @@ func (c *commit) refund(key []byte, r *terminal.Redemption) error {
 	if !r.VoucherReturned {
 		return nil
 	}
-	vouchers := c.tx.Bucket(bucketVouchers)
-	vkey := u64(uint64(orig.Voucher.ID))
-	if getU64(vouchers.Get(vkey)) != origSeq {
+	if seq, live := c.live(orig.Voucher.ID); !live || seq != origSeq {
 		return fmt.Errorf("refund of %s returns voucher %s, which is not live from it: %w", r.RefundOf, orig.Voucher.ID, terminal.ErrRefund)
 	}
+	c.vouchers[orig.Voucher.ID] = 0
 	c.ops = append(c.ops, historyOp{r: terminal.Recent{VoucherID: orig.Voucher.ID}, free: true})
-	return vouchers.Delete(vkey)
+	return nil
 }
 
 // apply brings the mirror up to date after the transaction committed
@@ -333,6 +393,12 @@ func (c *commit) apply() {
 	l.head, l.hash, l.count, l.disc, l.high = c.head, c.hash, c.count, c.disc, c.high
 	if c.high.After(l.highSaved) { // the records carry their times: Open reads them back
 		l.highSaved = c.high
+	}
+	l.lastDay = c.day
+	if c.flushed {
+		l.vmark, l.vtail = c.head, make(map[terminal.VoucherID]uint64)
+	} else {
+		maps.Copy(l.vtail, c.vouchers)
 	}
 	for _, op := range c.ops {
 		if op.free {

@@ -50,8 +50,19 @@ func Encode(v Voucher, priv ed25519.PrivateKey) (string, error) {
 	if len(priv) != ed25519.PrivateKeySize {
 		return "", fmt.Errorf("encode voucher: bad private key")
 	}
+	return EncodeWith(v, priv.Public().(ed25519.PublicKey), func(msg []byte) []byte { return ed25519.Sign(priv, msg) })
+}
+
+// EncodeWith is Encode for a signer that keeps the private key its own way
+// (sync/issuing signs with nonces made before the drop): sign must return
+// the Ed25519 signature of msg by the private half of pub, which gives the
+// key id.
+func EncodeWith(v Voucher, pub ed25519.PublicKey, sign func(msg []byte) []byte) (string, error) {
+	if len(pub) != ed25519.PublicKeySize {
+		return "", fmt.Errorf("encode voucher: bad public key")
+	}
 	v.Version = CodeVersion
-	v.KeyID = KeyIDOf(priv.Public().(ed25519.PublicKey))
+	v.KeyID = KeyIDOf(pub)
 	if err := v.check(); err != nil {
 		return "", fmt.Errorf("encode voucher: %w", err)
 	}
@@ -73,7 +84,11 @@ func Encode(v Voucher, priv ed25519.PrivateKey) (string, error) {
 	binary.BigEndian.PutUint32(p[38:], v.Region)
 	binary.BigEndian.PutUint32(p[42:], v.Campaign)
 	p[46] = v.Round
-	copy(r.signature(), ed25519.Sign(priv, r.message()))
+	sig := sign(r.message())
+	if len(sig) != ed25519.SignatureSize {
+		return "", fmt.Errorf("encode voucher: signature of %d bytes", len(sig))
+	}
+	copy(r.signature(), sig)
 	out := make([]byte, 0, CodeLen)
 	out = append(out, CodePrefix...)
 	out = appendBase45(out, r[len(CodePrefix):])

@@ -224,14 +224,14 @@ func killSetup(t *testing.T) (dir, cred string, issuer ed25519.PrivateKey) {
 
 // buildAgent builds posagent (without the race detector even when the
 // tests run with it: the test kills and restarts it 200 times).
-func buildAgent(t *testing.T) string {
+func buildAgent(t *testing.T, flags ...string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("no go command on PATH to build posagent: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "posagent")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command(goBin, append(append([]string{"build"}, flags...), "-o", bin, ".")...).CombinedOutput(); err != nil {
 		t.Fatalf("build posagent: %v\n%s", err, out)
 	}
 	return bin

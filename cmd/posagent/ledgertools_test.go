@@ -28,15 +28,20 @@ func TestBackup_WhileSelling(t *testing.T) {
 	dir, cred, issuer := killSetup(t)
 	addr := freeAddr(t)
 	base := "http://" + addr
-	agentProc := exec.Command(buildAgent(t), "-data", dir, "-credential", cred, "-scanner", "none", "-http", addr, "-log-level", "error")
+	// Under go test -race the agent is built with the race detector too: a
+	// race in it ends it with a report on stderr and exit status 66.
+	agentProc := exec.Command(buildAgent(t, raceFlags...), "-data", dir, "-credential", cred, "-scanner", "none", "-http", addr, "-log-level", "error")
 	agentProc.Stderr = os.Stderr
 	if err := agentProc.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for range 400 {
+	for i := 0; ; i++ {
 		if resp, err := http.Get(base + "/api/v1/status"); err == nil {
 			resp.Body.Close()
 			break
+		}
+		if i == 3000 {
+			t.Fatal("the agent did not answer in 30 s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -70,7 +75,11 @@ func TestBackup_WhileSelling(t *testing.T) {
 		if n >= 20 {
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-selling:
+			t.Fatalf("the till stopped selling after %d sales", n)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	mu.Lock()
 	before := append([]string(nil), sold...)

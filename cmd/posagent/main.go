@@ -86,6 +86,10 @@ Runs the voucher agent of one checkout lane: the serial scanner, the rules, the
 durable ledger, sync with voucherd, and on -http the till's JSON API (/api/v1/...),
 the cashier screen (/) and the merchant's dashboard (/dashboard).
 
+On a fresh (empty) ledger it first asks the server whether it holds records of
+this terminal, and refuses to start if it does: put the lost ledger back, or, if
+it is truly lost, start with -new-ledger-after-loss (docs/offline-ledger.md).
+
 'report' prints the merchant's day. It asks the running agent on -http; when no
 agent answers it reads the ledger in -data itself (so it works with the agent
 stopped and with the network down).
@@ -132,9 +136,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	profile := fs.String("profile", "generic", "scanner profile: honeywell, zebra, datalogic or generic")
 	httpAddr := fs.String("http", agent.DefaultHTTP, "listen address of the API and pages (keep it on loopback)")
 	server := fs.String("server", "", "voucherd sync URL (ws://host:port/v1/sync); empty means the credential's")
-	insecure := fs.Bool("insecure-sync", false, "allow a plain ws:// sync URL to a host other than loopback (records and acks cross the network unauthenticated)")
+	insecure := fs.Bool("insecure-sync", false, "allow a plain ws:// sync URL to a host other than loopback, and plain ws:// with a credential without server_key (records cross the network unprotected; acks verified only with a server_key)")
 	claim := fs.Duration("claim-timeout", terminal.DefaultClaimTimeout, "longest wait for the server's online answer before deciding offline")
 	lf := logging.Register(fs)
+	lost := fs.Bool("new-ledger-after-loss", false, "start a fresh ledger although the server holds records of this terminal (its ledger was lost): it then redeems nothing until 'voucherd terminal reset'; without it posagent refuses to start")
 	pinFile := fs.String("refund-pin-file", "", "file holding the manager's PIN every refund must carry (4-12 digits); empty means refunds need none")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
@@ -174,7 +179,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *insecure {
 		log.Warn("-insecure-sync: plain ws:// to the network; records, acks and the server's state are not protected")
 	}
-	opts := agent.Options{DataDir: *data, Credential: c, HTTP: *httpAddr, Server: *server, ClaimTimeout: *claim, Log: log}
+	opts := agent.Options{DataDir: *data, Credential: c, HTTP: *httpAddr, Server: *server, ClaimTimeout: *claim, Log: log,
+		InsecureSync: *insecure, NewLedgerAfterLoss: *lost}
 	if *pinFile != "" {
 		if opts.RefundPIN, err = readPIN(*pinFile); err != nil {
 			return err

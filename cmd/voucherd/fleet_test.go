@@ -45,10 +45,10 @@ func TestFleet_AgentFault(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	var cmd *exec.Cmd
-	start := func() {
+	start := func(extra ...string) {
 		t.Helper()
-		cmd = exec.Command(bin, "-data", data, "-credential", cred, "-scanner", "none", "-http", addr,
-			"-server", syncURL, "-log-level", "error")
+		cmd = exec.Command(bin, append([]string{"-data", data, "-credential", cred, "-scanner", "none", "-http", addr,
+			"-server", syncURL, "-log-level", "error"}, extra...)...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -168,13 +168,24 @@ func TestFleet_AgentFault(t *testing.T) {
 		t.Errorf("terminal list lacks the fault:\n%s", table)
 	}
 
-	// Stopped, its ledger wiped, restarted: the server's alarm and the
-	// terminal's own report of the fork.
+	// Stopped, its ledger wiped, restarted: posagent refuses the fresh
+	// ledger (the server holds a record of T1) and says what to do.
 	stop()
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	start()
+	refused := exec.Command(bin, "-data", data, "-credential", cred, "-scanner", "none", "-http", addr,
+		"-server", syncURL, "-log-level", "error")
+	var stderr bytes.Buffer
+	refused.Stderr = &stderr
+	if err := refused.Run(); refused.ProcessState == nil || refused.ProcessState.ExitCode() != 1 ||
+		!strings.Contains(stderr.String(), "服务器已保存终端 T1 的 1 条记录") || !strings.Contains(stderr.String(), "-new-ledger-after-loss") ||
+		!strings.Contains(stderr.String(), "the server holds 1 record of terminal T1") {
+		t.Fatalf("posagent on a wiped ledger: %v, stderr %q; want exit 1 saying the server holds T1's record and naming the flag", err, stderr.String())
+	}
+	// Told the ledger is lost, it starts: the server's alarm and the
+	// terminal's own report of the fork.
+	start("-new-ledger-after-loss")
 	forked := waitFleet("the fork", func(s hub.TerminalStatus) bool {
 		return s.Connected && s.Fault == string(terminal.ReasonFork)
 	})

@@ -105,10 +105,20 @@ func TestServe_TLS(t *testing.T) {
 	if err := ws.WriteJSON(&wire.Message{Type: wire.TypeHello, Version: wire.Version, TerminalID: "T1", MerchantID: "M1", Sig: sig}); err != nil {
 		t.Fatal(err)
 	}
-	var w wire.Message
-	if err := ws.ReadJSON(&w); err != nil || w.Type != wire.TypeWelcome ||
+	// The welcome comes sealed: signed with the credential's server key
+	// for this connection.
+	kind, frame, err := ws.ReadMessage()
+	if err != nil || kind != websocket.BinaryMessage {
+		t.Fatalf("welcome: kind %d, %v", kind, err)
+	}
+	b, err := wire.NewOpener(cred.ServerKey, ch.Nonce, sig).Open(frame)
+	if err != nil {
+		t.Fatalf("welcome: %v", err)
+	}
+	w, err := wire.Decode(b)
+	if err != nil || w.Type != wire.TypeWelcome ||
 		!ed25519.Verify(cred.ServerKey, wire.WelcomeMessage(ch.Nonce, sig, w.Watermark), w.Sig) {
-		t.Fatalf("welcome %+v, %v", w.Type, err)
+		t.Fatalf("welcome %+v, %v", w, err)
 	}
 	// Without the CA (a server it cannot authenticate) the dial fails.
 	if _, _, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second, TLSClientConfig: &tls.Config{}}).Dial(cred.Server, nil); err == nil {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"strings"
 	gosync "sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,10 @@ var (
 	// ErrServerKey is the error of a session whose welcome was not signed by
 	// the server key in the credential.
 	ErrServerKey = errors.New("server did not prove its key")
+	// ErrNoServerKey is returned by Open for a plain ws:// URL with a
+	// credential without server_key: nothing could tell the server's acks
+	// from anyone else's.
+	ErrNoServerKey = errors.New("the credential has no server_key, so acks over plain ws:// cannot be verified: enrol the terminal again (voucherd terminal add) or use wss://")
 )
 
 // Options configure a Client.
@@ -103,6 +108,10 @@ type Options struct {
 	PongWait, WriteWait, PollEvery time.Duration
 	// Logf logs; nil means log.Printf.
 	Logf func(format string, args ...any)
+	// Insecure accepts a server that cannot be authenticated: a plain ws://
+	// URL with a credential without server_key (the agent's -insecure-sync).
+	// With a server_key every message is verified regardless.
+	Insecure bool
 }
 
 // Status is what the agent shows about syncing.
@@ -200,6 +209,9 @@ func (c *Client) Open() error {
 	if o.Outbox == nil || o.State == nil {
 		return fmt.Errorf("sync client: Outbox and State are required")
 	}
+	if err := c.checkKey(); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -212,6 +224,20 @@ func (c *Client) Open() error {
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
 	go c.run()
+	return nil
+}
+
+// checkKey refuses a plain ws:// URL when the credential has no server
+// key to verify the server's messages with, unless Options.Insecure.
+func (c *Client) checkKey() error {
+	if len(c.opts.Credential.ServerKey) != 0 || c.opts.Insecure {
+		return nil
+	}
+	for _, u := range c.urls {
+		if strings.HasPrefix(u, "ws://") {
+			return fmt.Errorf("sync client: %s: %w", u, ErrNoServerKey)
+		}
+	}
 	return nil
 }
 

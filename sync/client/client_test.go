@@ -243,7 +243,7 @@ func TestClient_Refused(t *testing.T) {
 		{"BadSignature", impostor, "bad signature"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.cred.ServerKey = nil
+			tc.cred.ServerKey = s.hub.PublicKey() // the stranger's names another server
 			l := mustLane(t, tc.cred, s.url(), fastOpts())
 			deadline := time.Now().Add(10 * time.Second)
 			for !strings.Contains(l.client.Status().LastError, tc.want) {

@@ -46,6 +46,12 @@ type session struct {
 	asks     map[uint64]chan *wire.Message
 	fork     string // the server holds the ledger as a fork (state.Fork)
 	fault    string // Options.Report's Fault as the hello carried it
+	// localFork is why this terminal holds itself forked (the welcome's
+	// watermark above its ledger): kept over every state of the session.
+	localFork string
+	// open checks the server's sealed frames (reader only); nil: a server
+	// that sends plain text (protocol 1), accepted only without server_key.
+	open *wire.Opener
 }
 
 // session runs one connection until it fails or ctx ends. It reports
@@ -115,15 +121,38 @@ func closeCode(err error) int {
 
 func (s *session) handshake(ctx context.Context) (*wire.Message, error) {
 	c := s.c
+	w, high, err := s.exchange(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if w.Watermark > high && w.State.Fork == "" {
+		// The server holds more of this terminal's chain than its ledger
+		// does: the ledger was wiped or restored. Nothing is redeemed until
+		// an administrator resets the terminal; the records are still sent,
+		// and the server keeps them as a fork.
+		s.localFork = terminal.Explain(terminal.Errorf(terminal.Fork,
+			"this ledger holds sequence %d, the server %d", high, w.Watermark))
+		c.logf("sync: ALARM the server holds %d records of this terminal, the ledger %d: wiped or restored; redeeming stops until the terminal is reset", w.Watermark, high)
+	}
+	if err := s.saveState(ctx, w.State); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// exchange reads the challenge, sends the hello and reads the welcome,
+// checked; it returns the welcome and the high sequence the hello said.
+func (s *session) exchange(ctx context.Context) (*wire.Message, uint64, error) {
+	c := s.c
 	cred := &c.opts.Credential
 	_ = s.ws.SetReadDeadline(time.Now().Add(handshakeWait))
 	ch, err := s.readMsg(wire.TypeChallenge)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	high, err := c.opts.Outbox.HighSeq(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("outbox: %w", err)
+		return nil, 0, fmt.Errorf("outbox: %w", err)
 	}
 	sig := ed25519.Sign(cred.PrivateKey(), wire.HelloMessage(ch.Nonce, cred.TerminalID, cred.MerchantID))
 	rep, fault := c.report(ctx)
@@ -132,31 +161,46 @@ func (s *session) handshake(ctx context.Context) (*wire.Message, error) {
 		MerchantID: cred.MerchantID, HighSeq: high, Sig: sig, Report: rep}
 	b, err := wire.Encode(hello)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	_ = s.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteWait))
 	if err := s.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
+		return nil, 0, fmt.Errorf("hello: %w", err)
 	}
-	w, err := s.readMsg(wire.TypeWelcome)
+	w, err := s.readWelcome(ch.Nonce, sig)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if len(cred.ServerKey) == ed25519.PublicKeySize &&
-		!ed25519.Verify(cred.ServerKey, wire.WelcomeMessage(ch.Nonce, sig, w.Watermark), w.Sig) {
+	return w, high, nil
+}
+
+// readWelcome reads the welcome. A server speaking protocol 2 seals it
+// (message 0 of the connection) and every message after it; a credential
+// with server_key accepts nothing else, so that only the server it names
+// can prune the outbox, push a state or answer a claim.
+func (s *session) readWelcome(nonce, helloSig []byte) (*wire.Message, error) {
+	key := s.c.opts.Credential.ServerKey
+	kind, b, err := s.ws.ReadMessage()
+	if err != nil {
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	if kind == websocket.BinaryMessage {
+		s.open = wire.NewOpener(key, nonce, helloSig)
+		if b, err = s.open.Open(b); err != nil {
+			return nil, fmt.Errorf("welcome: %w: %w", ErrServerKey, err)
+		}
+	} else if len(key) != 0 {
+		return nil, fmt.Errorf("welcome: %w: it came unsigned (a voucherd older than protocol %d, or someone on the path)", ErrServerKey, wire.SealedVersion)
+	}
+	w, err := wire.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	if w.Type != wire.TypeWelcome {
+		return nil, fmt.Errorf("handshake: got %s, want %s", w.Type, wire.TypeWelcome)
+	}
+	if len(key) == ed25519.PublicKeySize && !ed25519.Verify(key, wire.WelcomeMessage(nonce, helloSig, w.Watermark), w.Sig) {
 		return nil, ErrServerKey
-	}
-	if w.Watermark > high && w.State.Fork == "" {
-		// The server holds more of this terminal's chain than its ledger
-		// does: the ledger was wiped or restored. Nothing is redeemed until
-		// an administrator resets the terminal; the records are still sent,
-		// and the server keeps them as a fork.
-		w.State.Fork = terminal.Explain(terminal.Errorf(terminal.Fork,
-			"this ledger holds sequence %d, the server %d", high, w.Watermark))
-		c.logf("sync: ALARM the server holds %d records of this terminal, the ledger %d: wiped or restored; redeeming stops until the terminal is reset", w.Watermark, high)
-	}
-	if err := s.saveState(ctx, w.State); err != nil {
-		return nil, err
 	}
 	return w, nil
 }
@@ -182,6 +226,12 @@ func (s *session) readMsg(t wire.Type) (*wire.Message, error) {
 
 func (s *session) saveState(ctx context.Context, st *terminal.ServerState) error {
 	st.LocalTime = s.c.now()
+	if st.Fork == "" && s.localFork != "" {
+		// The server has not seen this ledger's records yet, but its
+		// watermark said the ledger lost some: every state of the session
+		// keeps the fork, so a state push cannot lift it.
+		st.Fork = s.localFork
+	}
 	if st.Fork != "" {
 		// The server holds this ledger as a fork: this is no sync, and the
 		// offline limits keep counting from the last good one.
@@ -304,7 +354,21 @@ func (s *session) reader() {
 			return
 		}
 		_ = extend("")
-		if kind != websocket.TextMessage {
+		switch {
+		case kind == websocket.BinaryMessage && s.open != nil:
+			if b, err = s.open.Open(b); err != nil {
+				// Not the server's, or not for this connection: nothing of
+				// it is applied (no outcome stored, nothing pruned).
+				s.c.logf("sync: ALARM refused a server message: %v", err)
+				s.stop(wire.CloseProtocol, err)
+				continue
+			}
+		case s.open != nil:
+			err := fmt.Errorf("%w: an unsigned text message after a sealed welcome", wire.ErrSealed)
+			s.c.logf("sync: ALARM refused a server message: %v", err)
+			s.stop(wire.CloseProtocol, err)
+			continue
+		case kind != websocket.TextMessage:
 			s.stop(wire.CloseProtocol, errors.New("unexpected binary message"))
 			continue
 		}
@@ -498,4 +562,49 @@ func (s *session) faultChanged() bool {
 		return true
 	}
 	return false
+}
+
+// Probe makes one handshake with the server, as the client would, and
+// ends the connection at once: it saves nothing and sends no record. It
+// reports the server's watermark for this terminal and why the server holds
+// it as a fork ("" if it does not). The agent asks it before it starts a
+// fresh ledger. It tries the URLs in turn until one answers; the client
+// need not be open.
+func (c *Client) Probe(ctx context.Context) (watermark uint64, fork string, err error) {
+	if err := c.opts.Credential.Check(); err != nil {
+		return 0, "", err
+	}
+	if c.opts.Outbox == nil {
+		return 0, "", fmt.Errorf("sync client: Outbox is required")
+	}
+	if err := c.checkKey(); err != nil {
+		return 0, "", err
+	}
+	err = fmt.Errorf("sync client: no server URL")
+	for _, u := range c.urls {
+		var w *wire.Message
+		if w, err = c.probe(ctx, u); err == nil {
+			return w.Watermark, w.State.Fork, nil
+		}
+		err = fmt.Errorf("%s: %w", u, err)
+	}
+	return 0, "", err
+}
+
+func (c *Client) probe(ctx context.Context, u string) (*wire.Message, error) {
+	dctx, cancel := context.WithTimeout(ctx, handshakeWait)
+	defer cancel()
+	ws, _, err := c.opts.Dialer.DialContext(dctx, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	defer ws.Close()
+	ws.SetReadLimit(wire.MaxMessage)
+	s := &session{c: c, ws: ws}
+	w, _, err := s.exchange(dctx)
+	if err != nil {
+		return nil, err
+	}
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "probe"), time.Now().Add(time.Second))
+	return w, nil
 }

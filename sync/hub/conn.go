@@ -69,12 +69,13 @@ type conn struct {
 
 	term, merchant string
 	pub            ed25519.PublicKey
-	chain          string    // where the terminal's records are kept (its id, or "T1#2" after a fork)
-	forked         string    // why the terminal's records are kept as a fork ("": they are not)
-	helloAt        time.Time // when this connection was authenticated (server clock)
-	helloSeq       uint64    // the highest sequence the terminal reported then
-	next           uint64    // reader: next sequence expected
-	last           [32]byte  // reader: hash of the record before next
+	chain          string       // where the terminal's records are kept (its id, or "T1#2" after a fork)
+	forked         string       // why the terminal's records are kept as a fork ("": they are not)
+	helloAt        time.Time    // when this connection was authenticated (server clock)
+	helloSeq       uint64       // the highest sequence the terminal reported then
+	seal           *wire.Sealer // signs every message from the welcome on (nil: a version 1 terminal)
+	next           uint64       // reader: next sequence expected
+	last           [32]byte     // reader: hash of the record before next
 }
 
 // serveSync is the /v1/sync handler.
@@ -209,6 +210,11 @@ func (c *conn) handshake() error {
 		BatchMax: h.opts.BatchMax, State: st, ServerTime: st.ServerTime,
 		Sig: ed25519.Sign(h.identity, wire.WelcomeMessage(nonce, m.Sig, wm))}
 	c.term, c.merchant, c.pub = m.TerminalID, m.MerchantID, rec.Public
+	if m.Version >= wire.SealedVersion {
+		// Every message from the welcome on is signed for this connection:
+		// no one on the path can forge, alter or replay an ack or a state.
+		c.seal = wire.NewSealer(h.identity, nonce, m.Sig)
+	}
 	h.noteHello(c.term, m, h.now())
 	if m.HighSeq < welcome.Watermark {
 		h.noteAlarm(c.term, "reports high seq %d below the server's watermark %d (ledger restored or replaced?)", m.HighSeq, welcome.Watermark)
@@ -233,8 +239,18 @@ func (c *conn) writeNow(m *wire.Message) error {
 	if err != nil {
 		return err
 	}
+	kind, b := c.sealed(outMsg{websocket.TextMessage, b})
 	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-	return c.ws.WriteMessage(websocket.TextMessage, b)
+	return c.ws.WriteMessage(kind, b)
+}
+
+// sealed returns what to write for m: a control message in a sealed frame
+// once the connection seals (on the one goroutine that writes).
+func (c *conn) sealed(m outMsg) (int, []byte) {
+	if c.seal == nil || m.kind != websocket.TextMessage {
+		return m.kind, m.data
+	}
+	return websocket.BinaryMessage, c.seal.Seal(m.data)
 }
 
 // stop asks the writer to send a close frame with code and end the
@@ -256,8 +272,9 @@ func (c *conn) writer() {
 	for {
 		select {
 		case m := <-c.send:
+			kind, b := c.sealed(m)
 			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.ws.WriteMessage(m.kind, m.data); err != nil {
+			if err := c.ws.WriteMessage(kind, b); err != nil {
 				c.stop(websocket.CloseAbnormalClosure, "")
 				c.closeWS()
 				return

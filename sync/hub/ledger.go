@@ -73,15 +73,14 @@ type recMeta struct {
 var errRejected = errors.New("record rejected")
 
 // readBody decodes a record body (JSON of terminal.Redemption, as the
-// terminal's ledger writes it) once, with encoding/json like every other
-// reader of stored bodies, and takes the hub's fields from the record. A
-// body that is JSON of the hub's fields but not a whole record (an item
-// line of the wrong type, say) is kept with invalid saying why; one that
-// is not even that is an error.
+// terminal's ledger writes it) once, as encoding/json reads it (every
+// other reader of stored bodies uses it), and takes the hub's fields from
+// the record. A body that is JSON of the hub's fields but not a whole
+// record (an item line of the wrong type, say) is kept with invalid
+// saying why; one that is not even that is an error.
 func readBody(b []byte, m *recMeta) error {
 	*m = recMeta{}
-	rec := new(terminal.Redemption)
-	err := json.Unmarshal(b, rec)
+	rec, err := terminal.DecodeRedemption(b)
 	if err != nil {
 		if err := json.Unmarshal(b, m); err != nil {
 			return fmt.Errorf("record body: %w", err)

@@ -126,6 +126,9 @@ func (s *Service) AddDrop(ctx context.Context, req DropRequest) (terminal.Drop, 
 		}
 		return tx.PutDrop(&out)
 	})
+	if err == nil && s.nonces != nil {
+		poke(s.nonces.kick)
+	}
 	return out, err
 }
 
@@ -233,7 +236,7 @@ func (s *Service) AddLove(ctx context.Context, platformID string, value terminal
 	}
 	out := make([]Issued, 0, len(l.Vouchers))
 	for i := range l.Vouchers {
-		code, err := s.sign(l.Vouchers[i], keyID)
+		code, err := s.sign(l.Vouchers[i], keyID, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -252,6 +255,7 @@ func (s *Service) Holdings(ctx context.Context, platformID string) ([]Issued, er
 	type item struct {
 		v     terminal.Voucher
 		key   terminal.KeyID
+		sig   []byte
 		state terminal.ClaimStatus
 	}
 	var items []item
@@ -266,7 +270,7 @@ func (s *Service) Holdings(ctx context.Context, platformID string) ([]Issued, er
 			if err != nil {
 				return err
 			}
-			items = append(items, item{c.Voucher, c.KeyID, st})
+			items = append(items, item{c.Voucher, c.KeyID, c.Sig, st})
 		}
 		l, ok, err := tx.Love(holder)
 		if err != nil || !ok {
@@ -277,7 +281,7 @@ func (s *Service) Holdings(ctx context.Context, platformID string) ([]Issued, er
 			if err != nil {
 				return err
 			}
-			items = append(items, item{v, l.KeyID, st})
+			items = append(items, item{v, l.KeyID, nil, st})
 		}
 		return nil
 	})
@@ -286,7 +290,7 @@ func (s *Service) Holdings(ctx context.Context, platformID string) ([]Issued, er
 	}
 	out := make([]Issued, 0, len(items))
 	for i := range items {
-		code, err := s.sign(items[i].v, items[i].key)
+		code, err := s.sign(items[i].v, items[i].key, items[i].sig)
 		if err != nil {
 			return nil, err
 		}

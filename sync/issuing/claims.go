@@ -137,6 +137,7 @@ func (s *Service) committer() {
 				return
 			}
 		}
+		s.lastTake.Store(time.Now().UnixNano())
 	drain:
 		for len(group) < s.opts.GroupMax {
 			select {
@@ -168,7 +169,8 @@ func (s *Service) signer() {
 // job's outcome is reset at its start.
 func (s *Service) commit(group []*claimJob) {
 	now := s.now()
-	keyID := terminal.KeyIDOf(s.opts.Signer().Public().(ed25519.PublicKey))
+	priv := s.opts.Signer()
+	keyID := terminal.KeyIDOf(priv.Public().(ed25519.PublicKey))
 	// Not s.ctx: a group taken from the queue is decided and answered even
 	// while the service closes.
 	err := s.store.Update(context.Background(), func(tx Tx) error {
@@ -182,8 +184,8 @@ func (s *Service) commit(group []*claimJob) {
 		}
 		dirty := map[int]bool{}
 		for _, j := range group {
-			j.claim, j.refusal, j.err = Claim{}, nil, nil
-			if err := s.decide(tx, j, rounds, drops, dirty, keyID, now); err != nil {
+			j.claim, j.refusal, j.err, j.code = Claim{}, nil, nil, ""
+			if err := s.decide(tx, j, rounds, drops, dirty, priv, keyID, now); err != nil {
 				return err
 			}
 		}
@@ -204,7 +206,7 @@ func (s *Service) commit(group []*claimJob) {
 	}
 }
 
-func (s *Service) decide(tx Tx, j *claimJob, rounds []terminal.IssueRound, drops []terminal.Drop, dirty map[int]bool, keyID terminal.KeyID, now time.Time) error {
+func (s *Service) decide(tx Tx, j *claimJob, rounds []terminal.IssueRound, drops []terminal.Drop, dirty map[int]bool, priv ed25519.PrivateKey, keyID terminal.KeyID, now time.Time) error {
 	if j.req.Key != "" {
 		c, ok, err := tx.ClaimByKey(j.req.Key)
 		if err != nil {
@@ -252,6 +254,9 @@ func (s *Service) decide(tx Tx, j *claimJob, rounds []terminal.IssueRound, drops
 	}
 	c.Seq = seq
 	c.Voucher = s.prog.ClaimedVoucher(r, d, s.voucherID(seq), j.holder, now)
+	if j.code, c.Sig, err = s.presign(c.Voucher, priv); err != nil {
+		return err
+	}
 	if err := tx.AddClaim(&c); err != nil {
 		return err
 	}
@@ -259,8 +264,9 @@ func (s *Service) decide(tx Tx, j *claimJob, rounds []terminal.IssueRound, drops
 	return nil
 }
 
-// signAll signs the vouchers of a group's issued claims, in parallel: the
-// signature is the costly part of a claim.
+// signAll signs the vouchers of a group's issued claims not signed at the
+// commit (no nonce was ready, or a replay), in parallel: ed25519.Sign is
+// the costly part of a claim.
 func (s *Service) signAll(group []*claimJob) {
 	workers := runtime.GOMAXPROCS(0)
 	var wg gosync.WaitGroup
@@ -270,7 +276,7 @@ func (s *Service) signAll(group []*claimJob) {
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				code, err := s.sign(j.claim.Voucher, j.claim.KeyID)
+				code, err := s.sign(j.claim.Voucher, j.claim.KeyID, j.claim.Sig)
 				if err != nil {
 					j.err = err
 				}
@@ -279,7 +285,7 @@ func (s *Service) signAll(group []*claimJob) {
 		}()
 	}
 	for _, j := range group {
-		if j.err == nil && j.refusal == nil {
+		if j.err == nil && j.refusal == nil && j.code == "" {
 			next <- j
 		}
 	}

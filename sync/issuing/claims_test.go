@@ -23,6 +23,7 @@ func TestClaims_Stampede(t *testing.T) {
 	onEngines(t, func(t *testing.T, engine string) {
 		k := newKit(t, engine, ten)
 		k.drop(terminal.Retail, r200, 100)
+		issuing.WaitNonces(k.svc, 100) // made before the drop: every code below is signed with one
 		answers := make([]answer, 1000)
 		var wg gosync.WaitGroup
 		for i := range answers {
@@ -135,6 +136,9 @@ func TestClaims_Idempotent(t *testing.T) {
 	onEngines(t, func(t *testing.T, engine string) {
 		k := newKit(t, engine, ten)
 		k.drop(terminal.Retail, r50, 2)
+		// With a nonce made ahead the signature is random: the replays
+		// below get the same code only because the claim stored it.
+		issuing.WaitNonces(k.svc, 2)
 		first := k.post("key-1", claimBody("alice", terminal.Retail, r50))
 		if first.status != http.StatusCreated {
 			t.Fatalf("first: %d %s", first.status, first.raw)
@@ -432,4 +436,71 @@ func TestClaims_CloseAnswersQueued(t *testing.T) {
 		t.Fatalf("%d answered with a voucher, pool has %s claimed", issued, l.ClaimedFen)
 	}
 	t.Logf("%d of %d claims issued before the close", issued, len(errs))
+}
+
+// TestClaims_KeyRotation: a voucher claimed before `voucherd key rotate`
+// keeps its code, signed with the old key, which verifies at a till with
+// the hub's keyring after the rotation (docs/voucher-code.md "Key
+// rotation"), in a replay and in the holder's list alike; a claim after it
+// is signed with the new key. With nonces made ahead (the signature stored
+// at the claim) and without (the old key signs again).
+func TestClaims_KeyRotation(t *testing.T) {
+	for _, nonces := range []int{0, -1} {
+		t.Run(fmt.Sprintf("nonces=%d", nonces), func(t *testing.T) {
+			clk := &clock{t: ten}
+			nop := func(string, ...any) {}
+			h, svc, err := boltstore.OpenServer(t.TempDir(), hub.Options{Create: true, Now: clk.Now, Logf: nop},
+				issuing.Options{Logf: nop, Nonces: nonces})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			defer svc.Close()
+			ctx := context.Background()
+			if _, err := svc.AddDrop(ctx, dropReq(terminal.Retail, r200, 3, "2022-10-01")); err != nil {
+				t.Fatal(err)
+			}
+			issuing.WaitNonces(svc, 3)
+			req := func(holder string) issuing.ClaimRequest {
+				return issuing.ClaimRequest{Holder: holder, Category: terminal.Retail, SpendFen: r200.SpendFen, OffFen: r200.OffFen, Key: "key-" + holder}
+			}
+			oldID := h.KeyID()
+			before, err := svc.Claim(ctx, req("ann"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			newID, err := h.RotateKey(ctx)
+			if err != nil || newID == oldID {
+				t.Fatalf("rotate: %s %v", newID, err)
+			}
+			after, err := svc.Claim(ctx, req("bob"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			trusted, err := h.IssuerKeys(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			till := &terminal.Keyring{}
+			for _, k := range trusted {
+				if err := till.Add(k.Public); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if v, err := till.Verify(before.Code); err != nil || v.KeyID != oldID || v.ID != before.VoucherID {
+				t.Fatalf("voucher claimed before the rotation: %+v %v", v, err)
+			}
+			if v, err := till.Verify(after.Code); err != nil || v.KeyID != newID {
+				t.Fatalf("voucher claimed after the rotation: %+v %v", v, err)
+			}
+			replay, err := svc.Claim(ctx, req("ann"))
+			if err != nil || replay.Code != before.Code {
+				t.Fatalf("replay after the rotation: %v, code %q want %q", err, replay.Code, before.Code)
+			}
+			held, err := svc.Holdings(ctx, "ann")
+			if err != nil || len(held) != 1 || held[0].Code != before.Code {
+				t.Fatalf("holdings after the rotation: %+v %v", held, err)
+			}
+		})
+	}
 }

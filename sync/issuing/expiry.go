@@ -67,6 +67,9 @@ func (s *Service) sweeper() {
 	for {
 		select {
 		case <-t.C:
+			if s.nonces != nil {
+				poke(s.nonces.kick) // a day may have begun, another instance added a drop
+			}
 			if _, err := s.Sweep(s.ctx); err != nil && s.ctx.Err() == nil {
 				s.logf("issuing: expiry sweep failed (retried in %v): %v", s.opts.SweepEvery, err)
 			}

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/voucherpos/voucherpos/terminal"
@@ -66,6 +67,10 @@ type Options struct {
 	GroupMax int
 	// SweepEvery is how often expiry is checked; zero means DefaultSweepEvery.
 	SweepEvery time.Duration
+	// Nonces is how many signing nonces are made ahead at most (nonces.go);
+	// zero means DefaultNonces, negative none: every code is signed by
+	// ed25519.Sign at the claim.
+	Nonces int
 }
 
 // Service is the issuing side. Its methods are safe for concurrent use.
@@ -81,6 +86,8 @@ type Service struct {
 	signq chan []*claimJob // committed groups, to sign and answer
 	// skipSign leaves codes empty: the commit path's benchmark only.
 	skipSign bool
+	nonces   *nonces      // nil: Options.Nonces < 0
+	lastTake atomic.Int64 // when the committer last took claims, Unix ns
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       gosync.WaitGroup
@@ -111,6 +118,9 @@ func Open(st Store, opts Options) (*Service, error) {
 	if opts.SweepEvery <= 0 {
 		opts.SweepEvery = DefaultSweepEvery
 	}
+	if opts.Nonces == 0 {
+		opts.Nonces = DefaultNonces
+	}
 	s := &Service{opts: opts, prog: opts.Programme, now: opts.Now, logf: opts.Logf, store: st,
 		queue: make(chan *claimJob, queueLen), signq: make(chan []*claimJob, 2)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -125,10 +135,20 @@ func Open(st Store, opts Options) (*Service, error) {
 	if _, err := s.Sweep(s.ctx); err != nil {
 		return nil, fmt.Errorf("issuing: first sweep: %w", err)
 	}
+	if opts.Nonces > 0 {
+		s.nonces = newNonces(opts.Nonces)
+	}
 	s.wg.Add(3)
 	go s.committer()
 	go s.signer()
 	go s.sweeper()
+	if s.nonces != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.nonces.fill(s.ctx, opts.Signer, s.unclaimed, s.busy)
+		}()
+	}
 	return s, nil
 }
 
@@ -203,8 +223,10 @@ func (s *Service) rounds(tx Tx) ([]terminal.IssueRound, error) {
 	return append(s.prog.IssueRounds(), added...), nil
 }
 
-// sign returns the code of a voucher claimed or issued with key id.
-func (s *Service) sign(v terminal.Voucher, id terminal.KeyID) (string, error) {
+// sign returns the code of a voucher claimed or issued with key id: with
+// sig, the signature stored at the claim (Claim.Sig), else signed now by
+// ed25519.Sign, which signs the same voucher the same way every time.
+func (s *Service) sign(v terminal.Voucher, id terminal.KeyID, sig []byte) (string, error) {
 	priv := s.opts.Signer()
 	if terminal.KeyIDOf(priv.Public().(ed25519.PublicKey)) != id {
 		k, ok := ed25519.PrivateKey(nil), false
@@ -216,5 +238,46 @@ func (s *Service) sign(v terminal.Voucher, id terminal.KeyID) (string, error) {
 		}
 		priv = k
 	}
-	return terminal.Encode(v, priv)
+	if len(sig) == 0 {
+		return terminal.Encode(v, priv)
+	}
+	return terminal.EncodeWith(v, priv.Public().(ed25519.PublicKey), func([]byte) []byte { return sig })
+}
+
+// presign signs a voucher being claimed with a nonce made ahead, if there
+// is one: the code and the signature to store with the claim.
+func (s *Service) presign(v terminal.Voucher, priv ed25519.PrivateKey) (code string, sig []byte, err error) {
+	if s.nonces == nil || s.skipSign {
+		return "", nil, nil
+	}
+	n, ok := s.nonces.take()
+	if !ok {
+		return "", nil, nil
+	}
+	code, err = terminal.EncodeWith(v, priv.Public().(ed25519.PublicKey), func(msg []byte) []byte {
+		sig = signWith(&n, priv, msg)
+		return sig
+	})
+	return code, sig, err
+}
+
+// unclaimed returns how many vouchers the drops not yet over can still
+// issue: the nonces worth making ahead. A failed read counts as none.
+func (s *Service) unclaimed() int {
+	now, n := s.now(), 0
+	_ = s.store.View(s.ctx, func(tx Tx) error {
+		drops, err := tx.Drops()
+		for i := range drops {
+			if now.Before(drops[i].End()) {
+				n += drops[i].Left()
+			}
+		}
+		return err
+	})
+	return n
+}
+
+// busy reports whether claims were taken within nonceQuiet.
+func (s *Service) busy() bool {
+	return time.Since(time.Unix(0, s.lastTake.Load())) < nonceQuiet
 }

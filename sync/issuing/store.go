@@ -78,7 +78,8 @@ type Tx interface {
 var ErrExists = errors.New("already exists")
 
 // Claim is one voucher a consumer claimed at a drop, as stored. The code is
-// not stored: it is signed again from these fields with the key KeyID names.
+// not stored: it is made again from these fields, with Sig or signed again
+// with the key KeyID names.
 type Claim struct {
 	Seq uint64 `json:"seq"`
 	// Key is the claim's Idempotency-Key ("" if none) and BodyHash what it
@@ -89,7 +90,11 @@ type Claim struct {
 	Drop     uint64           `json:"drop"`
 	KeyID    terminal.KeyID   `json:"key_id"`
 	Voucher  terminal.Voucher `json:"voucher"`
-	At       time.Time        `json:"at"`
+	// Sig is the code's signature when it was made with a nonce made ahead
+	// (nonces.go), which cannot be made again; empty, the code is signed
+	// again by ed25519.Sign, which gives the same signature every time.
+	Sig []byte    `json:"sig,omitempty"`
+	At  time.Time `json:"at"`
 	// Status is claimed, expired or returned as stored; redeemed is read
 	// from the server's ledger (Tx.Redeemed).
 	Status terminal.ClaimStatus `json:"status"`

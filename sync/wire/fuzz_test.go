@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"testing"
 
 	"github.com/voucherpos/voucherpos/sync/wire"
@@ -56,6 +57,23 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 		if !bytes.Equal(out, b) {
 			t.Fatalf("round trip changed the frame")
+		}
+	})
+}
+
+// FuzzOpenSealed feeds untrusted frames to a sealed-frame opener: it never
+// panics, and it opens nothing but the frame the sealer made.
+func FuzzOpenSealed(f *testing.F) {
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize))
+	nonce, hello := bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 64)
+	good := wire.NewSealer(key, nonce, hello).Seal([]byte(`{"type":"ack","watermark":1}`))
+	f.Add(good)
+	f.Add([]byte("VPS1"))
+	f.Add(good[:76])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		msg, err := wire.NewOpener(key.Public().(ed25519.PublicKey), nonce, hello).Open(b)
+		if err == nil && !bytes.Equal(b, good) {
+			t.Fatalf("opened a frame the server did not seal: %q", msg)
 		}
 	})
 }

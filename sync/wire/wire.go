@@ -14,8 +14,11 @@ import (
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
-// Version is the protocol version a terminal announces in its hello.
-const Version = 1
+// Version is the protocol version a terminal announces in its hello. From
+// version 2 (SealedVersion) the server sends every message from the welcome
+// on in a sealed frame (sealed.go); to a terminal announcing less it sends
+// them as plain JSON text, as version 1 did.
+const Version = 2
 
 // Path is the HTTP path of the sync websocket on the server.
 const Path = "/v1/sync"

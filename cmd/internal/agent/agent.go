@@ -65,6 +65,15 @@ type Options struct {
 	// RefundPIN, if set, is the manager's PIN a refund must carry; empty
 	// means refunds need none.
 	RefundPIN string
+	// InsecureSync syncs even with a server that cannot be authenticated:
+	// a plain ws:// URL with a credential without server_key (posagent's
+	// -insecure-sync). With a server_key the server's messages are
+	// verified regardless.
+	InsecureSync bool
+	// NewLedgerAfterLoss starts a fresh ledger even when the server holds
+	// records of this terminal (its ledger was lost: posagent's
+	// -new-ledger-after-loss). Without it Open refuses that (ErrLedgerLost).
+	NewLedgerAfterLoss bool
 }
 
 // The concrete types the HTTP side is wired with.
@@ -185,6 +194,9 @@ func (a *Agent) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("agent: %w", err)
 	}
 	a.lane.SeenTime(a.ledger.HighWater())
+	if err := a.checkFresh(ctx); err != nil {
+		return err
+	}
 
 	a.ln, err = net.Listen("tcp", o.HTTP)
 	if err != nil {
@@ -496,4 +508,65 @@ func (a *Agent) lostHolds() []offline.Hold {
 	a.lostMu.Lock()
 	defer a.lostMu.Unlock()
 	return slices.Clone(a.lost)
+}
+
+// ErrLedgerLost is returned by Open when the ledger is fresh (no record,
+// never synced) but the server holds records of the terminal: the ledger
+// was deleted, the machine replaced, or an older backup restored.
+var ErrLedgerLost = errors.New("ledger lost")
+
+// probeWait bounds the question to the server at a fresh ledger's start.
+const probeWait = 10 * time.Second
+
+// checkFresh asks the server, before a fresh ledger takes its first
+// voucher, whether it holds records of this terminal, and refuses to start
+// if it does unless NewLedgerAfterLoss says the loss is known. A server that
+// does not answer cannot confirm: the agent starts, and takes no voucher
+// until the server answers (a ledger that never synced has no merchant
+// profile or issuer keys); if the server then holds records, the terminal
+// holds itself forked and redeems nothing until it is reset.
+func (a *Agent) checkFresh(ctx context.Context) error {
+	o := &a.opts
+	if !a.link.enabled() {
+		return nil
+	}
+	high, err := a.ledger.HighSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	_, serr := a.ledger.LoadState(ctx)
+	if high != 0 || !errors.Is(serr, offline.ErrNoState) {
+		if o.NewLedgerAfterLoss {
+			a.log.Warn("-new-ledger-after-loss has no effect: the ledger holds records or has synced")
+		}
+		return nil
+	}
+	id := o.Credential.TerminalID
+	if o.NewLedgerAfterLoss {
+		a.log.Warn("starting a fresh ledger after a loss, as told (-new-ledger-after-loss): if the server holds records of this terminal, it redeems nothing until the county resets it (voucherd terminal reset)",
+			"terminal", id)
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, probeWait)
+	defer cancel()
+	wm, fork, err := a.link.c.Probe(pctx)
+	if err != nil {
+		a.log.Warn("新账本：暂无法向服务器确认其没有本终端的记录，服务器应答前不受理用券 / a fresh ledger the server could not confirm yet: no voucher is taken until it answers",
+			"terminal", id, "err", err)
+		return nil
+	}
+	if wm == 0 && fork == "" {
+		a.log.Info("fresh ledger: the server holds no record of this terminal", "terminal", id)
+		return nil
+	}
+	path := filepath.Join(o.DataDir, LedgerFile)
+	records := fmt.Sprintf("%d records", wm)
+	if wm == 1 {
+		records = "1 record"
+	}
+	return fmt.Errorf("agent: %w: 本机账本是空的，但服务器已保存终端 %s 的 %d 条记录（账本文件被删除、换了机器或恢复了更早的备份）。"+
+		"请把原账本文件或其备份放回 %s；确认已丢失时，加 -new-ledger-after-loss 启动，本终端将停止用券，直至县里核查后执行 voucherd terminal reset -id %s。"+
+		" / this ledger is empty but the server holds %s of terminal %s (the ledger file was deleted, the machine replaced, or an older backup restored): "+
+		"put the lost ledger file or its backup back at %s; if it is truly lost, start with -new-ledger-after-loss, and the terminal redeems nothing until the county, after checking, runs voucherd terminal reset -id %s",
+		ErrLedgerLost, id, wm, path, id, records, id, path, id)
 }

@@ -37,7 +37,7 @@ func newLink(a *Agent) *link {
 	version := buildinfo.Read().Short()
 	l.c = client.New(client.Options{
 		URL: o.Server, Credential: o.Credential, Outbox: a.ledger, State: a.ledger, Now: o.Now,
-		Backoff: o.SyncBackoff,
+		Backoff: o.SyncBackoff, Insecure: o.InsecureSync,
 		OnState: func(s terminal.ServerState) { // after Open: the lane is set
 			a.lane.SetState(s)
 			a.pokeStatus()

@@ -3,6 +3,7 @@ package stack_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -39,6 +40,22 @@ func agentStatus(t *testing.T, a *agent.Agent) (st struct {
 		t.Fatalf("%v: %s", err, b)
 	}
 	return st
+}
+
+// waitState waits until the agent's lane holds a server state that satisfies ok.
+func waitState(t *testing.T, a *agent.Agent, ok func(terminal.ServerState) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, has := a.Lane().State(); has && ok(st) {
+			return
+		}
+		if time.Now().After(deadline) {
+			st, _ := a.Lane().State()
+			t.Fatalf("the pushed state never arrived: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func hasAlert(st any, code string) bool {
@@ -93,9 +110,20 @@ func TestStack_WipedLedger(t *testing.T) {
 	if err := os.Remove(filepath.Join(tdir, agent.LedgerFile)); err != nil {
 		t.Fatal(err)
 	}
-	t1.Agent = agent.New(agent.Options{DataDir: tdir, Credential: t1.Credential, HTTP: "127.0.0.1:0",
+	opts := agent.Options{DataDir: tdir, Credential: t1.Credential, HTTP: "127.0.0.1:0",
 		Server: "ws://" + t1.Net.Addr() + wire.Path, Now: clk.Now, Log: log,
-		SyncBackoff: client.Backoff{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}})
+		SyncBackoff: client.Backoff{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}}
+	// The agent refuses to start a fresh ledger the server holds records
+	// of, and says what to do, in Chinese and English.
+	t1.Agent = agent.New(opts)
+	err = t1.Agent.Open(ctx)
+	if !errors.Is(err, agent.ErrLedgerLost) || !strings.Contains(err.Error(), "服务器已保存终端 T1 的 2 条记录") ||
+		!strings.Contains(err.Error(), "the server holds 2 records of terminal T1") || !strings.Contains(err.Error(), "-new-ledger-after-loss") {
+		t.Fatalf("a fresh ledger for a terminal the server holds 2 records of: %v; want it refused, saying so", err)
+	}
+	// Told the ledger is lost, it starts.
+	opts.NewLedgerAfterLoss = true
+	t1.Agent = agent.New(opts)
 	if err := t1.Agent.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +134,19 @@ func TestStack_WipedLedger(t *testing.T) {
 			t.Fatalf("no fork alert on the cashier status: %+v", agentStatus(t, t1.Agent))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// A state the server pushes (it has seen no record of the fresh
+	// ledger yet) does not lift the fork the terminal found itself.
+	if err := s.Hub.Block(ctx, "M1"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, t1.Agent, func(st terminal.ServerState) bool { return st.Merchant.Blocked })
+	if err := s.Hub.Unblock(ctx, "M1"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, t1.Agent, func(st terminal.ServerState) bool { return !st.Merchant.Blocked })
+	if st, _ := t1.Agent.Lane().State(); st.Fork == "" || !hasAlert(agentStatus(t, t1.Agent), "fork") {
+		t.Fatalf("a state push lifted the fork: %+v", st)
 	}
 	// The lane redeems nothing, online or offline.
 	co, err := t1.Agent.Lane().Open(ctx, []terminal.Item{{SKU: "rice", Name: "大米", Category: "grocery", Qty: 1, UnitPriceFen: terminal.Yuan(250)}})
@@ -200,5 +241,81 @@ func TestStack_WipedLedger(t *testing.T) {
 	}
 	if rep.Total.Redemptions != 4 {
 		t.Errorf("after the reset: %d redemptions, want 4 (the new chain's sale accepted)", rep.Total.Redemptions)
+	}
+}
+
+// TestStack_FreshLedgerServerUnreachable: T1's ledger is wiped and the
+// agent starts again while the server is out of reach, so nothing can
+// confirm its fresh ledger. It starts, takes no voucher (a ledger that never
+// synced has no merchant profile or issuer keys), and when the server
+// answers and holds records of T1, it holds itself forked and still takes
+// none.
+func TestStack_FreshLedgerServerUnreachable(t *testing.T) {
+	clk := &testClock{base: terminal.Day(time.Now()).Add(12 * time.Hour), start: time.Now()}
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	s, err := stack.Start(context.Background(), stack.Options{Dir: dir, Terminals: []string{"T1"}, Now: clk.Now, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	t1 := s.Terminals[0]
+	from, until := terminal.ClaimDay(clk.Now())
+	codes, err := s.Hub.Mint(ctx, hub.MintRequest{Category: terminal.Retail, SpendFen: terminal.Yuan(200), OffFen: terminal.Yuan(40),
+		Holder: 0x900, From: from, Until: until, N: 3, EachHolder: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := terminal.ParseCode(codes[0])
+	if err := t1.Agent.Ledger().Commit(ctx, &terminal.Redemption{Kind: terminal.KindRedemption, TerminalID: "T1", MerchantID: "M1",
+		At: clk.Now(), Code: codes[0], Voucher: v,
+		Items:    []terminal.Item{{SKU: "rice", Name: "大米", Category: "grocery", Qty: 1, UnitPriceFen: terminal.Yuan(250)}},
+		TotalFen: terminal.Yuan(250), EligibleFen: terminal.Yuan(250), DiscountFen: terminal.Yuan(40), PayableFen: terminal.Yuan(210)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := t1.WaitSynced(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := t1.Agent.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tdir := filepath.Join(dir, "t1")
+	if err := os.Remove(filepath.Join(tdir, agent.LedgerFile)); err != nil {
+		t.Fatal(err)
+	}
+	t1.Net.Down()
+	t1.Agent = agent.New(agent.Options{DataDir: tdir, Credential: t1.Credential, HTTP: "127.0.0.1:0",
+		Server: "ws://" + t1.Net.Addr() + wire.Path, Now: clk.Now, Log: log,
+		SyncBackoff: client.Backoff{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}})
+	if err := t1.Agent.Open(ctx); err != nil {
+		t.Fatalf("a fresh ledger with the server out of reach: %v; want the agent started", err)
+	}
+	try := func() *terminal.Error {
+		t.Helper()
+		co, err := t1.Agent.Lane().Open(ctx, []terminal.Item{{SKU: "rice", Name: "大米", Category: "grocery", Qty: 1, UnitPriceFen: terminal.Yuan(250)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _, _ = t1.Agent.Lane().Cancel(ctx, co.ID) }()
+		_, ev, err := t1.Agent.Lane().Apply(ctx, co.ID, codes[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev.Decline
+	}
+	if d := try(); d == nil {
+		t.Fatal("a fresh ledger the server never confirmed took a voucher offline")
+	}
+	t1.Net.Up()
+	deadline := time.Now().Add(10 * time.Second)
+	for !hasAlert(agentStatus(t, t1.Agent), "fork") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no fork alert once the server answered: %+v", agentStatus(t, t1.Agent))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if d := try(); d == nil || d.Reason != terminal.ReasonFork {
+		t.Fatalf("once the server answered: %+v; want declined (fork)", d)
 	}
 }

@@ -706,7 +706,8 @@ func TestBrowser_Fork(t *testing.T) {
 	if err := os.Remove(filepath.Join(term.DataDir(), agent.LedgerFile)); err != nil {
 		t.Fatal(err)
 	}
-	if err := term.Restart(ctx); err != nil {
+	// Told the ledger is lost (without it the agent refuses to start).
+	if err := term.RestartWith(ctx, func(o *agent.Options) { o.NewLedgerAfterLoss = true }); err != nil {
 		t.Fatal(err)
 	}
 	fork := terminal.Declinef(terminal.OfflineLimit, terminal.ReasonFork, "").Message

@@ -167,9 +167,16 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 // Restart stops the terminal's agent (if it still runs) and starts it again
 // on the same ledger, scanner and HTTP address, as a supervisor does after
 // a crash or an upgrade.
-func (t *Terminal) Restart(ctx context.Context) error {
+func (t *Terminal) Restart(ctx context.Context) error { return t.RestartWith(ctx, nil) }
+
+// RestartWith restarts the terminal's agent as Restart does, with its
+// options changed by change first (nil: unchanged), for this start only.
+func (t *Terminal) RestartWith(ctx context.Context, change func(*agent.Options)) error {
 	o := t.opts
 	o.HTTP = t.Agent.Addr()
+	if change != nil {
+		change(&o)
+	}
 	if err := t.Agent.Close(); err != nil {
 		return fmt.Errorf("terminal %s: stop: %w", t.ID, err)
 	}

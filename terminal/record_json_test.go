@@ -1,0 +1,107 @@
+package terminal
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// sampleRecords are bodies as ledgers write them: a sale, a refund, a
+// record with no lines, escapes in strings (left to encoding/json).
+func sampleRecords(tb testing.TB) [][]byte {
+	at := time.Date(2022, 10, 1, 12, 0, 0, 123456789, Zone)
+	v := Voucher{Version: 1, KeyID: 0x11223344, ID: 0x1122334455667788, Holder: 0xABC, Category: Retail, SpendFen: 20000,
+		OffFen: 4000, ValidFrom: at.Truncate(time.Second), ValidUntil: at.Add(24 * time.Hour).Truncate(time.Second), Region: 140521, Campaign: 7, Round: 2}
+	sale := Redemption{ID: "T1-0000000007", Kind: KindRedemption, Seq: 7, TerminalID: "T1", MerchantID: "M1", At: at,
+		CheckoutID: "C1", IdempotencyKey: "k-1", Code: "VC1:ABCDEF", Voucher: v,
+		Items:    []Item{{SKU: "rice-5kg", Name: "大米 5kg", Category: "grocery", Qty: 2, UnitPriceFen: 13000}, {SKU: "oil", Name: "油", Category: "grocery", Qty: -1, UnitPriceFen: 5990}},
+		TotalFen: 26000, EligibleFen: 26000, DiscountFen: 4000, PayableFen: 22000, Flags: []string{"linked: T1-0000000006"}, Online: true}
+	refund := sale
+	refund.Kind, refund.ID, refund.Seq, refund.RefundOf, refund.RefundFen, refund.VoucherShareFen, refund.VoucherReturned =
+		KindRefund, "T1-0000000008", 8, "T1-0000000007", 1000, 300, true
+	empty := Redemption{Kind: KindRedemption, Items: []Item{}}
+	escaped := sale
+	escaped.CheckoutID = "C\"1<>\n"
+	var out [][]byte
+	for _, r := range []Redemption{sale, refund, empty, {}, escaped} {
+		b, err := json.Marshal(r)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// TestDecodeRedemption_FastPath: what a ledger writes is read by the
+// one-pass decoder (escapes excepted), to the record encoding/json reads.
+func TestDecodeRedemption_FastPath(t *testing.T) {
+	for i, b := range sampleRecords(t) {
+		var want Redemption
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		var got Redemption
+		d := recordDecoder{b: b}
+		fast := d.redemption(&got) && d.end()
+		if escaped := i == 4; fast == escaped {
+			t.Errorf("%s: fast path %v", b, fast)
+		}
+		if fast && !reflect.DeepEqual(&got, &want) {
+			t.Errorf("%s:\ngot  %+v\nwant %+v", b, got, want)
+		}
+		r, err := DecodeRedemption(b)
+		if err != nil || !reflect.DeepEqual(r, &want) {
+			t.Errorf("%s: DecodeRedemption %+v, %v", b, r, err)
+		}
+	}
+}
+
+// FuzzDecodeRedemption: any input decodes to what json.Unmarshal gives a
+// zero Redemption, error for error, and never panics.
+func FuzzDecodeRedemption(f *testing.F) {
+	for _, b := range sampleRecords(f) {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"seq":01}`))                                                       // leading zero
+	f.Add([]byte(`{"seq":1,"seq":2}`))                                                // repeated key
+	f.Add([]byte(`{"SEQ":3,"Kind":"refund"}`))                                        // keys in another case
+	f.Add([]byte(`{"seq":-1,"total_fen":1e3,"voucher":{"version":256}}`))             // out of range
+	f.Add([]byte(`{"items":null,"flags":[],"voucher":null,"at":null}`))               // nulls
+	f.Add([]byte(`{"code":"\xff","at":"2022-10-01T12:00:00+08:00","x":[1,{"y":2}]}`)) // invalid UTF-8, unknown key
+	f.Add([]byte(`{"voucher":{"id":"zz","holder":"1","category":"nope"}} x`))         // bad text, trailing data
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want Redemption
+		werr := json.Unmarshal(b, &want)
+		got, err := DecodeRedemption(b)
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("%q: error %v, encoding/json %v", b, err, werr)
+		}
+		if err == nil && !reflect.DeepEqual(got, &want) {
+			t.Fatalf("%q:\ngot  %+v\nwant %+v", b, *got, want)
+		}
+	})
+}
+
+// BenchmarkDecodeRedemption decodes a ledger's record body, and in the
+// same loop with encoding/json: x-json is the ratio of the two times.
+func BenchmarkDecodeRedemption(b *testing.B) {
+	body := sampleRecords(b)[0]
+	var fast, std time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := DecodeRedemption(body); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		var r Redemption
+		if err := json.Unmarshal(body, &r); err != nil {
+			b.Fatal(err)
+		}
+		fast, std = fast+t1.Sub(t0), std+time.Since(t1)
+	}
+	b.ReportMetric(float64(fast.Nanoseconds())/float64(b.N), "decode-ns/op")
+	b.ReportMetric(float64(std.Nanoseconds())/float64(b.N), "json-ns/op")
+	b.ReportMetric(float64(fast)/float64(std), "x-json")
+}

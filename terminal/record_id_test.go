@@ -1,6 +1,7 @@
 package terminal_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/voucherpos/voucherpos/terminal"
@@ -29,6 +30,17 @@ func TestParseRecordID(t *testing.T) {
 		}
 		if ok && terminal.RecordID(term, seq) != tt.id {
 			t.Errorf("RecordID(%q, %d) does not give %q back", term, seq, tt.id)
+		}
+	}
+}
+
+// TestRecordID: the id is "%s-%010d" (every stored record's id is), at any width.
+func TestRecordID(t *testing.T) {
+	for _, seq := range []uint64{0, 1, 42, 999_999_999, 1_000_000_000, 9_999_999_999, 10_000_000_000, 1<<64 - 1} {
+		for _, term := range []string{"", "T1", "T-A", "收银台1"} {
+			if got, want := terminal.RecordID(term, seq), fmt.Sprintf("%s-%010d", term, seq); got != want {
+				t.Errorf("RecordID(%q, %d) = %q, want %q", term, seq, got, want)
+			}
 		}
 	}
 }

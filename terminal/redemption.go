@@ -58,7 +58,17 @@ type Redemption struct {
 }
 
 // RecordID returns the id of a terminal's record with seq ("T1-0000000042").
-func RecordID(terminal string, seq uint64) string { return fmt.Sprintf("%s-%010d", terminal, seq) }
+func RecordID(terminal string, seq uint64) string {
+	var d [20]byte
+	digits := strconv.AppendUint(d[:0], seq, 10)
+	b := make([]byte, 0, len(terminal)+1+max(10, len(digits)))
+	b = append(b, terminal...)
+	b = append(b, '-')
+	for range 10 - len(digits) { // "%s-%010d", without fmt: the server makes one per record
+		b = append(b, '0')
+	}
+	return string(append(b, digits...))
+}
 
 // ParseRecordID splits an id made by RecordID into the terminal and the
 // sequence; ok is false for anything RecordID does not make.

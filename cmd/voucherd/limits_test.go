@@ -85,9 +85,10 @@ func procKiB(t *testing.T, pid int, field string) int {
 
 // TestServe_PreAuthMemory: 200 strangers each open the sync websocket and
 // send an 8 MiB frame instead of a hello. The server reads a few KiB of
-// each, refuses those beyond its cap of unauthenticated connections, and
-// its resident memory (peak, from /proc) grows by less than 64 MiB; it
-// still answers afterwards.
+// each (refusing any beyond its cap of unauthenticated connections, 1,024
+// by default; sync/hub's TestHub_Unauthenticated runs into it), and its
+// resident memory (peak, from /proc) grows by less than 64 MiB; it still
+// answers afterwards.
 func TestServe_PreAuthMemory(t *testing.T) {
 	dir := t.TempDir()
 	voucherd(t, 0, "init", "-data", dir)

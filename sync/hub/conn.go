@@ -26,16 +26,21 @@ const (
 	handshakeWait = 10 * time.Second
 	// closeGrace is how long a closing side waits for the peer's close frame.
 	closeGrace = 2 * time.Second
-	// sendQueue is the size of a connection's outgoing buffer.
-	sendQueue = 64
+	// sendQueue is the size of a connection's outgoing buffer: the acks of
+	// a full window (Options.Window, 8 by default) and as many claim
+	// answers and state pushes; a terminal that lets it fill is too slow
+	// and is disconnected (offer). Every connection holds it, idle or not.
+	sendQueue = 16
 )
 
 var upgrader = websocket.Upgrader{
 	HandshakeTimeout: handshakeWait,
-	// Zero: the connection keeps reading through the HTTP server's own
-	// 4 KiB buffer instead of a 64 KiB one of its own, which every idle
-	// terminal would hold (a 1,000-record batch takes a few more reads).
-	ReadBufferSize:  0,
+	// A 1 KiB read buffer, which every idle terminal holds (the HTTP
+	// server's 4 KiB one is let go with the request): frame headers and
+	// small messages are read through it, while the body of a batch,
+	// read in pieces larger than the buffer, goes straight into the
+	// message (bufio.Reader.Read skips its buffer for them).
+	ReadBufferSize:  1 << 10,
 	WriteBufferSize: 16 << 10,
 	// Write buffers are held only while a message is written.
 	WriteBufferPool:   &gosync.Pool{},
@@ -83,8 +88,13 @@ func (h *Hub) serveSync(w http.ResponseWriter, r *http.Request) {
 	}
 	h.connWG.Add(1)
 	h.mu.Unlock()
-	defer h.connWG.Done()
-	if !h.admit() {
+	handedOver := false // to the connection's reader goroutine, which calls connWG.Done
+	defer func() {
+		if !handedOver {
+			h.connWG.Done()
+		}
+	}()
+	if !h.admit(r.Context()) {
 		h.refused.logf(h, "hub: refused %s: %d unauthenticated connections open", r.RemoteAddr, cap(h.unauth))
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "too many connections awaiting authentication", http.StatusServiceUnavailable)
@@ -112,8 +122,17 @@ func (h *Hub) serveSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(wire.MaxMessage)
+	// The reader runs on a goroutine of its own and this handler returns:
+	// net/http then lets go of what it holds for the request while its
+	// handler runs (its 4 KiB write buffer, the response's 2 KiB one, the
+	// request, and this goroutine's stack, grown by the handshake), which an
+	// idle terminal would otherwise keep for as long as it is connected.
+	handedOver = true
 	go c.writer()
-	c.reader()
+	go func() {
+		defer h.connWG.Done()
+		c.reader()
+	}()
 }
 
 // closeErr is a handshake refusal with its close code.
@@ -167,21 +186,8 @@ func (c *conn) handshake() error {
 	// Which chain the terminal is on (its own, or a fork it is kept in),
 	// and the handshake remembered: a record made after it is dated after
 	// it, and the offline limits count from it (the terminal's last sync).
-	var cs chainState
-	var hd Head
 	c.helloAt, c.helloSeq = h.now(), m.HighSeq
-	keys := &Keys{Terminals: []string{m.TerminalID}, Memos: []string{chainMemo(m.TerminalID), syncMemo(m.TerminalID)}}
-	err = h.store.Commit(ctx, keys, func(tx Tx) error {
-		cs = chainState{}
-		if err := getMemo(tx, chainMemo(m.TerminalID), &cs); err != nil {
-			return err
-		}
-		var err error
-		if hd, err = tx.Head(cs.current(m.TerminalID)); err != nil {
-			return err
-		}
-		return recordHello(tx, m.TerminalID, hello{At: c.helloAt, HighSeq: m.HighSeq}, hd.Seq)
-	})
+	cs, hd, err := h.commitHello(ctx, m.TerminalID, c.helloAt, m.HighSeq)
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,8 @@ type Options struct {
 	// GroupMax is the most records one group commit takes; zero means 8000.
 	GroupMax int
 	// MaxUnauthenticated is the most sync connections open at once whose
-	// terminal is not yet authenticated; more are refused with 503. Zero
+	// terminal is not yet authenticated; more wait a second for a place,
+	// then are refused with 503. Zero
 	// means DefaultMaxUnauthenticated.
 	MaxUnauthenticated int
 }

@@ -18,6 +18,7 @@ const (
 	jobBatch jobKind = iota
 	jobClaim
 	jobRelease
+	jobHello // a handshake's write (hello.go)
 )
 
 // job is one unit of work for the committer: a verified batch of records,
@@ -33,6 +34,7 @@ type job struct {
 	recs     []terminal.Sealed
 	meta     []recMeta
 	req      *wire.Message
+	hello    *helloJob // jobHello
 
 	msg *wire.Message
 	err error
@@ -183,6 +185,10 @@ func (h *Hub) committer() {
 		}
 		h.commit(group)
 		for _, j := range group {
+			if j.kind == jobHello {
+				close(j.hello.done)
+				continue
+			}
 			j.c.done(j)
 		}
 	}
@@ -223,6 +229,8 @@ func groupKeys(group []*job) *Keys {
 		case jobClaim, jobRelease:
 			k.Vouchers = append(k.Vouchers, j.req.Voucher)
 			k.Merchants = append(k.Merchants, j.merchant)
+		case jobHello:
+			helloKeys(k, j)
 		}
 	}
 	return k
@@ -261,6 +269,9 @@ func (h *Hub) observe(group []*job, took time.Duration, err error, now time.Time
 	hk := &h.opts.Hooks
 	recs, claims := 0, 0
 	for _, j := range group {
+		if j.kind == jobHello {
+			continue
+		}
 		if j.kind != jobBatch {
 			claims++
 			if err == nil && j.err == nil && j.msg != nil && hk.Claim != nil && j.kind == jobClaim {
@@ -297,6 +308,8 @@ func (h *Hub) applyGroup(btx Tx, group []*job, now time.Time, params terminal.Pa
 			j.msg, j.err = h.applyClaim(tx, j, now)
 		case jobRelease:
 			j.msg, j.err = h.applyRelease(tx, j)
+		case jobHello:
+			j.err = h.applyHello(tx, j)
 		}
 		if j.err != nil && !errors.Is(j.err, errRejected) {
 			return j.err

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"net/http"
 	gosync "sync"
 	"time"
@@ -10,10 +11,20 @@ import (
 // authenticated: a stranger may open connections, but each one reads at
 // most wire.MaxHello bytes (the handshake's frame) and waits at most
 // handshakeWait, and at most Options.MaxUnauthenticated of them are open
-// at once; the rest are refused with 503 before the upgrade.
+// at once; the rest wait up to admitWait for a place, then are refused
+// with 503 before the upgrade (and the terminal backs off).
 const (
-	// DefaultMaxUnauthenticated is Options.MaxUnauthenticated's default.
-	DefaultMaxUnauthenticated = 64
+	// DefaultMaxUnauthenticated is Options.MaxUnauthenticated's default: a
+	// place costs about 15 KiB (a goroutine, the websocket and its read
+	// buffer) for at most handshakeWait, and a reconnect storm of
+	// thousands of terminals (a server restart, a network back) gets
+	// through at the speed of the handshakes rather than of the terminals'
+	// backoff (BenchmarkStorm in sync/storm).
+	DefaultMaxUnauthenticated = 1024
+	// admitWait is how long a connection waits for an unauthenticated
+	// place before it is refused: handshakes are short (their writes share
+	// the group commit), so a burst is better queued than sent into backoff.
+	admitWait = time.Second
 	// refusalLogs is how many refusals are logged each refusalEvery; the
 	// rest are counted and summed up in one line.
 	refusalLogs  = 10
@@ -72,15 +83,24 @@ func (r *refusals) logf(h *Hub, format string, args ...any) {
 	}
 }
 
-// admit takes a place for an unauthenticated connection, or reports that
-// none is free.
-func (h *Hub) admit() bool {
+// admit takes a place for an unauthenticated connection, waiting up to
+// admitWait for one, or reports that none came free.
+func (h *Hub) admit(ctx context.Context) bool {
 	select {
 	case h.unauth <- struct{}{}:
 		return true
 	default:
-		return false
 	}
+	t := time.NewTimer(admitWait)
+	defer t.Stop()
+	select {
+	case h.unauth <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	case <-h.ctx.Done():
+	}
+	return false
 }
 
 // admitted gives the place back (after the handshake, whatever its outcome).

@@ -219,12 +219,28 @@ func TestScanner_Commands(t *testing.T) {
 			var noReads atomic.Int32
 			sc, _ := openScanner(t, sim, serial.Config{Profile: tc.drv, OnNoRead: func(time.Time) { noReads.Add(1) }})
 			ctx := context.Background()
-			sim.Present("VC1:PRESENTED")
-			if err := sc.Trigger(ctx, true); err != nil {
-				t.Fatal(err)
-			}
-			if s := next(t, sc, 5*time.Second); s.Code != "VC1:PRESENTED" {
-				t.Fatalf("triggered read got %q", s.Code)
+			var want []string
+			for try := 0; ; try++ {
+				sim.Present("VC1:PRESENTED")
+				if err := sc.Trigger(ctx, true); err != nil {
+					t.Fatal(err)
+				}
+				s := next(t, sc, 5*time.Second)
+				if tc.name == "Zebra" && try < 4 && cutShort(s.Code, "VC1:PRESENTED") {
+					// No suffix, and the host's delivery stalled inside
+					// the code (cutShort): read it again.
+					t.Logf("triggered read came cut short (%q): again", s.Code)
+					drain(sc, settle)
+					if err := sc.Trigger(ctx, false); err != nil {
+						t.Fatal(err)
+					}
+					want = append(want, "trigger on", "trigger off")
+					continue
+				}
+				if s.Code != "VC1:PRESENTED" {
+					t.Fatalf("triggered read got %q", s.Code)
+				}
+				break
 			}
 			for _, f := range []func() error{
 				func() error { return sc.Trigger(ctx, false) },
@@ -236,7 +252,7 @@ func TestScanner_Commands(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			want := []string{"trigger on", "trigger off", "beep good", "beep bad"}
+			want = append(want, "trigger on", "trigger off", "beep good", "beep bad")
 			if tc.name == "Datalogic" {
 				want = append(want, "enable") // F disables the scanner; E enables it again
 			}

@@ -53,9 +53,9 @@ var _ issuing.Store = (*Issuing)(nil)
 // memory, rebuilt from the claims bucket at open, rather than in buckets of
 // its own: holder pseudonyms and keys are random, so each claim's entry
 // would dirty a leaf page of its own, and every group commit would write
-// (and fsync) a page per claim per index: measured, that cut bbolt's rate
-// in groups of 64 from ~65,000 to ~11,000 puts a second. The claims bucket
-// is keyed by sequence, so a group appends to its last pages only.
+// (and fsync) a page per claim per index: a sixth of the rate, measured
+// (docs/issuing.md, "Speed"). The claims bucket is keyed by sequence, so a
+// group appends to its last pages only.
 type claimIndex struct {
 	holders map[terminal.HolderID][]uint64 // claim seqs, oldest first
 	keys    map[string]uint64

@@ -182,14 +182,15 @@ func (s *Service) commit(group []*claimJob) {
 		if err != nil {
 			return err
 		}
-		dirty := map[int]bool{}
+		g := groupState{tx: tx, rounds: rounds, round: terminal.RoundAt(rounds, now), drops: drops, dirty: map[int]bool{},
+			priv: priv, keyID: keyID, now: now}
 		for _, j := range group {
 			j.claim, j.refusal, j.err, j.code = Claim{}, nil, nil, ""
-			if err := s.decide(tx, j, rounds, drops, dirty, priv, keyID, now); err != nil {
+			if err := s.decide(&g, j); err != nil {
 				return err
 			}
 		}
-		for i := range dirty {
+		for i := range g.dirty {
 			if err := tx.PutDrop(&drops[i]); err != nil {
 				return err
 			}
@@ -206,7 +207,20 @@ func (s *Service) commit(group []*claimJob) {
 	}
 }
 
-func (s *Service) decide(tx Tx, j *claimJob, rounds []terminal.IssueRound, drops []terminal.Drop, dirty map[int]bool, priv ed25519.PrivateKey, keyID terminal.KeyID, now time.Time) error {
+// groupState is what every claim of a group commit is decided against.
+type groupState struct {
+	tx     Tx
+	rounds []terminal.IssueRound
+	round  *terminal.IssueRound // the round at now, nil if none
+	drops  []terminal.Drop
+	dirty  map[int]bool // drops whose count changed
+	priv   ed25519.PrivateKey
+	keyID  terminal.KeyID
+	now    time.Time
+}
+
+func (s *Service) decide(g *groupState, j *claimJob) error {
+	tx, now := g.tx, g.now
 	if j.req.Key != "" {
 		c, ok, err := tx.ClaimByKey(j.req.Key)
 		if err != nil {
@@ -227,7 +241,7 @@ func (s *Service) decide(tx Tx, j *claimJob, rounds []terminal.IssueRound, drops
 		req.Denomination = terminal.Denomination{ValueFen: j.req.FaceFen}
 	}
 	var held []terminal.Held
-	if r := terminal.RoundAt(rounds, now); r != nil {
+	if r := g.round; r != nil {
 		cs, err := tx.HolderClaims(j.holder)
 		if err != nil {
 			return err
@@ -238,23 +252,22 @@ func (s *Service) decide(tx Tx, j *claimJob, rounds []terminal.IssueRound, drops
 			}
 		}
 	}
-	i, refusal := s.prog.DecideClaim(rounds, drops, held, req)
+	i, refusal := s.prog.DecideClaim(g.rounds, g.drops, held, req)
 	if refusal != nil {
 		j.refusal = refusal
 		return nil
 	}
-	d := &drops[i]
-	r := terminal.RoundAt(rounds, now)
+	d, r := &g.drops[i], g.round
 	d.Claimed++
-	dirty[i] = true
-	c := Claim{Key: j.req.Key, BodyHash: j.hash, RoundID: r.ID, Drop: d.ID, KeyID: keyID, At: now, Status: terminal.StatusClaimed}
+	g.dirty[i] = true
+	c := Claim{Key: j.req.Key, BodyHash: j.hash, RoundID: r.ID, Drop: d.ID, KeyID: g.keyID, At: now, Status: terminal.StatusClaimed}
 	seq, err := tx.NextClaimSeq()
 	if err != nil {
 		return err
 	}
 	c.Seq = seq
 	c.Voucher = s.prog.ClaimedVoucher(r, d, s.voucherID(seq), j.holder, now)
-	if j.code, c.Sig, err = s.presign(c.Voucher, priv); err != nil {
+	if j.code, c.Sig, err = s.presign(c.Voucher, g.priv); err != nil {
 		return err
 	}
 	if err := tx.AddClaim(&c); err != nil {

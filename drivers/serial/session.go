@@ -185,8 +185,15 @@ func (s *Scanner) read(ctx context.Context, port Port, chunks chan<- chunk, rs *
 	suspect := &rs.suspect
 	buf := make([]byte, 1024)
 	fast := 0
+	// emptySince is when the first of the empty Reads since the last bytes
+	// began, emptyEnd when the last one returned: a quiet line returns one
+	// every ReadTimeout, and its quiet time spans them all.
+	var emptySince, emptyEnd time.Time
 	for ctx.Err() == nil {
 		began := time.Now()
+		if emptySince.IsZero() {
+			emptySince = began
+		}
 		rs.reading.Store(true)
 		n, err := port.Read(buf)
 		rs.reading.Store(false)
@@ -195,12 +202,19 @@ func (s *Scanner) read(ctx context.Context, port Port, chunks chan<- chunk, rs *
 			fast = 0
 			suspect.Store(false)
 			// The line was quiet before these bytes if the reader waited
-			// the gap for them, less the time they took on the wire: a
-			// reader woken late by a loaded host finds the bytes that came
-			// meanwhile, and must not take its own delay for a gap.
+			// the gap for them, in this Read and the empty ones before it,
+			// less the time they took on the wire: a reader woken late by a
+			// loaded host finds the bytes that came meanwhile, and must not
+			// take its own delay for a gap. Bytes already waiting when this
+			// Read began (it was blocked less than their time on the wire)
+			// came at some time after the last empty Read returned.
 			onWire := time.Duration(n) * s.byteTime()
-			c := chunk{data: append([]byte(nil), buf[:n]...), at: s.cfg.Now(),
-				quiet: time.Since(began)-onWire >= s.fcfg.gap}
+			quietFor := time.Since(emptySince) - onWire
+			if time.Since(began) < onWire {
+				quietFor = emptyEnd.Sub(emptySince)
+			}
+			c := chunk{data: append([]byte(nil), buf[:n]...), at: s.cfg.Now(), quiet: quietFor >= s.fcfg.gap}
+			emptySince, emptyEnd = time.Time{}, time.Time{}
 			select {
 			case chunks <- c:
 			case <-ctx.Done():
@@ -208,6 +222,7 @@ func (s *Scanner) read(ctx context.Context, port Port, chunks chan<- chunk, rs *
 			}
 			continue
 		}
+		emptyEnd = time.Now()
 		if ctx.Err() != nil {
 			return
 		}

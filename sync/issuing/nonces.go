@@ -118,6 +118,11 @@ func (p *nonces) take() (nonce, bool) {
 // signWith returns the Ed25519 signature of msg by priv with nonce n, and
 // wipes n's secret: a nonce signs once.
 func signWith(n *nonce, priv ed25519.PrivateKey, msg []byte) []byte {
+	// A wiped nonce has r = 0, and S = H(R‖A‖M)·a would give the key away:
+	// signing with a used (or never made) nonce is a bug, never a signature.
+	if n.r.Equal(edwards25519.NewScalar()) == 1 {
+		panic("issuing: a nonce signs once")
+	}
 	a, _ := expand(priv)
 	h := sha512.New()
 	h.Write(n.R[:])

@@ -163,3 +163,21 @@ func BenchmarkNonces_Sign(b *testing.B) {
 	b.ReportMetric(float64(ahead.Nanoseconds())/1000, "nonce-ahead-µs")
 	b.ReportMetric(float64(plain)/float64(at), "x-ed25519")
 }
+
+// TestNonces_SignOnce: a nonce already used (wiped) refuses to sign again,
+// since with r = 0 the signature would be H(R‖A‖M)·a and give the key away.
+func TestNonces_SignOnce(t *testing.T) {
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, prefix := expand(priv)
+	n := makeNonce(&prefix)
+	signWith(&n, priv, []byte("first"))
+	defer func() {
+		if recover() == nil {
+			t.Error("a used nonce signed a second message")
+		}
+	}()
+	signWith(&n, priv, []byte("second"))
+}

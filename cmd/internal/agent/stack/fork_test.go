@@ -69,6 +69,18 @@ func hasAlert(st any, code string) bool {
 // conflict, so no voucher is redeemed twice without a conflict; the cashier
 // screen says so and the lane redeems nothing (its last sync does not
 // move); `voucherd terminal reset` accepts the new chain and trade goes on.
+// wipeLedger closes the terminal's agent and deletes the ledger file in its
+// data directory tdir, as a wiped or replaced disk would.
+func wipeLedger(t *testing.T, term *stack.Terminal, tdir string) {
+	t.Helper()
+	if err := term.Agent.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(tdir, agent.LedgerFile)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestStack_WipedLedger(t *testing.T) {
 	clk := &testClock{base: terminal.Day(time.Now()).Add(12 * time.Hour), start: time.Now()}
 	dir := t.TempDir()
@@ -103,13 +115,8 @@ func TestStack_WipedLedger(t *testing.T) {
 	}
 
 	// Noon: the ledger file is wiped; the agent starts again on a fresh one.
-	if err := t1.Agent.Close(); err != nil {
-		t.Fatal(err)
-	}
 	tdir := filepath.Join(dir, "t1")
-	if err := os.Remove(filepath.Join(tdir, agent.LedgerFile)); err != nil {
-		t.Fatal(err)
-	}
+	wipeLedger(t, t1, tdir)
 	opts := agent.Options{DataDir: tdir, Credential: t1.Credential, HTTP: "127.0.0.1:0",
 		Server: "ws://" + t1.Net.Addr() + wire.Path, Now: clk.Now, Log: log,
 		SyncBackoff: client.Backoff{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond}}
@@ -277,13 +284,8 @@ func TestStack_FreshLedgerServerUnreachable(t *testing.T) {
 	if err := t1.WaitSynced(ctx, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := t1.Agent.Close(); err != nil {
-		t.Fatal(err)
-	}
 	tdir := filepath.Join(dir, "t1")
-	if err := os.Remove(filepath.Join(tdir, agent.LedgerFile)); err != nil {
-		t.Fatal(err)
-	}
+	wipeLedger(t, t1, tdir)
 	t1.Net.Down()
 	t1.Agent = agent.New(agent.Options{DataDir: tdir, Credential: t1.Credential, HTTP: "127.0.0.1:0",
 		Server: "ws://" + t1.Net.Addr() + wire.Path, Now: clk.Now, Log: log,

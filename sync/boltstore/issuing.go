@@ -22,7 +22,7 @@ var (
 	bRounds      = []byte("rounds")       // seq u64 → JSON terminal.IssueRound (rounds added)
 	bMoves       = []byte("budget_moves") // seq u64 → JSON terminal.BudgetMove
 	bDrops       = []byte("drops")        // drop id u64 → JSON terminal.Drop
-	bClaims      = []byte("claims")       // claim seq u64 → JSON issuing.Claim
+	bClaims      = []byte("claims")       // claim seq u64 → issuing.Claim (encodeClaim; older ones JSON)
 	bLove        = []byte("love")         // holder u64 → JSON issuing.Love
 
 	issuingBuckets = [][]byte{bIssuingMeta, bRounds, bMoves, bDrops, bClaims, bLove}
@@ -103,19 +103,14 @@ func NewIssuing(db *bolt.DB) (*Issuing, error) {
 			return nil // a read-only file from before issuing
 		}
 		return b.ForEach(func(k, v []byte) error {
-			var c struct {
-				Key     string `json:"key"`
-				Voucher struct {
-					Holder terminal.HolderID `json:"holder"`
-				} `json:"voucher"`
-			}
 			if len(k) != 8 {
 				return fmt.Errorf("claim key %x: %w", k, ErrDamaged)
 			}
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("claim %x: %w", k, err)
+			h, key, err := claimIndexed(k, v)
+			if err != nil {
+				return err
 			}
-			s.idx.add(c.Voucher.Holder, c.Key, binary.BigEndian.Uint64(k))
+			s.idx.add(h, key, binary.BigEndian.Uint64(k))
 			return nil
 		})
 	})
@@ -275,7 +270,7 @@ func (t issuingTx) AddClaim(c *issuing.Claim) error {
 	if _, ok := t.keySeq(c.Key); ok && c.Key != "" {
 		return fmt.Errorf("claim %d: idempotency key used by another claim", c.Seq)
 	}
-	if err := putJSON(cb, key, c); err != nil {
+	if err := putClaim(cb, key, c); err != nil {
 		return err
 	}
 	t.added.add(c.Voucher.Holder, c.Key, c.Seq)
@@ -296,14 +291,22 @@ func (t issuingTx) keySeq(key string) (uint64, bool) {
 	return seq, ok
 }
 
+func putClaim(b *bolt.Bucket, key []byte, c *issuing.Claim) error {
+	v, err := encodeClaim(c)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, v)
+}
+
 func (t issuingTx) claim(seq []byte) (issuing.Claim, bool, error) {
 	var c issuing.Claim
 	v := t.tx.Bucket(bClaims).Get(seq)
 	if v == nil {
 		return c, false, nil
 	}
-	if err := json.Unmarshal(v, &c); err != nil {
-		return c, false, fmt.Errorf("claim %x: %w", seq, err)
+	if err := decodeClaim(seq, v, &c); err != nil {
+		return c, false, err
 	}
 	return c, true, nil
 }
@@ -356,8 +359,8 @@ func (t issuingTx) Claims(from uint64, fn func(*issuing.Claim) (bool, error)) er
 	c := b.Cursor()
 	for k, v := c.Seek(u64(from)); k != nil; k, v = c.Next() {
 		var cl issuing.Claim
-		if err := json.Unmarshal(v, &cl); err != nil {
-			return fmt.Errorf("claim %x: %w", k, err)
+		if err := decodeClaim(k, v, &cl); err != nil {
+			return err
 		}
 		more, err := fn(&cl)
 		if err != nil || !more {
@@ -376,7 +379,7 @@ func (t issuingTx) SetStatus(seq uint64, st terminal.ClaimStatus) error {
 		return fmt.Errorf("claim %d missing", seq)
 	}
 	c.Status = st
-	return putJSON(t.tx.Bucket(bClaims), u64(seq), &c)
+	return putClaim(t.tx.Bucket(bClaims), u64(seq), &c)
 }
 
 func (t issuingTx) Swept() (uint64, error) {

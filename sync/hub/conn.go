@@ -389,6 +389,7 @@ func (c *conn) batch(b []byte) error {
 	if l := &recs[len(recs)-1]; l.Seq >= c.next {
 		c.next, c.last = l.Seq+1, l.Hash
 	}
+	c.h.prefetchMinted(meta)
 	c.submit(&job{kind: jobBatch, c: c, term: c.term, chain: c.chain, forked: c.forked != "", merchant: c.merchant, recs: recs, meta: meta})
 	return nil
 }

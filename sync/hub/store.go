@@ -90,6 +90,17 @@ type Store interface {
 	Close() error
 }
 
+// MintedReader is implemented by stores that read minted codes cheaply
+// outside a group commit (bbolt). A minted code never changes once stored,
+// so the connection's reader fetches the codes of a batch's vouchers before
+// the batch is queued, and the committer compares a record's code with it
+// without a lookup of its own; a voucher not minted yet is looked up again
+// in the commit.
+type MintedReader interface {
+	// MintedCodes returns the code minted for each of ids, "" for none.
+	MintedCodes(ctx context.Context, ids []terminal.VoucherID) ([]string, error)
+}
+
 // Tx is one group-commit transaction. Reads see the transaction's own writes.
 type Tx interface {
 	// Head and SetHead read and move a terminal's chain head.

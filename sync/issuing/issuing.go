@@ -31,6 +31,8 @@ const (
 	DefaultSweepEvery = 5 * time.Second
 	// queueLen is the claim queue's length; beyond it arrivals wait.
 	queueLen = 1 << 16
+	// secretLen is the length of the holder secret (Tx.Secret).
+	secretLen = 32
 )
 
 // Errors of the service.
@@ -126,6 +128,9 @@ func Open(st Store, opts Options) (*Service, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	err := st.Update(s.ctx, func(tx Tx) error {
 		sec, err := tx.Secret(true)
+		if err == nil && len(sec) != secretLen {
+			err = fmt.Errorf("holder secret of %d bytes, want %d", len(sec), secretLen)
+		}
 		s.secret = sec
 		return err
 	})
@@ -200,15 +205,16 @@ func (s *Service) Holder(platformID string) terminal.HolderID {
 // nobody how many were claimed.
 func (s *Service) voucherID(seq uint64) terminal.VoucherID {
 	l, r := uint32(seq>>32), uint32(seq)
-	var buf [4 + 1 + 4]byte
+	// SHA-256(secret ‖ "vid:" ‖ round ‖ r), hashed from the stack: the
+	// committer computes four per claim.
+	var buf [secretLen + 4 + 1 + 4]byte
+	n := copy(buf[:], s.secret) // secretLen bytes (Open)
+	copy(buf[n:], "vid:")
 	for i := range 4 {
-		copy(buf[:], "vid:")
-		buf[4] = byte(i)
-		binary.BigEndian.PutUint32(buf[5:], r)
-		m := sha256.New()
-		m.Write(s.secret)
-		m.Write(buf[:])
-		f := binary.BigEndian.Uint32(m.Sum(nil))
+		buf[n+4] = byte(i)
+		binary.BigEndian.PutUint32(buf[n+5:], r)
+		sum := sha256.Sum256(buf[:n+9])
+		f := binary.BigEndian.Uint32(sum[:])
 		l, r = r, l^f
 	}
 	return terminal.VoucherID(uint64(l)<<32 | uint64(r))

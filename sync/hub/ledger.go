@@ -276,7 +276,7 @@ func (h *Hub) commit(group []*job) {
 	sweep := now.Sub(h.swept) >= sweepEvery
 	var dropped int
 	start := time.Now()
-	params, err := h.store.Params(h.ctx)
+	params, err := h.params(h.ctx)
 	if err == nil {
 		err = h.store.Commit(h.ctx, groupKeys(group), func(tx Tx) error {
 			return h.applyGroup(tx, group, now, params.WithDefaults(), sweep, &dropped)

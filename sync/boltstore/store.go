@@ -51,7 +51,10 @@ type Store struct {
 	issuingErr  error
 }
 
-var _ hub.Store = (*Store)(nil)
+var (
+	_ hub.Store        = (*Store)(nil)
+	_ hub.MintedReader = (*Store)(nil)
+)
 
 // Open opens (with opts.Create, creates) the ledger in dir. A file another
 // process holds is hub.ErrLocked; a damaged file is ErrDamaged, never a panic.
@@ -310,6 +313,22 @@ func (s *Store) AddMinted(ctx context.Context, codes []hub.Minted) error {
 		}
 		return nil
 	})
+}
+
+// MintedCodes returns the code minted for each of ids ("" for one this
+// server did not mint), read in a transaction of its own.
+func (s *Store) MintedCodes(ctx context.Context, ids []terminal.VoucherID) ([]string, error) {
+	codes := make([]string, len(ids))
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bMinted).Cursor()
+		var k [8]byte
+		for i, id := range ids {
+			binary.BigEndian.PutUint64(k[:], uint64(id))
+			codes[i] = string(get(c, k[:]))
+		}
+		return ctx.Err()
+	})
+	return codes, err
 }
 
 // Revoke records a revocation: voucher id → Unix seconds.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/hub/storetest"
+	"github.com/voucherpos/voucherpos/terminal"
 )
 
 // MustOpen opens a store in a temporary directory; at cleanup the file
@@ -40,6 +42,24 @@ func MustOpen(tb testing.TB) *boltstore.Store {
 
 func TestStore_Contract(t *testing.T) {
 	storetest.Run(t, func(tb testing.TB) hub.Store { return MustOpen(tb) })
+}
+
+// MintedCodes reads the codes of minted vouchers and "" for the others,
+// in the order asked.
+func TestStore_MintedCodes(t *testing.T) {
+	s := MustOpen(t)
+	t.Cleanup(func() { s.Close() }) // before MustOpen's check
+	ctx := context.Background()
+	if err := s.AddMinted(ctx, []hub.Minted{{ID: 9, Code: "nine"}, {ID: 3, Code: "three"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.MintedCodes(ctx, []terminal.VoucherID{3, 4, 9, 3, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"three", "", "nine", "three", ""}; !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
 }
 
 // BenchmarkStore_Drain: 100,000 records through the store in group commits

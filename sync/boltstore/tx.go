@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -19,14 +20,40 @@ type tx struct {
 	holds, revoked, minted, conflicts   *bolt.Bucket
 	merchants, memos                    *bolt.Bucket
 	anyRevoked, anyHolds, knownNonEmpty bool
+
+	// Cursors kept for the transaction's point reads: bbolt's Bucket.Get
+	// makes a cursor and grows its stack at every call.
+	cRecords, cVouchers, cMinted, cMemos *bolt.Cursor
+	// free is a voucher Redeemed found free, until a voucher is written:
+	// SetRedeemed, which a committer calls next, needs no second lookup.
+	free      terminal.VoucherID
+	knownFree bool
 }
 
 var _ hub.Tx = (*tx)(nil)
 
 func newTx(btx *bolt.Tx) *tx {
-	return &tx{tx: btx, heads: btx.Bucket(bHeads), records: btx.Bucket(bRecords), days: btx.Bucket(bDays),
+	t := &tx{tx: btx, heads: btx.Bucket(bHeads), records: btx.Bucket(bRecords), days: btx.Bucket(bDays),
 		vouchers: btx.Bucket(bVouchers), holds: btx.Bucket(bHolds), revoked: btx.Bucket(bRevoked),
 		minted: btx.Bucket(bMinted), conflicts: btx.Bucket(bConflicts), merchants: btx.Bucket(bMerchants), memos: btx.Bucket(bMemos)}
+	t.records.FillPercent, t.days.FillPercent = appendFill, appendFill
+	t.cRecords, t.cVouchers, t.cMinted, t.cMemos = t.records.Cursor(), t.vouchers.Cursor(), t.minted.Cursor(), t.memos.Cursor()
+	return t
+}
+
+// appendFill is how full the pages of the buckets a group commit appends
+// to (records and the day index: each terminal's keys in sequence order)
+// are left: bbolt's default of a half leaves every page written half
+// empty, as for random inserts.
+const appendFill = 0.9
+
+// get reads key's value through c: nil if absent.
+func get(c *bolt.Cursor, key []byte) []byte {
+	k, v := c.Seek(key)
+	if k == nil || !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
 }
 
 func notEmpty(b *bolt.Bucket) bool { k, _ := b.Cursor().First(); return k != nil }
@@ -52,7 +79,7 @@ func (t *tx) Record(term string, seq uint64) (hub.StoredRecord, bool, error) {
 
 func (t *tx) PutRecord(r *hub.StoredRecord) error {
 	key := recordKey(r.TerminalID, r.Seq)
-	if t.records.Get(key) != nil {
+	if get(t.cRecords, key) != nil {
 		return fmt.Errorf("record %s: %w", r.ID(), hub.ErrExists)
 	}
 	if err := t.records.Put(key, encodeRecord(r)); err != nil {
@@ -62,19 +89,26 @@ func (t *tx) PutRecord(r *hub.StoredRecord) error {
 }
 
 func (t *tx) Redeemed(v terminal.VoucherID) (string, bool, error) {
-	cur := t.vouchers.Get(u64(uint64(v)))
+	cur := get(t.cVouchers, u64(uint64(v)))
+	t.free, t.knownFree = v, cur == nil
 	return string(cur), cur != nil, nil
 }
 
 func (t *tx) SetRedeemed(v terminal.VoucherID, recordID string) error {
 	k := u64(uint64(v))
-	if cur := t.vouchers.Get(k); cur != nil {
-		return fmt.Errorf("voucher %s redeemed by %s: %w", v, cur, hub.ErrExists)
+	if !t.knownFree || t.free != v {
+		if cur := get(t.cVouchers, k); cur != nil {
+			return fmt.Errorf("voucher %s redeemed by %s: %w", v, cur, hub.ErrExists)
+		}
 	}
+	t.knownFree = false
 	return t.vouchers.Put(k, []byte(recordID))
 }
 
-func (t *tx) ClearRedeemed(v terminal.VoucherID) error { return t.vouchers.Delete(u64(uint64(v))) }
+func (t *tx) ClearRedeemed(v terminal.VoucherID) error {
+	t.knownFree = false
+	return t.vouchers.Delete(u64(uint64(v)))
+}
 
 func (t *tx) Revoked(v terminal.VoucherID) (bool, error) {
 	if t.nonEmpty(); !t.anyRevoked {
@@ -84,7 +118,7 @@ func (t *tx) Revoked(v terminal.VoucherID) (bool, error) {
 }
 
 func (t *tx) Minted(v terminal.VoucherID) (string, bool, error) {
-	c := t.minted.Get(u64(uint64(v)))
+	c := get(t.cMinted, u64(uint64(v)))
 	return string(c), c != nil, nil
 }
 
@@ -141,7 +175,7 @@ func (t *tx) AddConflict(c *hub.Conflict) error {
 }
 
 func (t *tx) Memo(key string) ([]byte, bool, error) {
-	v := t.memos.Get([]byte(key))
+	v := get(t.cMemos, []byte(key))
 	if v == nil {
 		return nil, false, nil
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,6 +169,45 @@ func TestClient_TwoInstances(t *testing.T) {
 			t.Fatalf("terminal's saved state %+v, %v", st.Merchant, err)
 		}
 		// The till's rules decline every voucher of a blocked merchant (merchant_blocked).
+	})
+
+	// Instance B keeps the terminal, its merchant, the parameters and the
+	// revocations in memory after the first sync (hub/cache.go); changes
+	// made through A must reach it all the same.
+	t.Run("RevocationsReachTheOtherInstance", func(t *testing.T) {
+		l := mustLane(t, cred("M2", "T6"), b.url(), fastOpts()).firstSync()
+		drain(l)
+		v, err := terminal.ParseCode(mint(1)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.hub.Revoke(ctx, v.ID); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.After(10 * time.Second)
+		for got := false; !got; {
+			select {
+			case st := <-l.states:
+				got = slices.Contains(st.Revocations, v.ID)
+			case <-deadline:
+				t.Fatal("the revocation made through instance A never reached the terminal on instance B")
+			}
+		}
+		if err := a.hub.RevokeTerminal(ctx, "T6"); err != nil {
+			t.Fatal(err)
+		}
+		// B ends the terminal's connection and refuses its reconnections.
+		for st := l.client.Status(); !strings.Contains(st.LastError, "revoked"); st = l.client.Status() {
+			select {
+			case <-deadline:
+				t.Fatalf("terminal revoked through instance A: on instance B online %v, last error %q", st.Online, st.LastError)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		time.Sleep(300 * time.Millisecond) // its reconnections, with fastOpts' backoff
+		if st := l.client.Status(); st.Online || !strings.Contains(st.LastError, "revoked") {
+			t.Fatalf("revoked terminal on instance B: online %v, last error %q", st.Online, st.LastError)
+		}
 	})
 
 	t.Run("KilledMidDrain", func(t *testing.T) {

@@ -115,6 +115,7 @@ func (h *Hub) setBlocked(ctx context.Context, id string, blocked bool) error {
 		return err
 	}
 	err := h.store.SetBlocked(ctx, id, blocked)
+	h.cache.drop(Change{Kind: ChangeMerchant, ID: id})
 	if err == nil {
 		// Since when: the server decides a record by the profile the
 		// merchant had at the record's time.
@@ -167,6 +168,7 @@ func (h *Hub) RevokeTerminal(ctx context.Context, terminalID string) error {
 		return err
 	}
 	err := h.store.RevokeTerminal(ctx, terminalID)
+	h.cache.drop(Change{Kind: ChangeTerminal, ID: terminalID})
 	if err == nil {
 		h.endRevoked(terminalID)
 	}
@@ -282,6 +284,7 @@ func (h *Hub) Revoke(ctx context.Context, id terminal.VoucherID) error {
 		return err
 	}
 	err := h.store.Revoke(ctx, id, h.now())
+	h.cache.drop(Change{Kind: ChangeRevocation})
 	if err == nil {
 		h.push("")
 	}
@@ -295,6 +298,7 @@ func (h *Hub) SetParams(ctx context.Context, p terminal.Params) error {
 		return err
 	}
 	err := h.store.SetParams(ctx, p)
+	h.cache.drop(Change{Kind: ChangeParams})
 	if err == nil {
 		h.push("")
 	}
@@ -319,7 +323,7 @@ func (h *Hub) Conflicts(ctx context.Context) ([]Conflict, error) {
 func (h *Hub) state(ctx context.Context, merchantID string) (*terminal.ServerState, error) {
 	_, keys := h.signing()
 	st := &terminal.ServerState{IssuerKeys: keys.Keys(), ServerTime: h.now()}
-	m, ok, err := h.store.Merchant(ctx, merchantID)
+	m, ok, err := h.merchant(ctx, merchantID)
 	if err != nil {
 		return nil, err
 	}
@@ -327,11 +331,11 @@ func (h *Hub) state(ctx context.Context, merchantID string) (*terminal.ServerSta
 		m = terminal.Merchant{ID: merchantID, Blocked: true}
 	}
 	st.Merchant = m
-	if st.Params, err = h.store.Params(ctx); err != nil {
+	if st.Params, err = h.params(ctx); err != nil {
 		return nil, err
 	}
 	st.Params = st.Params.WithDefaults()
-	if st.Revocations, err = h.store.Revocations(ctx); err != nil {
+	if st.Revocations, err = h.revocations(ctx); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -376,6 +380,7 @@ func (h *Hub) watch(w Watcher) {
 	defer h.wg.Done()
 	for {
 		err := w.Watch(h.ctx, h.apply)
+		h.cache.setLive(false) // changes are missed until the watch listens again
 		if h.ctx.Err() != nil {
 			return
 		}
@@ -389,8 +394,14 @@ func (h *Hub) watch(w Watcher) {
 	}
 }
 
-// apply pushes one change to the terminals concerned.
+// apply drops what one change touched from the cache and pushes it to
+// the terminals concerned.
 func (h *Hub) apply(c Change) {
+	if c.Kind == ChangeAll {
+		h.cache.setLive(true) // the watch listens: nothing is missed from now on
+		return
+	}
+	h.cache.drop(c)
 	switch c.Kind {
 	case ChangeKeys:
 		if err := h.loadKeys(h.ctx); err != nil {

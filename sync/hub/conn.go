@@ -170,7 +170,8 @@ func (c *conn) handshake() error {
 	}
 	ctx, cancel := context.WithTimeout(h.ctx, handshakeWait)
 	defer cancel()
-	rec, ok, err := h.store.Terminal(ctx, m.TerminalID)
+	gen := h.cache.generation()
+	rec, ok, err := h.terminal(ctx, m.TerminalID)
 	switch {
 	case err != nil:
 		return err
@@ -229,6 +230,22 @@ func (c *conn) handshake() error {
 	h.mu.Unlock()
 	if old != nil {
 		old.stop(wire.CloseReplaced, "replaced by a newer connection of "+c.term)
+	}
+	if h.cache.generation() != gen {
+		// Something changed since the terminal was read (a revocation
+		// through another instance, say): read it again, now that the
+		// connection is where endRevoked finds it.
+		if rec, ok, err := h.store.Terminal(ctx, c.term); err != nil || !ok || rec.Revoked {
+			h.mu.Lock()
+			if h.conns[c.term] == c {
+				delete(h.conns, c.term)
+			}
+			h.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			return &closeErr{wire.CloseRevoked, "terminal " + c.term + " is revoked"}
+		}
 	}
 	return c.writeNow(welcome)
 }
@@ -372,6 +389,7 @@ func (c *conn) batch(b []byte) error {
 	if l := &recs[len(recs)-1]; l.Seq >= c.next {
 		c.next, c.last = l.Seq+1, l.Hash
 	}
+	c.h.prefetchMinted(meta)
 	c.submit(&job{kind: jobBatch, c: c, term: c.term, chain: c.chain, forked: c.forked != "", merchant: c.merchant, recs: recs, meta: meta})
 	return nil
 }

@@ -109,6 +109,7 @@ type Hub struct {
 	priv     ed25519.PrivateKey // current minting key
 	keys     *terminal.Keyring  // every issuing key; replaced whole
 	prog     *terminal.Programme
+	cache    *cache // terminals, merchants, params, revocations (cache.go)
 
 	swept   time.Time // committer only: when expired holds were last dropped
 	jobs    chan *job // batches
@@ -156,6 +157,8 @@ func New(st Store, opts Options) (*Hub, error) {
 	h := &Hub{opts: opts, now: opts.Now, logf: opts.Logf, store: st, prog: terminal.Qinshui2022(),
 		jobs: make(chan *job, 256), claims: make(chan *job, 256), conns: map[string]*conn{}, fleet: map[string]*live{}, closed: make(chan struct{}),
 		unauth: make(chan struct{}, opts.MaxUnauthenticated)}
+	_, shared := st.(Watcher)
+	h.cache = newCache(!shared) // a shared store's: once the watch listens
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if err := h.init(h.ctx); err != nil {
 		h.cancel()

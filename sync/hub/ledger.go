@@ -67,6 +67,9 @@ type recMeta struct {
 	// forks is set on the first record of a batch that does not continue
 	// the server's chain (a gap, another previous hash): a fork starts there.
 	forks bool
+	// minted is the code this server minted for the record's voucher, read
+	// by the connection's reader (prefetchMinted); "" if none was then.
+	minted string
 }
 
 // errRejected wraps the reason a batch is refused whole.
@@ -144,6 +147,36 @@ func verifyBatch(recs []terminal.Sealed, term, merchant string, pub ed25519.Publ
 		return nil, fmt.Errorf("%w: seq %d: terminal signature does not verify", errRejected, l.Seq)
 	}
 	return meta, nil
+}
+
+// prefetchMinted reads the minted codes of a batch's vouchers on the
+// connection's reader, in parallel with the committer, if the store can
+// (MintedReader): a minted code never changes, so the committer uses one
+// found here as it would its own lookup. A failed read only leaves the
+// lookups to the committer.
+func (h *Hub) prefetchMinted(meta []recMeta) {
+	mr, ok := h.store.(MintedReader)
+	if !ok {
+		return
+	}
+	ids := make([]terminal.VoucherID, 0, len(meta))
+	idx := make([]int, 0, len(meta))
+	for i := range meta {
+		if m := &meta[i]; m.checked && m.rec != nil {
+			ids, idx = append(ids, m.rec.Voucher.ID), append(idx, i)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	codes, err := mr.MintedCodes(h.ctx, ids)
+	if err != nil {
+		h.logf("hub: minted codes of a batch: %v", err)
+		return
+	}
+	for k, i := range idx {
+		meta[i].minted = codes[k]
+	}
 }
 
 // committer runs group commits: it takes every job queued (up to GroupMax
@@ -243,7 +276,7 @@ func (h *Hub) commit(group []*job) {
 	sweep := now.Sub(h.swept) >= sweepEvery
 	var dropped int
 	start := time.Now()
-	params, err := h.store.Params(h.ctx)
+	params, err := h.params(h.ctx)
 	if err == nil {
 		err = h.store.Commit(h.ctx, groupKeys(group), func(tx Tx) error {
 			return h.applyGroup(tx, group, now, params.WithDefaults(), sweep, &dropped)
@@ -414,7 +447,7 @@ func (h *Hub) decide(tx *groupTx, j *job, m *recMeta, seq uint64, prevAt, now ti
 	if rec == nil {
 		decline = terminal.Errorf(terminal.Malformed, "%s", m.invalid)
 	} else {
-		v, hold, err := h.review(tx, j, rec, prevAt, now, params)
+		v, hold, err := h.review(tx, j, m, prevAt, now, params)
 		if err != nil {
 			return o, err
 		}

@@ -2,12 +2,16 @@ package hub_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -161,5 +165,77 @@ func TestHub_Conflicts(t *testing.T) {
 	if len(got) != 2 || got[0].RecordID != terminal.RecordID("T1", 2) || got[1].RecordID != terminal.RecordID("T1", 3) ||
 		got[0].Against != terminal.RecordID("T1", 1) {
 		t.Errorf("conflicts %+v, want T1's records 2 and 3 against record 1", got)
+	}
+}
+
+// A code signed with the hub's own key but not the one it minted for the
+// voucher is kept as a conflict: the committer compares a record's code
+// with the minted one (read ahead by the connection's reader), and a
+// good signature does not make up for a difference.
+func TestHub_CodeOtherThanMinted(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := boltstore.Open(dir, boltstore.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InitKeys(ctx, priv); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h, err := boltstore.OpenHub(dir, hub.Options{Logf: t.Logf, Now: func() time.Time { return noon }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	srv := httptest.NewServer(h.Handler())
+	t.Cleanup(srv.Close)
+	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "x", Category: terminal.Retail, Region: 140521}); err != nil {
+		t.Fatal(err)
+	}
+	cred, err := h.AddTerminal(ctx, "M1", "T1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, until := terminal.ClaimDay(day)
+	codes, err := h.Mint(ctx, hub.MintRequest{Category: terminal.Retail, SpendFen: terminal.Yuan(200), OffFen: terminal.Yuan(40), Holder: 7, From: from, Until: until, N: 2, EachHolder: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(code string) *terminal.Redemption {
+		v, err := terminal.ParseCode(code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &terminal.Redemption{Kind: terminal.KindRedemption, At: noon, Code: code, Voucher: v,
+			Items:    []terminal.Item{{SKU: "a", Qty: 1, UnitPriceFen: 30000}},
+			TotalFen: 30000, EligibleFen: 30000, DiscountFen: v.OffFen, PayableFen: 30000 - v.OffFen}
+	}
+	// The second voucher again, signed by the same key, worth ¥80 off.
+	v, err := terminal.ParseCode(codes[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.OffFen = terminal.Yuan(80)
+	other, err := terminal.Encode(v, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other == codes[1] {
+		t.Fatal("the other code is the minted one")
+	}
+	r, _ := dialRaw(t, srv, cred)
+	ack, _ := r.send([32]byte{}, 1, rec(codes[0]), rec(other))
+	if o := ack.Outcomes[0]; o.Result != terminal.Accepted {
+		t.Errorf("minted code: %+v, want accepted", o)
+	}
+	if o := ack.Outcomes[1]; o.Result != terminal.Conflict || o.Code != terminal.BadSignature || !strings.Contains(o.Detail, "differs from the one minted") {
+		t.Errorf("other code: %+v, want a bad_signature conflict: differs from the one minted", o)
 	}
 }

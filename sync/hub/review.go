@@ -23,8 +23,18 @@ import (
 //	sync/<terminal>             the terminal's recent handshakes (its last sync before a record)
 //	blocks/<merchant>           the merchant's block periods (its profile at a record's time)
 
+// holderMemo is "holder/<merchant>/<holder as 16 upper-case hex digits>",
+// put together without fmt: it is made three times for every record.
 func holderMemo(merchant string, h terminal.HolderID) string {
-	return "holder/" + merchant + "/" + h.String()
+	const digits = "0123456789ABCDEF"
+	b := make([]byte, 0, len("holder/")+len(merchant)+1+16)
+	b = append(b, "holder/"...)
+	b = append(b, merchant...)
+	b = append(b, '/')
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, digits[uint64(h)>>shift&0xF])
+	}
+	return string(b)
 }
 func laneMemo(chain string) string       { return "lane/" + chain }
 func refundsMemo(recordID string) string { return "refunds/" + recordID }
@@ -59,14 +69,14 @@ func getMemo[T any](tx Tx, key string, v *T) error {
 	if err != nil || !ok {
 		return err
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := decodeMemo(b, v); err != nil {
 		return fmt.Errorf("memo %s: %w", key, err)
 	}
 	return nil
 }
 
 func putMemo(tx Tx, key string, v any) error {
-	b, err := json.Marshal(v)
+	b, err := encodeMemo(v)
 	if err != nil {
 		return err
 	}
@@ -218,6 +228,9 @@ type txLedgers struct {
 	tx    *groupTx
 	chain string
 	err   error
+	// voucher's minted code was read before the commit ("" if none was).
+	voucher terminal.VoucherID
+	minted  string
 }
 
 var (
@@ -246,13 +259,16 @@ func (l *txLedgers) Revoked(id terminal.VoucherID) bool {
 // MintedCode returns the code this server minted for a voucher: the
 // rules compare a record's code with it instead of checking its signature.
 func (l *txLedgers) MintedCode(id terminal.VoucherID) (string, bool) {
+	if id == l.voucher && l.minted != "" {
+		return l.minted, true // a minted code never changes
+	}
 	code, ok, err := l.tx.Minted(id)
 	l.fail(err)
 	return code, ok && err == nil
 }
 
 func (l *txLedgers) NearestByHolder(merchant string, h terminal.HolderID, at time.Time) (terminal.Recent, bool) {
-	rs, err := memo[[]terminal.Recent](l.tx, holderMemo(merchant, h))
+	rs, err := memo[recents](l.tx, holderMemo(merchant, h))
 	if err != nil {
 		l.fail(err)
 		return terminal.Recent{}, false
@@ -267,12 +283,12 @@ func (l *txLedgers) NearestByHolder(merchant string, h terminal.HolderID, at tim
 }
 
 func (l *txLedgers) LastOnLane(_ string, at time.Time) (terminal.Recent, bool) {
-	r, err := memo[terminal.Recent](l.tx, laneMemo(l.chain))
+	r, err := memo[laneRecent](l.tx, laneMemo(l.chain))
 	if err != nil {
 		l.fail(err)
 		return terminal.Recent{}, false
 	}
-	return *r, r.RedemptionID != "" && !r.At.After(at)
+	return terminal.Recent(*r), r.RedemptionID != "" && !r.At.After(at)
 }
 
 // Sale returns a sale of the reviewed terminal's chain by the terminal's
@@ -309,12 +325,13 @@ func absDur(d time.Duration) time.Duration {
 	return d
 }
 
-// review decides a new record of job j with the till's rules and params.
+// review decides a new record of job j (meta.rec) with the till's rules and params.
 // prevAt is the time of the chain's previous record. It returns the verdict
 // and whether this terminal holds an online claim on the voucher; a store
 // error ends the commit.
-func (h *Hub) review(tx *groupTx, j *job, rec *terminal.Redemption, prevAt, now time.Time, params terminal.Params) (terminal.Verdict, bool, error) {
-	led := &txLedgers{tx: tx, chain: j.chain}
+func (h *Hub) review(tx *groupTx, j *job, meta *recMeta, prevAt, now time.Time, params terminal.Params) (terminal.Verdict, bool, error) {
+	rec := meta.rec
+	led := &txLedgers{tx: tx, chain: j.chain, voucher: rec.Voucher.ID, minted: meta.minted}
 	_, keys := h.signing()
 	rules := terminal.Rules{Programme: h.prog, Keys: keys, Revoked: led, Params: params, Minted: led}
 	s := &terminal.Sender{TerminalID: j.term, ReceivedAt: now, PrevAt: prevAt,
@@ -367,7 +384,7 @@ func remember(tx *groupTx, chain string, rec *terminal.Redemption, id string) er
 	r := terminal.RecentOf(rec)
 	r.RedemptionID = id
 	key := holderMemo(rec.MerchantID, rec.Voucher.Holder)
-	rs, err := memo[[]terminal.Recent](tx, key)
+	rs, err := memo[recents](tx, key)
 	if err != nil {
 		return err
 	}
@@ -380,12 +397,12 @@ func remember(tx *groupTx, chain string, rec *terminal.Redemption, id string) er
 	}
 	*rs = slices.DeleteFunc(*rs, func(x terminal.Recent) bool { return newest.Sub(x.At) > holderKeep })
 	tx.changed(key)
-	last, err := memo[terminal.Recent](tx, laneMemo(chain))
+	last, err := memo[laneRecent](tx, laneMemo(chain))
 	if err != nil {
 		return err
 	}
 	if last.RedemptionID == "" || !r.At.Before(last.At) {
-		*last = r
+		*last = laneRecent(r)
 		tx.changed(laneMemo(chain))
 	}
 	return nil

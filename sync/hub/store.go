@@ -90,6 +90,17 @@ type Store interface {
 	Close() error
 }
 
+// MintedReader is implemented by stores that read minted codes cheaply
+// outside a group commit (bbolt). A minted code never changes once stored,
+// so the connection's reader fetches the codes of a batch's vouchers before
+// the batch is queued, and the committer compares a record's code with it
+// without a lookup of its own; a voucher not minted yet is looked up again
+// in the commit.
+type MintedReader interface {
+	// MintedCodes returns the code minted for each of ids, "" for none.
+	MintedCodes(ctx context.Context, ids []terminal.VoucherID) ([]string, error)
+}
+
 // Tx is one group-commit transaction. Reads see the transaction's own writes.
 type Tx interface {
 	// Head and SetHead read and move a terminal's chain head.
@@ -229,7 +240,8 @@ type Conflict struct {
 // Change is news from a store shared by several instances: something
 // another instance (or this one) changed that connected terminals must hear.
 type Change struct {
-	// Kind is ChangeMerchant, ChangeRevocation, ChangeKeys, ChangeParams or ChangeTerminal.
+	// Kind is ChangeMerchant, ChangeRevocation, ChangeKeys, ChangeParams,
+	// ChangeTerminal or ChangeAll.
 	Kind string
 	// ID is the merchant or terminal concerned ("" for every one).
 	ID string
@@ -242,11 +254,16 @@ const (
 	ChangeKeys       = "keys"
 	ChangeParams     = "params"
 	ChangeTerminal   = "terminal"
+	// ChangeAll is sent by Watch once it listens, first thing: anything may
+	// have changed before (while no one listened), nothing is missed after.
+	ChangeAll = "all"
 )
 
 // Watcher is implemented by stores several instances share (PostgreSQL):
-// Watch calls fn with every Change made through any instance until ctx
-// ends. The hub pushes the news to its connected terminals.
+// Watch calls fn with ChangeAll once it listens, then with every Change
+// made through any instance until ctx ends. The hub pushes the news to its
+// connected terminals and drops what it kept in memory of what changed
+// (cache.go).
 type Watcher interface {
 	Watch(ctx context.Context, fn func(Change)) error
 }

@@ -104,7 +104,8 @@ func (s *Store) Conflicts(ctx context.Context, fn func(*hub.Conflict) error) err
 }
 
 // Watch listens on the store's channel with a connection of its own and
-// calls fn with every change made through any instance, until ctx ends.
+// calls fn with hub.ChangeAll once it listens, then with every change made
+// through any instance, until ctx ends.
 func (s *Store) Watch(ctx context.Context, fn func(hub.Change)) error {
 	conn, err := pgx.ConnectConfig(ctx, s.cfg.ConnConfig)
 	if err != nil {
@@ -114,6 +115,7 @@ func (s *Store) Watch(ctx context.Context, fn func(hub.Change)) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize()); err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
+	fn(hub.Change{Kind: hub.ChangeAll})
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {

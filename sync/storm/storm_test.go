@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -74,6 +75,17 @@ func runHub(spec string) error {
 	}
 	f := strings.Fields(spec)
 	opts := hub.Options{Now: func() time.Time { return noon }, Logf: func(string, ...any) {}}
+	if path := os.Getenv("STORM_LOG"); path != "" {
+		lf, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+		opts.Logf = log.New(lf, "", log.Lmicroseconds).Printf
+		opts.Hooks.GroupCommit = func(records, claims int, took time.Duration, err error) {
+			opts.Logf("group commit: %d records, %d claims, %v, err %v", records, claims, took, err)
+		}
+	}
 	if v := os.Getenv("STORM_MAXUNAUTH"); v != "" {
 		opts.MaxUnauthenticated, _ = strconv.Atoi(v)
 	}
@@ -346,11 +358,12 @@ type fleet struct {
 	boxes   []*outbox
 	clients []*client.Client
 	tally   tally
+	logf    func(string, ...any) // the terminals' log (STORM_LOG)
 }
 
 func (f *fleet) newClient(i int) *client.Client {
 	return client.New(client.Options{URL: f.urls[i], Credential: f.creds[i], Outbox: f.boxes[i], State: f.boxes[i],
-		Logf: func(string, ...any) {}})
+		Logf: f.logf})
 }
 
 // online waits until every client is online (or the timeout).
@@ -427,6 +440,15 @@ func setup(b *testing.B, h *hub.Hub) (*fleet, [][]string) {
 	}
 	for i := range f.boxes {
 		f.boxes[i] = &outbox{tally: &f.tally}
+	}
+	f.logf = func(string, ...any) {}
+	if path := os.Getenv("STORM_LOG"); path != "" {
+		lf, err := os.Create(path + ".terminals")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = lf.Close() })
+		f.logf = log.New(lf, "", log.Lmicroseconds).Printf
 	}
 	return f, codes
 }
@@ -588,9 +610,10 @@ func waitConns(b *testing.B, hubs []*hubProc, n int) {
 // Knobs for looking into it: STORM_PROGRESS=1 prints the terminals online
 // and the records acknowledged every second; STORM_MAXUNAUTH=N runs the
 // hubs with Options.MaxUnauthenticated N (64 was the default before the
-// storm); STORM_CPUPROFILE=FILE and STORM_HEAPPROFILE=FILE write each hub
-// process's CPU profile and its heap profile with every terminal connected
-// (FILE.PID).
+// storm); STORM_LOG=FILE writes each hub's log (with every group commit)
+// to FILE.PID and the terminals' to FILE.terminals; STORM_CPUPROFILE=FILE and
+// STORM_HEAPPROFILE=FILE write each hub process's CPU profile and its heap
+// profile with every terminal connected (FILE.PID).
 func BenchmarkStorm(b *testing.B) {
 	if err := raiseFileLimit(2*terminals + 256); err != nil {
 		b.Fatal(err)

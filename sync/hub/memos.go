@@ -1,0 +1,135 @@
+package hub
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/voucherpos/voucherpos/terminal"
+)
+
+// The memos written for every accepted redemption (a holder's recent
+// redemptions, a lane's latest) are kept in a binary layout rather than
+// JSON: encoding them was a tenth of the committer's time in a drain, and
+// they are most of the memos' bytes. A binary memo starts with
+// memoBinary, a byte no JSON value starts with; memos stored as JSON by
+// earlier versions are still read as JSON and written back binary when
+// they next change. Every other memo stays JSON.
+//
+//	holder memo  memoBinary ‖ count uvarint ‖ recent…
+//	lane memo    memoBinary ‖ recent
+//	recent       id length uvarint ‖ id ‖ voucher u64 ‖ holder u64 ‖
+//	             at Unix ns varint ‖ eligible fen varint ‖ spend fen varint
+const memoBinary = 0x01
+
+// decodeMemo reads a stored memo into v: binary if v is a binaryMemo and
+// b is in the binary layout, JSON otherwise.
+func decodeMemo(b []byte, v any) error {
+	if bm, ok := v.(binaryMemo); ok && len(b) > 0 && b[0] == memoBinary {
+		return bm.readMemo(b[1:])
+	}
+	return json.Unmarshal(b, v)
+}
+
+// encodeMemo returns what is stored of memo v.
+func encodeMemo(v any) ([]byte, error) {
+	if bm, ok := v.(binaryMemo); ok {
+		return bm.appendMemo([]byte{memoBinary}), nil
+	}
+	return json.Marshal(v)
+}
+
+// binaryMemo is a memo type kept in the binary layout.
+type binaryMemo interface {
+	appendMemo(b []byte) []byte
+	readMemo(b []byte) error
+}
+
+// recents is a holder memo: the holder's recent accepted redemptions at a merchant.
+type recents []terminal.Recent
+
+// laneRecent is a lane memo: the chain's latest accepted redemption.
+type laneRecent terminal.Recent
+
+var (
+	_ binaryMemo = (*recents)(nil)
+	_ binaryMemo = (*laneRecent)(nil)
+)
+
+var errMemoShort = errors.New("binary memo cut short")
+
+func (rs *recents) appendMemo(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(*rs)))
+	for i := range *rs {
+		b = appendRecent(b, &(*rs)[i])
+	}
+	return b
+}
+
+func (rs *recents) readMemo(b []byte) error {
+	n, k := binary.Uvarint(b)
+	// Every recent takes at least 19 bytes: a count beyond that is damage.
+	if k <= 0 || n > uint64(len(b))/19 {
+		return errMemoShort
+	}
+	b = b[k:]
+	out := make(recents, n)
+	for i := range out {
+		var err error
+		if b, err = readRecent(b, &out[i]); err != nil {
+			return err
+		}
+	}
+	if len(b) != 0 {
+		return errors.New("binary memo: bytes after the last redemption")
+	}
+	*rs = out
+	return nil
+}
+
+func (r *laneRecent) appendMemo(b []byte) []byte { return appendRecent(b, (*terminal.Recent)(r)) }
+
+func (r *laneRecent) readMemo(b []byte) error {
+	rest, err := readRecent(b, (*terminal.Recent)(r))
+	if err == nil && len(rest) != 0 {
+		err = errors.New("binary memo: bytes after the redemption")
+	}
+	return err
+}
+
+func appendRecent(b []byte, r *terminal.Recent) []byte {
+	b = binary.AppendUvarint(b, uint64(len(r.RedemptionID)))
+	b = append(b, r.RedemptionID...)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.VoucherID))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Holder))
+	b = binary.AppendVarint(b, r.At.UnixNano())
+	b = binary.AppendVarint(b, int64(r.EligibleFen))
+	return binary.AppendVarint(b, int64(r.SpendFen))
+}
+
+func readRecent(b []byte, r *terminal.Recent) ([]byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return nil, errMemoShort
+	}
+	b = b[k:]
+	id := string(b[:n])
+	b = b[n:]
+	if len(b) < 16 {
+		return nil, errMemoShort
+	}
+	v, h := binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])
+	b = b[16:]
+	var ints [3]int64
+	for i := range ints {
+		x, k := binary.Varint(b)
+		if k <= 0 {
+			return nil, errMemoShort
+		}
+		ints[i], b = x, b[k:]
+	}
+	*r = terminal.Recent{RedemptionID: id, VoucherID: terminal.VoucherID(v), Holder: terminal.HolderID(h),
+		At: time.Unix(0, ints[0]).In(terminal.Zone), EligibleFen: terminal.Fen(ints[1]), SpendFen: terminal.Fen(ints[2])}
+	return b, nil
+}

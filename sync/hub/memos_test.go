@@ -110,3 +110,11 @@ func TestMemos_Damaged(t *testing.T) {
 		t.Error("memo counting 4G recents read without error")
 	}
 }
+
+func TestMemos_HolderKey(t *testing.T) {
+	for _, h := range []terminal.HolderID{0, 0xABC, 0xFEDCBA9876543210, 1 << 63, 0xFFFFFFFFFFFFFFFF} {
+		if got, want := holderMemo("M1", h), "holder/M1/"+h.String(); got != want {
+			t.Errorf("holder %d: %q, want %q", uint64(h), got, want)
+		}
+	}
+}

@@ -23,8 +23,18 @@ import (
 //	sync/<terminal>             the terminal's recent handshakes (its last sync before a record)
 //	blocks/<merchant>           the merchant's block periods (its profile at a record's time)
 
+// holderMemo is "holder/<merchant>/<holder as 16 upper-case hex digits>",
+// put together without fmt: it is made three times for every record.
 func holderMemo(merchant string, h terminal.HolderID) string {
-	return "holder/" + merchant + "/" + h.String()
+	const digits = "0123456789ABCDEF"
+	b := make([]byte, 0, len("holder/")+len(merchant)+1+16)
+	b = append(b, "holder/"...)
+	b = append(b, merchant...)
+	b = append(b, '/')
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, digits[uint64(h)>>shift&0xF])
+	}
+	return string(b)
 }
 func laneMemo(chain string) string       { return "lane/" + chain }
 func refundsMemo(recordID string) string { return "refunds/" + recordID }

@@ -1,11 +1,15 @@
 package terminal
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash"
+	"io"
 	"slices"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -57,10 +61,37 @@ func CheckPlatformID(s string) error {
 // sees one customer), and without the secret nobody can tell who it is or
 // test a guess.
 func Pseudonym(secret []byte, platformID string) HolderID {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("voucherpos holder v1\x00"))
-	m.Write([]byte(platformID))
-	h := HolderID(binary.BigEndian.Uint64(m.Sum(nil)))
+	return NewPseudonyms(secret).Of(platformID)
+}
+
+// Pseudonyms makes Pseudonym's holder ids with one secret, the keyed hash
+// set up once rather than at every call (the claim path makes one per
+// claim). Safe for concurrent use.
+type Pseudonyms struct {
+	macs sync.Pool // *pseudonymMAC
+}
+
+type pseudonymMAC struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
+// NewPseudonyms returns the pseudonyms of secret.
+func NewPseudonyms(secret []byte) *Pseudonyms {
+	key := bytes.Clone(secret)
+	p := &Pseudonyms{}
+	p.macs.New = func() any { return &pseudonymMAC{h: hmac.New(sha256.New, key)} }
+	return p
+}
+
+// Of returns the holder id of a platform's user.
+func (p *Pseudonyms) Of(platformID string) HolderID {
+	m := p.macs.Get().(*pseudonymMAC)
+	defer p.macs.Put(m)
+	m.h.Reset()
+	m.h.Write([]byte("voucherpos holder v1\x00"))
+	io.WriteString(m.h, platformID)
+	h := HolderID(binary.BigEndian.Uint64(m.h.Sum(m.sum[:0])))
 	if h == 0 {
 		h = 1 // 0 reads as "no holder" in logs; one in 2⁶⁴
 	}

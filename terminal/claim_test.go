@@ -1,8 +1,13 @@
 package terminal_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -188,6 +193,34 @@ func TestPseudonym(t *testing.T) {
 	if a == 0 {
 		t.Error("zero pseudonym")
 	}
+}
+
+// TestPseudonyms: the pseudonyms made with the keyed hash set up once are
+// the first 8 bytes of HMAC-SHA256(secret, "voucherpos holder v1\x00" ‖ id)
+// (as stored codes carry them), from any number of goroutines at once.
+func TestPseudonyms(t *testing.T) {
+	secret := []byte("secret-1")
+	p := terminal.NewPseudonyms(secret)
+	want := func(id string) terminal.HolderID {
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte("voucherpos holder v1\x00" + id))
+		return terminal.HolderID(binary.BigEndian.Uint64(m.Sum(nil)))
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				id := fmt.Sprintf("user-%d-%d", g, i)
+				if got := p.Of(id); got != want(id) || got != terminal.Pseudonym(secret, id) {
+					t.Errorf("%s: pseudonym %d, want %d", id, got, want(id))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestCheckPlatformID(t *testing.T) {

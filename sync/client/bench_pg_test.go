@@ -3,7 +3,12 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,9 +30,14 @@ import (
 // the records. Run it against a server with its production settings (fsync,
 // synchronous_commit on): VOUCHERD_TEST_DB=... go test -run '^$' -bench DrainPostgres ./sync/client
 //
-//	records/s    redemptions acknowledged per second, connect to last ack
-//	pg-rows/s    the bare batched-insert rate
-//	x-bare       records/s ÷ pg-rows/s
+//	records/s           redemptions acknowledged per second, connect to last ack
+//	pg-rows/s           the bare batched-insert rate
+//	x-bare              records/s ÷ pg-rows/s
+//	go-cpu-us/rec       CPU of this process (the terminal's client and ledger,
+//	                    the hub's reader and committer) per record drained
+//	pg-cpu-us/rec       CPU of the database server's processes per record
+//	                    drained (only when the server runs on this machine)
+//	pg-cpu-us/bare-row  the same for a row of the bare insert
 func BenchmarkDrainPostgres(b *testing.B) {
 	const (
 		backlog = 100_000
@@ -35,6 +45,7 @@ func BenchmarkDrainPostgres(b *testing.B) {
 	)
 	ctx := context.Background()
 	var drained, bare time.Duration
+	var pgDrain, pgBare, goDrain time.Duration // CPU: the server's processes, this process
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dbURL := pgtest.DB(b)
@@ -42,7 +53,8 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		if _, err := pgstore.Migrate(ctx, dbURL, pgstore.Options{KeyFile: keyFile}); err != nil {
 			b.Fatal(err)
 		}
-		bare += bareBatchedInsert(b, dbURL, backlog, batch)
+		took, cpu := bareBatchedInsert(b, dbURL, backlog, batch)
+		bare, pgBare = bare+took, pgBare+cpu
 		in := mustInstance(b, dbURL, keyFile, true)
 		if err := in.hub.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "沁水百货", Category: terminal.Retail}); err != nil {
 			b.Fatal(err)
@@ -75,6 +87,8 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		}
 		c := client.New(client.Options{URL: in.url(), Credential: cred, Outbox: led, State: led,
 			BatchSize: batch, Logf: func(string, ...any) {}})
+		pg := pgCPU(b, dbURL)
+		cpu0 := processCPU()
 		b.StartTimer()
 		t0 := time.Now()
 		if err := c.Open(); err != nil {
@@ -85,9 +99,16 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		}
 		drained += time.Since(t0)
 		b.StopTimer()
+		goDrain += processCPU() - cpu0
+		pgDrain += pg()
 		_ = c.Close()
 		_ = led.Close()
 	}
+	if pgBare > 0 {
+		b.ReportMetric(float64(pgDrain.Microseconds())/float64(b.N*backlog), "pg-cpu-us/rec")
+		b.ReportMetric(float64(pgBare.Microseconds())/float64(b.N*backlog), "pg-cpu-us/bare-row")
+	}
+	b.ReportMetric(float64(goDrain.Microseconds())/float64(b.N*backlog), "go-cpu-us/rec")
 	rate := float64(b.N*backlog) / drained.Seconds()
 	bareRate := float64(b.N*backlog) / bare.Seconds()
 	b.ReportMetric(rate, "records/s")
@@ -95,10 +116,74 @@ func BenchmarkDrainPostgres(b *testing.B) {
 	b.ReportMetric(rate/bareRate, "x-bare")
 }
 
-// bareBatchedInsert copies n rows (a terminal id, a sequence, 300 bytes)
-// into a table keyed (terminal, seq), batch per transaction, and returns the time.
-func bareBatchedInsert(b *testing.B, url string, n, batch int) time.Duration {
+// processCPU returns the CPU time this process used so far (user and system).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pgCPU samples the CPU time of the database server's processes (every
+// process pg_stat_activity lists: backends, WAL writer, checkpointer...)
+// from /proc, and returns a function giving what they used since: a
+// process gone by then is not counted, one started since is counted whole.
+// Zero if the server is not on this machine.
+func pgCPU(b *testing.B, url string) func() time.Duration {
 	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sample := func() map[int]time.Duration {
+		rows, err := conn.Query(ctx, "SELECT pid FROM pg_stat_activity")
+		if err != nil {
+			b.Fatal(err)
+		}
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := map[int]time.Duration{}
+		for _, pid := range pids {
+			st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				return nil // not on this machine
+			}
+			// Fields after the command's closing parenthesis: utime and
+			// stime are the 12th and 13th, in clock ticks (100 a second).
+			f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
+			if len(f) < 13 {
+				return nil
+			}
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			s, _ := strconv.ParseInt(f[12], 10, 64)
+			out[int(pid)] = time.Duration(u+s) * 10 * time.Millisecond
+		}
+		return out
+	}
+	before := sample()
+	return func() time.Duration {
+		defer conn.Close(ctx)
+		after := sample()
+		if before == nil || after == nil {
+			return 0
+		}
+		var d time.Duration
+		for pid, t := range after {
+			d += t - before[pid]
+		}
+		return d
+	}
+}
+
+// bareBatchedInsert copies n rows (a terminal id, a sequence, 300 bytes)
+// into a table keyed (terminal, seq), batch per transaction, and returns the
+// time and the database server's CPU (pgCPU).
+func bareBatchedInsert(b *testing.B, url string, n, batch int) (time.Duration, time.Duration) {
+	ctx := context.Background()
+	pg := pgCPU(b, url)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		b.Fatal(err)
@@ -119,5 +204,6 @@ func bareBatchedInsert(b *testing.B, url string, n, batch int) time.Duration {
 			b.Fatal(err)
 		}
 	}
-	return time.Since(t0)
+	took := time.Since(t0)
+	return took, pg() // before conn closes: its backend is counted
 }

@@ -83,6 +83,7 @@ type Service struct {
 	logf   func(string, ...any)
 	store  Store
 	secret []byte
+	pseud  *terminal.Pseudonyms // of secret
 
 	queue chan *claimJob
 	signq chan []*claimJob // committed groups, to sign and answer
@@ -137,6 +138,7 @@ func Open(st Store, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issuing: %w", err)
 	}
+	s.pseud = terminal.NewPseudonyms(s.secret)
 	if _, err := s.Sweep(s.ctx); err != nil {
 		return nil, fmt.Errorf("issuing: first sweep: %w", err)
 	}
@@ -197,7 +199,7 @@ func (s *Service) Close() error {
 
 // Holder returns the pseudonym a platform user id has in voucher codes.
 func (s *Service) Holder(platformID string) terminal.HolderID {
-	return terminal.Pseudonym(s.secret, platformID)
+	return s.pseud.Of(platformID)
 }
 
 // voucherID returns the voucher id of claim number seq: a keyed 64-bit

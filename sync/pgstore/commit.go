@@ -20,7 +20,8 @@ import (
 // in id order), reads keys.Records and keys.Merchants, runs fn over that
 // in memory, then writes everything fn did in a few statements (COPY of
 // the records, one UPDATE and one INSERT of the vouchers touched, the
-// conflicts, the chain heads) and commits. A voucher without a row yet is
+// conflicts, one UPDATE and a COPY of the memos, the chain heads) and
+// commits. A voucher without a row yet is
 // inserted: a second instance inserting it at the same time loses on the
 // primary key and its transaction runs again, and then sees the row.
 func (s *Store) Commit(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) error) error {
@@ -224,7 +225,12 @@ func (t *tx) flushMemos() error {
 		}
 	}
 	if len(ik) > 0 {
-		_, err := t.tx.Exec(t.ctx, "INSERT INTO memos (key, value) SELECT * FROM unnest($1::text[], $2::bytea[])", ik, iv)
+		// COPY: a group inserts thousands (a holder's first redemption at a
+		// merchant); another instance inserting the same key meanwhile
+		// fails it on memos_pkey, and the transaction runs again (retryable).
+		_, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"memos"}, []string{"key", "value"}, pgx.CopyFromSlice(len(ik), func(i int) ([]any, error) {
+			return []any{ik[i], iv[i]}, nil
+		}))
 		return err
 	}
 	return nil

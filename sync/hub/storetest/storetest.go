@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ func Run(t *testing.T, open Open) {
 		{"DayRecords", testDayRecords},
 		{"Rollback", testRollback},
 		{"Concurrent", testConcurrent},
+		{"ConcurrentMemo", testConcurrentMemo},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -554,6 +556,52 @@ func testConcurrent(t *testing.T, s hub.Store) {
 	if accepted != 1 {
 		t.Fatalf("%d accepted redemptions of one voucher, want 1", accepted)
 	}
+}
+
+// testConcurrentMemo runs commits from several goroutines that each add
+// their name to one memo no one has written yet, all reading it before any
+// writes it where the store lets them (a short wait where it does not: bbolt
+// runs one at a time): every name is in it at the end (a store shared by
+// instances retries the ones that lost the race to insert it; none is lost).
+func testConcurrentMemo(t *testing.T, s hub.Store) {
+	const n = 8
+	errs := make(chan error, n)
+	var arrived atomic.Int32
+	all := make(chan struct{})
+	for i := range n {
+		go func() {
+			first := true
+			errs <- s.Commit(ctx, &hub.Keys{Memos: []string{"holder/M1/new"}}, func(tx hub.Tx) error {
+				v, _, err := tx.Memo("holder/M1/new")
+				if err != nil {
+					return err
+				}
+				if first {
+					first = false
+					if arrived.Add(1) == n {
+						close(all)
+					}
+					select {
+					case <-all:
+					case <-time.After(100 * time.Millisecond):
+					}
+				}
+				return tx.PutMemo("holder/M1/new", append(v, byte('a'+i)))
+			})
+		}()
+	}
+	for range n {
+		must(t, <-errs)
+	}
+	must(t, s.Commit(ctx, &hub.Keys{Memos: []string{"holder/M1/new"}}, func(tx hub.Tx) error {
+		v, _, err := tx.Memo("holder/M1/new")
+		got := []byte(string(v))
+		slices.Sort(got)
+		if want := "abcdefgh"; string(got) != want {
+			t.Errorf("memo written by %d commits at once: %q, want %q", n, got, want)
+		}
+		return err
+	}))
 }
 
 // testMemos: a memo reads back what was put, in the same transaction and

@@ -59,6 +59,7 @@ var _ issuing.Store = (*Issuing)(nil)
 type claimIndex struct {
 	holders map[terminal.HolderID][]uint64 // claim seqs, oldest first
 	keys    map[string]uint64
+	last    uint64 // the largest claim seq
 }
 
 func newClaimIndex() claimIndex {
@@ -66,6 +67,7 @@ func newClaimIndex() claimIndex {
 }
 
 func (x *claimIndex) add(h terminal.HolderID, key string, seq uint64) {
+	x.last = max(x.last, seq)
 	x.holders[h] = append(x.holders[h], seq)
 	if key != "" {
 		x.keys[key] = seq
@@ -144,6 +146,7 @@ func (s *Issuing) Update(ctx context.Context, fn func(issuing.Tx) error) error {
 	for k, seq := range added.keys {
 		s.idx.keys[k] = seq
 	}
+	s.idx.last = max(s.idx.last, added.last)
 	s.mu.Unlock()
 	return nil
 }
@@ -261,11 +264,16 @@ func (t issuingTx) AddClaim(c *issuing.Claim) error {
 		return err
 	}
 	key := u64(c.Seq)
-	if cb.Get(key) != nil {
-		return fmt.Errorf("claim %d exists", c.Seq)
-	}
 	if t.added == nil {
 		return fmt.Errorf("issuing: add claim in a read transaction")
+	}
+	// Claims come in seq order: one above every seq stored cannot exist, and
+	// the look-up (a second descent of the tree) is left out.
+	t.s.mu.RLock()
+	last := t.s.idx.last
+	t.s.mu.RUnlock()
+	if c.Seq <= max(last, t.added.last) && cb.Get(key) != nil {
+		return fmt.Errorf("claim %d exists", c.Seq)
 	}
 	if _, ok := t.keySeq(c.Key); ok && c.Key != "" {
 		return fmt.Errorf("claim %d: idempotency key used by another claim", c.Seq)

@@ -137,6 +137,22 @@ func TestIssuing_OldJSONClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A claim number stored already is refused, from an earlier commit or
+	// from the same transaction.
+	for _, seqs := range [][]uint64{{1}, {2}, {3, 3}} {
+		err := is.Update(ctx, func(tx issuing.Tx) error {
+			for _, seq := range seqs {
+				c := fullClaim(seq, "", 43)
+				if err := tx.AddClaim(&c); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			t.Errorf("claims %v stored over one stored", seqs)
+		}
+	}
 	old.Status = terminal.StatusExpired
 	for _, x := range []*Issuing{is, mustIssuing(t, db)} { // and with the indexes rebuilt
 		err = x.View(ctx, func(tx issuing.Tx) error {

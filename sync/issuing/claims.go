@@ -260,7 +260,10 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 	d, r := &g.drops[i], g.round
 	d.Claimed++
 	g.dirty[i] = true
-	c := Claim{Key: j.req.Key, BodyHash: j.hash, RoundID: r.ID, Drop: d.ID, KeyID: g.keyID, At: now, Status: terminal.StatusClaimed}
+	// Made in place in the job (a Claim of its own would escape to the heap
+	// through AddClaim); a failure fails the whole group (commit).
+	c := &j.claim
+	*c = Claim{Key: j.req.Key, BodyHash: j.hash, RoundID: r.ID, Drop: d.ID, KeyID: g.keyID, At: now, Status: terminal.StatusClaimed}
 	seq, err := tx.NextClaimSeq()
 	if err != nil {
 		return err
@@ -270,11 +273,7 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 	if j.code, c.Sig, err = s.presign(c.Voucher, g.priv); err != nil {
 		return err
 	}
-	if err := tx.AddClaim(&c); err != nil {
-		return err
-	}
-	j.claim = c
-	return nil
+	return tx.AddClaim(c)
 }
 
 // signAll signs the vouchers of a group's issued claims not signed at the

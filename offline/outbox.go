@@ -190,13 +190,13 @@ func unsyncedIn(tx *bolt.Tx, from, to uint64) (int, terminal.Fen, error) {
 }
 
 // kindAndDiscount reads a records value's kind and discount: the ledger's
-// own bodies through terminal.DecodeRedemption's one-pass decoder (an ack
-// reads every record it acknowledges), anything else as encoding/json
-// reads those two fields.
+// own bodies with terminal.KindAndDiscount, which reads only those two
+// fields (an ack reads every record it acknowledges), anything else as
+// encoding/json reads them.
 func kindAndDiscount(seq uint64, v []byte) (terminal.Kind, terminal.Fen, error) {
 	if checkSealed(seq, v) == nil {
-		if r, err := terminal.DecodeRedemption(v[sealedHeader:]); err == nil {
-			return r.Kind, r.DiscountFen, nil
+		if kind, disc, ok := terminal.KindAndDiscount(v[sealedHeader:]); ok {
+			return kind, disc, nil
 		}
 	}
 	var r struct {

@@ -2,6 +2,7 @@ package terminal
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -348,4 +349,200 @@ func (d *recordDecoder) item(it *Item) bool {
 			return d.fen(&it.UnitPriceFen)
 		}
 	})
+}
+
+// KindAndDiscount reads only a record body's kind and discount_fen, as
+// json.Unmarshal reads them into a struct of those two fields, for the
+// body a ledger writes: ok false means "not that form" (an escape, a key
+// of ours in another case or twice, a value of another type, nesting
+// deeper than a record's), and the caller reads it with encoding/json. A
+// terminal's ack reads the kind and discount of every record it
+// acknowledges; decoding the whole record was most of the ack's time.
+func KindAndDiscount(b []byte) (kind Kind, discount Fen, ok bool) {
+	d := recordDecoder{b: b}
+	if !d.byte('{') {
+		return "", 0, false
+	}
+	if d.byte('}') {
+		return "", 0, d.end()
+	}
+	var seenKind, seenDiscount bool
+	for {
+		k, ok := d.raw()
+		if !ok || !d.byte(':') {
+			return "", 0, false
+		}
+		switch {
+		case string(k) == "kind":
+			if seenKind || !d.str((*string)(&kind)) {
+				return "", 0, false
+			}
+			seenKind = true
+		case string(k) == "discount_fen":
+			if seenDiscount || !d.fen(&discount) {
+				return "", 0, false
+			}
+			seenDiscount = true
+		case foldsTo(k, "kind") || foldsTo(k, "discount_fen"):
+			return "", 0, false // encoding/json matches keys in any case
+		default:
+			if !d.skip(0) {
+				return "", 0, false
+			}
+		}
+		if d.byte('}') {
+			return kind, discount, d.end()
+		}
+		if !d.byte(',') {
+			return "", 0, false
+		}
+	}
+}
+
+// foldsTo reports whether key might match name in encoding/json's
+// case-insensitive matching: equal but for case, or not ASCII at all (the
+// Kelvin sign folds to k, the long s to s).
+func foldsTo(key []byte, name string) bool {
+	for _, c := range key {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return strings.EqualFold(string(key), name)
+}
+
+// maxSkipDepth is the deepest nesting skip follows (a record nests three deep).
+const maxSkipDepth = 16
+
+// skip passes over one JSON value of the form json.Marshal writes.
+func (d *recordDecoder) skip(depth int) bool {
+	if depth > maxSkipDepth {
+		return false
+	}
+	d.ws()
+	if d.i >= len(d.b) {
+		return false
+	}
+	switch c := d.b[d.i]; {
+	case c == '"':
+		return d.skipString()
+	case c == '{':
+		d.i++
+		if d.byte('}') {
+			return true
+		}
+		for {
+			if d.ws(); !d.skipString() || !d.byte(':') || !d.skip(depth+1) {
+				return false
+			}
+			if d.byte('}') {
+				return true
+			}
+			if !d.byte(',') {
+				return false
+			}
+		}
+	case c == '[':
+		d.i++
+		if d.byte(']') {
+			return true
+		}
+		for {
+			if !d.skip(depth + 1) {
+				return false
+			}
+			if d.byte(']') {
+				return true
+			}
+			if !d.byte(',') {
+				return false
+			}
+		}
+	case c == 't':
+		var v bool
+		return d.bool(&v)
+	case c == 'f':
+		var v bool
+		return d.bool(&v)
+	case c == 'n':
+		return d.null()
+	default:
+		return d.number()
+	}
+}
+
+// skipString passes over a string as encoding/json's scanner does: any
+// byte but a control character, and escapes of its grammar.
+func (d *recordDecoder) skipString() bool {
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return false
+	}
+	for i := d.i + 1; i < len(d.b); i++ {
+		switch c := d.b[i]; {
+		case c == '"':
+			d.i = i + 1
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			i++
+			if i >= len(d.b) {
+				return false
+			}
+			switch d.b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(d.b) {
+					return false
+				}
+				for _, h := range d.b[i+1 : i+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return false
+					}
+				}
+				i += 4
+			default:
+				return false
+			}
+		}
+	}
+	return false
+}
+
+// number passes over a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (d *recordDecoder) number() bool {
+	b, i := d.b, d.i
+	digits := func() bool {
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i > start
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case !digits():
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digits() {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return false
+		}
+	}
+	d.i = i
+	return true
 }

@@ -105,3 +105,68 @@ func BenchmarkDecodeRedemption(b *testing.B) {
 	b.ReportMetric(float64(std.Nanoseconds())/float64(b.N), "json-ns/op")
 	b.ReportMetric(float64(fast)/float64(std), "x-json")
 }
+
+// FuzzKindAndDiscount: whenever KindAndDiscount reads a body, encoding/json
+// reads the same kind and discount from it without error; it reads every
+// ledger's record body itself; it never panics.
+func FuzzKindAndDiscount(f *testing.F) {
+	for _, b := range sampleRecords(f) {
+		kind, disc, ok := KindAndDiscount(b)
+		var r Redemption
+		if err := json.Unmarshal(b, &r); err != nil {
+			f.Fatal(err)
+		}
+		if !ok || kind != r.Kind || disc != r.DiscountFen {
+			f.Fatalf("%s: read %q %d %v, want %q %d", b, kind, disc, ok, r.Kind, r.DiscountFen)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"discount_fen":01}`))                                    // leading zero
+	f.Add([]byte(`{"kind":"a","kind":"b"}`))                                // repeated key
+	f.Add([]byte(`{"Kind":"refund","DISCOUNT_FEN":3}`))                     // keys in another case
+	f.Add([]byte(`{"\u212aind":"refund","discount_fen":2}`))                // Kelvin sign
+	f.Add([]byte(`{"discount_fen":1e3,"x":-0.5E+2,"y":[true,false,null]}`)) // numbers
+	f.Add([]byte(`{"kind":null,"discount_fen":null}`))                      // nulls
+	f.Add([]byte(`{"x":"\xff","kind":"a"}`))                                // invalid UTF-8
+	f.Add([]byte(`{"x":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}`))         // deep
+	f.Add([]byte(`{"kind":"a"} x`))                                         // trailing data
+	f.Add([]byte(` { "kind" : "a" , "discount_fen" : -7 } `))               // spaces
+	f.Fuzz(func(t *testing.T, b []byte) {
+		kind, disc, ok := KindAndDiscount(b)
+		if !ok {
+			return
+		}
+		var want struct {
+			Kind        Kind `json:"kind"`
+			DiscountFen Fen  `json:"discount_fen"`
+		}
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("%q: read %q %d, encoding/json: %v", b, kind, disc, err)
+		}
+		if kind != want.Kind || disc != want.DiscountFen {
+			t.Fatalf("%q: read %q %d, encoding/json %q %d", b, kind, disc, want.Kind, want.DiscountFen)
+		}
+	})
+}
+
+// BenchmarkKindAndDiscount reads a ledger's record body's kind and
+// discount, and in the same loop decodes it whole with DecodeRedemption:
+// x-decode is the ratio of the two times.
+func BenchmarkKindAndDiscount(b *testing.B) {
+	body := sampleRecords(b)[0]
+	var skim, whole time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if _, _, ok := KindAndDiscount(body); !ok {
+			b.Fatal("not read")
+		}
+		t1 := time.Now()
+		if _, err := DecodeRedemption(body); err != nil {
+			b.Fatal(err)
+		}
+		skim, whole = skim+t1.Sub(t0), whole+time.Since(t1)
+	}
+	b.ReportMetric(float64(skim.Nanoseconds())/float64(b.N), "skim-ns/op")
+	b.ReportMetric(float64(whole.Nanoseconds())/float64(b.N), "decode-ns/op")
+	b.ReportMetric(float64(skim)/float64(whole), "x-decode")
+}

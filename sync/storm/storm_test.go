@@ -2,6 +2,7 @@ package storm_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/client"
@@ -138,18 +141,19 @@ func runHub(spec string) error {
 // mem is a hub process's memory after a full collection with the freed
 // memory handed back to the system.
 type mem struct {
-	Conns      int    // terminals connected
-	Goroutines int    // goroutines
-	Heap       uint64 // live heap bytes (HeapAlloc after a GC)
-	Stack      uint64 // goroutine stacks (StackInuse)
-	RSS        uint64 // resident set (VmRSS)
+	Conns      int           // terminals connected
+	Goroutines int           // goroutines
+	Heap       uint64        // live heap bytes (HeapAlloc after a GC)
+	Stack      uint64        // goroutine stacks (StackInuse)
+	RSS        uint64        // resident set (VmRSS)
+	CPU        time.Duration // CPU time used so far (user and system)
 }
 
 func readMem(conns int) mem {
 	debug.FreeOSMemory() // a GC, then the free pages back to the system
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	m := mem{Conns: conns, Goroutines: runtime.NumGoroutine(), Heap: ms.HeapAlloc, Stack: ms.StackInuse}
+	m := mem{Conns: conns, Goroutines: runtime.NumGoroutine(), Heap: ms.HeapAlloc, Stack: ms.StackInuse, CPU: processCPU()}
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
@@ -159,6 +163,53 @@ func readMem(conns int) mem {
 		}
 	}
 	return m
+}
+
+// processCPU returns the CPU time this process used so far (user and system).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pgCPU returns the CPU time used so far by the processes of the database
+// server at url that pg_stat_activity lists (backends, WAL writer,
+// checkpointer...), read from /proc, by process id; nil if the server is
+// not on this machine.
+func pgCPU(b *testing.B, url string) map[int32]time.Duration {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := map[int32]time.Duration{}
+	for _, pid := range pids {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return nil
+		}
+		// After the command's closing parenthesis, utime and stime are
+		// the 12th and 13th fields, in clock ticks (100 a second).
+		f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
+		if len(f) < 13 {
+			return nil
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		sy, _ := strconv.ParseInt(f[12], 10, 64)
+		out[pid] = time.Duration(u+sy) * 10 * time.Millisecond
+	}
+	return out
 }
 
 // raiseFileLimit raises the soft limit of open files to at least n (the
@@ -457,7 +508,7 @@ func setup(b *testing.B, h *hub.Hub) (*fleet, [][]string) {
 // its later sales are within the offline rules), queues its records, then
 // all reconnect at once; it reports the drain time and the hubs' memory
 // per idle connection.
-func storm(b *testing.B, f *fleet, codes [][]string, hubs []*hubProc) {
+func storm(b *testing.B, f *fleet, codes [][]string, hubs []*hubProc, dbURL string) {
 	for i := range f.creds {
 		f.urls = append(f.urls, hubs[i%len(hubs)].url())
 	}
@@ -499,6 +550,16 @@ func storm(b *testing.B, f *fleet, codes [][]string, hubs []*hubProc) {
 		f.clients[i] = f.newClient(i)
 	}
 	runtime.GC()
+	// CPU before: the hubs', this process's (the terminals'), PostgreSQL's.
+	hubCPU := time.Duration(0)
+	for _, p := range hubs {
+		hubCPU -= p.mem(b).CPU
+	}
+	var pg0 map[int32]time.Duration
+	if dbURL != "" {
+		pg0 = pgCPU(b, dbURL)
+	}
+	termCPU := -processCPU()
 
 	// The storm: every terminal reconnects at once.
 	b.StartTimer()
@@ -536,6 +597,18 @@ func storm(b *testing.B, f *fleet, codes [][]string, hubs []*hubProc) {
 	}
 	took := time.Since(t0)
 	b.StopTimer()
+	termCPU += processCPU()
+	var pgUsed time.Duration
+	if dbURL != "" {
+		if pg1 := pgCPU(b, dbURL); pg0 != nil && pg1 != nil {
+			for pid, t := range pg1 {
+				pgUsed += t - pg0[pid] // a process started since counts whole
+			}
+		}
+	}
+	for _, p := range hubs {
+		hubCPU += p.mem(b).CPU
+	}
 	// Every record accepted once: a record whose acknowledgement was lost
 	// with its connection comes back a duplicate when resent.
 	if a, d, o := f.tally.accepted.Load(), f.tally.duplicate.Load(), f.tally.other.Load(); a+d != terminals*queued || o != 0 {
@@ -569,8 +642,13 @@ func storm(b *testing.B, f *fleet, codes [][]string, hubs []*hubProc) {
 	b.ReportMetric(heap/idleConnGoal, "x-goal-16KiB")
 	b.ReportMetric(rss, "B-rss/idle-conn")
 	b.ReportMetric(gor, "goroutines/conn")
+	b.ReportMetric(termCPU.Seconds(), "cpu-s-terminals")
+	b.ReportMetric(hubCPU.Seconds(), "cpu-s-hubs")
+	b.ReportMetric(pgUsed.Seconds(), "cpu-s-postgres")
 	fmt.Printf("storm: %d terminals × %d records on %d hub(s): drained in %.2f s (%.2f× the 10 s goal); per idle connection %.1f KiB heap+stacks (%.2f× the 16 KiB goal), %.1f KiB resident, %.1f goroutines\n",
 		terminals, queued, len(hubs), took.Seconds(), took.Seconds()/drainGoal.Seconds(), heap/1024, heap/idleConnGoal, rss/1024, gor)
+	fmt.Printf("storm: CPU during the drain: terminals %.1f s, hubs %.1f s, PostgreSQL %.1f s (%d cores × %.1f s = %.1f s)\n",
+		termCPU.Seconds(), hubCPU.Seconds(), pgUsed.Seconds(), runtime.NumCPU(), took.Seconds(), float64(runtime.NumCPU())*took.Seconds())
 }
 
 // waitConns waits until every hub has n/len(hubs) terminals connected in all.
@@ -606,6 +684,10 @@ func waitConns(b *testing.B, hubs []*hubProc, n int) {
 //	                 drain, minus none connected, after a GC, ÷ connections)
 //	x-goal-16KiB     B/idle-conn ÷ 16 KiB (the goal: at most 1)
 //	B-rss/idle-conn  the same difference of the process's resident set
+//	cpu-s-terminals  CPU seconds of the terminals' process during the drain
+//	cpu-s-hubs       CPU seconds of the hub processes during the drain
+//	cpu-s-postgres   CPU seconds of PostgreSQL's processes during the drain
+//	                 (0 for bolt, or a server on another machine)
 //
 // Knobs for looking into it: STORM_PROGRESS=1 prints the terminals online
 // and the records acknowledged every second; STORM_MAXUNAUTH=N runs the
@@ -640,7 +722,7 @@ func BenchmarkStorm(b *testing.B) {
 				b.Fatal(err)
 			}
 			spec := "pg " + dbURL + " " + keyFile
-			storm(b, f, codes, []*hubProc{startHub(b, spec), startHub(b, spec)})
+			storm(b, f, codes, []*hubProc{startHub(b, spec), startHub(b, spec)}, dbURL)
 		}
 	})
 	b.Run("bolt", func(b *testing.B) {
@@ -655,7 +737,7 @@ func BenchmarkStorm(b *testing.B) {
 			if err := h.Close(); err != nil {
 				b.Fatal(err)
 			}
-			storm(b, f, codes, []*hubProc{startHub(b, "bolt "+dir)})
+			storm(b, f, codes, []*hubProc{startHub(b, "bolt "+dir)}, "")
 		}
 	})
 }

@@ -184,6 +184,11 @@ func (s *Service) commit(group []*claimJob) {
 		}
 		g := groupState{tx: tx, rounds: rounds, round: terminal.RoundAt(rounds, now), drops: drops, dirty: map[int]bool{},
 			priv: priv, keyID: keyID, now: now}
+		if p, ok := tx.(Prefetcher); ok {
+			if err := s.prefetch(p, group, g.round != nil); err != nil {
+				return err
+			}
+		}
 		for _, j := range group {
 			j.claim, j.refusal, j.err, j.code = Claim{}, nil, nil, ""
 			if err := s.decide(&g, j); err != nil {
@@ -205,6 +210,22 @@ func (s *Service) commit(group []*claimJob) {
 			j.claim, j.refusal, j.err = Claim{}, nil, fmt.Errorf("claims not stored: %w", err)
 		}
 	}
+}
+
+// prefetch reads the claims a group's decisions look up: by key, and by
+// holder when a round is open (decide).
+func (s *Service) prefetch(p Prefetcher, group []*claimJob, holders bool) error {
+	var keys []string
+	var hs []terminal.HolderID
+	for _, j := range group {
+		if j.req.Key != "" {
+			keys = append(keys, j.req.Key)
+		}
+		if holders {
+			hs = append(hs, j.holder)
+		}
+	}
+	return p.Prefetch(keys, hs)
 }
 
 // groupState is what every claim of a group commit is decided against.

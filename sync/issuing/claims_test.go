@@ -160,6 +160,50 @@ func TestClaims_Idempotent(t *testing.T) {
 	})
 }
 
+// TestClaims_SameKeyAtOnce: 50 copies of one claim with one
+// Idempotency-Key sent at once, behind 100 other holders' claims (so that
+// the copies queue while a group commits and are decided in a group
+// together, the first of them new), all get the same voucher, and one
+// voucher is claimed for it.
+func TestClaims_SameKeyAtOnce(t *testing.T) {
+	onEngines(t, func(t *testing.T, engine string) {
+		k := newKit(t, engine, ten)
+		k.drop(terminal.Retail, r50, 1000)
+		claim := func(holder, key string) (issuing.Issued, error) {
+			return k.svc.Claim(context.Background(), issuing.ClaimRequest{Holder: holder, Category: terminal.Retail,
+				SpendFen: r50.SpendFen, OffFen: r50.OffFen, Key: key})
+		}
+		var wg gosync.WaitGroup
+		for i := range 100 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := claim(fmt.Sprintf("other-%d", i), ""); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		got := make([]issuing.Issued, 50)
+		errs := make([]error, len(got))
+		for i := range got {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got[i], errs[i] = claim("alice", "key-1")
+			}()
+		}
+		wg.Wait()
+		for i := range got {
+			if errs[i] != nil || got[i].VoucherID != got[0].VoucherID {
+				t.Fatalf("copy %d: %+v %v, first %+v %v", i, got[i], errs[i], got[0], errs[0])
+			}
+		}
+		if l := line(k.pool(), terminal.Retail); l.ClaimedFen != 101*r50.OffFen {
+			t.Fatalf("claimed %s, want 101 vouchers", l.ClaimedFen)
+		}
+	})
+}
+
 // TestClaims_BadInput: bad requests get a 4xx with error.code, never a
 // 5xx, and change nothing.
 func TestClaims_BadInput(t *testing.T) {

@@ -107,3 +107,11 @@ type Love struct {
 	KeyID    terminal.KeyID     `json:"key_id"`
 	Vouchers []terminal.Voucher `json:"vouchers"`
 }
+
+// Prefetcher is implemented by a Tx whose reads are round trips
+// (sync/pgstore): before deciding a group the committer reads its claims'
+// keys and holders with Prefetch, and ClaimByKey and HolderClaims of them
+// then need no query.
+type Prefetcher interface {
+	Prefetch(keys []string, holders []terminal.HolderID) error
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -34,7 +35,11 @@ func (is *Issuing) Update(ctx context.Context, fn func(issuing.Tx) error) error 
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", issuingLock); err != nil {
 			return err
 		}
-		return fn(&issuingTx{ctx: ctx, tx: tx})
+		t := &issuingTx{ctx: ctx, tx: tx}
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.flush()
 	})
 }
 
@@ -45,9 +50,81 @@ func (is *Issuing) View(ctx context.Context, fn func(issuing.Tx) error) error {
 	})
 }
 
+// issuingTx is one transaction. The claims it adds are inserted in one
+// statement (flush) at its end, or before a read that must see them, and a
+// group commit reads its claims' keys and holders in two queries
+// (Prefetch): a statement per claim is a round trip per claim.
 type issuingTx struct {
 	ctx context.Context
 	tx  pgx.Tx
+	// pending are the claims added and not yet inserted.
+	pending []*issuing.Claim
+	// byKey and byHolder are the claims of the keys and holders prefetched
+	// (a nil claim: none with that key), with those added since.
+	byKey    map[string]*issuing.Claim
+	byHolder map[terminal.HolderID][]issuing.Claim
+}
+
+var _ issuing.Prefetcher = (*issuingTx)(nil)
+
+// Prefetch reads the claims of keys and of holders, so that ClaimByKey and
+// HolderClaims of them need no query.
+func (t *issuingTx) Prefetch(keys []string, holders []terminal.HolderID) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	t.byKey, t.byHolder = make(map[string]*issuing.Claim, len(keys)), make(map[terminal.HolderID][]issuing.Claim, len(holders))
+	for _, k := range keys {
+		t.byKey[k] = nil
+	}
+	cs, err := t.claims("SELECT body, status FROM claims WHERE idem_key = ANY($1)", keys)
+	if err != nil {
+		return err
+	}
+	for i := range cs {
+		t.byKey[cs[i].Key] = &cs[i]
+	}
+	hs := make([]int64, len(holders))
+	for i, h := range holders {
+		hs[i] = int64(h)
+		t.byHolder[h] = nil
+	}
+	if cs, err = t.claims("SELECT body, status FROM claims WHERE holder = ANY($1) ORDER BY seq", hs); err != nil {
+		return err
+	}
+	for _, c := range cs {
+		t.byHolder[c.Voucher.Holder] = append(t.byHolder[c.Voucher.Holder], c)
+	}
+	return nil
+}
+
+// flush inserts the pending claims in one statement.
+func (t *issuingTx) flush() error {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	n := len(t.pending)
+	seqs, holders, vids, drops := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	keys, sts, bodies := make([]*string, n), make([]string, n), make([]string, n)
+	for i, c := range t.pending {
+		b, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		seqs[i], holders[i], vids[i], drops[i] = int64(c.Seq), int64(c.Voucher.Holder), int64(c.Voucher.ID), int64(c.Drop)
+		if c.Key != "" {
+			keys[i] = &c.Key
+		}
+		sts[i], bodies[i] = string(c.Status), string(b)
+	}
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO claims (seq, holder, idem_key, voucher_id, drop_id, status, body)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::jsonb[])`,
+		seqs, holders, keys, vids, drops, sts, bodies)
+	if err != nil {
+		return err
+	}
+	t.pending = t.pending[:0]
+	return nil
 }
 
 func (t *issuingTx) Secret(create bool) ([]byte, error) {
@@ -138,19 +215,18 @@ func (t *issuingTx) NextClaimSeq() (uint64, error) {
 	return uint64(seq), err
 }
 
+// AddClaim adds a claim to those inserted at the next flush; a key or a
+// voucher id used already fails the flush, and with it the transaction.
 func (t *issuingTx) AddClaim(c *issuing.Claim) error {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return err
+	cc := *c
+	t.pending = append(t.pending, &cc)
+	if t.byKey != nil && cc.Key != "" {
+		t.byKey[cc.Key] = &cc
 	}
-	var key *string
-	if c.Key != "" {
-		key = &c.Key
+	if cs, ok := t.byHolder[cc.Voucher.Holder]; ok {
+		t.byHolder[cc.Voucher.Holder] = append(cs, cc)
 	}
-	_, err = t.tx.Exec(t.ctx, `INSERT INTO claims (seq, holder, idem_key, voucher_id, drop_id, status, body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		int64(c.Seq), int64(c.Voucher.Holder), key, int64(c.Voucher.ID), int64(c.Drop), string(c.Status), b)
-	return err
+	return nil
 }
 
 func (t *issuingTx) oneClaim(sql string, args ...any) (issuing.Claim, bool, error) {
@@ -181,16 +257,34 @@ func (t *issuingTx) claims(sql string, args ...any) ([]issuing.Claim, error) {
 }
 
 func (t *issuingTx) ClaimByKey(key string) (issuing.Claim, bool, error) {
+	if c, ok := t.byKey[key]; ok {
+		if c == nil {
+			return issuing.Claim{}, false, nil
+		}
+		return *c, true, nil
+	}
+	if err := t.flush(); err != nil {
+		return issuing.Claim{}, false, err
+	}
 	return t.oneClaim("SELECT body, status FROM claims WHERE idem_key = $1", key)
 }
 
 func (t *issuingTx) HolderClaims(h terminal.HolderID) ([]issuing.Claim, error) {
+	if cs, ok := t.byHolder[h]; ok {
+		return slices.Clone(cs), nil
+	}
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
 	return t.claims("SELECT body, status FROM claims WHERE holder = $1 ORDER BY seq", int64(h))
 }
 
 // Claims reads the claims from seq on (all of them first: the rows must be
 // closed before fn queries again) and calls fn in order.
 func (t *issuingTx) Claims(from uint64, fn func(*issuing.Claim) (bool, error)) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
 	cs, err := t.claims("SELECT body, status FROM claims WHERE seq >= $1 ORDER BY seq", int64(from))
 	if err != nil {
 		return err
@@ -205,6 +299,9 @@ func (t *issuingTx) Claims(from uint64, fn func(*issuing.Claim) (bool, error)) e
 }
 
 func (t *issuingTx) SetStatus(seq uint64, st terminal.ClaimStatus) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
 	tag, err := t.tx.Exec(t.ctx, "UPDATE claims SET status = $2 WHERE seq = $1", int64(seq), string(st))
 	if err == nil && tag.RowsAffected() != 1 {
 		err = fmt.Errorf("claim %d missing", seq)

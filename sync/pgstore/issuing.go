@@ -63,6 +63,11 @@ type issuingTx struct {
 	// (a nil claim: none with that key), with those added since.
 	byKey    map[string]*issuing.Claim
 	byHolder map[terminal.HolderID][]issuing.Claim
+	// seq is the last claim number given (NextClaimSeq), once seqRead;
+	// seqTaken: claim_seq is not yet past it.
+	seq      int64
+	seqRead  bool
+	seqTaken bool
 }
 
 var _ issuing.Prefetcher = (*issuingTx)(nil)
@@ -98,8 +103,15 @@ func (t *issuingTx) Prefetch(keys []string, holders []terminal.HolderID) error {
 	return nil
 }
 
-// flush inserts the pending claims in one statement.
+// flush moves claim_seq past the numbers given and inserts the pending
+// claims in one statement.
 func (t *issuingTx) flush() error {
+	if t.seqTaken {
+		if _, err := t.tx.Exec(t.ctx, "SELECT setval('claim_seq', $1)", t.seq); err != nil {
+			return err
+		}
+		t.seqTaken = false
+	}
 	if len(t.pending) == 0 {
 		return nil
 	}
@@ -209,10 +221,26 @@ func (t *issuingTx) PutDrop(d *terminal.Drop) error {
 	return err
 }
 
+// NextClaimSeq gives claim numbers from memory after the transaction's
+// first, and flush moves claim_seq past them (setval) before any claim is
+// inserted: every issuing transaction holds issuingLock, so no other takes
+// numbers meanwhile, and a transaction that does not commit leaves at most
+// a gap, as nextval would.
 func (t *issuingTx) NextClaimSeq() (uint64, error) {
-	var seq int64
-	err := t.tx.QueryRow(t.ctx, "SELECT nextval('claim_seq')").Scan(&seq)
-	return uint64(seq), err
+	if !t.seqRead {
+		var last int64
+		var called bool
+		if err := t.tx.QueryRow(t.ctx, "SELECT last_value, is_called FROM claim_seq").Scan(&last, &called); err != nil {
+			return 0, err
+		}
+		if !called {
+			last-- // the next nextval would give last_value itself
+		}
+		t.seq, t.seqRead = last, true
+	}
+	t.seq++
+	t.seqTaken = true
+	return uint64(t.seq), nil
 }
 
 // AddClaim adds a claim to those inserted at the next flush; a key or a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -59,6 +60,46 @@ func TestStore_MintedCodes(t *testing.T) {
 	}
 	if want := []string{"three", "", "nine", "three", ""}; !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// PutRecord refuses a stored (terminal, sequence) whatever the order of
+// the puts in a group: the range of free keys it learns from one lookup
+// ends at the next stored key and never covers a key it put.
+func TestStore_PutRecordExists(t *testing.T) {
+	// Not MustOpen: these records are no chain for its check.
+	s, err := boltstore.Open(t.TempDir(), boltstore.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	put := func(tx hub.Tx, term string, seq uint64) error {
+		return tx.PutRecord(&hub.StoredRecord{TerminalID: term, Seq: seq, MerchantID: "M1", At: time.Unix(0, 0),
+			Body: []byte("{}"), Result: "accepted"})
+	}
+	if err := s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error { return put(tx, "T1", 4) }); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		term   string
+		seq    uint64
+		exists bool
+	}{
+		{"T1", 1, false}, {"T1", 2, false}, {"T1", 2, true}, {"T1", 3, false}, {"T1", 4, true},
+		{"T1", 1, true}, {"T1", 6, false}, {"T1", 5, false}, {"T1", 5, true}, {"T0", 9, false}, {"T2", 1, false}, {"T1", 7, false},
+	}
+	err = s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error {
+		for _, st := range steps {
+			err := put(tx, st.term, st.seq)
+			if got := errors.Is(err, hub.ErrExists); got != st.exists || err != nil && !got {
+				t.Errorf("put %s %d: %v, want exists %v", st.term, st.seq, err, st.exists)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

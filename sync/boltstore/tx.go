@@ -24,6 +24,10 @@ type tx struct {
 	// Cursors kept for the transaction's point reads: bbolt's Bucket.Get
 	// makes a cursor and grows its stack at every call.
 	cRecords, cVouchers, cMinted, cMemos *bolt.Cursor
+	// gap is a range of record keys known to be free: a terminal's
+	// records are put in sequence order, so one lookup per group finds
+	// that the keys after its head are free up to the next stored one.
+	gap keyGap
 	// free is a voucher Redeemed found free, until a voucher is written:
 	// SetRedeemed, which a committer calls next, needs no second lookup.
 	free      terminal.VoucherID
@@ -46,6 +50,19 @@ func newTx(btx *bolt.Tx) *tx {
 // are left: bbolt's default of a half leaves every page written half
 // empty, as for random inserts.
 const appendFill = 0.9
+
+// keyGap is the keys strictly between start and end (or after start if
+// open) that are absent from a bucket: no key was stored there when a
+// seek found end after a key at or before start, and only keys up to
+// start were put since. Empty start: no gap known.
+type keyGap struct {
+	start, end []byte
+	open       bool
+}
+
+func (g *keyGap) holds(k []byte) bool {
+	return len(g.start) > 0 && bytes.Compare(k, g.start) > 0 && (g.open || bytes.Compare(k, g.end) < 0)
+}
 
 // get reads key's value through c: nil if absent.
 func get(c *bolt.Cursor, key []byte) []byte {
@@ -79,9 +96,15 @@ func (t *tx) Record(term string, seq uint64) (hub.StoredRecord, bool, error) {
 
 func (t *tx) PutRecord(r *hub.StoredRecord) error {
 	key := recordKey(r.TerminalID, r.Seq)
-	if get(t.cRecords, key) != nil {
-		return fmt.Errorf("record %s: %w", r.ID(), hub.ErrExists)
+	if !t.gap.holds(key) {
+		k, _ := t.cRecords.Seek(key)
+		if k != nil && bytes.Equal(k, key) {
+			return fmt.Errorf("record %s: %w", r.ID(), hub.ErrExists)
+		}
+		t.gap.end = append(t.gap.end[:0], k...)
+		t.gap.open = k == nil
 	}
+	t.gap.start = append(t.gap.start[:0], key...)
 	if err := t.records.Put(key, encodeRecord(r)); err != nil {
 		return err
 	}

@@ -171,6 +171,11 @@ func (s *Service) commit(group []*claimJob) {
 	now := s.now()
 	priv := s.opts.Signer()
 	keyID := terminal.KeyIDOf(priv.Public().(ed25519.PublicKey))
+	var key *expandedKey // expanded once for the group's signatures
+	if s.nonces != nil && !s.skipSign {
+		key = expandKey(priv)
+		defer key.wipe()
+	}
 	// Not s.ctx: a group taken from the queue is decided and answered even
 	// while the service closes.
 	err := s.store.Update(context.Background(), func(tx Tx) error {
@@ -183,7 +188,7 @@ func (s *Service) commit(group []*claimJob) {
 			return err
 		}
 		g := groupState{tx: tx, rounds: rounds, round: terminal.RoundAt(rounds, now), drops: drops, dirty: map[int]bool{},
-			priv: priv, keyID: keyID, now: now}
+			key: key, keyID: keyID, now: now}
 		if p, ok := tx.(Prefetcher); ok {
 			if err := s.prefetch(p, group, g.round != nil); err != nil {
 				return err
@@ -235,7 +240,7 @@ type groupState struct {
 	round  *terminal.IssueRound // the round at now, nil if none
 	drops  []terminal.Drop
 	dirty  map[int]bool // drops whose count changed
-	priv   ed25519.PrivateKey
+	key    *expandedKey // nil: codes are signed after the commit
 	keyID  terminal.KeyID
 	now    time.Time
 }
@@ -291,7 +296,7 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 	}
 	c.Seq = seq
 	c.Voucher = s.prog.ClaimedVoucher(r, d, s.voucherID(seq), j.holder, now)
-	if j.code, c.Sig, err = s.presign(c.Voucher, g.priv); err != nil {
+	if j.code, c.Sig, err = s.presign(c.Voucher, g.key); err != nil {
 		return err
 	}
 	return tx.AddClaim(c)

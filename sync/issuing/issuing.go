@@ -254,16 +254,17 @@ func (s *Service) sign(v terminal.Voucher, id terminal.KeyID, sig []byte) (strin
 
 // presign signs a voucher being claimed with a nonce made ahead, if there
 // is one: the code and the signature to store with the claim.
-func (s *Service) presign(v terminal.Voucher, priv ed25519.PrivateKey) (code string, sig []byte, err error) {
-	if s.nonces == nil || s.skipSign {
+// key is the issuing key expanded for the group (nil: signing is off).
+func (s *Service) presign(v terminal.Voucher, key *expandedKey) (code string, sig []byte, err error) {
+	if key == nil || s.nonces == nil || s.skipSign {
 		return "", nil, nil
 	}
 	n, ok := s.nonces.take()
 	if !ok {
 		return "", nil, nil
 	}
-	code, err = terminal.EncodeWith(v, priv.Public().(ed25519.PublicKey), func(msg []byte) []byte {
-		sig = signWith(&n, priv, msg)
+	code, err = terminal.EncodeWith(v, key.pub, func(msg []byte) []byte {
+		sig = key.sign(&n, msg)
 		return sig
 	})
 	return code, sig, err

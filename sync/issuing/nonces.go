@@ -118,25 +118,51 @@ func (p *nonces) take() (nonce, bool) {
 // signWith returns the Ed25519 signature of msg by priv with nonce n, and
 // wipes n's secret: a nonce signs once.
 func signWith(n *nonce, priv ed25519.PrivateKey, msg []byte) []byte {
+	k := expandKey(priv)
+	defer k.wipe()
+	return k.sign(n, msg)
+}
+
+// expandedKey is a signing key expanded once (the secret scalar a: a
+// SHA-512 of the seed) for the signatures of one group commit.
+type expandedKey struct {
+	a   *edwards25519.Scalar
+	pub ed25519.PublicKey
+}
+
+func expandKey(priv ed25519.PrivateKey) *expandedKey {
+	a, prefix := expand(priv)
+	clear(prefix[:])
+	return &expandedKey{a: a, pub: priv.Public().(ed25519.PublicKey)}
+}
+
+// wipe clears the secret scalar once the group is signed.
+func (k *expandedKey) wipe() { *k.a = edwards25519.Scalar{} }
+
+// sign is signWith with the key expanded already.
+func (k *expandedKey) sign(n *nonce, msg []byte) []byte {
 	// A wiped nonce has r = 0, and S = H(R‖A‖M)·a would give the key away:
 	// signing with a used (or never made) nonce is a bug, never a signature.
 	if n.r.Equal(edwards25519.NewScalar()) == 1 {
 		panic("issuing: a nonce signs once")
 	}
-	a, _ := expand(priv)
+	// A wiped key would sign with a = 0: a bug, never a signature.
+	if k.a.Equal(edwards25519.NewScalar()) == 1 {
+		panic("issuing: signing with a wiped key")
+	}
 	h := sha512.New()
 	h.Write(n.R[:])
-	h.Write(priv.Public().(ed25519.PublicKey))
+	h.Write(k.pub)
 	h.Write(msg)
 	var sum [64]byte
-	k, err := edwards25519.NewScalar().SetUniformBytes(h.Sum(sum[:0]))
+	e, err := edwards25519.NewScalar().SetUniformBytes(h.Sum(sum[:0]))
 	if err != nil {
 		panic("issuing: reducing 64 bytes failed")
 	}
-	s := edwards25519.NewScalar().MultiplyAdd(k, a, &n.r)
+	s := edwards25519.NewScalar().MultiplyAdd(e, k.a, &n.r)
 	sig := make([]byte, 0, ed25519.SignatureSize)
 	sig = append(append(sig, n.R[:]...), s.Bytes()...)
-	n.r, *a = edwards25519.Scalar{}, edwards25519.Scalar{}
+	n.r = edwards25519.Scalar{}
 	return sig
 }
 

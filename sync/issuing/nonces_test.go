@@ -181,3 +181,30 @@ func TestNonces_SignOnce(t *testing.T) {
 	}()
 	signWith(&n, priv, []byte("second"))
 }
+
+// TestNonces_ExpandedKey: a key expanded once signs many messages, each
+// with its nonce, verifiably; once wiped it refuses to sign (a = 0 would
+// sign with no key at all).
+func TestNonces_ExpandedKey(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, prefix := expand(priv)
+	k := expandKey(priv)
+	for i := range 5 {
+		msg := []byte(fmt.Sprintf("voucher %d", i))
+		n := makeNonce(&prefix)
+		if sig := k.sign(&n, msg); !ed25519.Verify(pub, msg, sig) {
+			t.Fatalf("signature %d does not verify", i)
+		}
+	}
+	k.wipe()
+	n := makeNonce(&prefix)
+	defer func() {
+		if recover() == nil {
+			t.Error("a wiped key signed")
+		}
+	}()
+	k.sign(&n, []byte("after"))
+}

@@ -21,6 +21,10 @@ import (
 //	lane memo    memoBinary ‖ recent
 //	recent       id length uvarint ‖ id ‖ voucher u64 ‖ holder u64 ‖
 //	             at Unix ns varint ‖ eligible fen varint ‖ spend fen varint
+//
+// A time in Unix nanoseconds spans the years 1678 to 2262; an accepted
+// redemption's time lies within its voucher's validity and not after the
+// server's clock.
 const memoBinary = 0x01
 
 // decodeMemo reads a stored memo into v: binary if v is a binaryMemo and

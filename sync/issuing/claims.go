@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"runtime"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/voucherpos/voucherpos/terminal"
@@ -71,6 +72,8 @@ type claimJob struct {
 	refusal *terminal.Error // set when refused by the rules
 	err     error           // ErrKeyReused, ErrClosed, a store failure
 	code    string
+	// replayOf is the claim of the same group this one replays (same key).
+	replayOf *claimJob
 }
 
 // Claim queues a claim and waits for its decision: the voucher issued (the
@@ -188,16 +191,31 @@ func (s *Service) commit(group []*claimJob) {
 			return err
 		}
 		g := groupState{tx: tx, rounds: rounds, round: terminal.RoundAt(rounds, now), drops: drops, dirty: map[int]bool{},
-			key: key, keyID: keyID, now: now}
+			key: key, keyID: keyID, now: now, byKey: map[string]*claimJob{}, byHolder: map[terminal.HolderID][]*claimJob{}}
 		if p, ok := tx.(Prefetcher); ok {
 			if err := s.prefetch(p, group, g.round != nil); err != nil {
 				return err
 			}
 		}
 		for _, j := range group {
-			j.claim, j.refusal, j.err, j.code = Claim{}, nil, nil, ""
+			j.claim, j.refusal, j.err, j.code, j.replayOf = Claim{}, nil, nil, "", nil
 			if err := s.decide(&g, j); err != nil {
 				return err
+			}
+		}
+		// The group's vouchers are signed on every core, then stored in
+		// claim order.
+		if err := s.presignAll(g.issued, key); err != nil {
+			return err
+		}
+		for _, j := range g.issued {
+			if err := tx.AddClaim(&j.claim); err != nil {
+				return err
+			}
+		}
+		for _, j := range group {
+			if o := j.replayOf; o != nil {
+				j.claim, j.code = o.claim, o.code
 			}
 		}
 		for i := range g.dirty {
@@ -242,12 +260,25 @@ type groupState struct {
 	dirty  map[int]bool // drops whose count changed
 	key    *expandedKey // nil: codes are signed after the commit
 	keyID  terminal.KeyID
-	now    time.Time
+	// issued are the group's new claims, decided and not yet stored (commit
+	// signs and stores them after the decisions), found by key and holder.
+	issued   []*claimJob
+	byKey    map[string]*claimJob
+	byHolder map[terminal.HolderID][]*claimJob
+	now      time.Time
 }
 
 func (s *Service) decide(g *groupState, j *claimJob) error {
 	tx, now := g.tx, g.now
 	if j.req.Key != "" {
+		if o, ok := g.byKey[j.req.Key]; ok {
+			if !bytes.Equal(o.hash, j.hash) {
+				j.err = ErrKeyReused
+			} else {
+				j.replayOf = o
+			}
+			return nil
+		}
 		c, ok, err := tx.ClaimByKey(j.req.Key)
 		if err != nil {
 			return err
@@ -277,6 +308,9 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 				held = append(held, terminal.Held{Category: c.Voucher.Category, Denomination: c.Voucher.Denomination()})
 			}
 		}
+		for _, o := range g.byHolder[j.holder] { // this group's, all of round r
+			held = append(held, terminal.Held{Category: o.claim.Voucher.Category, Denomination: o.claim.Voucher.Denomination()})
+		}
 	}
 	i, refusal := s.prog.DecideClaim(g.rounds, g.drops, held, req)
 	if refusal != nil {
@@ -296,11 +330,53 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 	}
 	c.Seq = seq
 	c.Voucher = s.prog.ClaimedVoucher(r, d, s.voucherID(seq), j.holder, now)
-	if j.code, c.Sig, err = s.presign(c.Voucher, g.key); err != nil {
-		return err
+	g.issued = append(g.issued, j)
+	if j.req.Key != "" {
+		g.byKey[j.req.Key] = j
 	}
-	return tx.AddClaim(c)
+	g.byHolder[j.holder] = append(g.byHolder[j.holder], j)
+	return nil
 }
+
+// presignAll signs a group's new vouchers with nonces made ahead (presign),
+// on every core when there are enough of them.
+func (s *Service) presignAll(issued []*claimJob, key *expandedKey) error {
+	if key == nil || s.nonces == nil || s.skipSign {
+		return nil
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(issued)/presignPerWorker)
+	if workers <= 1 {
+		for _, j := range issued {
+			var err error
+			if j.code, j.claim.Sig, err = s.presign(j.claim.Voucher, key); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg gosync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(issued); i = int(next.Add(1)) - 1 {
+				j := issued[i]
+				var err error
+				if j.code, j.claim.Sig, err = s.presign(j.claim.Voucher, key); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// presignPerWorker is the fewest signatures worth a goroutine of their own.
+const presignPerWorker = 16
 
 // signAll signs the vouchers of a group's issued claims not signed at the
 // commit (no nonce was ready, or a replay), in parallel: ed25519.Sign is

@@ -204,6 +204,41 @@ func TestClaims_SameKeyAtOnce(t *testing.T) {
 	})
 }
 
+// TestClaims_OneGroup: claims decided in one group commit see the claims
+// before them in the group: a key used again is the same voucher (or
+// ErrKeyReused with another body), and a holder's second claim of a
+// denomination is refused.
+func TestClaims_OneGroup(t *testing.T) {
+	onEngines(t, func(t *testing.T, engine string) {
+		k := newKit(t, engine, ten)
+		k.drop(terminal.Retail, r50, 100)
+		k.drop(terminal.Retail, r200, 100)
+		req := func(holder, key string, d terminal.Denomination) issuing.ClaimRequest {
+			return issuing.ClaimRequest{Holder: holder, Category: terminal.Retail, SpendFen: d.SpendFen, OffFen: d.OffFen, Key: key}
+		}
+		ids, errs := issuing.DecideGroup(k.svc, []issuing.ClaimRequest{
+			req("alice", "k-1", r50), req("bob", "", r50), req("alice", "k-1", r50), req("alice", "k-1", r200),
+			req("carol", "", r50), req("carol", "", r50), req("carol", "", r200)})
+		for i, want := range []string{"", "", "", "key", "", "limit", ""} {
+			var refusal *terminal.Error
+			switch got := errs[i]; {
+			case want == "" && (got != nil || ids[i] == 0):
+				t.Errorf("claim %d: %v", i, got)
+			case want == "key" && !errors.Is(got, issuing.ErrKeyReused):
+				t.Errorf("claim %d: %v, want the key reused", i, got)
+			case want == "limit" && !(errors.As(got, &refusal) && refusal.Code == terminal.DenominationLimit):
+				t.Errorf("claim %d: %v, want %s", i, got, terminal.DenominationLimit)
+			}
+		}
+		if ids[2] != ids[0] {
+			t.Errorf("the key k-1 again: voucher %d, first %d", ids[2], ids[0])
+		}
+		if l := line(k.pool(), terminal.Retail); l.ClaimedFen != 3*r50.OffFen+r200.OffFen {
+			t.Errorf("claimed %s, want alice's, bob's and carol's two", l.ClaimedFen)
+		}
+	})
+}
+
 // TestClaims_BadInput: bad requests get a 4xx with error.code, never a
 // 5xx, and change nothing.
 func TestClaims_BadInput(t *testing.T) {

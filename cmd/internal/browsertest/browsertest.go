@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,11 +49,21 @@ func Chromium(t testing.TB) *Page {
 	if bin == "" {
 		t.Fatal("no chromium on PATH: install Debian's chromium (apt-get install chromium), as .ci/run does")
 	}
+	// The profile directory is the browser's own, not t.TempDir: Chromium's
+	// helper processes may still write to it for a moment after the
+	// browser is killed, and t.TempDir's removal fails the test then.
+	profile, err := os.MkdirTemp("", "browsertest-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1", "--window-size=1024,600",
-		"--user-data-dir="+t.TempDir(), "--remote-debugging-port=0", "about:blank")
+		"--user-data-dir="+profile, "--remote-debugging-port=0", "about:blank")
+	// Its own process group, killed whole: the renderers and helpers too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +74,7 @@ func Chromium(t testing.TB) *Page {
 	t.Cleanup(func() {
 		cancel()
 		_ = cmd.Wait()
+		removeProfile(t, profile)
 	})
 	found := make(chan string, 1)
 	go func() {
@@ -263,4 +275,18 @@ func (p *Page) Screenshot(path string) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		p.t.Fatal(err)
 	}
+}
+
+// removeProfile removes a browser's profile directory, trying again for a
+// few seconds while the killed helpers' last writes land; a directory left
+// behind is logged, not a failure of the test.
+func removeProfile(t testing.TB, dir string) {
+	var err error
+	for range 50 {
+		if err = os.RemoveAll(dir); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("browser profile %s left behind: %v", dir, err)
 }

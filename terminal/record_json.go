@@ -168,23 +168,31 @@ func (d *recordDecoder) null() bool {
 // object reads an object whose keys are among keys, each at most once,
 // calling field with the key's index to read its value.
 func (d *recordDecoder) object(keys []string, field func(int) bool) bool {
+	var seen uint64
+	return d.members(func(k []byte) bool {
+		i := index(keys, k)
+		if i < 0 || seen&(1<<i) != 0 || !field(i) {
+			return false
+		}
+		seen |= 1 << i
+		return true
+	})
+}
+
+// members reads an object, calling value with each key (no escapes) to
+// read the key's value.
+func (d *recordDecoder) members(value func(key []byte) bool) bool {
 	if !d.byte('{') {
 		return false
 	}
 	if d.byte('}') {
 		return true
 	}
-	var seen uint64
 	for {
 		k, ok := d.raw()
-		if !ok || !d.byte(':') {
+		if !ok || !d.byte(':') || !value(k) {
 			return false
 		}
-		i := index(keys, k)
-		if i < 0 || seen&(1<<i) != 0 || !field(i) {
-			return false
-		}
-		seen |= 1 << i
 		if d.byte('}') {
 			return true
 		}
@@ -360,43 +368,30 @@ func (d *recordDecoder) item(it *Item) bool {
 // acknowledges; decoding the whole record was most of the ack's time.
 func KindAndDiscount(b []byte) (kind Kind, discount Fen, ok bool) {
 	d := recordDecoder{b: b}
-	if !d.byte('{') {
-		return "", 0, false
-	}
-	if d.byte('}') {
-		return "", 0, d.end()
-	}
 	var seenKind, seenDiscount bool
-	for {
-		k, ok := d.raw()
-		if !ok || !d.byte(':') {
-			return "", 0, false
-		}
+	ok = d.members(func(k []byte) bool {
 		switch {
 		case string(k) == "kind":
-			if seenKind || !d.str((*string)(&kind)) {
-				return "", 0, false
+			if seenKind {
+				return false
 			}
 			seenKind = true
+			return d.str((*string)(&kind))
 		case string(k) == "discount_fen":
-			if seenDiscount || !d.fen(&discount) {
-				return "", 0, false
+			if seenDiscount {
+				return false
 			}
 			seenDiscount = true
+			return d.fen(&discount)
 		case foldsTo(k, "kind") || foldsTo(k, "discount_fen"):
-			return "", 0, false // encoding/json matches keys in any case
-		default:
-			if !d.skip(0) {
-				return "", 0, false
-			}
+			return false // encoding/json matches keys in any case
 		}
-		if d.byte('}') {
-			return kind, discount, d.end()
-		}
-		if !d.byte(',') {
-			return "", 0, false
-		}
+		return d.skip(0)
+	}) && d.end()
+	if !ok {
+		return "", 0, false
 	}
+	return kind, discount, true
 }
 
 // foldsTo reports whether key might match name in encoding/json's
@@ -427,41 +422,10 @@ func (d *recordDecoder) skip(depth int) bool {
 	case c == '"':
 		return d.skipString()
 	case c == '{':
-		d.i++
-		if d.byte('}') {
-			return true
-		}
-		for {
-			if d.ws(); !d.skipString() || !d.byte(':') || !d.skip(depth+1) {
-				return false
-			}
-			if d.byte('}') {
-				return true
-			}
-			if !d.byte(',') {
-				return false
-			}
-		}
+		return d.members(func([]byte) bool { return d.skip(depth + 1) })
 	case c == '[':
-		d.i++
-		if d.byte(']') {
-			return true
-		}
-		for {
-			if !d.skip(depth + 1) {
-				return false
-			}
-			if d.byte(']') {
-				return true
-			}
-			if !d.byte(',') {
-				return false
-			}
-		}
-	case c == 't':
-		var v bool
-		return d.bool(&v)
-	case c == 'f':
+		return d.array(func() {}, func() bool { return d.skip(depth + 1) })
+	case c == 't' || c == 'f':
 		var v bool
 		return d.bool(&v)
 	case c == 'n':

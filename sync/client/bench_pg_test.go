@@ -3,11 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -87,7 +83,7 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		}
 		c := client.New(client.Options{URL: in.url(), Credential: cred, Outbox: led, State: led,
 			BatchSize: batch, Logf: func(string, ...any) {}})
-		pg := pgCPU(b, dbURL)
+		pg := pgtest.ServerCPU(b, dbURL)
 		cpu0 := processCPU()
 		b.StartTimer()
 		t0 := time.Now()
@@ -125,65 +121,12 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// pgCPU samples the CPU time of the database server's processes (every
-// process pg_stat_activity lists: backends, WAL writer, checkpointer...)
-// from /proc, and returns a function giving what they used since: a
-// process gone by then is not counted, one started since is counted whole.
-// Zero if the server is not on this machine.
-func pgCPU(b *testing.B, url string) func() time.Duration {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sample := func() map[int]time.Duration {
-		rows, err := conn.Query(ctx, "SELECT pid FROM pg_stat_activity")
-		if err != nil {
-			b.Fatal(err)
-		}
-		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-		if err != nil {
-			b.Fatal(err)
-		}
-		out := map[int]time.Duration{}
-		for _, pid := range pids {
-			st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-			if err != nil {
-				return nil // not on this machine
-			}
-			// Fields after the command's closing parenthesis: utime and
-			// stime are the 12th and 13th, in clock ticks (100 a second).
-			f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
-			if len(f) < 13 {
-				return nil
-			}
-			u, _ := strconv.ParseInt(f[11], 10, 64)
-			s, _ := strconv.ParseInt(f[12], 10, 64)
-			out[int(pid)] = time.Duration(u+s) * 10 * time.Millisecond
-		}
-		return out
-	}
-	before := sample()
-	return func() time.Duration {
-		defer conn.Close(ctx)
-		after := sample()
-		if before == nil || after == nil {
-			return 0
-		}
-		var d time.Duration
-		for pid, t := range after {
-			d += t - before[pid]
-		}
-		return d
-	}
-}
-
 // bareBatchedInsert copies n rows (a terminal id, a sequence, 300 bytes)
 // into a table keyed (terminal, seq), batch per transaction, and returns the
-// time and the database server's CPU (pgCPU).
+// time and the database server's CPU (pgtest.ServerCPU).
 func bareBatchedInsert(b *testing.B, url string, n, batch int) (time.Duration, time.Duration) {
 	ctx := context.Background()
-	pg := pgCPU(b, url)
+	pg := pgtest.ServerCPU(b, url)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		b.Fatal(err)

@@ -97,36 +97,29 @@ func (c *cache) setLive(live bool) {
 
 // terminal returns an enrolled terminal (only terminals found are kept).
 func (h *Hub) terminal(ctx context.Context, id string) (TerminalRecord, bool, error) {
-	c := h.cache
-	c.mu.Lock()
-	t, ok := c.terminals[id]
-	live, gen := c.live, c.gen
-	c.mu.Unlock()
-	if ok && live {
-		return t, true, nil
-	}
-	t, ok, err := h.store.Terminal(ctx, id)
-	if err == nil && ok && live {
-		c.keep(gen, func() { c.terminals[id] = t })
-	}
-	return t, ok, err
+	return cached(h.cache, h.cache.terminals, ctx, id, h.store.Terminal)
 }
 
 // merchant returns a merchant (only merchants found are kept).
 func (h *Hub) merchant(ctx context.Context, id string) (terminal.Merchant, bool, error) {
-	c := h.cache
+	return cached(h.cache, h.cache.merchants, ctx, id, h.store.Merchant)
+}
+
+// cached returns m's entry for id, or reads it with load and keeps it if
+// found and nothing was dropped meanwhile.
+func cached[V any](c *cache, m map[string]V, ctx context.Context, id string, load func(context.Context, string) (V, bool, error)) (V, bool, error) {
 	c.mu.Lock()
-	m, ok := c.merchants[id]
+	v, ok := m[id]
 	live, gen := c.live, c.gen
 	c.mu.Unlock()
 	if ok && live {
-		return m, true, nil
+		return v, true, nil
 	}
-	m, ok, err := h.store.Merchant(ctx, id)
+	v, ok, err := load(ctx, id)
 	if err == nil && ok && live {
-		c.keep(gen, func() { c.merchants[id] = m })
+		c.keep(gen, func() { m[id] = v })
 	}
-	return m, ok, err
+	return v, ok, err
 }
 
 // params returns the stored rule parameters (as stored: without defaults).

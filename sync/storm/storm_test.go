@@ -2,7 +2,6 @@ package storm_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,8 +23,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/client"
@@ -172,44 +169,6 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// pgCPU returns the CPU time used so far by the processes of the database
-// server at url that pg_stat_activity lists (backends, WAL writer,
-// checkpointer...), read from /proc, by process id; nil if the server is
-// not on this machine.
-func pgCPU(b *testing.B, url string) map[int32]time.Duration {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
-	if err != nil {
-		b.Fatal(err)
-	}
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil {
-		b.Fatal(err)
-	}
-	out := map[int32]time.Duration{}
-	for _, pid := range pids {
-		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return nil
-		}
-		// After the command's closing parenthesis, utime and stime are
-		// the 12th and 13th fields, in clock ticks (100 a second).
-		f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
-		if len(f) < 13 {
-			return nil
-		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		sy, _ := strconv.ParseInt(f[12], 10, 64)
-		out[pid] = time.Duration(u+sy) * 10 * time.Millisecond
-	}
-	return out
 }
 
 // raiseFileLimit raises the soft limit of open files to at least n (the
@@ -555,9 +514,9 @@ func storm(b *testing.B, f *fleet, codes [][]string, hubs []*hubProc, dbURL stri
 	for _, p := range hubs {
 		hubCPU -= p.mem(b).CPU
 	}
-	var pg0 map[int32]time.Duration
+	pgSince := func() time.Duration { return 0 }
 	if dbURL != "" {
-		pg0 = pgCPU(b, dbURL)
+		pgSince = pgtest.ServerCPU(b, dbURL)
 	}
 	termCPU := -processCPU()
 
@@ -598,14 +557,7 @@ func storm(b *testing.B, f *fleet, codes [][]string, hubs []*hubProc, dbURL stri
 	took := time.Since(t0)
 	b.StopTimer()
 	termCPU += processCPU()
-	var pgUsed time.Duration
-	if dbURL != "" {
-		if pg1 := pgCPU(b, dbURL); pg0 != nil && pg1 != nil {
-			for pid, t := range pg1 {
-				pgUsed += t - pg0[pid] // a process started since counts whole
-			}
-		}
-	}
+	pgUsed := pgSince()
 	for _, p := range hubs {
 		hubCPU += p.mem(b).CPU
 	}

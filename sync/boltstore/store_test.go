@@ -198,7 +198,9 @@ func TestStore_DayIndexRuns(t *testing.T) {
 		}
 		return got
 	}
-	rk := func(term string, seq uint64) []byte { return binary.BigEndian.AppendUint64(append([]byte(term), 0), seq) }
+	rk := func(term string, seq uint64) []byte {
+		return binary.BigEndian.AppendUint64(append([]byte(term), 0), seq)
+	}
 	dk := func(d time.Time, term string, seq uint64) string { return d.Format("20060102") + string(rk(term, seq)) }
 
 	s := open()

@@ -6,10 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"hash"
 	"io"
 	"slices"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -64,34 +62,54 @@ func Pseudonym(secret []byte, platformID string) HolderID {
 	return NewPseudonyms(secret).Of(platformID)
 }
 
-// Pseudonyms makes Pseudonym's holder ids with one secret, the keyed hash
-// set up once rather than at every call (the claim path makes one per
-// claim). Safe for concurrent use.
+// Pseudonyms makes Pseudonym's holder ids with one secret, the key's pads
+// made once rather than at every call (the claim path makes one per claim).
+// Of hashes from the stack: no pool, no allocation. Safe for concurrent use.
 type Pseudonyms struct {
-	macs sync.Pool // *pseudonymMAC
+	key        []byte
+	ipad, opad [sha256.BlockSize]byte // HMAC's (RFC 2104)
 }
 
-type pseudonymMAC struct {
-	h   hash.Hash
-	sum [sha256.Size]byte
-}
+// pseudonymTag is hashed before the platform's id.
+const pseudonymTag = "voucherpos holder v1\x00"
 
 // NewPseudonyms returns the pseudonyms of secret.
 func NewPseudonyms(secret []byte) *Pseudonyms {
-	key := bytes.Clone(secret)
-	p := &Pseudonyms{}
-	p.macs.New = func() any { return &pseudonymMAC{h: hmac.New(sha256.New, key)} }
+	p := &Pseudonyms{key: bytes.Clone(secret)}
+	k := secret
+	if len(k) > sha256.BlockSize {
+		sum := sha256.Sum256(k)
+		k = sum[:]
+	}
+	copy(p.ipad[:], k)
+	copy(p.opad[:], k)
+	for i := range p.ipad {
+		p.ipad[i] ^= 0x36
+		p.opad[i] ^= 0x5c
+	}
 	return p
 }
 
 // Of returns the holder id of a platform's user.
 func (p *Pseudonyms) Of(platformID string) HolderID {
-	m := p.macs.Get().(*pseudonymMAC)
-	defer p.macs.Put(m)
-	m.h.Reset()
-	m.h.Write([]byte("voucherpos holder v1\x00"))
-	io.WriteString(m.h, platformID)
-	h := HolderID(binary.BigEndian.Uint64(m.h.Sum(m.sum[:0])))
+	var sum [sha256.Size]byte
+	if len(platformID) <= PlatformIDMax {
+		// HMAC-SHA256 = H(key^opad ‖ H(key^ipad ‖ message)).
+		var buf [sha256.BlockSize + len(pseudonymTag) + PlatformIDMax]byte
+		n := copy(buf[:], p.ipad[:])
+		n += copy(buf[n:], pseudonymTag)
+		n += copy(buf[n:], platformID)
+		inner := sha256.Sum256(buf[:n])
+		n = copy(buf[:], p.opad[:])
+		n += copy(buf[n:], inner[:])
+		sum = sha256.Sum256(buf[:n])
+	} else { // longer than a claim's holder may be: not on the claim path
+		m := hmac.New(sha256.New, p.key)
+		m.Write([]byte(pseudonymTag))
+		io.WriteString(m, platformID)
+		m.Sum(sum[:0])
+	}
+	h := HolderID(binary.BigEndian.Uint64(sum[:]))
 	if h == 0 {
 		h = 1 // 0 reads as "no holder" in logs; one in 2⁶⁴
 	}

@@ -1,12 +1,14 @@
 package terminal_test
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -221,6 +223,20 @@ func TestPseudonyms(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// Every length of id around the claim's limit, and keys shorter than,
+	// as long as and longer than SHA-256's block (hashed first).
+	for _, klen := range []int{0, 8, 32, 64, 65, 100} {
+		secret := bytes.Repeat([]byte{0xA5}, klen)
+		p := terminal.NewPseudonyms(secret)
+		for n := 1; n <= terminal.PlatformIDMax+70; n++ {
+			id := strings.Repeat("x", n-1) + "云"[:1]
+			m := hmac.New(sha256.New, secret)
+			m.Write([]byte("voucherpos holder v1\x00" + id))
+			if got, want := p.Of(id), terminal.HolderID(binary.BigEndian.Uint64(m.Sum(nil))); got != want {
+				t.Fatalf("key %d bytes, id %d bytes: pseudonym %d, want %d", klen, n, got, want)
+			}
+		}
+	}
 }
 
 func TestCheckPlatformID(t *testing.T) {

@@ -35,9 +35,36 @@ func Day(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, Zone)
 }
 
-// ParseDay parses "YYYY-MM-DD" as the start of that day in Zone.
+// ParseDay parses "YYYY-MM-DD" as the start of that day in Zone. A well
+// formed day is read directly (a claim's decision reads its round's days);
+// anything else goes to time.ParseInLocation, which says what is wrong.
 func ParseDay(s string) (time.Time, error) {
+	if len(s) == len(time.DateOnly) && s[4] == '-' && s[7] == '-' {
+		y, okY := digits(s[0:4])
+		m, okM := digits(s[5:7])
+		d, okD := digits(s[8:10])
+		if okY && okM && okD && m >= 1 && m <= 12 && d >= 1 && d <= daysIn(time.Month(m), y) {
+			return time.Date(y, time.Month(m), d, 0, 0, 0, 0, Zone), nil
+		}
+	}
 	return time.ParseInLocation(time.DateOnly, s, Zone)
+}
+
+// digits returns the decimal number s spells, if it is all digits.
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
+}
+
+// daysIn returns the number of days of month m of year y.
+func daysIn(m time.Month, y int) int {
+	return time.Date(y, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
 // ClaimDay returns the validity window of a voucher released on day: 10:00 to

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	gosync "sync"
 	"time"
 
@@ -28,6 +29,10 @@ const File = "voucherd.db"
 
 // DefaultLockTimeout is how long Open waits for another process's lock on the file.
 const DefaultLockTimeout = 500 * time.Millisecond
+
+// initialMmapSize is how much of the file bbolt maps at open: 1 GiB where
+// addresses are 64-bit, bbolt's own growth on 32-bit machines.
+const initialMmapSize = (1 << 30) * (strconv.IntSize / 64)
 
 // Options configure Open. The zero value opens an existing ledger.
 type Options struct {
@@ -84,7 +89,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	db, err := safeOpen(path, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, ReadOnly: opts.ReadOnly,
 		// Every commit is still fsync'd; the freelist is rebuilt at open
 		// instead of being written at each commit, and kept as a hashmap.
-		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+		// The file is mapped 1 GiB at once (address space, not memory): a
+		// file growing inside it is never remapped, so a commit does not
+		// copy every node it holds out of the old map (bbolt dereference)
+		// nor wait for open reads to end (etcd maps 10 GiB the same way).
+		InitialMmapSize: initialMmapSize})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, hub.ErrLocked)
 	}

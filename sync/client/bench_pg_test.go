@@ -3,7 +3,9 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -21,27 +23,37 @@ import (
 // BenchmarkDrainPostgres is BenchmarkDrain against a hub on PostgreSQL: a
 // backlog of 100,000 queued redemptions in a real offline ledger drains over
 // a loopback websocket into the database. Beside it, in the same run and on
-// the same server, a bare batched insert of rows of the same size (pgx COPY,
-// 1,000 rows per transaction, each its own COMMIT) into a table keyed like
-// the records. Run it against a server with its production settings (fsync,
+// the same server, three bare batched inserts of rows of the same size
+// (1,000 rows per transaction, each its own COMMIT) into tables keyed like
+// the records, one for each reading of "a bare batched insert": pgx COPY
+// (the fastest bulk path), a pgx.Batch of 1,000 single-row INSERTs sent in
+// one round trip, and one multi-row INSERT ... VALUES of 1,000 rows. Run it
+// against a server with its production settings (fsync,
 // synchronous_commit on): VOUCHERD_TEST_DB=... go test -run '^$' -bench DrainPostgres ./sync/client
 //
-//	records/s           redemptions acknowledged per second, connect to last ack
-//	pg-rows/s           the bare batched-insert rate
-//	x-bare              records/s ÷ pg-rows/s
-//	go-cpu-us/rec       CPU of this process (the terminal's client and ledger,
-//	                    the hub's reader and committer) per record drained
-//	pg-cpu-us/rec       CPU of the database server's processes per record
-//	                    drained (only when the server runs on this machine)
-//	pg-cpu-us/bare-row  the same for a row of the bare insert
+//	records/s             redemptions acknowledged per second, connect to last ack
+//	pg-rows/s             the bare COPY rate
+//	x-bare                records/s ÷ pg-rows/s (against COPY)
+//	batch-rows/s          the bare pgx.Batch of INSERTs rate
+//	x-bare-batch          records/s ÷ batch-rows/s
+//	values-rows/s         the bare multi-row INSERT ... VALUES rate
+//	x-bare-values         records/s ÷ values-rows/s
+//	go-cpu-us/rec         CPU of this process (the terminal's client and ledger,
+//	                      the hub's reader and committer) per record drained
+//	pg-cpu-us/rec         CPU of the database server's processes per record
+//	                      drained (only when the server runs on this machine)
+//	pg-cpu-us/bare-row    the same for a row of the bare COPY
+//	pg-cpu-us/batch-row   ... of the bare pgx.Batch
+//	pg-cpu-us/values-row  ... of the bare INSERT ... VALUES
 func BenchmarkDrainPostgres(b *testing.B) {
 	const (
 		backlog = 100_000
 		batch   = 1000
 	)
 	ctx := context.Background()
-	var drained, bare time.Duration
-	var pgDrain, pgBare, goDrain time.Duration // CPU: the server's processes, this process
+	var drained time.Duration
+	var pgDrain, goDrain time.Duration // CPU: the server's processes, this process
+	var bare, pgBare [len(bareModes)]time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dbURL := pgtest.DB(b)
@@ -49,8 +61,10 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		if _, err := pgstore.Migrate(ctx, dbURL, pgstore.Options{KeyFile: keyFile}); err != nil {
 			b.Fatal(err)
 		}
-		took, cpu := bareBatchedInsert(b, dbURL, backlog, batch)
-		bare, pgBare = bare+took, pgBare+cpu
+		for m := range bareModes {
+			took, cpu := bareBatchedInsert(b, dbURL, bareModes[m], backlog, batch)
+			bare[m], pgBare[m] = bare[m]+took, pgBare[m]+cpu
+		}
 		in := mustInstance(b, dbURL, keyFile, true)
 		if err := in.hub.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "沁水百货", Category: terminal.Retail}); err != nil {
 			b.Fatal(err)
@@ -100,16 +114,35 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		_ = c.Close()
 		_ = led.Close()
 	}
-	if pgBare > 0 {
-		b.ReportMetric(float64(pgDrain.Microseconds())/float64(b.N*backlog), "pg-cpu-us/rec")
-		b.ReportMetric(float64(pgBare.Microseconds())/float64(b.N*backlog), "pg-cpu-us/bare-row")
+	n := float64(b.N * backlog)
+	if pgDrain > 0 {
+		b.ReportMetric(float64(pgDrain.Microseconds())/n, "pg-cpu-us/rec")
 	}
-	b.ReportMetric(float64(goDrain.Microseconds())/float64(b.N*backlog), "go-cpu-us/rec")
-	rate := float64(b.N*backlog) / drained.Seconds()
-	bareRate := float64(b.N*backlog) / bare.Seconds()
+	b.ReportMetric(float64(goDrain.Microseconds())/n, "go-cpu-us/rec")
+	rate := n / drained.Seconds()
 	b.ReportMetric(rate, "records/s")
-	b.ReportMetric(bareRate, "pg-rows/s")
-	b.ReportMetric(rate/bareRate, "x-bare")
+	for m, mode := range bareModes {
+		if pgBare[m] > 0 {
+			b.ReportMetric(float64(pgBare[m].Microseconds())/n, "pg-cpu-us/"+mode.cpuRow)
+		}
+		bareRate := n / bare[m].Seconds()
+		b.ReportMetric(bareRate, mode.rate)
+		b.ReportMetric(rate/bareRate, mode.ratio)
+	}
+}
+
+// bareMode is one way of a bare batched insert, with the names of its metrics.
+type bareMode struct {
+	table               string
+	rate, ratio, cpuRow string
+}
+
+// bareModes are the bare batched inserts BenchmarkDrainPostgres measures:
+// COPY first (its metrics keep the names they had when it was the only one).
+var bareModes = [...]bareMode{
+	{"bare_copy", "pg-rows/s", "x-bare", "bare-row"},
+	{"bare_batch", "batch-rows/s", "x-bare-batch", "batch-row"},
+	{"bare_values", "values-rows/s", "x-bare-values", "values-row"},
 }
 
 // processCPU returns the CPU time this process used so far (user and system).
@@ -121,10 +154,12 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// bareBatchedInsert copies n rows (a terminal id, a sequence, 300 bytes)
-// into a table keyed (terminal, seq), batch per transaction, and returns the
-// time and the database server's CPU (pgtest.ServerCPU).
-func bareBatchedInsert(b *testing.B, url string, n, batch int) (time.Duration, time.Duration) {
+// bareBatchedInsert writes n rows (a terminal id, a sequence, 300 bytes)
+// into a new table keyed (terminal, seq), batch per transaction, the way
+// mode says: one COPY, a pgx.Batch of single-row INSERTs (one round trip)
+// or one multi-row INSERT ... VALUES. It returns the time and the database
+// server's CPU (pgtest.ServerCPU).
+func bareBatchedInsert(b *testing.B, url string, mode bareMode, n, batch int) (time.Duration, time.Duration) {
 	ctx := context.Background()
 	pg := pgtest.ServerCPU(b, url)
 	conn, err := pgx.Connect(ctx, url)
@@ -132,16 +167,41 @@ func bareBatchedInsert(b *testing.B, url string, n, batch int) (time.Duration, t
 		b.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE TABLE bare (terminal_id text, seq bigint, body bytea, PRIMARY KEY (terminal_id, seq))"); err != nil {
+	table := pgx.Identifier{mode.table}.Sanitize()
+	if _, err := conn.Exec(ctx, "CREATE TABLE "+table+" (terminal_id text, seq bigint, body bytea, PRIMARY KEY (terminal_id, seq))"); err != nil {
 		b.Fatal(err)
 	}
 	body := bytes.Repeat([]byte{'v'}, 300)
+	insert := "INSERT INTO " + table + " (terminal_id, seq, body) VALUES ($1, $2, $3)"
 	t0 := time.Now()
 	for j := 0; j < n; j += batch {
+		rows := min(batch, n-j)
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{"bare"}, []string{"terminal_id", "seq", "body"},
-				pgx.CopyFromSlice(min(batch, n-j), func(i int) ([]any, error) { return []any{"T1", int64(j + i + 1), body}, nil }))
-			return err
+			switch mode.table {
+			case "bare_copy":
+				_, err := tx.CopyFrom(ctx, pgx.Identifier{mode.table}, []string{"terminal_id", "seq", "body"},
+					pgx.CopyFromSlice(rows, func(i int) ([]any, error) { return []any{"T1", int64(j + i + 1), body}, nil }))
+				return err
+			case "bare_batch":
+				var bt pgx.Batch
+				for i := range rows {
+					bt.Queue(insert, "T1", int64(j+i+1), body)
+				}
+				return tx.SendBatch(ctx, &bt).Close()
+			default:
+				var q strings.Builder
+				q.WriteString("INSERT INTO " + table + " (terminal_id, seq, body) VALUES ")
+				args := make([]any, 0, 3*rows)
+				for i := range rows {
+					if i > 0 {
+						q.WriteString(", ")
+					}
+					fmt.Fprintf(&q, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
+					args = append(args, "T1", int64(j+i+1), body)
+				}
+				_, err := tx.Exec(ctx, q.String(), args...)
+				return err
+			}
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -30,17 +30,21 @@ type ClaimRequest struct {
 	Key string `json:"-"`
 }
 
-// hash is what a replay with the same key must ask for again.
+// hash is what a replay with the same key must ask for again:
+// SHA-256(holder ‖ category ‖ spend ‖ off ‖ face), hashed from the stack.
 func (r *ClaimRequest) hash() []byte {
-	h := sha256.New()
-	h.Write([]byte(r.Holder))
-	var b [1 + 3*8]byte
-	b[0] = byte(r.Category)
-	binary.BigEndian.PutUint64(b[1:], uint64(r.SpendFen))
-	binary.BigEndian.PutUint64(b[9:], uint64(r.OffFen))
-	binary.BigEndian.PutUint64(b[17:], uint64(r.FaceFen))
-	h.Write(b[:])
-	return h.Sum(nil)
+	var buf [terminal.PlatformIDMax + 1 + 3*8]byte
+	b := buf[:0]
+	if len(r.Holder) > terminal.PlatformIDMax { // refused before it is hashed (Claim)
+		b = make([]byte, 0, len(r.Holder)+1+3*8)
+	}
+	b = append(b, r.Holder...)
+	b = append(b, byte(r.Category))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.SpendFen))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.OffFen))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.FaceFen))
+	sum := sha256.Sum256(b)
+	return sum[:]
 }
 
 // Issued is a voucher as the claim API answers it.
@@ -191,7 +195,8 @@ func (s *Service) commit(group []*claimJob) {
 			return err
 		}
 		g := groupState{tx: tx, rounds: rounds, round: terminal.RoundAt(rounds, now), drops: drops, dirty: map[int]bool{},
-			key: key, keyID: keyID, now: now, byKey: map[string]*claimJob{}, byHolder: map[terminal.HolderID][]*claimJob{}}
+			key: key, keyID: keyID, now: now, byKey: make(map[string]*claimJob, len(group)),
+			byHolder: make(map[terminal.HolderID][]*claimJob, len(group))}
 		if p, ok := tx.(Prefetcher); ok {
 			if err := s.prefetch(p, group, g.round != nil); err != nil {
 				return err
@@ -203,9 +208,9 @@ func (s *Service) commit(group []*claimJob) {
 				return err
 			}
 		}
-		// The group's vouchers are signed on every core, then stored in
-		// claim order.
-		if err := s.presignAll(g.issued, key); err != nil {
+		// The group's vouchers are numbered and signed on every core, then
+		// stored in claim order.
+		if err := s.finishAll(g.issued, key); err != nil {
 			return err
 		}
 		for _, j := range g.issued {
@@ -329,7 +334,7 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 		return err
 	}
 	c.Seq = seq
-	c.Voucher = s.prog.ClaimedVoucher(r, d, s.voucherID(seq), j.holder, now)
+	c.Voucher = s.prog.ClaimedVoucher(r, d, 0, j.holder, now) // its id: finishAll
 	g.issued = append(g.issued, j)
 	if j.req.Key != "" {
 		g.byKey[j.req.Key] = j
@@ -338,17 +343,19 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 	return nil
 }
 
-// presignAll signs a group's new vouchers with nonces made ahead (presign),
-// on every core when there are enough of them.
-func (s *Service) presignAll(issued []*claimJob, key *expandedKey) error {
-	if key == nil || s.nonces == nil || s.skipSign {
-		return nil
+// finishAll gives a group's new vouchers their ids (voucherID, four
+// SHA-256 each) and signs them with nonces made ahead (presign), on every
+// core when there are enough of them: the committer only decides.
+func (s *Service) finishAll(issued []*claimJob, key *expandedKey) error {
+	finish := func(j *claimJob) (err error) {
+		j.claim.Voucher.ID = s.voucherID(j.claim.Seq)
+		j.code, j.claim.Sig, err = s.presign(j.claim.Voucher, key)
+		return err
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(issued)/presignPerWorker)
+	workers := min(runtime.GOMAXPROCS(0), len(issued)/finishPerWorker)
 	if workers <= 1 {
 		for _, j := range issued {
-			var err error
-			if j.code, j.claim.Sig, err = s.presign(j.claim.Voucher, key); err != nil {
+			if err := finish(j); err != nil {
 				return err
 			}
 		}
@@ -362,9 +369,7 @@ func (s *Service) presignAll(issued []*claimJob, key *expandedKey) error {
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < len(issued); i = int(next.Add(1)) - 1 {
-				j := issued[i]
-				var err error
-				if j.code, j.claim.Sig, err = s.presign(j.claim.Voucher, key); err != nil {
+				if err := finish(issued[i]); err != nil {
 					errs[w] = err
 					return
 				}
@@ -375,8 +380,8 @@ func (s *Service) presignAll(issued []*claimJob, key *expandedKey) error {
 	return errors.Join(errs...)
 }
 
-// presignPerWorker is the fewest signatures worth a goroutine of their own.
-const presignPerWorker = 16
+// finishPerWorker is the fewest vouchers worth a goroutine of their own.
+const finishPerWorker = 16
 
 // signAll signs the vouchers of a group's issued claims not signed at the
 // commit (no nonce was ready, or a replay), in parallel: ed25519.Sign is

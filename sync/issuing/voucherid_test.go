@@ -41,3 +41,31 @@ func TestVoucherID_Unchanged(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// TestClaimRequestHash_Unchanged: a request's hash, stored with its claim
+// (BodyHash) and compared when its Idempotency-Key comes again, is the same
+// as before it was hashed from the stack: a claim made before an upgrade
+// must replay after it, not be refused as the key reused.
+func TestClaimRequestHash_Unchanged(t *testing.T) {
+	old := func(r *ClaimRequest) []byte { // the streaming form, as first written
+		h := sha256.New()
+		h.Write([]byte(r.Holder))
+		var b [1 + 3*8]byte
+		b[0] = byte(r.Category)
+		binary.BigEndian.PutUint64(b[1:], uint64(r.SpendFen))
+		binary.BigEndian.PutUint64(b[9:], uint64(r.OffFen))
+		binary.BigEndian.PutUint64(b[17:], uint64(r.FaceFen))
+		h.Write(b[:])
+		return h.Sum(nil)
+	}
+	for _, r := range []ClaimRequest{
+		{Holder: "h1", Category: terminal.Retail, SpendFen: 20000, OffFen: 4000},
+		{Holder: "云闪付用户42", Category: terminal.Love, FaceFen: 100000},
+		{Holder: string(bytes.Repeat([]byte{'a'}, terminal.PlatformIDMax)), Category: terminal.Hospitality, SpendFen: -1, OffFen: 1 << 40},
+		{Holder: string(bytes.Repeat([]byte{'b'}, terminal.PlatformIDMax+9)), Category: terminal.Retail},
+	} {
+		if got, want := r.hash(), old(&r); !bytes.Equal(got, want) {
+			t.Errorf("%+v: hash %x, was %x", r, got, want)
+		}
+	}
+}

@@ -143,8 +143,8 @@ func (t *tx) addToDay(r *hub.StoredRecord, key []byte) error {
 	t.runs[r.TerminalID] = run
 	// A stored run of the same chain and day ending just before r goes on.
 	c := t.days.Cursor()
-	k, v := c.Seek(run.key)
-	if k == nil {
+	var k, v []byte
+	if k, _ = c.Seek(run.key); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()

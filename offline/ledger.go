@@ -184,7 +184,11 @@ type Ledger struct {
 	water uint64 // the server's durable watermark
 	count int    // unsynced records
 	disc  terminal.Fen
-	high  time.Time // latest time seen on the terminal's clock
+	// weights are what each unsynced record (water, head] weighs in disc,
+	// in sequence order: an ack subtracts those it acknowledges without
+	// reading their bodies again.
+	weights []terminal.Fen
+	high    time.Time // latest time seen on the terminal's clock
 	// highSaved is the high-water time stored in the file; flush writes
 	// high when it is later.
 	highSaved time.Time
@@ -252,7 +256,7 @@ func (l *Ledger) openFile() error {
 	l.mu.Lock()
 	l.db.Store(db)
 	l.hist.Store(m.hist.Load())
-	l.head, l.hash, l.water, l.count, l.disc = m.head, m.hash, m.water, m.count, m.disc
+	l.head, l.hash, l.water, l.count, l.disc, l.weights = m.head, m.hash, m.water, m.count, m.disc, m.weights
 	if m.high.After(l.high) {
 		l.high = m.high
 	}

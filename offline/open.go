@@ -164,9 +164,10 @@ func (l *Ledger) rebuild(tx *bolt.Tx) error {
 	if l.water > l.head {
 		return fmt.Errorf("%w: watermark %d above the last record %d", ErrCorrupt, l.water, l.head)
 	}
-	if l.count, l.disc, err = unsyncedIn(tx, l.water, l.head); err != nil {
+	if l.weights, err = weighUnsynced(tx, l.water, l.head); err != nil {
 		return err
 	}
+	l.count, l.disc = len(l.weights), sum(l.weights)
 	err = tx.Bucket(bucketVouchers).ForEach(func(k, v []byte) error {
 		l.hist.Load().MarkLive(terminal.VoucherID(getU64(k)))
 		return nil

@@ -81,13 +81,13 @@ func rank(r terminal.Result) int {
 // stored one (a server restored from a backup) puts the records above it
 // back in the outbox.
 func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.Outcome) error {
-	var count int
+	var weights []terminal.Fen
 	var disc terminal.Fen
 	var back uint64
 	err := l.update(ctx, func(tx *bolt.Tx) error {
 		l.mu.RLock()
 		high, old := l.head, l.water
-		count, disc = l.count, l.disc
+		weights, disc = l.weights, l.disc
 		l.mu.RUnlock()
 		if watermark > high {
 			return fmt.Errorf("%w: watermark %d, high seq %d", ErrAck, watermark, high)
@@ -98,10 +98,10 @@ func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.
 		var err error
 		switch {
 		case watermark > old:
-			err = prune(tx, old, watermark, &count, &disc)
+			weights, disc, err = prune(tx, old, watermark, weights, disc)
 		case watermark < old:
 			back = old
-			err = requeue(tx, watermark, old, &count, &disc)
+			weights, disc, err = requeue(tx, watermark, old, weights, disc)
 		}
 		if err != nil {
 			return err
@@ -109,7 +109,7 @@ func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.
 		return tx.Bucket(bucketMeta).Put(keyWatermark, u64(watermark))
 	}, func() {
 		l.mu.Lock()
-		l.water, l.count, l.disc = watermark, count, disc
+		l.water, l.weights, l.count, l.disc = watermark, weights, len(weights), disc
 		l.mu.Unlock()
 	})
 	if err != nil {
@@ -149,44 +149,53 @@ func (l *Ledger) storeOutcomes(tx *bolt.Tx, high uint64, outcomes []terminal.Out
 // prune deletes the outbox entries up to watermark (files written before
 // the outbox became the records above the watermark have them) and takes
 // the records in (from, watermark] off the unsynced counters.
-func prune(tx *bolt.Tx, from, watermark uint64, count *int, disc *terminal.Fen) error {
+func prune(tx *bolt.Tx, from, watermark uint64, weights []terminal.Fen, disc terminal.Fen) ([]terminal.Fen, terminal.Fen, error) {
 	c := tx.Bucket(bucketOutbox).Cursor()
 	for k, _ := c.First(); k != nil && getU64(k) <= watermark; k, _ = c.First() {
 		if err := c.Delete(); err != nil {
-			return err
+			return nil, 0, err
 		}
 	}
-	n, d, err := unsyncedIn(tx, from, watermark)
-	*count -= n
-	*disc -= d
-	return err
+	n := watermark - from
+	if n > uint64(len(weights)) { // not expected: the weights cover (from, head]
+		w, err := weighUnsynced(tx, watermark, ^uint64(0))
+		return w, sum(w), err
+	}
+	return weights[n:], disc - sum(weights[:n]), nil
 }
 
-// requeue puts the records in (from, to] back on the unsynced counters.
-func requeue(tx *bolt.Tx, from, to uint64, count *int, disc *terminal.Fen) error {
-	n, d, err := unsyncedIn(tx, from, to)
-	*count += n
-	*disc += d
-	return err
+// requeue puts the records in (from, to] back before weights, those of
+// the records after to.
+func requeue(tx *bolt.Tx, from, to uint64, weights []terminal.Fen, disc terminal.Fen) ([]terminal.Fen, terminal.Fen, error) {
+	w, err := weighUnsynced(tx, from, to)
+	return append(w, weights...), disc + sum(w), err
 }
 
-// unsyncedIn counts the records in (from, to] and sums the discounts of
-// the redemptions among them: what they weigh in the offline exposure.
-func unsyncedIn(tx *bolt.Tx, from, to uint64) (int, terminal.Fen, error) {
-	var n int
-	var disc terminal.Fen
+// weighUnsynced returns what each record in (from, to] weighs in the
+// offline exposure: the discount of a redemption, nothing for a refund.
+func weighUnsynced(tx *bolt.Tx, from, to uint64) ([]terminal.Fen, error) {
+	var w []terminal.Fen
 	c := tx.Bucket(bucketRecords).Cursor()
 	for k, v := c.Seek(u64(from + 1)); k != nil && getU64(k) <= to; k, v = c.Next() {
 		kind, d, err := kindAndDiscount(getU64(k), v)
 		if err != nil {
-			return n, disc, err
+			return w, err
 		}
-		n++
-		if kind == terminal.KindRedemption {
-			disc += d
+		if kind != terminal.KindRedemption {
+			d = 0
 		}
+		w = append(w, d)
 	}
-	return n, disc, nil
+	return w, nil
+}
+
+// sum adds up weights.
+func sum(weights []terminal.Fen) terminal.Fen {
+	var s terminal.Fen
+	for _, w := range weights {
+		s += w
+	}
+	return s
 }
 
 // kindAndDiscount reads a records value's kind and discount: the ledger's

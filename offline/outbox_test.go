@@ -115,6 +115,17 @@ func TestOutbox_Ack(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantUnsynced(t, l, 3, terminal.Yuan(40))
+		// The records queued again weigh as before when acknowledged again.
+		mustCommit(t, l, redemption(6, 6, noon))
+		wantUnsynced(t, l, 4, terminal.Yuan(60))
+		if err := l.Ack(ctx, 4, nil); err != nil {
+			t.Fatal(err)
+		}
+		wantUnsynced(t, l, 2, terminal.Yuan(20))
+		if err := l.Ack(ctx, 5, nil); err != nil {
+			t.Fatal(err)
+		}
+		wantUnsynced(t, l, 1, terminal.Yuan(20))
 	})
 }
 

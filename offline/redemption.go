@@ -164,8 +164,10 @@ type commit struct {
 	high  time.Time
 	count int
 	disc  terminal.Fen
-	ops   []historyOp // in commit order
-	day   string      // the day key of the last record
+	// weights are the committed records' weights in disc (Ledger.weights).
+	weights []terminal.Fen
+	ops     []historyOp // in commit order
+	day     string      // the day key of the last record
 	// vouchers are this transaction's changes to the single-use index
 	// (as Ledger.vtail); flushed is set when the transaction wrote them and
 	// the ledger's tail into the vouchers bucket.
@@ -260,6 +262,7 @@ func (c *commit) one(r *terminal.Redemption) error {
 	c.head, c.hash = seq, s.Hash
 	c.count++
 	c.disc += discount
+	c.weights = append(c.weights, discount)
 	if r.At.After(c.high) {
 		c.high = r.At
 	}
@@ -391,6 +394,7 @@ func (c *commit) apply() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.head, l.hash, l.count, l.disc, l.high = c.head, c.hash, c.count, c.disc, c.high
+	l.weights = append(l.weights, c.weights...)
 	if c.high.After(l.highSaved) { // the records carry their times: Open reads them back
 		l.highSaved = c.high
 	}

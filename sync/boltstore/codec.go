@@ -20,7 +20,7 @@ var (
 	bTerminals = []byte("terminals") // terminal id → JSON hub.TerminalRecord
 	bHeads     = []byte("heads")     // terminal id → watermark u64 ‖ hash of that record [32]
 	bRecords   = []byte("records")   // terminal id ‖ 0 ‖ seq u64 → stored record (encodeRecord)
-	bDays      = []byte("days")      // "YYYYMMDD" ‖ record key → empty (report index, UTC+8 day of the record)
+	bDays      = []byte("days")      // "YYYYMMDD" ‖ record key → last seq u64 of the run of that chain and UTC+8 day it starts, or empty for one record (Store.DayRecords)
 	bVouchers  = []byte("vouchers")  // voucher id u64 → record id of its one accepted, live redemption
 	bConflicts = []byte("conflicts") // sequence u64 → JSON hub.Conflict
 	bMinted    = []byte("minted")    // voucher id u64 → code minted by this hub
@@ -193,7 +193,10 @@ func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
-func dayKey(t time.Time) []byte { return []byte(t.In(terminal.Zone).Format("20060102")) }
+func dayKey(t time.Time) []byte { return appendDay(make([]byte, 0, 8), t) }
+
+// appendDay appends t's UTC+8 day as "YYYYMMDD".
+func appendDay(b []byte, t time.Time) []byte { return t.In(terminal.Zone).AppendFormat(b, "20060102") }
 
 func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
 	raw := b.Get(k)

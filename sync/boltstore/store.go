@@ -145,7 +145,13 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 // Commit runs fn in one bbolt transaction: one fsync. keys are not needed:
 // bbolt reads pages in memory and has one writer at a time.
 func (s *Store) Commit(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) error) error {
-	return s.update(ctx, func(btx *bolt.Tx) error { return fn(newTx(btx)) })
+	return s.update(ctx, func(btx *bolt.Tx) error {
+		t := newTx(btx)
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.putRuns()
+	})
 }
 
 // Head returns a terminal's durable chain head.
@@ -166,30 +172,49 @@ func (s *Store) Record(ctx context.Context, terminalID string, seq uint64) (hub.
 	return r, ok, err
 }
 
-// DayRecords walks the day index: "YYYYMMDD" ‖ record key.
+// DayRecords walks the day index: "YYYYMMDD" ‖ record key of a run's
+// first record → its last sequence (a run of one chain's records of that
+// day), or → empty for one record (the index of earlier versions).
 func (s *Store) DayRecords(ctx context.Context, day time.Time, merchantID string, fn func(*hub.StoredRecord) error) error {
 	return s.view(func(tx *bolt.Tx) error {
-		recB := tx.Bucket(bRecords)
+		recs := tx.Bucket(bRecords).Cursor()
 		prefix := dayKey(day)
 		cur := tx.Bucket(bDays).Cursor()
-		for k, _ := cur.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, _ = cur.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		for k, v := cur.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = cur.Next() {
 			key := k[len(prefix):]
-			term, seq, ok := splitRecordKey(key)
-			if !ok {
-				return fmt.Errorf("%w: day index key %q", ErrDamaged, k)
+			term, first, ok := splitRecordKey(key)
+			last := first
+			switch {
+			case ok && len(v) == 8:
+				last = binary.BigEndian.Uint64(v)
+			case ok && len(v) == 0:
+			default:
+				ok = false
 			}
-			r, err := decodeRecord(term, seq, recB.Get(key))
-			if err != nil {
-				return err
+			if !ok || last < first {
+				return fmt.Errorf("%w: day index %q → %x", ErrDamaged, k, v)
 			}
-			if merchantID != "" && r.MerchantID != merchantID {
-				continue
-			}
-			if err := fn(&r); err != nil {
-				return err
+			rk, rv := recs.Seek(key)
+			for seq := first; ; seq++ {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if t, s, ok := splitRecordKey(rk); !ok || t != term || s != seq {
+					return fmt.Errorf("%w: day index %q → %x: no record %s", ErrDamaged, k, v, terminal.RecordID(term, seq))
+				}
+				r, err := decodeRecord(term, seq, rv)
+				if err != nil {
+					return err
+				}
+				if merchantID == "" || r.MerchantID == merchantID {
+					if err := fn(&r); err != nil {
+						return err
+					}
+				}
+				if seq == last {
+					break
+				}
+				rk, rv = recs.Next()
 			}
 		}
 		return nil

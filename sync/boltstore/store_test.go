@@ -154,3 +154,135 @@ func barePuts(b *testing.B, n, batch int) time.Duration {
 	}
 	return time.Since(t0)
 }
+
+// The day index keeps a run of one chain's consecutive records of a day
+// under its first record's key, extended across group commits, and still
+// reads the one key per record that earlier versions wrote.
+func TestStore_DayIndexRuns(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	open := func() *boltstore.Store {
+		s, err := boltstore.Open(dir, boltstore.Options{Create: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	day := time.Date(2022, 10, 1, 0, 0, 0, 0, terminal.Zone)
+	next := day.Add(24 * time.Hour)
+	type put struct {
+		term string
+		seq  uint64
+		at   time.Time
+	}
+	commit := func(s *boltstore.Store, puts ...put) {
+		t.Helper()
+		err := s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error {
+			for _, p := range puts {
+				if err := tx.PutRecord(&hub.StoredRecord{TerminalID: p.term, Seq: p.seq, MerchantID: "M1", At: p.at,
+					Kind: terminal.KindRedemption, Body: []byte("{}"), Result: terminal.Accepted}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(s *boltstore.Store, d time.Time) []string {
+		t.Helper()
+		var got []string
+		if err := s.DayRecords(ctx, d, "", func(r *hub.StoredRecord) error { got = append(got, r.ID()); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	rk := func(term string, seq uint64) []byte {
+		return binary.BigEndian.AppendUint64(append([]byte(term), 0), seq)
+	}
+	dk := func(d time.Time, term string, seq uint64) string { return d.Format("20060102") + string(rk(term, seq)) }
+
+	s := open()
+	commit(s, put{"T1", 1, day.Add(10 * time.Hour)}, put{"T1", 2, day.Add(11 * time.Hour)}, put{"T2", 1, day.Add(12 * time.Hour)})
+	s.Close()
+	// The day index as earlier versions wrote it: one key per record, no value.
+	db, err := bolt.Open(boltstore.Path(dir), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket([]byte("days")); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucket([]byte("days"))
+		if err != nil {
+			return err
+		}
+		for _, k := range []string{dk(day, "T1", 1), dk(day, "T1", 2), dk(day, "T2", 1)} {
+			if err := b.Put([]byte(k), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = open()
+	if got, want := ids(s, day), []string{"T1-0000000001", "T1-0000000002", "T2-0000000001"}; !slices.Equal(got, want) {
+		t.Fatalf("old index: day records %v, want %v", got, want)
+	}
+	commit(s, put{"T1", 3, day.Add(23 * time.Hour)}, put{"T1", 4, next.Add(time.Hour)}, put{"T2", 2, day.Add(13 * time.Hour)})
+	commit(s, put{"T2", 3, day.Add(14 * time.Hour)}, put{"T1", 5, next.Add(2 * time.Hour)})
+	if got, want := ids(s, day), []string{"T1-0000000001", "T1-0000000002", "T1-0000000003",
+		"T2-0000000001", "T2-0000000002", "T2-0000000003"}; !slices.Equal(got, want) {
+		t.Errorf("day records %v, want %v", got, want)
+	}
+	if got, want := ids(s, next), []string{"T1-0000000004", "T1-0000000005"}; !slices.Equal(got, want) {
+		t.Errorf("next day's records %v, want %v", got, want)
+	}
+	s.Close()
+
+	db, err = bolt.Open(boltstore.Path(dir), 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]string{}
+	err = db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("days")).ForEach(func(k, v []byte) error { stored[string(k)] = string(v); return nil })
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := func(seq uint64) string { return string(binary.BigEndian.AppendUint64(nil, seq)) }
+	want := map[string]string{dk(day, "T1", 1): "", dk(day, "T1", 2): "", dk(day, "T2", 1): "",
+		dk(day, "T1", 3): u(3), dk(next, "T1", 4): u(5), dk(day, "T2", 2): u(3)}
+	if len(stored) != len(want) {
+		t.Errorf("day index has %d keys, want %d", len(stored), len(want))
+	}
+	for k, v := range want {
+		if got, ok := stored[k]; !ok || got != v {
+			t.Errorf("day index %q → %x (stored %v), want %x", k, got, ok, v)
+		}
+	}
+
+	// A run naming records that are not there is damage, not a panic.
+	db, err = bolt.Open(boltstore.Path(dir), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("days")).Put([]byte(dk(day, "T3", 1)), []byte(u(2))) })
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	defer s.Close()
+	if err := s.DayRecords(ctx, day, "", func(*hub.StoredRecord) error { return nil }); !errors.Is(err, boltstore.ErrDamaged) {
+		t.Errorf("day index naming missing records: %v, want ErrDamaged", err)
+	}
+}

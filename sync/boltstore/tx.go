@@ -32,6 +32,17 @@ type tx struct {
 	// SetRedeemed, which a committer calls next, needs no second lookup.
 	free      terminal.VoucherID
 	knownFree bool
+	// runs are the day index's runs this transaction extends or starts,
+	// by chain, written once when it ends (putRuns).
+	runs map[string]*dayRun
+}
+
+// dayRun is a run of consecutive records of one chain and one day in the
+// day index: stored under the key of its first record, the value its
+// last sequence.
+type dayRun struct {
+	key  []byte // day ‖ record key of the first record
+	last uint64
 }
 
 var _ hub.Tx = (*tx)(nil)
@@ -42,6 +53,7 @@ func newTx(btx *bolt.Tx) *tx {
 		minted: btx.Bucket(bMinted), conflicts: btx.Bucket(bConflicts), merchants: btx.Bucket(bMerchants), memos: btx.Bucket(bMemos)}
 	t.records.FillPercent, t.days.FillPercent = appendFill, appendFill
 	t.cRecords, t.cVouchers, t.cMinted, t.cMemos = t.records.Cursor(), t.vouchers.Cursor(), t.minted.Cursor(), t.memos.Cursor()
+	t.runs = map[string]*dayRun{}
 	return t
 }
 
@@ -108,7 +120,51 @@ func (t *tx) PutRecord(r *hub.StoredRecord) error {
 	if err := t.records.Put(key, encodeRecord(r)); err != nil {
 		return err
 	}
-	return t.days.Put(append(dayKey(r.At), key...), nil)
+	return t.addToDay(r, key)
+}
+
+// addToDay indexes the record r (under key) by its day: it extends the
+// run of its chain's previous record if that is of the same day, in this
+// transaction or stored before it, and starts a run otherwise.
+func (t *tx) addToDay(r *hub.StoredRecord, key []byte) error {
+	var buf [8]byte
+	day := appendDay(buf[:0], r.At)
+	run := t.runs[r.TerminalID]
+	if run != nil && run.last+1 == r.Seq && len(run.key) == len(day)+len(key) && bytes.HasPrefix(run.key, day) {
+		run.last = r.Seq
+		return nil
+	}
+	if run != nil {
+		if err := t.days.Put(run.key, u64(run.last)); err != nil {
+			return err
+		}
+	}
+	run = &dayRun{key: append(append(make([]byte, 0, len(day)+len(key)), day...), key...), last: r.Seq}
+	t.runs[r.TerminalID] = run
+	// A stored run of the same chain and day ending just before r goes on.
+	c := t.days.Cursor()
+	var k, v []byte
+	if k, _ = c.Seek(run.key); k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	if len(k) == len(run.key) && bytes.Equal(k[:len(k)-8], run.key[:len(run.key)-8]) &&
+		len(v) == 8 && binary.BigEndian.Uint64(v)+1 == r.Seq {
+		run.key = append(run.key[:0], k...)
+	}
+	return nil
+}
+
+// putRuns writes the day index's runs the transaction changed.
+func (t *tx) putRuns() error {
+	for _, run := range t.runs {
+		if err := t.days.Put(run.key, u64(run.last)); err != nil {
+			return err
+		}
+	}
+	clear(t.runs)
+	return nil
 }
 
 func (t *tx) Redeemed(v terminal.VoucherID) (string, bool, error) {

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -26,13 +29,15 @@ import (
 //	records/s      redemptions acknowledged per second, connect to last ack
 //	bbolt-puts/s   the bare batched-put rate
 //	x-bare         records/s ÷ bbolt-puts/s
+//	cpu-us/rec     CPU of this process (the terminal's client and ledger, the
+//	               hub's reader and committer) per record drained
 func BenchmarkDrain(b *testing.B) {
 	const (
 		backlog = 100_000
 		batch   = 1000
 	)
 	ctx := context.Background()
-	var drained, bare time.Duration
+	var drained, bare, cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		s := mustServer(b, hub.Options{Logf: func(string, ...any) {}})
@@ -57,6 +62,8 @@ func BenchmarkDrain(b *testing.B) {
 		bare += bareBatchedPuts(b, backlog, batch)
 		c := client.New(client.Options{URL: s.url(), Credential: cred, Outbox: led, State: led,
 			BatchSize: batch, Logf: func(string, ...any) {}})
+		stopProfile := drainProfile(b, i)
+		cpu0 := processCPU()
 		b.StartTimer()
 		t0 := time.Now()
 		if err := c.Open(); err != nil {
@@ -67,10 +74,13 @@ func BenchmarkDrain(b *testing.B) {
 		}
 		drained += time.Since(t0)
 		b.StopTimer()
+		cpu += processCPU() - cpu0
+		stopProfile()
 		_ = c.Close()
 		_ = led.Close()
 		s.stop()
 	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*backlog), "cpu-us/rec")
 	rate := float64(b.N*backlog) / drained.Seconds()
 	bareRate := float64(b.N*backlog) / bare.Seconds()
 	b.ReportMetric(rate, "records/s")
@@ -182,4 +192,28 @@ func firstSync(b *testing.B, url string, cred wire.Credential, led *offline.Ledg
 		}
 	}
 	_ = c.Close()
+}
+
+// drainProfile writes a CPU profile of the drain alone (not the minting and
+// queueing before it, which -cpuprofile also counts) to the file that
+// $DRAIN_CPUPROFILE names, with the run's number appended; without it, it
+// does nothing. It returns the function that stops the profile.
+func drainProfile(b *testing.B, run int) func() {
+	name := os.Getenv("DRAIN_CPUPROFILE")
+	if name == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", name, run))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err) // e.g. -cpuprofile given as well
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

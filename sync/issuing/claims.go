@@ -208,7 +208,7 @@ func (s *Service) commit(group []*claimJob) {
 		// The vouchers issued are numbered and signed on every core while
 		// the committer goes on deciding, and stored in claim order as
 		// they are ready.
-		f := s.startFinishing(key)
+		f := s.startFinishing(len(group), key)
 		defer f.stop()
 		sent, stored := 0, 0
 		for _, j := range group {
@@ -218,7 +218,7 @@ func (s *Service) commit(group []*claimJob) {
 				return err
 			}
 			if len(g.issued)-sent >= finishChunk {
-				f.in <- g.issued[sent:]
+				f.give(g.issued[sent:])
 				sent = len(g.issued)
 			}
 			if stored, err = f.store(tx, g.issued, stored, false); err != nil {
@@ -226,7 +226,7 @@ func (s *Service) commit(group []*claimJob) {
 			}
 		}
 		if sent < len(g.issued) {
-			f.in <- g.issued[sent:]
+			f.give(g.issued[sent:])
 		}
 		f.done()
 		if _, err := f.store(tx, g.issued, stored, true); err != nil {
@@ -367,46 +367,68 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 // finishing numbers (voucherID, four SHA-256 each) and signs (presign) a
 // group's new vouchers on every core while the committer goes on deciding.
 type finishing struct {
-	s     *Service
-	key   *expandedKey
-	in    chan []*claimJob // decided, to finish
-	ready chan struct{}    // a voucher was finished (1 buffered, never blocks)
-	wg    gosync.WaitGroup
-	once  gosync.Once // closes in
-	mu    gosync.Mutex
-	err   error // the first failure
+	s       *Service
+	key     *expandedKey
+	in      chan []*claimJob // decided, to finish
+	ready   chan struct{}    // a voucher was finished (1 buffered, never blocks)
+	wg      gosync.WaitGroup
+	workers bool        // false: the committer finishes the claims itself (give)
+	once    gosync.Once // closes in
+	mu      gosync.Mutex
+	err     error // the first failure
 }
 
 // finishChunk is how many decided claims go to a worker at once.
 const finishChunk = 16
 
-func (s *Service) startFinishing(key *expandedKey) *finishing {
-	f := &finishing{s: s, key: key, in: make(chan []*claimJob, queueLen/finishChunk), ready: make(chan struct{}, 1)}
-	for range runtime.GOMAXPROCS(0) {
+// startFinishing starts the workers for a group of n claims: none for a
+// small group, which the committer finishes itself.
+func (s *Service) startFinishing(n int, key *expandedKey) *finishing {
+	chunks := (n + finishChunk - 1) / finishChunk
+	f := &finishing{s: s, key: key, in: make(chan []*claimJob, chunks), ready: make(chan struct{}, 1)}
+	if chunks < 2 {
+		return f
+	}
+	for range min(runtime.GOMAXPROCS(0), chunks) {
 		f.wg.Add(1)
 		go f.work()
 	}
+	f.workers = true
 	return f
+}
+
+// give hands decided claims to the workers, or finishes them now if there
+// are none.
+func (f *finishing) give(chunk []*claimJob) {
+	if f.workers {
+		f.in <- chunk
+	} else {
+		f.finish(chunk)
+	}
 }
 
 func (f *finishing) work() {
 	defer f.wg.Done()
 	for chunk := range f.in {
-		for _, j := range chunk {
-			var err error
-			j.claim.Voucher.ID = f.s.voucherID(j.claim.Seq)
-			j.code, j.claim.Sig, err = f.s.presign(j.claim.Voucher, f.key)
-			if err != nil {
-				f.mu.Lock()
-				f.err = cmp.Or(f.err, err)
-				f.mu.Unlock()
-			}
-			j.finished.Store(true)
-		}
+		f.finish(chunk)
 		select {
 		case f.ready <- struct{}{}:
 		default:
 		}
+	}
+}
+
+func (f *finishing) finish(chunk []*claimJob) {
+	for _, j := range chunk {
+		var err error
+		j.claim.Voucher.ID = f.s.voucherID(j.claim.Seq)
+		j.code, j.claim.Sig, err = f.s.presign(j.claim.Voucher, f.key)
+		if err != nil {
+			f.mu.Lock()
+			f.err = cmp.Or(f.err, err)
+			f.mu.Unlock()
+		}
+		j.finished.Store(true)
 	}
 }
 

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,15 +16,20 @@ import (
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
-// Commit runs fn in one transaction (READ COMMITTED): it locks the chains
-// of keys.Terminals and the rows of keys.Vouchers (SELECT ... FOR UPDATE,
-// in id order), reads keys.Records and keys.Merchants, runs fn over that
-// in memory, then writes everything fn did in a few statements (COPY of
-// the records, one UPDATE and one INSERT of the vouchers touched, the
-// conflicts, one UPDATE and a COPY of the memos, the chain heads) and
-// commits. A voucher without a row yet is
-// inserted: a second instance inserting it at the same time loses on the
-// primary key and its transaction runs again, and then sees the row.
+// Commit runs fn in one transaction (READ COMMITTED). It first reads, in
+// one round trip, what keys name: it locks the chains of keys.Terminals,
+// the live rows (voucher_live) of keys.Vouchers and the memos of keys.Memos
+// that exist (SELECT ... FOR UPDATE, in key order), and reads keys.Records,
+// keys.Merchants and the vouchers' minted codes and revocations. fn runs
+// over that in memory; then everything it did is written in a few
+// statements (COPY of the records, of the new live rows, of the conflicts
+// and of the new memos; one batch of the updates and deletes and the chain
+// heads) and committed. What was absent is not locked: a row fn makes is
+// inserted, and a second instance inserting the same voucher's live row or
+// the same memo meanwhile loses on the primary key; its transaction runs
+// again and then sees the row. So "one live redemption per voucher" is the
+// primary key of voucher_live, and a redemption of a voucher nothing else
+// holds is one inserted row, with no row of vouchers locked or updated.
 func (s *Store) Commit(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) error) error {
 	if keys == nil {
 		keys = &hub.Keys{}
@@ -54,8 +60,8 @@ func retryable(err error) bool {
 		switch pe.Code {
 		case "40001", "40P01": // serialization_failure, deadlock_detected
 			return true
-		case "23505": // unique_violation: a voucher row inserted by another instance
-			return pe.ConstraintName == "vouchers_pkey" || pe.ConstraintName == "memos_pkey"
+		case "23505": // unique_violation: a live row or memo inserted by another instance
+			return pe.ConstraintName == "voucher_live_pkey" || pe.ConstraintName == "memos_pkey"
 		}
 		return false
 	}
@@ -98,15 +104,23 @@ type headEntry struct {
 	dirty bool
 }
 
-// voucherRow is a vouchers row as the transaction sees it.
+// voucherRow is a voucher as the transaction sees it: its minted code and
+// revocation (vouchers, read without a lock: the code never changes, and a
+// revocation committed meanwhile comes after this transaction), and its
+// live row (voucher_live: its accepted redemption and its hold).
 type voucherRow struct {
-	exists   bool // the row was there (and is locked); else it is inserted if dirty
+	code    *string
+	revoked bool
+	// exists: the live row was there and is locked (updated, or deleted
+	// once empty, at flush); else it is inserted if dirty and not empty.
+	exists   bool
 	dirty    bool
-	code     *string
-	revoked  bool
 	redeemed string // record id, "" for none
 	hold     *hub.Hold
 }
+
+// empty says whether nothing is live on the voucher.
+func (v *voucherRow) empty() bool { return v.redeemed == "" && v.hold == nil }
 
 // tx is one group commit.
 type tx struct {
@@ -129,58 +143,53 @@ type memo struct {
 
 var _ hub.Tx = (*tx)(nil)
 
+// prefetch reads what k names in one round trip.
 func (t *tx) prefetch(k *hub.Keys) error {
-	if err := t.lockHeads(uniq(k.Terminals)); err != nil {
-		return err
-	}
-	vs := slices.Clone(k.Vouchers)
-	if len(k.Records) > 0 {
-		if err := t.readRecords(k.Records); err != nil {
-			return err
-		}
-		for _, r := range t.recs {
-			if r != nil {
-				vs = append(vs, r.Voucher)
-			}
-		}
-	}
-	if err := t.lockVouchers(uniq(vs)); err != nil {
-		return err
-	}
-	if err := t.readMerchants(uniq(k.Merchants)); err != nil {
-		return err
-	}
-	return t.lockMemos(uniq(k.Memos))
+	var b pgx.Batch
+	t.queueHeads(&b, uniq(k.Terminals))
+	t.queueRecords(&b, k.Records)
+	t.queueVouchers(&b, uniq(k.Vouchers))
+	t.queueMerchants(&b, uniq(k.Merchants))
+	t.queueMemos(&b, uniq(k.Memos))
+	return t.send(&b)
 }
 
-func (t *tx) lockMemos(keys []string) error {
-	if len(keys) == 0 {
+// send runs a batch of the queue functions' statements.
+func (t *tx) send(b *pgx.Batch) error {
+	if b.Len() == 0 {
 		return nil
+	}
+	return t.tx.SendBatch(t.ctx, b).Close()
+}
+
+// queueMemos queues the locking read of memos.
+func (t *tx) queueMemos(b *pgx.Batch, keys []string) {
+	if len(keys) == 0 {
+		return
 	}
 	for _, k := range keys {
 		t.memos[k] = &memo{}
 	}
-	rows, err := t.tx.Query(t.ctx, "SELECT key, value FROM memos WHERE key = ANY($1) ORDER BY key FOR UPDATE", keys)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var v []byte
-		if err := rows.Scan(&k, &v); err != nil {
-			return err
+	b.Queue("SELECT key, value FROM memos WHERE key = ANY($1) ORDER BY key FOR UPDATE", keys).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var k string
+			var v []byte
+			if err := rows.Scan(&k, &v); err != nil {
+				return err
+			}
+			t.memos[k] = &memo{value: v, exists: true}
 		}
-		t.memos[k] = &memo{value: v, exists: true}
-	}
-	return rows.Err()
+		return rows.Err()
+	})
 }
 
 func (t *tx) memo(key string) (*memo, error) {
 	if m, ok := t.memos[key]; ok {
 		return m, nil
 	}
-	if err := t.lockMemos([]string{key}); err != nil {
+	var b pgx.Batch
+	t.queueMemos(&b, []string{key})
+	if err := t.send(&b); err != nil {
 		return nil, err
 	}
 	return t.memos[key], nil
@@ -206,7 +215,8 @@ func (t *tx) PutMemo(key string, v []byte) error {
 	return nil
 }
 
-func (t *tx) flushMemos() error {
+// flushMemos copies the new memos and queues the updates of the others on b.
+func (t *tx) flushMemos(b *pgx.Batch) error {
 	var uk, ik []string
 	var uv, iv [][]byte
 	for k, m := range t.memos {
@@ -219,10 +229,7 @@ func (t *tx) flushMemos() error {
 		}
 	}
 	if len(uk) > 0 {
-		_, err := t.tx.Exec(t.ctx, "UPDATE memos SET value = u.v FROM unnest($1::text[], $2::bytea[]) AS u(k, v) WHERE memos.key = u.k", uk, uv)
-		if err != nil {
-			return err
-		}
+		b.Queue("UPDATE memos SET value = u.v FROM unnest($1::text[], $2::bytea[]) AS u(k, v) WHERE memos.key = u.k", uk, uv)
 	}
 	if len(ik) > 0 {
 		// COPY: a group inserts thousands (a holder's first redemption at a
@@ -242,118 +249,119 @@ func uniq[T ~string | ~uint64](xs []T) []T {
 	return slices.Compact(xs)
 }
 
-func (t *tx) lockHeads(terms []string) error {
+// queueHeads queues the locking read of chain heads.
+func (t *tx) queueHeads(b *pgx.Batch, terms []string) {
 	if len(terms) == 0 {
-		return nil
+		return
 	}
-	rows, err := t.tx.Query(t.ctx, "SELECT terminal_id, seq, hash FROM chains WHERE terminal_id = ANY($1) ORDER BY terminal_id FOR UPDATE", terms)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
 	for _, id := range terms {
 		t.heads[id] = &headEntry{}
 	}
-	for rows.Next() {
-		var id string
-		var seq int64
-		var hash []byte
-		if err := rows.Scan(&id, &seq, &hash); err != nil {
-			return err
+	b.Queue("SELECT terminal_id, seq, hash FROM chains WHERE terminal_id = ANY($1) ORDER BY terminal_id FOR UPDATE", terms).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			var seq int64
+			var hash []byte
+			if err := rows.Scan(&id, &seq, &hash); err != nil {
+				return err
+			}
+			e := t.heads[id]
+			e.h.Seq = uint64(seq)
+			copy(e.h.Hash[:], hash)
 		}
-		e := t.heads[id]
-		e.h.Seq = uint64(seq)
-		copy(e.h.Hash[:], hash)
-	}
-	return rows.Err()
+		return rows.Err()
+	})
 }
 
-func (t *tx) readRecords(refs []hub.RecordRef) error {
+// queueRecords queues the read of records.
+func (t *tx) queueRecords(b *pgx.Batch, refs []hub.RecordRef) {
+	if len(refs) == 0 {
+		return
+	}
 	terms := make([]string, len(refs))
 	seqs := make([]int64, len(refs))
 	for i, r := range refs {
 		terms[i], seqs[i] = r.TerminalID, int64(r.Seq)
 		t.recs[r] = nil
 	}
-	rows, err := t.tx.Query(t.ctx, "SELECT "+recordCols+" FROM records JOIN unnest($1::text[], $2::bigint[]) AS k(t, s) ON terminal_id = k.t AND seq = k.s", terms, seqs)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return err
+	b.Queue("SELECT "+recordCols+" FROM records JOIN unnest($1::text[], $2::bigint[]) AS k(t, s) ON terminal_id = k.t AND seq = k.s", terms, seqs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			r, err := scanRecord(rows)
+			if err != nil {
+				return err
+			}
+			t.recs[hub.RecordRef{TerminalID: r.TerminalID, Seq: r.Seq}] = &r
 		}
-		t.recs[hub.RecordRef{TerminalID: r.TerminalID, Seq: r.Seq}] = &r
-	}
-	return rows.Err()
+		return rows.Err()
+	})
 }
 
-const voucherCols = "id, code, revoked_at IS NOT NULL, redeemed_terminal, redeemed_seq, hold_terminal, hold_until"
-
-func (t *tx) lockVouchers(vs []terminal.VoucherID) error {
+// queueVouchers queues the reads of vouchers: their minted codes and
+// revocations, without a lock, and the locking read of their live rows.
+func (t *tx) queueVouchers(b *pgx.Batch, vs []terminal.VoucherID) {
 	if len(vs) == 0 {
-		return nil
+		return
 	}
 	ids := make([]int64, len(vs))
 	for i, v := range vs {
 		ids[i] = int64(v)
 		t.vouchers[v] = &voucherRow{}
 	}
-	rows, err := t.tx.Query(t.ctx, "SELECT "+voucherCols+" FROM vouchers WHERE id = ANY($1) ORDER BY id FOR UPDATE", ids)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		id, row, err := scanVoucher(rows)
-		if err != nil {
-			return err
+	b.Queue("SELECT id, code, revoked_at IS NOT NULL FROM vouchers WHERE id = ANY($1)", ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id int64
+			var code *string
+			var revoked bool
+			if err := rows.Scan(&id, &code, &revoked); err != nil {
+				return err
+			}
+			v := t.vouchers[terminal.VoucherID(id)]
+			v.code, v.revoked = code, revoked
 		}
-		t.vouchers[id] = row
-	}
-	return rows.Err()
+		return rows.Err()
+	})
+	b.Queue("SELECT "+liveCols+" FROM voucher_live WHERE voucher_id = ANY($1) ORDER BY voucher_id FOR UPDATE", ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id int64
+			var rt, ht *string
+			var rs *int64
+			var hu *time.Time
+			if err := rows.Scan(&id, &rt, &rs, &ht, &hu); err != nil {
+				return err
+			}
+			v := t.vouchers[terminal.VoucherID(id)]
+			v.exists = true
+			if rt != nil && rs != nil {
+				v.redeemed = terminal.RecordID(*rt, uint64(*rs))
+			}
+			if ht != nil && hu != nil {
+				v.hold = &hub.Hold{TerminalID: *ht, Until: *hu}
+			}
+		}
+		return rows.Err()
+	})
 }
 
-func scanVoucher(row pgx.Row) (terminal.VoucherID, *voucherRow, error) {
-	var id int64
-	var rt, ht *string
-	var rs *int64
-	var hu *time.Time
-	v := &voucherRow{exists: true}
-	if err := row.Scan(&id, &v.code, &v.revoked, &rt, &rs, &ht, &hu); err != nil {
-		return 0, nil, err
-	}
-	if rt != nil && rs != nil {
-		v.redeemed = terminal.RecordID(*rt, uint64(*rs))
-	}
-	if ht != nil && hu != nil {
-		v.hold = &hub.Hold{TerminalID: *ht, Until: *hu}
-	}
-	return terminal.VoucherID(id), v, nil
-}
+const liveCols = "voucher_id, redeemed_terminal, redeemed_seq, hold_terminal, hold_until"
 
-func (t *tx) readMerchants(ids []string) error {
+// queueMerchants queues the read of merchants.
+func (t *tx) queueMerchants(b *pgx.Batch, ids []string) {
 	if len(ids) == 0 {
-		return nil
+		return
 	}
 	for _, id := range ids {
 		t.merchants[id] = nil
 	}
-	rows, err := t.tx.Query(t.ctx, "SELECT "+merchantCols+" FROM merchants WHERE id = ANY($1)", ids)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		m, err := scanMerchant(rows)
-		if err != nil {
-			return err
+	b.Queue("SELECT "+merchantCols+" FROM merchants WHERE id = ANY($1)", ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			m, err := scanMerchant(rows)
+			if err != nil {
+				return err
+			}
+			t.merchants[m.ID] = &m
 		}
-		t.merchants[m.ID] = &m
-	}
-	return rows.Err()
+		return rows.Err()
+	})
 }
 
 // head returns the entry of a terminal, locking its chain if keys did not name it.
@@ -361,7 +369,9 @@ func (t *tx) head(term string) (*headEntry, error) {
 	if e, ok := t.heads[term]; ok {
 		return e, nil
 	}
-	if err := t.lockHeads([]string{term}); err != nil {
+	var b pgx.Batch
+	t.queueHeads(&b, []string{term})
+	if err := t.send(&b); err != nil {
 		return nil, err
 	}
 	return t.heads[term], nil
@@ -388,7 +398,9 @@ func (t *tx) Record(term string, seq uint64) (hub.StoredRecord, bool, error) {
 	ref := hub.RecordRef{TerminalID: term, Seq: seq}
 	r, ok := t.recs[ref]
 	if !ok {
-		if err := t.readRecords([]hub.RecordRef{ref}); err != nil {
+		var b pgx.Batch
+		t.queueRecords(&b, []hub.RecordRef{ref})
+		if err := t.send(&b); err != nil {
 			return hub.StoredRecord{}, false, err
 		}
 		r = t.recs[ref]
@@ -415,7 +427,9 @@ func (t *tx) voucher(v terminal.VoucherID) (*voucherRow, error) {
 	if row, ok := t.vouchers[v]; ok {
 		return row, nil
 	}
-	if err := t.lockVouchers([]terminal.VoucherID{v}); err != nil {
+	var b pgx.Batch
+	t.queueVouchers(&b, []terminal.VoucherID{v})
+	if err := t.send(&b); err != nil {
 		return nil, err
 	}
 	return t.vouchers[v], nil
@@ -474,7 +488,9 @@ func (t *tx) Minted(v terminal.VoucherID) (string, bool, error) {
 func (t *tx) Merchant(id string) (terminal.Merchant, bool, error) {
 	m, ok := t.merchants[id]
 	if !ok {
-		if err := t.readMerchants([]string{id}); err != nil {
+		var b pgx.Batch
+		t.queueMerchants(&b, []string{id})
+		if err := t.send(&b); err != nil {
 			return terminal.Merchant{}, false, err
 		}
 		m = t.merchants[id]
@@ -513,19 +529,24 @@ func (t *tx) DeleteHold(v terminal.VoucherID) error {
 	return nil
 }
 
-// DeleteHoldsBefore clears the expired holds in the table (rows this
-// transaction has not locked included) and in the rows it holds.
+// DeleteHoldsBefore drops the expired holds in the table (rows this
+// transaction has not read, locking them) and in the rows it holds.
 func (t *tx) DeleteHoldsBefore(now time.Time) (int, error) {
-	tag, err := t.tx.Exec(t.ctx, "UPDATE vouchers SET hold_terminal = NULL, hold_until = NULL WHERE hold_until <= $1", now)
-	if err != nil {
+	mine := make([]int64, 0, len(t.vouchers))
+	for v := range t.vouchers {
+		mine = append(mine, int64(v))
+	}
+	n := 0
+	count := func(ct pgconn.CommandTag) error { n += int(ct.RowsAffected()); return nil }
+	var b pgx.Batch
+	b.Queue("DELETE FROM voucher_live WHERE hold_until <= $1 AND redeemed_seq IS NULL AND voucher_id <> ALL($2)", now, mine).Exec(count)
+	b.Queue("UPDATE voucher_live SET hold_terminal = NULL, hold_until = NULL WHERE hold_until <= $1 AND voucher_id <> ALL($2)", now, mine).Exec(count)
+	if err := t.send(&b); err != nil {
 		return 0, err
 	}
-	n := int(tag.RowsAffected())
 	for _, row := range t.vouchers {
 		if row.hold != nil && !now.Before(row.hold.Until) {
-			if !row.exists {
-				n++
-			}
+			n++
 			row.hold, row.dirty = nil, true
 		}
 	}
@@ -538,21 +559,24 @@ func (t *tx) AddConflict(c *hub.Conflict) error {
 	return nil
 }
 
-// flush writes what fn did.
+// flush writes what fn did: the new rows by COPY, then the updates,
+// deletes and chain heads in one batch.
 func (t *tx) flush() error {
 	if err := t.flushRecords(); err != nil {
 		return err
 	}
-	if err := t.flushVouchers(); err != nil {
+	var b pgx.Batch
+	if err := t.flushVouchers(&b); err != nil {
 		return err
 	}
 	if err := t.flushConflicts(); err != nil {
 		return err
 	}
-	if err := t.flushMemos(); err != nil {
+	if err := t.flushMemos(&b); err != nil {
 		return err
 	}
-	return t.flushHeads()
+	t.flushHeads(&b)
+	return t.send(&b)
 }
 
 func (t *tx) flushRecords() error {
@@ -572,38 +596,49 @@ func (t *tx) flushRecords() error {
 	return err
 }
 
-func (t *tx) flushVouchers() error {
-	var upd, ins voucherCols_
+// flushVouchers copies the new live rows (in voucher order, as the locks
+// are taken) and queues the updates and deletes of the existing ones on b.
+func (t *tx) flushVouchers(b *pgx.Batch) error {
+	var upd, ins liveRows
+	var del []int64
 	for v, row := range t.vouchers {
-		if !row.dirty {
-			continue
-		}
-		if row.exists {
+		switch {
+		case !row.dirty:
+		case !row.exists:
+			if !row.empty() {
+				ins.add(v, row)
+			}
+		case row.empty():
+			del = append(del, int64(v))
+		default:
 			upd.add(v, row)
-		} else {
-			ins.add(v, row)
 		}
 	}
 	if len(upd.ids) > 0 {
-		_, err := t.tx.Exec(t.ctx, `UPDATE vouchers SET redeemed_terminal = u.rt, redeemed_seq = u.rs, hold_terminal = u.ht, hold_until = u.hu
+		b.Queue(`UPDATE voucher_live SET redeemed_terminal = u.rt, redeemed_seq = u.rs, hold_terminal = u.ht, hold_until = u.hu
 			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[]) AS u(id, rt, rs, ht, hu)
-			WHERE vouchers.id = u.id`, upd.ids, upd.rt, upd.rs, upd.ht, upd.hu)
-		if err != nil {
-			return err
-		}
+			WHERE voucher_live.voucher_id = u.id`, upd.ids, upd.rt, upd.rs, upd.ht, upd.hu)
 	}
-	if len(ins.ids) > 0 {
-		_, err := t.tx.Exec(t.ctx, `INSERT INTO vouchers (id, redeemed_terminal, redeemed_seq, hold_terminal, hold_until)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[])`, ins.ids, ins.rt, ins.rs, ins.ht, ins.hu)
-		if err != nil {
-			return err
-		}
+	if len(del) > 0 {
+		b.Queue("DELETE FROM voucher_live WHERE voucher_id = ANY($1)", del)
 	}
-	return nil
+	if len(ins.ids) == 0 {
+		return nil
+	}
+	order := make([]int, len(ins.ids))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int { return cmp.Compare(ins.ids[i], ins.ids[j]) })
+	_, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"voucher_live"}, strings.Split(liveCols, ", "), pgx.CopyFromSlice(len(order), func(k int) ([]any, error) {
+		i := order[k]
+		return []any{ins.ids[i], ins.rt[i], ins.rs[i], ins.ht[i], ins.hu[i]}, nil
+	}))
+	return err
 }
 
-// voucherCols_ are the columns of the vouchers written by a flush.
-type voucherCols_ struct {
+// liveRows are the columns of the live rows written by a flush.
+type liveRows struct {
 	ids []int64
 	rt  []*string
 	rs  []*int64
@@ -611,7 +646,7 @@ type voucherCols_ struct {
 	hu  []*time.Time
 }
 
-func (c *voucherCols_) add(v terminal.VoucherID, row *voucherRow) {
+func (c *liveRows) add(v terminal.VoucherID, row *voucherRow) {
 	c.ids = append(c.ids, int64(v))
 	var rt, ht *string
 	var rs *int64
@@ -638,7 +673,8 @@ func (t *tx) flushConflicts() error {
 	return err
 }
 
-func (t *tx) flushHeads() error {
+// flushHeads queues the moved chain heads on b.
+func (t *tx) flushHeads(b *pgx.Batch) {
 	var terms []string
 	var seqs []int64
 	var hashes [][]byte
@@ -648,9 +684,8 @@ func (t *tx) flushHeads() error {
 		}
 	}
 	if len(terms) == 0 {
-		return nil
+		return
 	}
-	_, err := t.tx.Exec(t.ctx, `INSERT INTO chains (terminal_id, seq, hash) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])
+	b.Queue(`INSERT INTO chains (terminal_id, seq, hash) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])
 		ON CONFLICT (terminal_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, terms, seqs, hashes)
-	return err
 }

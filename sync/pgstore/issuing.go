@@ -389,7 +389,7 @@ func (t *issuingTx) Loves(fn func(*issuing.Love) error) error {
 
 func (t *issuingTx) Redeemed(id terminal.VoucherID) (bool, error) {
 	var ok bool
-	err := t.tx.QueryRow(t.ctx, "SELECT EXISTS (SELECT 1 FROM vouchers WHERE id = $1 AND redeemed_seq IS NOT NULL)", int64(id)).Scan(&ok)
+	err := t.tx.QueryRow(t.ctx, "SELECT EXISTS (SELECT 1 FROM voucher_live WHERE voucher_id = $1 AND redeemed_seq IS NOT NULL)", int64(id)).Scan(&ok)
 	return ok, err
 }
 

@@ -2,9 +2,10 @@
 // programme that outgrows one process on one disk: any number of voucherd
 // instances serve one database. Tables and constraints carry the
 // guarantees (unique (terminal, sequence); one live redemption per
-// voucher); a group commit is one transaction that locks the chains and
-// vouchers it touches, so a terminal's chain has one appender at a time
-// whichever instance it reaches; LISTEN/NOTIFY carries blocks,
+// voucher: the primary key of voucher_live); a group commit is one
+// transaction that locks the chains it touches and the live rows of its
+// vouchers that exist (Commit), so a terminal's chain has one appender at
+// a time whichever instance it reaches; LISTEN/NOTIFY carries blocks,
 // revocations and key rotations to every instance. It keeps and finds; the
 // hub decides (hub.Store).
 //
@@ -13,8 +14,8 @@
 // one for LISTEN), statement_timeout Options.StatementTimeout (default
 // 30 s), idle_in_transaction_session_timeout 10 s (a stalled instance does
 // not hold its chain locks), application_name voucherd. A group commit that
-// fails with a serialisation failure, a deadlock, a lost race for a new
-// voucher row or a connection error before COMMIT was sent is run again (at
+// fails with a serialisation failure, a deadlock, a lost race to insert a
+// voucher's live row or a memo, or a connection error before COMMIT was sent is run again (at
 // most MaxAttempts times); a COMMIT whose answer was lost returns
 // hub.ErrOutcomeUnknown and is never retried nor acknowledged.
 package pgstore
@@ -172,6 +173,12 @@ const migrateLock = 0x766f7563 // "vouc"
 // several instances at once. With opts.KeyFile it creates the key file if
 // missing. It returns the versions applied.
 func Migrate(ctx context.Context, url string, opts Options) ([]int, error) {
+	return migrateTo(ctx, url, opts, 0)
+}
+
+// migrateTo is Migrate up to version upto (every version for 0): the
+// tests make a database of an older schema with it.
+func migrateTo(ctx context.Context, url string, opts Options, upto int) ([]int, error) {
 	if opts.KeyFile != "" {
 		if _, err := loadKeyFile(opts.KeyFile, true); err != nil {
 			return nil, err
@@ -206,6 +213,9 @@ func Migrate(ctx context.Context, url string, opts Options) ([]int, error) {
 	}
 	var applied []int
 	for _, m := range ms {
+		if upto > 0 && m.version > upto {
+			break
+		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			var done bool
 			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)", m.version).Scan(&done); err != nil || done {

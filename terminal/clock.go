@@ -31,8 +31,8 @@ func (c Clock) Now() time.Time {
 
 // Day returns the start of t's calendar day in Zone.
 func Day(t time.Time) time.Time {
-	t = t.In(Zone)
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, Zone)
+	y, m, d := t.In(Zone).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, Zone)
 }
 
 // ParseDay parses "YYYY-MM-DD" as the start of that day in Zone. A well

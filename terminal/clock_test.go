@@ -26,3 +26,26 @@ func FuzzParseDay(f *testing.F) {
 		}
 	})
 }
+
+// TestDayEnd: the end of a day is the start of the next in Zone, at month
+// and year ends, on a leap day and across the 1986-1991 summer times
+// Asia/Shanghai kept, from any zone the time is given in.
+func TestDayEnd(t *testing.T) {
+	for _, s := range []string{"2022-05-01 10:00", "2022-05-31 23:59", "2023-12-31 00:00", "2024-02-28 12:00",
+		"2024-02-29 23:59", "1986-05-03 23:30", "1986-05-04 00:30", "1991-09-14 23:00", "1991-09-15 00:30"} {
+		at, err := time.ParseInLocation("2006-01-02 15:04", s, terminal.Zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range []*time.Location{terminal.Zone, time.UTC, time.FixedZone("X", -11*3600)} {
+			got := terminal.DayEnd(at.In(in))
+			want := terminal.Day(at).AddDate(0, 0, 1)
+			if !got.Equal(want) || got.Location() != terminal.Zone {
+				t.Errorf("DayEnd(%s in %s) = %s, want %s", s, in, got, want)
+			}
+			if d := terminal.Day(at.In(in)); !d.Equal(time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, terminal.Zone)) {
+				t.Errorf("Day(%s in %s) = %s", s, in, d)
+			}
+		}
+	}
+}

@@ -37,7 +37,10 @@ func (d *Drop) Left() int { return max(d.Count-d.Claimed, 0) }
 func (d *Drop) ValueFen() Fen { return d.Denomination.OffFen * Fen(d.Count) }
 
 // DayEnd returns the end of t's day in Zone: the start of the next day.
-func DayEnd(t time.Time) time.Time { return Day(t).AddDate(0, 0, 1) }
+func DayEnd(t time.Time) time.Time {
+	y, m, d := t.In(Zone).Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, Zone) // Date carries the 32nd into the next month
+}
 
 // DropAt returns the release moment of a drop on day at "HH:MM" in Zone;
 // "" means the programme's daily release time (10:00).

@@ -134,6 +134,11 @@ func (s *Issuing) Update(ctx context.Context, fn func(issuing.Tx) error) error {
 	var added claimIndex
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		added = newClaimIndex()
+		// Claims are appended in seq order (a claim's status changes in
+		// place): pages are filled as the write path's appends are.
+		if b := tx.Bucket(bClaims); b != nil {
+			b.FillPercent = appendFill
+		}
 		return fn(issuingTx{tx: tx, s: s, added: &added})
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package boltstore_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -110,5 +111,61 @@ func TestIssuing_Indexes(t *testing.T) {
 	check("after reopen")
 	for _, p := range st.Check(ctx) {
 		t.Error(p)
+	}
+}
+
+// TestIssuing_ClaimPagesFilled: claims, appended in seq order a group at a
+// time, fill the claims bucket's pages to ~90 % (bbolt's default split
+// leaves every page of an append half empty, so each commit would write
+// twice the pages).
+func TestIssuing_ClaimPagesFilled(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := boltstore.Open(dir, boltstore.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, err := st.Issuing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for g := range 20 {
+		err := is.Update(ctx, func(tx issuing.Tx) error {
+			for i := range 250 {
+				seq, err := tx.NextClaimSeq()
+				if err != nil {
+					return err
+				}
+				c := issuing.Claim{Seq: seq, Key: fmt.Sprintf("k%d-%d", g, i), BodyHash: make([]byte, 32), RoundID: "1",
+					Sig: make([]byte, 64), Voucher: terminal.Voucher{ID: terminal.VoucherID(seq), Holder: terminal.HolderID(seq)}}
+				if err := tx.AddClaim(&c); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(dir+"/"+boltstore.File, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		s := tx.Bucket([]byte("claims")).Stats()
+		fill := float64(s.LeafInuse) / float64(s.LeafAlloc)
+		t.Logf("%d claims on %d leaf pages, %.0f %% full", s.KeyN, s.LeafPageN, 100*fill)
+		if s.KeyN != 5000 || fill < 0.8 {
+			t.Errorf("%d claims on %d leaf pages %.0f %% full, want 5000 and ≥ 80 %%", s.KeyN, s.LeafPageN, 100*fill)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

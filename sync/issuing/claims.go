@@ -2,6 +2,7 @@ package issuing
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -76,6 +77,8 @@ type claimJob struct {
 	refusal *terminal.Error // set when refused by the rules
 	err     error           // ErrKeyReused, ErrClosed, a store failure
 	code    string
+	// finished is set once the voucher is numbered and signed (finishing).
+	finished atomic.Bool
 	// replayOf is the claim of the same group this one replays (same key).
 	replayOf *claimJob
 }
@@ -202,22 +205,34 @@ func (s *Service) commit(group []*claimJob) {
 				return err
 			}
 		}
+		// The vouchers issued are numbered and signed on every core while
+		// the committer goes on deciding, and stored in claim order as
+		// they are ready.
+		f := s.startFinishing(len(group), key)
+		defer f.stop()
+		sent, stored := 0, 0
 		for _, j := range group {
 			j.claim, j.refusal, j.err, j.code, j.replayOf = Claim{}, nil, nil, "", nil
+			j.finished.Store(false)
 			if err := s.decide(&g, j); err != nil {
 				return err
 			}
-		}
-		// The group's vouchers are numbered and signed on every core, then
-		// stored in claim order.
-		if err := s.finishAll(g.issued, key); err != nil {
-			return err
-		}
-		for _, j := range g.issued {
-			if err := tx.AddClaim(&j.claim); err != nil {
+			if len(g.issued)-sent >= finishChunk {
+				f.give(g.issued[sent:])
+				sent = len(g.issued)
+			}
+			if stored, err = f.store(tx, g.issued, stored, false); err != nil {
 				return err
 			}
 		}
+		if sent < len(g.issued) {
+			f.give(g.issued[sent:])
+		}
+		f.done()
+		if _, err := f.store(tx, g.issued, stored, true); err != nil {
+			return err
+		}
+		f.stop()
 		for _, j := range group {
 			if o := j.replayOf; o != nil {
 				j.claim, j.code = o.claim, o.code
@@ -313,7 +328,13 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 				held = append(held, terminal.Held{Category: c.Voucher.Category, Denomination: c.Voucher.Denomination()})
 			}
 		}
+	group:
 		for _, o := range g.byHolder[j.holder] { // this group's, all of round r
+			for _, c := range cs {
+				if c.Seq == o.claim.Seq {
+					continue group // stored already, counted above
+				}
+			}
 			held = append(held, terminal.Held{Category: o.claim.Voucher.Category, Denomination: o.claim.Voucher.Denomination()})
 		}
 	}
@@ -343,45 +364,109 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 	return nil
 }
 
-// finishAll gives a group's new vouchers their ids (voucherID, four
-// SHA-256 each) and signs them with nonces made ahead (presign), on every
-// core when there are enough of them: the committer only decides.
-func (s *Service) finishAll(issued []*claimJob, key *expandedKey) error {
-	finish := func(j *claimJob) (err error) {
-		j.claim.Voucher.ID = s.voucherID(j.claim.Seq)
-		j.code, j.claim.Sig, err = s.presign(j.claim.Voucher, key)
-		return err
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(issued)/finishPerWorker)
-	if workers <= 1 {
-		for _, j := range issued {
-			if err := finish(j); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	var next atomic.Int64
-	errs := make([]error, workers)
-	var wg gosync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < len(issued); i = int(next.Add(1)) - 1 {
-				if err := finish(issued[i]); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+// finishing numbers (voucherID, four SHA-256 each) and signs (presign) a
+// group's new vouchers on every core while the committer goes on deciding.
+type finishing struct {
+	s       *Service
+	key     *expandedKey
+	in      chan []*claimJob // decided, to finish
+	ready   chan struct{}    // a voucher was finished (1 buffered, never blocks)
+	wg      gosync.WaitGroup
+	workers bool        // false: the committer finishes the claims itself (give)
+	once    gosync.Once // closes in
+	mu      gosync.Mutex
+	err     error // the first failure
 }
 
-// finishPerWorker is the fewest vouchers worth a goroutine of their own.
-const finishPerWorker = 16
+// finishChunk is how many decided claims go to a worker at once.
+const finishChunk = 16
+
+// startFinishing starts the workers for a group of n claims: none for a
+// small group, which the committer finishes itself.
+func (s *Service) startFinishing(n int, key *expandedKey) *finishing {
+	chunks := (n + finishChunk - 1) / finishChunk
+	f := &finishing{s: s, key: key, in: make(chan []*claimJob, chunks), ready: make(chan struct{}, 1)}
+	if chunks < 2 {
+		return f
+	}
+	for range min(runtime.GOMAXPROCS(0), chunks) {
+		f.wg.Add(1)
+		go f.work()
+	}
+	f.workers = true
+	return f
+}
+
+// give hands decided claims to the workers, or finishes them now if there
+// are none.
+func (f *finishing) give(chunk []*claimJob) {
+	if f.workers {
+		f.in <- chunk
+	} else {
+		f.finish(chunk)
+	}
+}
+
+func (f *finishing) work() {
+	defer f.wg.Done()
+	for chunk := range f.in {
+		f.finish(chunk)
+		select {
+		case f.ready <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (f *finishing) finish(chunk []*claimJob) {
+	for _, j := range chunk {
+		var err error
+		j.claim.Voucher.ID = f.s.voucherID(j.claim.Seq)
+		j.code, j.claim.Sig, err = f.s.presign(j.claim.Voucher, f.key)
+		if err != nil {
+			f.mu.Lock()
+			f.err = cmp.Or(f.err, err)
+			f.mu.Unlock()
+		}
+		j.finished.Store(true)
+	}
+}
+
+// done says no more claims come: the workers end when they are finished.
+func (f *finishing) done() { f.once.Do(func() { close(f.in) }) }
+
+// stop ends the workers once every voucher given is finished.
+func (f *finishing) stop() {
+	f.done()
+	f.wg.Wait()
+}
+
+// store adds issued[from:] to tx in claim order while they are finished,
+// or waits for each to be (wait: after done), and returns how many of
+// issued are stored.
+func (f *finishing) store(tx Tx, issued []*claimJob, from int, wait bool) (int, error) {
+	for from < len(issued) {
+		j := issued[from]
+		if !j.finished.Load() {
+			if !wait {
+				return from, nil
+			}
+			<-f.ready
+			continue
+		}
+		f.mu.Lock()
+		err := f.err
+		f.mu.Unlock()
+		if err != nil {
+			return from, err
+		}
+		if err := tx.AddClaim(&j.claim); err != nil {
+			return from, err
+		}
+		from++
+	}
+	return from, nil
+}
 
 // signAll signs the vouchers of a group's issued claims not signed at the
 // commit (no nonce was ready, or a replay), in parallel: ed25519.Sign is

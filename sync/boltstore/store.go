@@ -50,6 +50,9 @@ type Options struct {
 // Store is the hub's ledger in a bbolt file. Safe for concurrent use.
 type Store struct {
 	db *bolt.DB
+	// redeemed filters the voucher index's lookups (nil: read-only, look
+	// every voucher up). Only write transactions use it, one at a time.
+	redeemed *voucherFilter
 
 	issuingOnce gosync.Once // Issuing
 	issuing     *Issuing
@@ -119,6 +122,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		// rather than in the middle of a sale.
 		err = s.guard(func() error { return db.View(probe) })
 	}
+	if err == nil && !opts.ReadOnly {
+		err = s.guard(func() error {
+			return db.View(func(tx *bolt.Tx) error { s.redeemed = buildFilter(tx.Bucket(bVouchers)); return nil })
+		})
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open hub ledger %s: %w", path, err)
@@ -146,7 +154,11 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 // bbolt reads pages in memory and has one writer at a time.
 func (s *Store) Commit(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) error) error {
 	return s.update(ctx, func(btx *bolt.Tx) error {
+		if s.redeemed != nil && s.redeemed.full() {
+			s.redeemed = buildFilter(btx.Bucket(bVouchers))
+		}
 		t := newTx(btx)
+		t.filter = s.redeemed
 		if err := fn(t); err != nil {
 			return err
 		}

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -284,5 +287,76 @@ func TestStore_DayIndexRuns(t *testing.T) {
 	defer s.Close()
 	if err := s.DayRecords(ctx, day, "", func(*hub.StoredRecord) error { return nil }); !errors.Is(err, boltstore.ErrDamaged) {
 		t.Errorf("day index naming missing records: %v, want ErrDamaged", err)
+	}
+}
+
+// The voucher filter never hides a live redemption: random redemptions and
+// refunds over a few hundred vouchers, some in commits that fail, through
+// filters small enough to be rebuilt larger many times and a reopen, give
+// what a map of the committed redemptions gives.
+func TestStore_VoucherFilter(t *testing.T) {
+	defer boltstore.SetFilterMinBits(64)()
+	dir := t.TempDir()
+	open := func() *boltstore.Store {
+		s, err := boltstore.Open(dir, boltstore.Options{Create: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	defer func() { s.Close() }()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 11))
+	live := map[terminal.VoucherID]string{} // committed
+	boom := errors.New("boom")
+	for c := 0; c < 200; c++ {
+		if c == 120 {
+			s.Close()
+			s = open()
+		}
+		fail := rng.IntN(5) == 0
+		next := maps.Clone(live)
+		err := s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error {
+			for i := rng.IntN(40); i >= 0; i-- {
+				v := terminal.VoucherID(rng.Uint64N(300) * 0x9E3779B97F4A7C15)
+				id, ok, err := tx.Redeemed(v)
+				if err != nil {
+					return err
+				}
+				if want, wantOK := next[v]; ok != wantOK || id != want {
+					return fmt.Errorf("commit %d: voucher %x redeemed by %q %v, want %q %v", c, uint64(v), id, ok, want, wantOK)
+				}
+				if ok {
+					if rng.IntN(2) == 0 {
+						if err := tx.ClearRedeemed(v); err != nil {
+							return err
+						}
+						delete(next, v)
+					}
+					continue
+				}
+				id = terminal.RecordID("T1", uint64(c*100+i+1))
+				if err := tx.SetRedeemed(v, id); err != nil {
+					return err
+				}
+				next[v] = id
+			}
+			if fail {
+				return boom
+			}
+			return nil
+		})
+		switch {
+		case fail && !errors.Is(err, boom):
+			t.Fatalf("commit %d: %v, want boom", c, err)
+		case !fail && err != nil:
+			t.Fatal(err)
+		case !fail:
+			live = next
+		}
+	}
+	if len(live) < 100 {
+		t.Fatalf("only %d live redemptions: the test exercises too little", len(live))
 	}
 }

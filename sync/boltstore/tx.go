@@ -35,6 +35,8 @@ type tx struct {
 	// runs are the day index's runs this transaction extends or starts,
 	// by chain, written once when it ends (putRuns).
 	runs map[string]*dayRun
+	// filter says which vouchers may be in the voucher index (nil: any).
+	filter *voucherFilter
 }
 
 // dayRun is a run of consecutive records of one chain and one day in the
@@ -168,6 +170,10 @@ func (t *tx) putRuns() error {
 }
 
 func (t *tx) Redeemed(v terminal.VoucherID) (string, bool, error) {
+	if t.filter != nil && !t.filter.has(v) {
+		t.free, t.knownFree = v, true
+		return "", false, nil
+	}
 	cur := get(t.cVouchers, u64(uint64(v)))
 	t.free, t.knownFree = v, cur == nil
 	return string(cur), cur != nil, nil
@@ -181,6 +187,9 @@ func (t *tx) SetRedeemed(v terminal.VoucherID, recordID string) error {
 		}
 	}
 	t.knownFree = false
+	if t.filter != nil {
+		t.filter.add(v)
+	}
 	return t.vouchers.Put(k, []byte(recordID))
 }
 

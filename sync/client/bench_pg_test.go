@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -42,6 +45,8 @@ import (
 //	                      the hub's reader and committer) per record drained
 //	pg-cpu-us/rec         CPU of the database server's processes per record
 //	                      drained (only when the server runs on this machine)
+//	commit-us/rec         time in the hub's group commits (its decisions and
+//	                      the store's transactions, one at a time) per record
 //	pg-cpu-us/bare-row    the same for a row of the bare COPY
 //	pg-cpu-us/batch-row   ... of the bare pgx.Batch
 //	pg-cpu-us/values-row  ... of the bare INSERT ... VALUES
@@ -53,6 +58,7 @@ func BenchmarkDrainPostgres(b *testing.B) {
 	ctx := context.Background()
 	var drained time.Duration
 	var pgDrain, goDrain time.Duration // CPU: the server's processes, this process
+	var commit time.Duration           // the hub's group commits, start to end
 	var bare, pgBare [len(bareModes)]time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -65,7 +71,10 @@ func BenchmarkDrainPostgres(b *testing.B) {
 			took, cpu := bareBatchedInsert(b, dbURL, bareModes[m], backlog, batch)
 			bare[m], pgBare[m] = bare[m]+took, pgBare[m]+cpu
 		}
-		in := mustInstance(b, dbURL, keyFile, true)
+		var committing atomic.Int64 // ns in group commits: the committer's serial stage
+		in := benchInstance(b, dbURL, keyFile, hub.Hooks{GroupCommit: func(_, _ int, took time.Duration, _ error) {
+			committing.Add(int64(took))
+		}})
 		if err := in.hub.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "沁水百货", Category: terminal.Retail}); err != nil {
 			b.Fatal(err)
 		}
@@ -99,6 +108,7 @@ func BenchmarkDrainPostgres(b *testing.B) {
 			BatchSize: batch, Logf: func(string, ...any) {}})
 		pg := pgtest.ServerCPU(b, dbURL)
 		cpu0 := processCPU()
+		committing.Store(0)
 		b.StartTimer()
 		t0 := time.Now()
 		if err := c.Open(); err != nil {
@@ -111,6 +121,7 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		b.StopTimer()
 		goDrain += processCPU() - cpu0
 		pgDrain += pg()
+		commit += time.Duration(committing.Load())
 		_ = c.Close()
 		_ = led.Close()
 	}
@@ -119,6 +130,7 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		b.ReportMetric(float64(pgDrain.Microseconds())/n, "pg-cpu-us/rec")
 	}
 	b.ReportMetric(float64(goDrain.Microseconds())/n, "go-cpu-us/rec")
+	b.ReportMetric(float64(commit.Microseconds())/n, "commit-us/rec")
 	rate := n / drained.Seconds()
 	b.ReportMetric(rate, "records/s")
 	for m, mode := range bareModes {
@@ -143,6 +155,33 @@ var bareModes = [...]bareMode{
 	{"bare_copy", "pg-rows/s", "x-bare", "bare-row"},
 	{"bare_batch", "batch-rows/s", "x-bare-batch", "batch-row"},
 	{"bare_values", "values-rows/s", "x-bare-values", "values-row"},
+}
+
+// benchInstance is mustInstance with hooks: a hub on PostgreSQL serving
+// websockets on a loopback port.
+func benchInstance(tb testing.TB, dbURL, keyFile string, hooks hub.Hooks) *instance {
+	tb.Helper()
+	st, err := pgstore.Open(context.Background(), dbURL, pgstore.Options{KeyFile: keyFile})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, err := hub.New(st, hub.Options{Create: true, Now: func() time.Time { return noon }, Logf: tb.Logf, Hooks: hooks})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &http.Server{Handler: h.Handler()}
+	go srv.Serve(ln)
+	tb.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			tb.Errorf("hub close: %v", err)
+		}
+		srv.Close()
+	})
+	return &instance{hub: h, addr: ln.Addr().String()}
 }
 
 // processCPU returns the CPU time this process used so far (user and system).

@@ -355,7 +355,7 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 		return err
 	}
 	c.Seq = seq
-	c.Voucher = s.prog.ClaimedVoucher(r, d, 0, j.holder, now) // its id: finishAll
+	c.Voucher = s.prog.ClaimedVoucher(r, d, 0, j.holder, now) // its id: finishing
 	g.issued = append(g.issued, j)
 	if j.req.Key != "" {
 		g.byKey[j.req.Key] = j

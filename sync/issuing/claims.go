@@ -366,55 +366,85 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 
 // finishing numbers (voucherID, four SHA-256 each) and signs (presign) a
 // group's new vouchers on every core while the committer goes on deciding.
+// The committer publishes them in chunks; workers take the chunks in order,
+// and so does the committer when it needs a voucher no worker has taken: a
+// drop's crowd of runnable callers can keep the workers from running for
+// tens of milliseconds (Go's scheduler has no priorities), and the
+// committer then finishes the group itself rather than wait.
 type finishing struct {
-	s       *Service
-	key     *expandedKey
-	in      chan []*claimJob // decided, to finish
-	ready   chan struct{}    // a voucher was finished (1 buffered, never blocks)
-	wg      gosync.WaitGroup
-	workers bool        // false: the committer finishes the claims itself (give)
-	once    gosync.Once // closes in
-	mu      gosync.Mutex
-	err     error // the first failure
+	s         *Service
+	key       *expandedKey
+	chunks    [][]*claimJob // chunks[:published] are given
+	published atomic.Int32
+	next      atomic.Int32  // the first chunk no one has taken
+	wake      chan struct{} // a chunk was given, or done (closed)
+	ready     chan struct{} // a worker finished a chunk (1 buffered, never blocks)
+	closed    atomic.Bool
+	wg        gosync.WaitGroup
+	once      gosync.Once // done
+	mu        gosync.Mutex
+	err       error // the first failure
 }
 
-// finishChunk is how many decided claims go to a worker at once.
+// finishChunk is how many decided claims are given at once.
 const finishChunk = 16
 
 // startFinishing starts the workers for a group of n claims: none for a
 // small group, which the committer finishes itself.
 func (s *Service) startFinishing(n int, key *expandedKey) *finishing {
 	chunks := (n + finishChunk - 1) / finishChunk
-	f := &finishing{s: s, key: key, in: make(chan []*claimJob, chunks), ready: make(chan struct{}, 1)}
+	workers := min(runtime.GOMAXPROCS(0), chunks)
 	if chunks < 2 {
-		return f
+		workers = 0
 	}
-	for range min(runtime.GOMAXPROCS(0), chunks) {
+	f := &finishing{s: s, key: key, chunks: make([][]*claimJob, chunks), wake: make(chan struct{}, max(workers, 1)),
+		ready: make(chan struct{}, 1)}
+	for range workers {
 		f.wg.Add(1)
 		go f.work()
 	}
-	f.workers = true
 	return f
 }
 
-// give hands decided claims to the workers, or finishes them now if there
-// are none.
+// give publishes decided claims to be finished.
 func (f *finishing) give(chunk []*claimJob) {
-	if f.workers {
-		f.in <- chunk
-	} else {
-		f.finish(chunk)
+	i := f.published.Load()
+	f.chunks[i] = chunk
+	f.published.Store(i + 1)
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the next chunk no one has taken, if one is given.
+func (f *finishing) take() ([]*claimJob, bool) {
+	for {
+		i := f.next.Load()
+		if i >= f.published.Load() {
+			return nil, false
+		}
+		if f.next.CompareAndSwap(i, i+1) {
+			return f.chunks[i], true
+		}
 	}
 }
 
 func (f *finishing) work() {
 	defer f.wg.Done()
-	for chunk := range f.in {
-		f.finish(chunk)
-		select {
-		case f.ready <- struct{}{}:
-		default:
+	for {
+		if chunk, ok := f.take(); ok {
+			f.finish(chunk)
+			select {
+			case f.ready <- struct{}{}:
+			default:
+			}
+			continue
 		}
+		if f.closed.Load() {
+			return
+		}
+		<-f.wake
 	}
 }
 
@@ -432,8 +462,13 @@ func (f *finishing) finish(chunk []*claimJob) {
 	}
 }
 
-// done says no more claims come: the workers end when they are finished.
-func (f *finishing) done() { f.once.Do(func() { close(f.in) }) }
+// done says no more claims are given: the workers end when none is left.
+func (f *finishing) done() {
+	f.once.Do(func() {
+		f.closed.Store(true)
+		close(f.wake)
+	})
+}
 
 // stop ends the workers once every voucher given is finished.
 func (f *finishing) stop() {
@@ -441,9 +476,10 @@ func (f *finishing) stop() {
 	f.wg.Wait()
 }
 
-// store adds issued[from:] to tx in claim order while they are finished,
-// or waits for each to be (wait: after done), and returns how many of
-// issued are stored.
+// store adds issued[from:] to tx in claim order while they are finished
+// and returns how many of issued are stored. With wait (after the last
+// give) it stores them all: it finishes the chunks no worker has taken
+// itself, and waits only for those a worker is finishing.
 func (f *finishing) store(tx Tx, issued []*claimJob, from int, wait bool) (int, error) {
 	for from < len(issued) {
 		j := issued[from]
@@ -451,7 +487,11 @@ func (f *finishing) store(tx Tx, issued []*claimJob, from int, wait bool) (int, 
 			if !wait {
 				return from, nil
 			}
-			<-f.ready
+			if chunk, ok := f.take(); ok {
+				f.finish(chunk)
+			} else {
+				<-f.ready
+			}
 			continue
 		}
 		f.mu.Lock()

@@ -395,7 +395,16 @@ func (s *session) handle(m *wire.Message) error {
 	ctx := c.ctx
 	switch m.Type {
 	case wire.TypeAck:
-		if err := c.opts.Outbox.Ack(ctx, m.Watermark, m.Outcomes); err != nil {
+		// The outbox keeps every record whose outcome has not come back.
+		// A batch sent again after a reconnect is answered with the
+		// server's head, which may be past the batch when the records
+		// after it were stored from the lost connection: their outcomes
+		// come with their own batches, sent next.
+		w := m.Watermark
+		if m.Upto != 0 && m.Upto < w {
+			w = m.Upto
+		}
+		if err := c.opts.Outbox.Ack(ctx, w, m.Outcomes); err != nil {
 			return fmt.Errorf("outbox ack: %w", err)
 		}
 		s.mu.Lock()

@@ -547,6 +547,8 @@ func TestBrowser_Dashboard(t *testing.T) {
 	}
 	page.open(term.Agent.URL() + "/dashboard")
 	page.waitFor("the day's redemptions", `document.getElementById("t-count").textContent === "2" && document.querySelectorAll("#rows tr").length === 3`)
+	// The scope comes with the agent's status, fetched beside the report.
+	page.waitFor("the till's status", `document.getElementById("scope").textContent !== ""`)
 	if got := page.text("scope"); !strings.Contains(got, "仅本收银台") || !strings.Contains(got, "T1") {
 		t.Fatalf("scope %q, want this till only", got)
 	}

@@ -196,3 +196,88 @@ func TestCommit_HoldRacesRedemption(t *testing.T) {
 		}
 	}
 }
+
+// TestCommit_LiveReadPlannedPerGroup: the group's locking read of
+// voucher_live is planned with its own keys each time. A connection that
+// ran it a dozen times while the table was small and analyzed so
+// (PostgreSQL then caches a generic plan: a scan of the whole table, each
+// row against every key) reads it by its key once the table holds 200,000
+// rows: no scan of the table reads them (pg_stat_user_tables.seq_tup_read,
+// reported when the store's connection ends).
+func TestCommit_LiveReadPlannedPerGroup(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.DB(t)
+	opts := pgstore.Options{KeyFile: filepath.Join(t.TempDir(), "issuing.key"), MaxConns: 1}
+	if _, err := pgstore.Migrate(ctx, url, opts); err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgstore.Open(ctx, url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	next := terminal.VoucherID(1)
+	group := func() {
+		t.Helper()
+		vs := make([]terminal.VoucherID, 10)
+		for i := range vs {
+			vs[i], next = next, next+1
+		}
+		err := s.Commit(ctx, &hub.Keys{Vouchers: vs}, func(tx hub.Tx) error {
+			for _, v := range vs {
+				if err := tx.SetRedeemed(v, terminal.RecordID("T1", uint64(v))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for range 6 {
+		group()
+	}
+	// As autovacuum would while the table is small: one page, a few rows.
+	if _, err := conn.Exec(ctx, "ANALYZE voucher_live"); err != nil {
+		t.Fatal(err)
+	}
+	for range 12 {
+		group()
+	}
+	const rows = 200_000
+	if _, err := conn.Exec(ctx, `INSERT INTO voucher_live (voucher_id, redeemed_terminal, redeemed_seq)
+		SELECT 1000000 + g, 'T9', g FROM generate_series(1, $1::int) AS g`, rows); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		group()
+	}
+	s.Close()
+	// The store's backend reports its table statistics when it ends.
+	var read int64
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var left int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'voucherd' AND datname = current_database()").Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections of the store still open", left)
+		}
+	}
+	if err := conn.QueryRow(ctx, "SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables WHERE relname = 'voucher_live'").Scan(&read); err != nil {
+		t.Fatal(err)
+	}
+	if read >= rows {
+		t.Errorf("scans of voucher_live read %d rows: a group's read scanned the whole table", read)
+	}
+	t.Logf("scans of voucher_live read %d rows", read)
+}

@@ -19,10 +19,7 @@ import (
 func TestIssuing_Indexes(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := boltstore.Open(dir, boltstore.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openIn(t, dir)
 	is, err := st.Issuing()
 	if err != nil {
 		t.Fatal(err)
@@ -121,10 +118,7 @@ func TestIssuing_Indexes(t *testing.T) {
 func TestIssuing_ClaimPagesFilled(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := boltstore.Open(dir, boltstore.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openIn(t, dir)
 	is, err := st.Issuing()
 	if err != nil {
 		t.Fatal(err)

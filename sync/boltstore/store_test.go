@@ -26,10 +26,7 @@ import (
 func MustOpen(tb testing.TB) *boltstore.Store {
 	tb.Helper()
 	dir := tb.TempDir()
-	s, err := boltstore.Open(dir, boltstore.Options{Create: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	s := openIn(tb, dir)
 	tb.Cleanup(func() {
 		c, err := boltstore.Open(dir, boltstore.Options{ReadOnly: true})
 		if err != nil {
@@ -41,6 +38,16 @@ func MustOpen(tb testing.TB) *boltstore.Store {
 			tb.Errorf("check: %v", p)
 		}
 	})
+	return s
+}
+
+// openIn opens (creating it if missing) the store in dir.
+func openIn(tb testing.TB, dir string) *boltstore.Store {
+	tb.Helper()
+	s, err := boltstore.Open(dir, boltstore.Options{Create: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	return s
 }
 
@@ -164,13 +171,7 @@ func barePuts(b *testing.B, n, batch int) time.Duration {
 func TestStore_DayIndexRuns(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	open := func() *boltstore.Store {
-		s, err := boltstore.Open(dir, boltstore.Options{Create: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	open := func() *boltstore.Store { return openIn(t, dir) }
 	day := time.Date(2022, 10, 1, 0, 0, 0, 0, terminal.Zone)
 	next := day.Add(24 * time.Hour)
 	type put struct {
@@ -297,13 +298,7 @@ func TestStore_DayIndexRuns(t *testing.T) {
 func TestStore_VoucherFilter(t *testing.T) {
 	defer boltstore.SetFilterMinBits(64)()
 	dir := t.TempDir()
-	open := func() *boltstore.Store {
-		s, err := boltstore.Open(dir, boltstore.Options{Create: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	open := func() *boltstore.Store { return openIn(t, dir) }
 	s := open()
 	defer func() { s.Close() }()
 	ctx := context.Background()

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -72,9 +69,9 @@ func BenchmarkDrainPostgres(b *testing.B) {
 			bare[m], pgBare[m] = bare[m]+took, pgBare[m]+cpu
 		}
 		var committing atomic.Int64 // ns in group commits: the committer's serial stage
-		in := benchInstance(b, dbURL, keyFile, hub.Hooks{GroupCommit: func(_, _ int, took time.Duration, _ error) {
+		in := newInstance(b, dbURL, keyFile, hub.Options{Create: true, Hooks: hub.Hooks{GroupCommit: func(_, _ int, took time.Duration, _ error) {
 			committing.Add(int64(took))
-		}})
+		}}})
 		if err := in.hub.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "沁水百货", Category: terminal.Retail}); err != nil {
 			b.Fatal(err)
 		}
@@ -107,7 +104,7 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		c := client.New(client.Options{URL: in.url(), Credential: cred, Outbox: led, State: led,
 			BatchSize: batch, Logf: func(string, ...any) {}})
 		pg := pgtest.ServerCPU(b, dbURL)
-		cpu0 := processCPU()
+		cpu0 := pgtest.ProcessCPU()
 		committing.Store(0)
 		b.StartTimer()
 		t0 := time.Now()
@@ -119,7 +116,7 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		}
 		drained += time.Since(t0)
 		b.StopTimer()
-		goDrain += processCPU() - cpu0
+		goDrain += pgtest.ProcessCPU() - cpu0
 		pgDrain += pg()
 		commit += time.Duration(committing.Load())
 		_ = c.Close()
@@ -155,42 +152,6 @@ var bareModes = [...]bareMode{
 	{"bare_copy", "pg-rows/s", "x-bare", "bare-row"},
 	{"bare_batch", "batch-rows/s", "x-bare-batch", "batch-row"},
 	{"bare_values", "values-rows/s", "x-bare-values", "values-row"},
-}
-
-// benchInstance is mustInstance with hooks: a hub on PostgreSQL serving
-// websockets on a loopback port.
-func benchInstance(tb testing.TB, dbURL, keyFile string, hooks hub.Hooks) *instance {
-	tb.Helper()
-	st, err := pgstore.Open(context.Background(), dbURL, pgstore.Options{KeyFile: keyFile})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h, err := hub.New(st, hub.Options{Create: true, Now: func() time.Time { return noon }, Logf: tb.Logf, Hooks: hooks})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv := &http.Server{Handler: h.Handler()}
-	go srv.Serve(ln)
-	tb.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			tb.Errorf("hub close: %v", err)
-		}
-		srv.Close()
-	})
-	return &instance{hub: h, addr: ln.Addr().String()}
-}
-
-// processCPU returns the CPU time this process used so far (user and system).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // bareBatchedInsert writes n rows (a terminal id, a sequence, 300 bytes)

@@ -16,6 +16,7 @@ import (
 	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/sync/client"
 	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/pgstore/pgtest"
 	"github.com/voucherpos/voucherpos/sync/wire"
 	"github.com/voucherpos/voucherpos/terminal"
 )
@@ -63,7 +64,7 @@ func BenchmarkDrain(b *testing.B) {
 		c := client.New(client.Options{URL: s.url(), Credential: cred, Outbox: led, State: led,
 			BatchSize: batch, Logf: func(string, ...any) {}})
 		stopProfile := drainProfile(b, i)
-		cpu0 := processCPU()
+		cpu0 := pgtest.ProcessCPU()
 		b.StartTimer()
 		t0 := time.Now()
 		if err := c.Open(); err != nil {
@@ -74,7 +75,7 @@ func BenchmarkDrain(b *testing.B) {
 		}
 		drained += time.Since(t0)
 		b.StopTimer()
-		cpu += processCPU() - cpu0
+		cpu += pgtest.ProcessCPU() - cpu0
 		stopProfile()
 		_ = c.Close()
 		_ = led.Close()

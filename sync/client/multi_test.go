@@ -65,11 +65,19 @@ func (i *instance) url() string { return "ws://" + i.addr + wire.Path }
 
 func mustInstance(tb testing.TB, dbURL, keyFile string, create bool) *instance {
 	tb.Helper()
+	return newInstance(tb, dbURL, keyFile, hub.Options{Create: create})
+}
+
+// newInstance is a hub with opts (its clock at noon, logging to tb) on
+// PostgreSQL, serving websockets on a loopback port.
+func newInstance(tb testing.TB, dbURL, keyFile string, opts hub.Options) *instance {
+	tb.Helper()
 	st, err := pgstore.Open(context.Background(), dbURL, pgstore.Options{KeyFile: keyFile})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h, err := hub.New(st, hub.Options{Create: create, Now: func() time.Time { return noon }, Logf: tb.Logf})
+	opts.Now, opts.Logf = func() time.Time { return noon }, tb.Logf
+	h, err := hub.New(st, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -9,13 +9,13 @@ import (
 	"slices"
 	gosync "sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/voucherpos/voucherpos/sync/issuing"
+	"github.com/voucherpos/voucherpos/sync/pgstore/pgtest"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -169,12 +169,12 @@ func benchDrop(b *testing.B, engine string, clients int, nosign bool) {
 		}
 		waiting.Wait()
 		b.StartTimer()
-		cpu0 := cpuTime(b)
+		cpu0 := pgtest.ProcessCPU()
 		start := time.Now()
 		close(drop)
 		wg.Wait()
 		total += time.Since(start)
-		cpu += cpuTime(b) - cpu0
+		cpu += pgtest.ProcessCPU() - cpu0
 		b.StopTimer()
 		k.close()
 	}
@@ -193,15 +193,4 @@ func benchDrop(b *testing.B, engine string, clients int, nosign bool) {
 	if !nosign {
 		b.ReportMetric(float64(ahead.Milliseconds())/float64(b.N), "nonces-ahead-ms")
 	}
-}
-
-// cpuTime returns the CPU time (user and system) the process has used: the
-// claims' cost in CPU, which the machine's other load does not inflate as
-// it does the wall-clock rate.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

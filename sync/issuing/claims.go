@@ -232,7 +232,9 @@ func (s *Service) commit(group []*claimJob) {
 		if _, err := f.store(tx, g.issued, stored, true); err != nil {
 			return err
 		}
-		f.stop()
+		if err := f.stop(); err != nil {
+			return err // a signature failed: what was stored is rolled back
+		}
 		for _, j := range group {
 			if o := j.replayOf; o != nil {
 				j.claim, j.code = o.claim, o.code
@@ -381,7 +383,6 @@ type finishing struct {
 	ready     chan struct{} // a worker finished a chunk (1 buffered, never blocks)
 	closed    atomic.Bool
 	wg        gosync.WaitGroup
-	once      gosync.Once // done
 	mu        gosync.Mutex
 	err       error // the first failure
 }
@@ -464,16 +465,17 @@ func (f *finishing) finish(chunk []*claimJob) {
 
 // done says no more claims are given: the workers end when none is left.
 func (f *finishing) done() {
-	f.once.Do(func() {
-		f.closed.Store(true)
+	if !f.closed.Swap(true) {
 		close(f.wake)
-	})
+	}
 }
 
-// stop ends the workers once every voucher given is finished.
-func (f *finishing) stop() {
+// stop ends the workers once every voucher given is finished, and
+// returns the first failure to finish one.
+func (f *finishing) stop() error {
 	f.done()
 	f.wg.Wait()
+	return f.err // the workers are done: no lock needed
 }
 
 // store adds issued[from:] to tx in claim order while they are finished
@@ -493,12 +495,6 @@ func (f *finishing) store(tx Tx, issued []*claimJob, from int, wait bool) (int, 
 				<-f.ready
 			}
 			continue
-		}
-		f.mu.Lock()
-		err := f.err
-		f.mu.Unlock()
-		if err != nil {
-			return from, err
 		}
 		if err := tx.AddClaim(&j.claim); err != nil {
 			return from, err

@@ -150,7 +150,7 @@ func readMem(conns int) mem {
 	debug.FreeOSMemory() // a GC, then the free pages back to the system
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	m := mem{Conns: conns, Goroutines: runtime.NumGoroutine(), Heap: ms.HeapAlloc, Stack: ms.StackInuse, CPU: processCPU()}
+	m := mem{Conns: conns, Goroutines: runtime.NumGoroutine(), Heap: ms.HeapAlloc, Stack: ms.StackInuse, CPU: pgtest.ProcessCPU()}
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
@@ -160,15 +160,6 @@ func readMem(conns int) mem {
 		}
 	}
 	return m
-}
-
-// processCPU returns the CPU time this process used so far (user and system).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // raiseFileLimit raises the soft limit of open files to at least n (the
@@ -518,7 +509,7 @@ func storm(b *testing.B, f *fleet, codes [][]string, hubs []*hubProc, dbURL stri
 	if dbURL != "" {
 		pgSince = pgtest.ServerCPU(b, dbURL)
 	}
-	termCPU := -processCPU()
+	termCPU := -pgtest.ProcessCPU()
 
 	// The storm: every terminal reconnects at once.
 	b.StartTimer()
@@ -556,7 +547,7 @@ func storm(b *testing.B, f *fleet, codes [][]string, hubs []*hubProc, dbURL stri
 	}
 	took := time.Since(t0)
 	b.StopTimer()
-	termCPU += processCPU()
+	termCPU += pgtest.ProcessCPU()
 	pgUsed := pgSince()
 	for _, p := range hubs {
 		hubCPU += p.mem(b).CPU

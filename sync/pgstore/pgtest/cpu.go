@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,4 +68,16 @@ func serverCPU(tb testing.TB, url string) map[int32]time.Duration {
 		out[pid] = time.Duration(u+s) * 10 * time.Millisecond
 	}
 	return out
+}
+
+// ProcessCPU returns the CPU time (user and system) this process has used
+// so far (zero if it cannot be read): the benchmark's side beside
+// ServerCPU's, which the machine's other load does not inflate as it does
+// the wall clock.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

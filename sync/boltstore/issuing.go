@@ -45,6 +45,9 @@ type Issuing struct {
 	wmu gosync.Mutex
 	mu  gosync.RWMutex // guards idx
 	idx claimIndex
+	// logs is the voucher index's log as the issuing side last read it
+	// (voucherlog.go): the hub's store shares its own.
+	logs *logCache
 }
 
 var _ issuing.Store = (*Issuing)(nil)
@@ -98,7 +101,7 @@ func NewIssuing(db *bolt.DB) (*Issuing, error) {
 			return nil, fmt.Errorf("issuing buckets: %w", err)
 		}
 	}
-	s := &Issuing{db: db, idx: newClaimIndex()}
+	s := &Issuing{db: db, idx: newClaimIndex(), logs: &logCache{}}
 	err := db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bClaims)
 		if b == nil {
@@ -462,13 +465,24 @@ func (t issuingTx) Redeemed(id terminal.VoucherID) (bool, error) {
 	if b == nil {
 		return false, nil // no redemption synced yet
 	}
+	l, err := t.s.logs.at(t.tx)
+	if err != nil {
+		return false, err
+	}
+	if _, ok := l.live[id]; ok {
+		return true, nil
+	}
 	return b.Get(u64(uint64(id))) != nil, nil
 }
 
 // Issuing returns the issuing side's store in the same file as the hub's
 // ledger: the same one at every call, as it keeps indexes in memory.
 func (s *Store) Issuing() (*Issuing, error) {
-	s.issuingOnce.Do(func() { s.issuing, s.issuingErr = NewIssuing(s.db) })
+	s.issuingOnce.Do(func() {
+		if s.issuing, s.issuingErr = NewIssuing(s.db); s.issuing != nil {
+			s.issuing.logs = &s.logs
+		}
+	})
 	return s.issuing, s.issuingErr
 }
 

@@ -276,6 +276,7 @@ func (h *Hub) launch(pl Pipeliner, group []*job, prev *flight) *flight {
 		return h.applyGroup(tx, group, f.now, params.WithDefaults(), false, &dropped)
 	}, pp)
 	if err != nil {
+		h.logf("hub: pipelined commit of %d jobs: %v; run again alone", len(group), err)
 		return nil
 	}
 	return f
@@ -293,6 +294,7 @@ func (h *Hub) land(f *flight) bool {
 	case errors.Is(err, ErrOutcomeUnknown):
 		h.settle(f.group, f.now, time.Since(f.start), err)
 	default:
+		h.logf("hub: pipelined commit of %d jobs: %v; run again alone", len(f.group), err)
 		h.commit(f.group)
 	}
 	answer(f.group)

@@ -1,6 +1,9 @@
 package terminal
 
-import "errors"
+import (
+	"errors"
+	"slices"
+)
 
 // base45Alphabet is RFC 9285's alphabet: exactly the QR code alphanumeric set.
 const base45Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
@@ -19,15 +22,21 @@ var base45Value = func() (t [256]int8) {
 // errBase45 is returned for text that is not canonical Base45.
 var errBase45 = errors.New("not canonical base45")
 
-// appendBase45 appends the RFC 9285 Base45 encoding of src to dst.
+// appendBase45 appends the RFC 9285 Base45 encoding of src to dst. It
+// grows dst once and writes by index: every issued voucher's code is
+// encoded at its claim.
 func appendBase45(dst, src []byte) []byte {
-	for i := 0; i+1 < len(src); i += 2 {
-		n := int(src[i])<<8 | int(src[i+1])
-		dst = append(dst, base45Alphabet[n%45], base45Alphabet[n/45%45], base45Alphabet[n/2025])
+	n := len(dst)
+	dst = slices.Grow(dst, len(src)/2*3+len(src)%2*2)[:n+len(src)/2*3+len(src)%2*2]
+	out := dst[n:]
+	for len(src) >= 2 && len(out) >= 3 {
+		v := uint(src[0])<<8 | uint(src[1])
+		out[0], out[1], out[2] = base45Alphabet[v%45], base45Alphabet[v/45%45], base45Alphabet[v/2025]
+		src, out = src[2:], out[3:]
 	}
-	if len(src)%2 == 1 {
-		n := int(src[len(src)-1])
-		dst = append(dst, base45Alphabet[n%45], base45Alphabet[n/45])
+	if len(src) == 1 && len(out) >= 2 {
+		v := uint(src[0])
+		out[0], out[1] = base45Alphabet[v%45], base45Alphabet[v/45]
 	}
 	return dst
 }

@@ -40,6 +40,9 @@ func FuzzBase45(f *testing.F) {
 		if err := decodeBase45(dec, string(enc)); err != nil || !bytes.Equal(dec, data) {
 			t.Fatalf("round trip %x: %x, %v", data, dec, err)
 		}
+		if got := appendBase45([]byte("VC1:"), data); string(got) != "VC1:"+string(enc) {
+			t.Fatalf("appended to a prefix: %q, want %q", got, "VC1:"+string(enc))
+		}
 		n := base45DecodedLen(len(text))
 		if n < 0 {
 			return

@@ -107,7 +107,7 @@ func (p *Pseudonyms) Of(platformID string) HolderID {
 		m := hmac.New(sha256.New, p.key)
 		m.Write([]byte(pseudonymTag))
 		io.WriteString(m, platformID)
-		m.Sum(sum[:0])
+		copy(sum[:], m.Sum(nil)) // not m.Sum(sum[:0]): sum would go to the heap on every path
 	}
 	h := HolderID(binary.BigEndian.Uint64(sum[:]))
 	if h == 0 {

@@ -89,8 +89,8 @@ func EncodeWith(v Voucher, pub ed25519.PublicKey, sign func(msg []byte) []byte) 
 		return "", fmt.Errorf("encode voucher: signature of %d bytes", len(sig))
 	}
 	copy(r.signature(), sig)
-	out := make([]byte, 0, CodeLen)
-	out = append(out, CodePrefix...)
+	var buf [CodeLen]byte // on the stack: the string is the one allocation
+	out := append(buf[:0], CodePrefix...)
 	out = appendBase45(out, r[len(CodePrefix):])
 	return string(out), nil
 }

@@ -21,7 +21,7 @@ var (
 	bHeads     = []byte("heads")     // terminal id → watermark u64 ‖ hash of that record [32]
 	bRecords   = []byte("records")   // terminal id ‖ 0 ‖ seq u64 → stored record (encodeRecord)
 	bDays      = []byte("days")      // "YYYYMMDD" ‖ record key → last seq u64 of the run of that chain and UTC+8 day it starts, or empty for one record (Store.DayRecords)
-	bVouchers  = []byte("vouchers")  // voucher id u64 → record id of its one accepted, live redemption
+	bVouchers  = []byte("vouchers")  // voucher id u64 → record id of its one accepted, live redemption, unless in bVoucherLog (voucherlog.go)
 	bConflicts = []byte("conflicts") // sequence u64 → JSON hub.Conflict
 	bMinted    = []byte("minted")    // voucher id u64 → code minted by this hub
 	bRevoked   = []byte("revoked")   // voucher id u64 → Unix seconds of the revocation

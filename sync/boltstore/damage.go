@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -46,7 +45,7 @@ func (s *Store) guard(fn func() error) (err error) {
 
 // probe reads the first key of every bucket.
 func probe(tx *bolt.Tx) error {
-	for _, name := range allBuckets {
+	for _, name := range append(allBuckets[:len(allBuckets):len(allBuckets)], bVoucherLog) {
 		b := tx.Bucket(name)
 		if b == nil {
 			continue // a read-only open of a file made before the bucket
@@ -202,18 +201,21 @@ func checkChains(ctx context.Context, tx *bolt.Tx) (problems []error) {
 		problems = append(problems, err)
 	}
 	end()
-	err = tx.Bucket(bVouchers).ForEach(func(k, v []byte) error {
-		t, s, ok := terminal.ParseRecordID(string(v))
-		if !ok || len(k) != 8 {
-			problems = append(problems, fmt.Errorf("%w: voucher %x redeemed by %q", ErrDamaged, k, v))
+	l, err := readLog(tx.Bucket(bVoucherLog))
+	if err == nil {
+		err = eachLive(tx, l, func(v terminal.VoucherID, id string) error {
+			t, s, ok := terminal.ParseRecordID(id)
+			if !ok {
+				problems = append(problems, fmt.Errorf("%w: voucher %x redeemed by %q", ErrDamaged, uint64(v), id))
+				return nil
+			}
+			r, found, err := record(tx, t, s)
+			if err != nil || !found || r.Result != terminal.Accepted || r.Voucher != v {
+				problems = append(problems, fmt.Errorf("%w: voucher %x: its redemption %s is not an accepted record of it", ErrDamaged, uint64(v), id))
+			}
 			return nil
-		}
-		r, found, err := record(tx, t, s)
-		if err != nil || !found || r.Result != terminal.Accepted || uint64(r.Voucher) != binary.BigEndian.Uint64(k) {
-			problems = append(problems, fmt.Errorf("%w: voucher %x: its redemption %s is not an accepted record of it", ErrDamaged, k, v))
-		}
-		return nil
-	})
+		})
+	}
 	if err != nil {
 		problems = append(problems, err)
 	}

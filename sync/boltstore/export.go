@@ -48,12 +48,11 @@ func (s *Store) EachHead(ctx context.Context, fn func(terminalID string, h hub.H
 // EachRedemption calls fn with every voucher's live accepted redemption.
 func (s *Store) EachRedemption(ctx context.Context, fn func(v terminal.VoucherID, recordID string) error) error {
 	return s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bVouchers).ForEach(func(k, v []byte) error {
-			if len(k) != 8 {
-				return fmt.Errorf("%w: voucher key %x", ErrDamaged, k)
-			}
-			return fn(terminal.VoucherID(binary.BigEndian.Uint64(k)), string(v))
-		})
+		l, err := s.logs.at(tx)
+		if err != nil {
+			return err
+		}
+		return eachLive(tx, l, fn)
 	})
 }
 

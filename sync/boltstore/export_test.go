@@ -7,3 +7,11 @@ func SetFilterMinBits(bits int) (restore func()) {
 	filterMinBits = bits
 	return func() { filterMinBits = old }
 }
+
+// SetVoucherLogMax makes commits move the voucher index's log into the
+// index once it holds n redemptions, and returns what restores the default.
+func SetVoucherLogMax(n int) (restore func()) {
+	old := voucherLogMax
+	voucherLogMax = n
+	return func() { voucherLogMax = old }
+}

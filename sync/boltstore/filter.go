@@ -11,9 +11,9 @@ import (
 
 // voucherFilter is a Bloom filter over the keys of the voucher index, kept
 // by the store (the only writer of its file): a voucher not in it has no
-// live redemption, so the check of a voucher redeemed for the first time
-// (nearly every one a drain brings) needs no lookup in an index keyed by
-// random ids. It may hold vouchers the index does not (a redemption
+// live redemption in the index (one in the index's log is found in
+// memory), so the check of a voucher redeemed for the first time (nearly
+// every one a drain brings) needs no lookup in an index keyed by random ids. It may hold vouchers the index does not (a redemption
 // cleared by a refund, or put by a transaction that did not commit):
 // those are looked up. Every put into the index adds its voucher first,
 // so it never lacks one the index holds.

@@ -45,6 +45,9 @@ type Issuing struct {
 	wmu gosync.Mutex
 	mu  gosync.RWMutex // guards idx
 	idx claimIndex
+	// logs is the voucher index's log as the issuing side last read it
+	// (voucherlog.go): the hub's store shares its own.
+	logs *logCache
 }
 
 var _ issuing.Store = (*Issuing)(nil)
@@ -74,6 +77,30 @@ func (x *claimIndex) add(h terminal.HolderID, key string, seq uint64) {
 	}
 }
 
+// indexed is an index entry a write transaction added, taken out again
+// if the transaction fails (undo).
+type indexed struct {
+	holder terminal.HolderID
+	key    string
+}
+
+// undo removes the entries a failed write transaction added, newest
+// first, and puts last back.
+func (x *claimIndex) undo(added []indexed, last uint64) {
+	for i := len(added) - 1; i >= 0; i-- {
+		e := added[i]
+		if seqs := x.holders[e.holder]; len(seqs) > 1 {
+			x.holders[e.holder] = seqs[:len(seqs)-1]
+		} else {
+			delete(x.holders, e.holder)
+		}
+		if e.key != "" {
+			delete(x.keys, e.key)
+		}
+	}
+	x.last = last
+}
+
 // NewIssuing returns the issuing store over an open bbolt file, creating
 // its buckets if missing and removing the old index buckets (not on a
 // read-only file), and reads every claim into its indexes.
@@ -98,7 +125,7 @@ func NewIssuing(db *bolt.DB) (*Issuing, error) {
 			return nil, fmt.Errorf("issuing buckets: %w", err)
 		}
 	}
-	s := &Issuing{db: db, idx: newClaimIndex()}
+	s := &Issuing{db: db, idx: newClaimIndex(), logs: &logCache{}}
 	err := db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bClaims)
 		if b == nil {
@@ -124,36 +151,45 @@ func NewIssuing(db *bolt.DB) (*Issuing, error) {
 
 // Update runs fn in one bbolt write transaction: one fsync (two
 // fdatasyncs in bbolt: the pages, then the meta page). The claims it adds
-// join the indexes once it has committed.
+// join the indexes as they are added (read transactions leave out what
+// their snapshot does not have: see below), and leave them again if the
+// transaction fails: no second map of the transaction's own to merge.
 func (s *Issuing) Update(ctx context.Context, fn func(issuing.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	var added claimIndex
+	s.mu.RLock()
+	last := s.idx.last
+	s.mu.RUnlock()
+	w := &writing{}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		added = newClaimIndex()
 		// Claims are appended in seq order (a claim's status changes in
 		// place): pages are filled as the write path's appends are.
 		if b := tx.Bucket(bClaims); b != nil {
 			b.FillPercent = appendFill
 		}
-		return fn(issuingTx{tx: tx, s: s, added: &added})
+		return fn(issuingTx{tx: tx, s: s, w: w})
 	})
 	if err != nil {
-		return err
+		s.rollback(w, last)
+	}
+	return err
+}
+
+// writing is what a write transaction added to the indexes.
+type writing struct{ added []indexed }
+
+// rollback takes w's index entries out again.
+func (s *Issuing) rollback(w *writing, last uint64) {
+	if len(w.added) == 0 {
+		return
 	}
 	s.mu.Lock()
-	for h, seqs := range added.holders {
-		s.idx.holders[h] = append(s.idx.holders[h], seqs...)
-	}
-	for k, seq := range added.keys {
-		s.idx.keys[k] = seq
-	}
-	s.idx.last = max(s.idx.last, added.last)
+	s.idx.undo(w.added, last)
 	s.mu.Unlock()
-	return nil
+	w.added = w.added[:0]
 }
 
 // View runs fn in a bbolt read transaction.
@@ -164,12 +200,12 @@ func (s *Issuing) View(ctx context.Context, fn func(issuing.Tx) error) error {
 	return s.db.View(func(tx *bolt.Tx) error { return fn(issuingTx{tx: tx, s: s}) })
 }
 
-// issuingTx is one transaction; added holds the index entries of the claims
-// a write transaction added (nil in a read transaction).
+// issuingTx is one transaction; w holds the index entries of the claims a
+// write transaction added (nil in a read transaction).
 type issuingTx struct {
-	tx    *bolt.Tx
-	s     *Issuing
-	added *claimIndex
+	tx *bolt.Tx
+	s  *Issuing
+	w  *writing
 }
 
 func (t issuingTx) bucket(name []byte) (*bolt.Bucket, error) {
@@ -269,35 +305,31 @@ func (t issuingTx) AddClaim(c *issuing.Claim) error {
 		return err
 	}
 	key := u64(c.Seq)
-	if t.added == nil {
+	if t.w == nil {
 		return fmt.Errorf("issuing: add claim in a read transaction")
 	}
 	// Claims come in seq order: one above every seq stored cannot exist, and
-	// the look-up (a second descent of the tree) is left out.
-	t.s.mu.RLock()
-	last := t.s.idx.last
-	t.s.mu.RUnlock()
-	if c.Seq <= max(last, t.added.last) && cb.Get(key) != nil {
+	// the look-up (a second descent of the tree) is left out. Only this
+	// transaction writes the index (Update holds wmu).
+	x := &t.s.idx
+	if c.Seq <= x.last && cb.Get(key) != nil {
 		return fmt.Errorf("claim %d exists", c.Seq)
 	}
-	if _, ok := t.keySeq(c.Key); ok && c.Key != "" {
+	if _, ok := x.keys[c.Key]; ok && c.Key != "" {
 		return fmt.Errorf("claim %d: idempotency key used by another claim", c.Seq)
 	}
 	if err := putClaim(cb, key, c); err != nil {
 		return err
 	}
-	t.added.add(c.Voucher.Holder, c.Key, c.Seq)
+	t.w.added = append(t.w.added, indexed{holder: c.Voucher.Holder, key: c.Key})
+	t.s.mu.Lock()
+	x.add(c.Voucher.Holder, c.Key, c.Seq)
+	t.s.mu.Unlock()
 	return nil
 }
 
-// keySeq returns the seq of the claim made with an idempotency key, from
-// this transaction's claims or the committed ones.
+// keySeq returns the seq of the claim made with an idempotency key.
 func (t issuingTx) keySeq(key string) (uint64, bool) {
-	if t.added != nil {
-		if seq, ok := t.added.keys[key]; ok {
-			return seq, true
-		}
-	}
 	t.s.mu.RLock()
 	defer t.s.mu.RUnlock()
 	seq, ok := t.s.idx.keys[key]
@@ -334,7 +366,7 @@ func (t issuingTx) ClaimByKey(key string) (issuing.Claim, bool, error) {
 		return issuing.Claim{}, false, nil
 	}
 	c, ok, err := t.claim(u64(seq))
-	if err == nil && !ok && t.added != nil {
+	if err == nil && !ok && t.w != nil {
 		err = fmt.Errorf("key index names claim %d, which is missing", seq)
 	}
 	return c, ok, err
@@ -344,9 +376,6 @@ func (t issuingTx) HolderClaims(h terminal.HolderID) ([]issuing.Claim, error) {
 	t.s.mu.RLock()
 	seqs := slices.Clone(t.s.idx.holders[h])
 	t.s.mu.RUnlock()
-	if t.added != nil {
-		seqs = append(seqs, t.added.holders[h]...)
-	}
 	var out []issuing.Claim
 	for _, seq := range seqs {
 		cl, ok, err := t.claim(u64(seq))
@@ -354,7 +383,7 @@ func (t issuingTx) HolderClaims(h terminal.HolderID) ([]issuing.Claim, error) {
 			return nil, err
 		}
 		if !ok {
-			if t.added != nil {
+			if t.w != nil {
 				return nil, fmt.Errorf("holder index names claim %d, which is missing", seq)
 			}
 			continue
@@ -462,13 +491,24 @@ func (t issuingTx) Redeemed(id terminal.VoucherID) (bool, error) {
 	if b == nil {
 		return false, nil // no redemption synced yet
 	}
+	l, err := t.s.logs.at(t.tx)
+	if err != nil {
+		return false, err
+	}
+	if _, ok := l.live[id]; ok {
+		return true, nil
+	}
 	return b.Get(u64(uint64(id))) != nil, nil
 }
 
 // Issuing returns the issuing side's store in the same file as the hub's
 // ledger: the same one at every call, as it keeps indexes in memory.
 func (s *Store) Issuing() (*Issuing, error) {
-	s.issuingOnce.Do(func() { s.issuing, s.issuingErr = NewIssuing(s.db) })
+	s.issuingOnce.Do(func() {
+		if s.issuing, s.issuingErr = NewIssuing(s.db); s.issuing != nil {
+			s.issuing.logs = &s.logs
+		}
+	})
 	return s.issuing, s.issuingErr
 }
 

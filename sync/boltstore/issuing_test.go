@@ -2,6 +2,7 @@ package boltstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -75,6 +76,55 @@ func TestIssuing_Indexes(t *testing.T) {
 		}
 	}
 	check("before reopen")
+
+	// A failed transaction's claims leave the indexes again, and while it
+	// runs a read transaction does not see them (its snapshot has none).
+	failed := errors.New("failed on purpose")
+	err = is.Update(ctx, func(tx issuing.Tx) error {
+		for _, c := range []issuing.Claim{{Key: "k-f1", Voucher: terminal.Voucher{Holder: 4}}, {Key: "k-f2", Voucher: terminal.Voucher{Holder: 1}}} {
+			var err error
+			if c.Seq, err = tx.NextClaimSeq(); err != nil {
+				return err
+			}
+			if err := tx.AddClaim(&c); err != nil {
+				return err
+			}
+		}
+		if c, ok, err := tx.ClaimByKey("k-f2"); !ok || err != nil || c.Voucher.Holder != 1 {
+			t.Errorf("the writing transaction does not find its own claim: %v %v %v", c, ok, err)
+		}
+		check("while a transaction adds claims")
+		return failed
+	})
+	if !errors.Is(err, failed) {
+		t.Fatalf("update: %v", err)
+	}
+	check("after a failed transaction")
+	err = is.View(ctx, func(tx issuing.Tx) error {
+		if cs, err := tx.HolderClaims(4); len(cs) != 0 || err != nil {
+			t.Errorf("holder 4 has %v %v, from a failed transaction", cs, err)
+		}
+		if _, ok, err := tx.ClaimByKey("k-f1"); ok || err != nil {
+			t.Errorf("key k-f1 found: %v %v, from a failed transaction", ok, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f1 := add(4, "k-f1") // the key and the seq are free again
+	if f1 != a2+2 {
+		t.Errorf("next claim seq %d, want %d", f1, a2+2)
+	}
+	err = is.View(ctx, func(tx issuing.Tx) error {
+		if cs, err := tx.HolderClaims(4); len(cs) != 1 || err != nil || cs[0].Seq != f1 {
+			t.Errorf("holder 4 has %v %v, want claim %d", cs, err, f1)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := is.Update(ctx, func(tx issuing.Tx) error {
 		return tx.AddClaim(&issuing.Claim{Seq: 99, Key: "k-a1", Voucher: terminal.Voucher{Holder: 3}})
 	}); err == nil {

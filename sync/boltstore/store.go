@@ -53,6 +53,12 @@ type Store struct {
 	// redeemed filters the voucher index's lookups (nil: read-only, look
 	// every voucher up). Only write transactions use it, one at a time.
 	redeemed *voucherFilter
+	// logMu guards log: the voucher index's log as the last commit left it
+	// (nil: read it at the next commit).
+	logMu gosync.Mutex
+	log   *voucherLog
+	// logs is the log as readers outside commits last read it.
+	logs logCache
 
 	issuingOnce gosync.Once // Issuing
 	issuing     *Issuing
@@ -113,7 +119,8 @@ func Open(dir string, opts Options) (*Store, error) {
 						return err
 					}
 				}
-				return nil
+				_, err := tx.CreateBucketIfNotExists(bVoucherLog)
+				return err
 			})
 		})
 	}
@@ -153,17 +160,45 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 // Commit runs fn in one bbolt transaction: one fsync. keys are not needed:
 // bbolt reads pages in memory and has one writer at a time.
 func (s *Store) Commit(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) error) error {
-	return s.update(ctx, func(btx *bolt.Tx) error {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	err := s.update(ctx, func(btx *bolt.Tx) error {
 		if s.redeemed != nil && s.redeemed.full() {
 			s.redeemed = buildFilter(btx.Bucket(bVouchers))
 		}
 		t := newTx(btx)
 		t.filter = s.redeemed
+		if t.logB = btx.Bucket(bVoucherLog); t.logB == nil {
+			return fmt.Errorf("commit: %w: bucket %s missing", ErrDamaged, bVoucherLog)
+		}
+		t.logB.FillPercent = appendFill
+		if s.log == nil || s.log.seq != t.logB.Sequence() {
+			l, err := readLog(t.logB)
+			if err != nil {
+				return err
+			}
+			s.log = l
+		}
+		// The log is changed in place: dropped below if the commit fails.
+		t.log = s.log
+		if len(t.log.live) >= voucherLogMax {
+			if err := t.mergeLog(); err != nil {
+				return err
+			}
+		}
 		if err := fn(t); err != nil {
 			return err
 		}
-		return t.putRuns()
+		if err := t.putRuns(); err != nil {
+			return err
+		}
+		t.log.seq = t.logB.Sequence()
+		return nil
 	})
+	if err != nil {
+		s.log = nil
+	}
+	return err
 }
 
 // Head returns a terminal's durable chain head.

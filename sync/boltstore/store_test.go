@@ -18,6 +18,7 @@ import (
 	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/hub/storetest"
+	"github.com/voucherpos/voucherpos/sync/issuing"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -295,8 +296,24 @@ func TestStore_DayIndexRuns(t *testing.T) {
 // refunds over a few hundred vouchers, some in commits that fail, through
 // filters small enough to be rebuilt larger many times and a reopen, give
 // what a map of the committed redemptions gives.
-func TestStore_VoucherFilter(t *testing.T) {
+// TestStore_VoucherIndex checks the voucher index (its Bloom filter, its
+// log and the log's moves into the index) against a map of the live
+// redemptions: random redemptions and refunds, a fifth of the commits
+// failing, the store reopened mid-way; the log is moved into the index
+// never (its default size) or every few commits.
+func TestStore_VoucherIndex(t *testing.T) {
 	defer boltstore.SetFilterMinBits(64)()
+	for _, logMax := range []int{0, 7, 60} {
+		t.Run(fmt.Sprintf("log%d", logMax), func(t *testing.T) {
+			if logMax > 0 {
+				defer boltstore.SetVoucherLogMax(logMax)()
+			}
+			testVoucherIndex(t)
+		})
+	}
+}
+
+func testVoucherIndex(t *testing.T) {
 	dir := t.TempDir()
 	open := func() *boltstore.Store { return openIn(t, dir) }
 	s := open()
@@ -350,8 +367,57 @@ func TestStore_VoucherFilter(t *testing.T) {
 		case !fail:
 			live = next
 		}
+		checkReaders(t, s, live)
 	}
 	if len(live) < 100 {
 		t.Fatalf("only %d live redemptions: the test exercises too little", len(live))
+	}
+	for pass := 0; pass < 2; pass++ {
+		checkReaders(t, s, live)
+		s.Close()
+		s = open()
+	}
+}
+
+// checkReaders compares what the readers outside commits see with the
+// live redemptions: the export for voucherd migrate, in voucher order, and
+// the issuing side's status of a voucher.
+func checkReaders(t *testing.T, s *boltstore.Store, live map[terminal.VoucherID]string) {
+	t.Helper()
+	ctx := context.Background()
+	got := map[terminal.VoucherID]string{}
+	var prev terminal.VoucherID
+	err := s.EachRedemption(ctx, func(v terminal.VoucherID, id string) error {
+		if len(got) > 0 && v <= prev {
+			return fmt.Errorf("voucher %x after %x", uint64(v), uint64(prev))
+		}
+		got[v], prev = id, v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, live) {
+		t.Fatalf("EachRedemption gives %d live redemptions, want %d", len(got), len(live))
+	}
+	is, err := s.Issuing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = is.View(ctx, func(tx issuing.Tx) error {
+		for i := uint64(0); i < 300; i++ {
+			v := terminal.VoucherID(i * 0x9E3779B97F4A7C15)
+			got, err := tx.Redeemed(v)
+			if err != nil {
+				return err
+			}
+			if _, want := live[v]; got != want {
+				return fmt.Errorf("voucher %x redeemed %v, want %v", uint64(v), got, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("issuing: %v", err)
 	}
 }

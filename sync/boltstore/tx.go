@@ -37,6 +37,10 @@ type tx struct {
 	runs map[string]*dayRun
 	// filter says which vouchers may be in the voucher index (nil: any).
 	filter *voucherFilter
+	// log is the voucher index's log (voucherlog.go), changed in place
+	// by the transaction; logB its bucket.
+	log  *voucherLog
+	logB *bolt.Bucket
 }
 
 // dayRun is a run of consecutive records of one chain and one day in the
@@ -170,6 +174,10 @@ func (t *tx) putRuns() error {
 }
 
 func (t *tx) Redeemed(v terminal.VoucherID) (string, bool, error) {
+	if e, ok := t.logGet(v); ok {
+		t.knownFree = false
+		return e.rec, true, nil
+	}
 	if t.filter != nil && !t.filter.has(v) {
 		t.free, t.knownFree = v, true
 		return "", false, nil
@@ -179,22 +187,24 @@ func (t *tx) Redeemed(v terminal.VoucherID) (string, bool, error) {
 	return string(cur), cur != nil, nil
 }
 
+// SetRedeemed appends the redemption to the voucher index's log.
 func (t *tx) SetRedeemed(v terminal.VoucherID, recordID string) error {
-	k := u64(uint64(v))
 	if !t.knownFree || t.free != v {
-		if cur := get(t.cVouchers, k); cur != nil {
+		if cur, ok, _ := t.Redeemed(v); ok {
 			return fmt.Errorf("voucher %s redeemed by %s: %w", v, cur, hub.ErrExists)
 		}
 	}
 	t.knownFree = false
-	if t.filter != nil {
-		t.filter.add(v)
-	}
-	return t.vouchers.Put(k, []byte(recordID))
+	return t.logPut(v, recordID)
 }
 
+// ClearRedeemed deletes the voucher's live redemption from the log or the
+// index, whichever holds it.
 func (t *tx) ClearRedeemed(v terminal.VoucherID) error {
 	t.knownFree = false
+	if e, ok := t.logGet(v); ok {
+		return t.logDelete(v, e)
+	}
 	return t.vouchers.Delete(u64(uint64(v)))
 }
 

@@ -33,7 +33,7 @@ type ClaimRequest struct {
 
 // hash is what a replay with the same key must ask for again:
 // SHA-256(holder ‖ category ‖ spend ‖ off ‖ face), hashed from the stack.
-func (r *ClaimRequest) hash() []byte {
+func (r *ClaimRequest) hash() [sha256.Size]byte {
 	var buf [terminal.PlatformIDMax + 1 + 3*8]byte
 	b := buf[:0]
 	if len(r.Holder) > terminal.PlatformIDMax { // refused before it is hashed (Claim)
@@ -44,8 +44,7 @@ func (r *ClaimRequest) hash() []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(r.SpendFen))
 	b = binary.BigEndian.AppendUint64(b, uint64(r.OffFen))
 	b = binary.BigEndian.AppendUint64(b, uint64(r.FaceFen))
-	sum := sha256.Sum256(b)
-	return sum[:]
+	return sha256.Sum256(b)
 }
 
 // Issued is a voucher as the claim API answers it.
@@ -70,7 +69,7 @@ var ErrKeyReused = errors.New("idempotency key used before with another request"
 type claimJob struct {
 	req    ClaimRequest
 	holder terminal.HolderID
-	hash   []byte
+	hash   [sha256.Size]byte
 	done   chan struct{}
 
 	claim   Claim           // set when issued (or replayed)
@@ -81,6 +80,9 @@ type claimJob struct {
 	finished atomic.Bool
 	// replayOf is the claim of the same group this one replays (same key).
 	replayOf *claimJob
+	// sameHolder is the holder's claim issued before this one in the same
+	// group, if any.
+	sameHolder *claimJob
 }
 
 // Claim queues a claim and waits for its decision: the voucher issued (the
@@ -199,7 +201,7 @@ func (s *Service) commit(group []*claimJob) {
 		}
 		g := groupState{tx: tx, rounds: rounds, round: terminal.RoundAt(rounds, now), drops: drops, dirty: map[int]bool{},
 			key: key, keyID: keyID, now: now, byKey: make(map[string]*claimJob, len(group)),
-			byHolder: make(map[terminal.HolderID][]*claimJob, len(group))}
+			byHolder: make(map[terminal.HolderID]*claimJob, len(group))}
 		if p, ok := tx.(Prefetcher); ok {
 			if err := s.prefetch(p, group, g.round != nil); err != nil {
 				return err
@@ -212,7 +214,7 @@ func (s *Service) commit(group []*claimJob) {
 		defer f.stop()
 		sent, stored := 0, 0
 		for _, j := range group {
-			j.claim, j.refusal, j.err, j.code, j.replayOf = Claim{}, nil, nil, "", nil
+			j.claim, j.refusal, j.err, j.code, j.replayOf, j.sameHolder = Claim{}, nil, nil, "", nil, nil
 			j.finished.Store(false)
 			if err := s.decide(&g, j); err != nil {
 				return err
@@ -286,7 +288,7 @@ type groupState struct {
 	// signs and stores them after the decisions), found by key and holder.
 	issued   []*claimJob
 	byKey    map[string]*claimJob
-	byHolder map[terminal.HolderID][]*claimJob
+	byHolder map[terminal.HolderID]*claimJob // the latest; earlier ones by sameHolder
 	now      time.Time
 }
 
@@ -294,7 +296,7 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 	tx, now := g.tx, g.now
 	if j.req.Key != "" {
 		if o, ok := g.byKey[j.req.Key]; ok {
-			if !bytes.Equal(o.hash, j.hash) {
+			if o.hash != j.hash {
 				j.err = ErrKeyReused
 			} else {
 				j.replayOf = o
@@ -306,7 +308,7 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 			return err
 		}
 		if ok {
-			if !bytes.Equal(c.BodyHash, j.hash) {
+			if !bytes.Equal(c.BodyHash, j.hash[:]) {
 				j.err = ErrKeyReused
 			} else {
 				j.claim = c
@@ -331,7 +333,7 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 			}
 		}
 	group:
-		for _, o := range g.byHolder[j.holder] { // this group's, all of round r
+		for o := g.byHolder[j.holder]; o != nil; o = o.sameHolder { // this group's, all of round r
 			for _, c := range cs {
 				if c.Seq == o.claim.Seq {
 					continue group // stored already, counted above
@@ -351,7 +353,7 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 	// Made in place in the job (a Claim of its own would escape to the heap
 	// through AddClaim); a failure fails the whole group (commit).
 	c := &j.claim
-	*c = Claim{Key: j.req.Key, BodyHash: j.hash, RoundID: r.ID, Drop: d.ID, KeyID: g.keyID, At: now, Status: terminal.StatusClaimed}
+	*c = Claim{Key: j.req.Key, BodyHash: j.hash[:], RoundID: r.ID, Drop: d.ID, KeyID: g.keyID, At: now, Status: terminal.StatusClaimed}
 	seq, err := tx.NextClaimSeq()
 	if err != nil {
 		return err
@@ -362,7 +364,8 @@ func (s *Service) decide(g *groupState, j *claimJob) error {
 	if j.req.Key != "" {
 		g.byKey[j.req.Key] = j
 	}
-	g.byHolder[j.holder] = append(g.byHolder[j.holder], j)
+	j.sameHolder = g.byHolder[j.holder]
+	g.byHolder[j.holder] = j
 	return nil
 }
 

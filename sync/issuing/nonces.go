@@ -150,12 +150,11 @@ func (k *expandedKey) sign(n *nonce, msg []byte) []byte {
 	if k.a.Equal(edwards25519.NewScalar()) == 1 {
 		panic("issuing: signing with a wiped key")
 	}
-	h := sha512.New()
-	h.Write(n.R[:])
-	h.Write(k.pub)
-	h.Write(msg)
-	var sum [64]byte
-	e, err := edwards25519.NewScalar().SetUniformBytes(h.Sum(sum[:0]))
+	// H(R‖A‖M), hashed from the stack (a code's message is 51 bytes).
+	var buf [32 + ed25519.PublicKeySize + 64]byte
+	in := append(append(append(buf[:0], n.R[:]...), k.pub...), msg...)
+	sum := sha512.Sum512(in)
+	e, err := edwards25519.NewScalar().SetUniformBytes(sum[:])
 	if err != nil {
 		panic("issuing: reducing 64 bytes failed")
 	}

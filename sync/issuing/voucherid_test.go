@@ -64,7 +64,7 @@ func TestClaimRequestHash_Unchanged(t *testing.T) {
 		{Holder: string(bytes.Repeat([]byte{'a'}, terminal.PlatformIDMax)), Category: terminal.Hospitality, SpendFen: -1, OffFen: 1 << 40},
 		{Holder: string(bytes.Repeat([]byte{'b'}, terminal.PlatformIDMax+9)), Category: terminal.Retail},
 	} {
-		if got, want := r.hash(), old(&r); !bytes.Equal(got, want) {
+		if got, want := r.hash(), old(&r); !bytes.Equal(got[:], want) {
 			t.Errorf("%+v: hash %x, was %x", r, got, want)
 		}
 	}

@@ -192,6 +192,9 @@ func (s *Store) Commit(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) erro
 		if err := t.putRuns(); err != nil {
 			return err
 		}
+		if err := t.logFlush(); err != nil {
+			return err
+		}
 		t.log.seq = t.logB.Sequence()
 		return nil
 	})

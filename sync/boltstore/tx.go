@@ -41,6 +41,10 @@ type tx struct {
 	// by the transaction; logB its bucket.
 	log  *voucherLog
 	logB *bolt.Bucket
+	// logKey is the key of the commit's value in the log (0: none yet),
+	// logged the vouchers it holds (logPut).
+	logKey uint64
+	logged []terminal.VoucherID
 }
 
 // dayRun is a run of consecutive records of one chain and one day in the

@@ -15,12 +15,12 @@ import (
 // keyed by voucher id) and a log of the redemptions put since it was last
 // brought up to date (bVoucherLog, keyed by a sequence). A voucher has its
 // live redemption in one of the two, never both. A group commit appends its
-// redemptions to the log, where they fill one or two pages, instead of
-// putting them into an index keyed by random ids, where every group
-// rewrote nearly all of its pages; once the log holds voucherLogMax
-// redemptions, a commit moves them into the index in key order, all at
-// once, and empties the log. A refund's ClearRedeemed deletes the voucher's
-// entry from whichever part holds it.
+// redemptions to the log as one value, instead of putting them into an
+// index keyed by random ids, where every group rewrote nearly all of its
+// pages; once the log holds voucherLogMax redemptions, a commit moves them
+// into the index in key order, all at once, and empties the log. A refund's
+// ClearRedeemed deletes the voucher's redemption from whichever part holds
+// it (in the log, by writing its commit's value again without it).
 //
 // The log's bucket sequence grows at every change of the log (an append, a
 // delete, the move into the index), so a committed log is known by its
@@ -28,9 +28,10 @@ import (
 // (logCache) and read it again only when the sequence has moved. The hub's
 // commits keep the log in memory as the last of them left it (Store.log).
 
-// bVoucherLog: sequence u64 → voucher id u64 ‖ record id of its one
-// accepted, live redemption, not yet in bVouchers. Made at the first
-// writable open of a file made before it: a missing one is empty.
+// bVoucherLog: sequence u64 → the live redemptions a commit put, not yet in
+// bVouchers, each voucher id u64 ‖ length of the record id uvarint ‖ record
+// id. Made at the first writable open of a file made before it: a missing
+// one is empty.
 var bVoucherLog = []byte("voucher_log")
 
 // voucherLogMax is how many redemptions the log holds before a commit
@@ -41,8 +42,31 @@ var voucherLogMax = 1 << 15
 
 // logEntry is a voucher's live redemption in the log.
 type logEntry struct {
-	key uint64 // its key in the log
+	key uint64 // the key of its commit's value in the log
 	rec string // the record id
+}
+
+// appendLogged appends a redemption to a value of the log.
+func appendLogged(b []byte, v terminal.VoucherID, rec string) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(v))
+	b = binary.AppendUvarint(b, uint64(len(rec)))
+	return append(b, rec...)
+}
+
+// eachLogged calls fn with every redemption of a value of the log.
+func eachLogged(key, val []byte, fn func(v terminal.VoucherID, rec string) error) error {
+	for len(val) > 0 {
+		n, w := binary.Uvarint(val[min(8, len(val)):])
+		if len(val) < 8 || w <= 0 || n == 0 || n > uint64(len(val)-8-w) {
+			return fmt.Errorf("%w: voucher log %x: %x", ErrDamaged, key, val)
+		}
+		end := 8 + w + int(n)
+		if err := fn(terminal.VoucherID(binary.BigEndian.Uint64(val)), string(val[8+w:end])); err != nil {
+			return err
+		}
+		val = val[end:]
+	}
+	return nil
 }
 
 // voucherLog is the log's content as of its sequence seq.
@@ -58,16 +82,18 @@ func readLog(b *bolt.Bucket) (*voucherLog, error) {
 		return l, nil
 	}
 	l.seq = b.Sequence()
-	err := b.ForEach(func(k, v []byte) error {
-		if len(k) != 8 || len(v) <= 8 {
-			return fmt.Errorf("%w: voucher log %x → %x", ErrDamaged, k, v)
+	err := b.ForEach(func(k, val []byte) error {
+		if len(k) != 8 || len(val) == 0 {
+			return fmt.Errorf("%w: voucher log %x → %x", ErrDamaged, k, val)
 		}
-		id := terminal.VoucherID(binary.BigEndian.Uint64(v))
-		if e, ok := l.live[id]; ok {
-			return fmt.Errorf("%w: voucher log: voucher %x under %d and %d", ErrDamaged, uint64(id), e.key, binary.BigEndian.Uint64(k))
-		}
-		l.live[id] = logEntry{key: binary.BigEndian.Uint64(k), rec: string(v[8:])}
-		return nil
+		key := binary.BigEndian.Uint64(k)
+		return eachLogged(k, val, func(v terminal.VoucherID, rec string) error {
+			if e, ok := l.live[v]; ok {
+				return fmt.Errorf("%w: voucher log: voucher %x under %d and %d", ErrDamaged, uint64(v), e.key, key)
+			}
+			l.live[v] = logEntry{key: key, rec: rec}
+			return nil
+		})
 	})
 	return l, err
 }
@@ -110,26 +136,62 @@ func (t *tx) logGet(v terminal.VoucherID) (logEntry, bool) {
 	return e, ok
 }
 
-// logPut appends a live redemption to the log.
+// logPut adds a live redemption to the log: to the commit's value,
+// written when the commit's function ends (logFlush).
 func (t *tx) logPut(v terminal.VoucherID, recordID string) error {
-	key, err := t.logB.NextSequence()
-	if err != nil {
-		return err
+	if t.logKey == 0 {
+		key, err := t.logB.NextSequence()
+		if err != nil {
+			return err
+		}
+		t.logKey = key
 	}
-	val := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(recordID)), uint64(v))
-	if err := t.logB.Put(u64(key), append(val, recordID...)); err != nil {
-		return err
-	}
-	t.log.live[v] = logEntry{key: key, rec: recordID}
+	t.logged = append(t.logged, v)
+	t.log.live[v] = logEntry{key: t.logKey, rec: recordID}
 	return nil
 }
 
-// logDelete deletes a voucher's entry e from the log.
+// logFlush writes the commit's value of the log.
+func (t *tx) logFlush() error {
+	if len(t.logged) == 0 {
+		return nil
+	}
+	val := make([]byte, 0, len(t.logged)*(8+1+len(t.log.live[t.logged[0]].rec)))
+	for _, v := range t.logged {
+		val = appendLogged(val, v, t.log.live[v].rec)
+	}
+	t.logged = t.logged[:0]
+	return t.logB.Put(u64(t.logKey), val)
+}
+
+// logDelete deletes a voucher's redemption e from the log: from the
+// commit's value still to be written, or from a stored value written again
+// without it.
 func (t *tx) logDelete(v terminal.VoucherID, e logEntry) error {
-	if err := t.logB.Delete(u64(e.key)); err != nil {
+	delete(t.log.live, v)
+	if e.key == t.logKey {
+		t.logged = slices.DeleteFunc(t.logged, func(x terminal.VoucherID) bool { return x == v })
+		return nil
+	}
+	k := u64(e.key)
+	var val []byte
+	err := eachLogged(k, t.logB.Get(k), func(x terminal.VoucherID, rec string) error {
+		if x != v {
+			val = appendLogged(val, x, rec)
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case len(val) == 0:
+		err = t.logB.Delete(k)
+	default:
+		err = t.logB.Put(k, val)
+	}
+	if err != nil {
 		return err
 	}
-	delete(t.log.live, v)
 	return t.logB.SetSequence(t.logB.Sequence() + 1)
 }
 

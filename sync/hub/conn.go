@@ -390,6 +390,7 @@ func (c *conn) batch(b []byte) error {
 		c.next, c.last = l.Seq+1, l.Hash
 	}
 	c.h.prefetchMinted(meta)
+	prepare(meta, recs, c.chain, c.merchant)
 	c.submit(&job{kind: jobBatch, c: c, term: c.term, chain: c.chain, forked: c.forked != "", merchant: c.merchant, recs: recs, meta: meta})
 	return nil
 }

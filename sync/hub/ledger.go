@@ -41,6 +41,19 @@ type job struct {
 	// forkedNow is set when this batch showed the terminal's ledger forked:
 	// the connection ends after the ack, and the terminal reconnects to hear it.
 	forkedNow bool
+	// keys are the memo keys of a batch's records, made once (memoKeys).
+	keys *batchMemos
+}
+
+// batchMemos are the keys of the memos every record of a batch reads.
+type batchMemos struct{ sync, blocks, lane string }
+
+// memoKeys returns the keys of the memos every record of batch j reads.
+func (j *job) memoKeys() *batchMemos {
+	if j.keys == nil {
+		j.keys = &batchMemos{sync: syncMemo(j.term), blocks: blocksMemo(j.merchant), lane: laneMemo(j.chain)}
+	}
+	return j.keys
 }
 
 // recMeta is what the hub reads from a record's body (readBody).
@@ -70,6 +83,28 @@ type recMeta struct {
 	// minted is the code this server minted for the record's voucher, read
 	// by the connection's reader (prefetchMinted); "" if none was then.
 	minted string
+	// id and holder are the record's id in its job's chain and its
+	// holder's memo key, made by the connection's reader (prepare); "" if not.
+	id, holder string
+}
+
+// prepare makes on the connection's reader what the committer needs of
+// each new record of a batch of chain: its id and its holder's memo key.
+func prepare(meta []recMeta, recs []terminal.Sealed, chain, merchant string) {
+	for i := range meta {
+		if m := &meta[i]; m.checked && m.rec != nil {
+			m.id = terminal.RecordID(chain, recs[i].Seq)
+			m.holder = holderMemo(merchant, m.rec.Voucher.Holder)
+		}
+	}
+}
+
+// holderKey returns the memo key of the record's holder at merchant.
+func (m *recMeta) holderKey(merchant string) string {
+	if m.holder == "" {
+		m.holder = holderMemo(merchant, m.rec.Voucher.Holder)
+	}
+	return m.holder
 }
 
 // errRejected wraps the reason a batch is refused whole.
@@ -323,7 +358,8 @@ func groupKeys(group []*job) *Keys {
 		case jobBatch:
 			k.Terminals = append(k.Terminals, j.chain)
 			k.Merchants = append(k.Merchants, j.merchant)
-			k.Memos = append(k.Memos, syncMemo(j.term), blocksMemo(j.merchant), laneMemo(j.chain))
+			mk := j.memoKeys()
+			k.Memos = append(k.Memos, mk.sync, mk.blocks, mk.lane)
 			if s := j.recs[0].Seq; s > 1 {
 				k.Records = append(k.Records, RecordRef{TerminalID: j.chain, Seq: s - 1})
 			}
@@ -335,7 +371,7 @@ func groupKeys(group []*job) *Keys {
 				case m.rec == nil:
 				case m.Kind == terminal.KindRedemption:
 					k.Vouchers = append(k.Vouchers, m.rec.Voucher.ID)
-					k.Memos = append(k.Memos, holderMemo(j.merchant, m.rec.Voucher.Holder))
+					k.Memos = append(k.Memos, m.holderKey(j.merchant))
 				case m.Kind == terminal.KindRefund:
 					k.Vouchers = append(k.Vouchers, m.rec.Voucher.ID)
 					if _, seq, ok := terminal.ParseRecordID(m.RefundOf); ok {
@@ -532,7 +568,10 @@ func (h *Hub) applyBatch(tx *groupTx, j *job, now time.Time, params terminal.Par
 // conflict with its code and reason for the auditors.
 func (h *Hub) decide(tx *groupTx, j *job, m *recMeta, seq uint64, prevAt, now time.Time, params terminal.Params) (terminal.Outcome, error) {
 	o := terminal.Outcome{Seq: seq, Result: terminal.Accepted}
-	id := terminal.RecordID(j.chain, seq)
+	id := m.id
+	if id == "" {
+		id = terminal.RecordID(j.chain, seq)
+	}
 	rec := m.rec
 	var decline *terminal.Error
 	var held bool
@@ -576,7 +615,7 @@ func (h *Hub) decide(tx *groupTx, j *job, m *recMeta, seq uint64, prevAt, now ti
 	if err := tx.SetRedeemed(rec.Voucher.ID, id); err != nil {
 		return o, err
 	}
-	if err := remember(tx, j.chain, rec, id); err != nil {
+	if err := remember(tx, j, m, id); err != nil {
 		return o, err
 	}
 	if held {

@@ -231,6 +231,11 @@ type txLedgers struct {
 	// voucher's minted code was read before the commit ("" if none was).
 	voucher terminal.VoucherID
 	minted  string
+	// holder's memo key at merchant is holderKey.
+	merchant  string
+	holder    terminal.HolderID
+	holderKey string
+	lane      string // the chain's lane memo key ("": make it)
 }
 
 var (
@@ -268,7 +273,11 @@ func (l *txLedgers) MintedCode(id terminal.VoucherID) (string, bool) {
 }
 
 func (l *txLedgers) NearestByHolder(merchant string, h terminal.HolderID, at time.Time) (terminal.Recent, bool) {
-	rs, err := memo[recents](l.tx, holderMemo(merchant, h))
+	key := l.holderKey
+	if merchant != l.merchant || h != l.holder {
+		key = holderMemo(merchant, h)
+	}
+	rs, err := memo[recents](l.tx, key)
 	if err != nil {
 		l.fail(err)
 		return terminal.Recent{}, false
@@ -283,7 +292,11 @@ func (l *txLedgers) NearestByHolder(merchant string, h terminal.HolderID, at tim
 }
 
 func (l *txLedgers) LastOnLane(_ string, at time.Time) (terminal.Recent, bool) {
-	r, err := memo[laneRecent](l.tx, laneMemo(l.chain))
+	key := l.lane
+	if key == "" {
+		key = laneMemo(l.chain)
+	}
+	r, err := memo[laneRecent](l.tx, key)
 	if err != nil {
 		l.fail(err)
 		return terminal.Recent{}, false
@@ -331,7 +344,10 @@ func absDur(d time.Duration) time.Duration {
 // error ends the commit.
 func (h *Hub) review(tx *groupTx, j *job, meta *recMeta, prevAt, now time.Time, params terminal.Params) (terminal.Verdict, bool, error) {
 	rec := meta.rec
-	led := &txLedgers{tx: tx, chain: j.chain, voucher: rec.Voucher.ID, minted: meta.minted}
+	led := &txLedgers{tx: tx, chain: j.chain, voucher: rec.Voucher.ID, minted: meta.minted,
+		merchant: rec.MerchantID, holder: rec.Voucher.Holder, holderKey: meta.holderKey(rec.MerchantID)}
+	mk := j.memoKeys()
+	led.lane = mk.lane
 	_, keys := h.signing()
 	rules := terminal.Rules{Programme: h.prog, Keys: keys, Revoked: led, Params: params, Minted: led}
 	s := &terminal.Sender{TerminalID: j.term, ReceivedAt: now, PrevAt: prevAt,
@@ -341,14 +357,14 @@ func (h *Hub) review(tx *groupTx, j *job, meta *recMeta, prevAt, now time.Time, 
 		return terminal.Verdict{}, false, err
 	}
 	if ok {
-		periods, err := memo[[]period](tx, blocksMemo(j.merchant))
+		periods, err := memo[[]period](tx, mk.blocks)
 		if err != nil {
 			return terminal.Verdict{}, false, err
 		}
 		m.Blocked = blockedAt(&m, *periods, rec.At)
 		s.Merchant = &m
 	}
-	hsp, err := memo[[]hello](tx, syncMemo(j.term))
+	hsp, err := memo[[]hello](tx, mk.sync)
 	if err != nil {
 		return terminal.Verdict{}, false, err
 	}
@@ -373,17 +389,18 @@ func (h *Hub) review(tx *groupTx, j *job, meta *recMeta, prevAt, now time.Time, 
 	if rec.Kind == terminal.KindRedemption && !s.Held && synced {
 		// The till counts every offline redemption against its allowance.
 		hs[i].OfflineFen += rec.DiscountFen
-		tx.changed(syncMemo(j.term))
+		tx.changed(mk.sync)
 	}
 	return v, held, nil
 }
 
 // remember keeps what later reviews need of an accepted redemption: the
 // holder's split-bill memory at its merchant and the chain's latest.
-func remember(tx *groupTx, chain string, rec *terminal.Redemption, id string) error {
+func remember(tx *groupTx, j *job, m *recMeta, id string) error {
+	rec := m.rec
 	r := terminal.RecentOf(rec)
 	r.RedemptionID = id
-	key := holderMemo(rec.MerchantID, rec.Voucher.Holder)
+	key := m.holderKey(rec.MerchantID)
 	rs, err := memo[recents](tx, key)
 	if err != nil {
 		return err
@@ -397,13 +414,14 @@ func remember(tx *groupTx, chain string, rec *terminal.Redemption, id string) er
 	}
 	*rs = slices.DeleteFunc(*rs, func(x terminal.Recent) bool { return newest.Sub(x.At) > holderKeep })
 	tx.changed(key)
-	last, err := memo[laneRecent](tx, laneMemo(chain))
+	lane := j.memoKeys().lane
+	last, err := memo[laneRecent](tx, lane)
 	if err != nil {
 		return err
 	}
 	if last.RedemptionID == "" || !r.At.Before(last.At) {
 		*last = laneRecent(r)
-		tx.changed(laneMemo(chain))
+		tx.changed(lane)
 	}
 	return nil
 }

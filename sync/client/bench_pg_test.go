@@ -47,6 +47,9 @@ import (
 //	pg-cpu-us/bare-row    the same for a row of the bare COPY
 //	pg-cpu-us/batch-row   ... of the bare pgx.Batch
 //	pg-cpu-us/values-row  ... of the bare INSERT ... VALUES
+//
+// $DRAIN_CPUPROFILE names a file for a CPU profile of the drain alone, as
+// in BenchmarkDrain.
 func BenchmarkDrainPostgres(b *testing.B) {
 	const (
 		backlog = 100_000
@@ -106,6 +109,7 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		pg := pgtest.ServerCPU(b, dbURL)
 		cpu0 := pgtest.ProcessCPU()
 		committing.Store(0)
+		stopProfile := drainProfile(b, i)
 		b.StartTimer()
 		t0 := time.Now()
 		if err := c.Open(); err != nil {
@@ -116,6 +120,7 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		}
 		drained += time.Since(t0)
 		b.StopTimer()
+		stopProfile()
 		goDrain += pgtest.ProcessCPU() - cpu0
 		pgDrain += pg()
 		commit += time.Duration(committing.Load())

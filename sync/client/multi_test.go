@@ -69,15 +69,20 @@ func mustInstance(tb testing.TB, dbURL, keyFile string, create bool) *instance {
 }
 
 // newInstance is a hub with opts (its clock at noon, logging to tb) on
-// PostgreSQL, serving websockets on a loopback port.
-func newInstance(tb testing.TB, dbURL, keyFile string, opts hub.Options) *instance {
+// PostgreSQL, serving websockets on a loopback port; wrap, if given, wraps
+// the store the hub runs on.
+func newInstance(tb testing.TB, dbURL, keyFile string, opts hub.Options, wrap ...func(*pgstore.Store) hub.Store) *instance {
 	tb.Helper()
 	st, err := pgstore.Open(context.Background(), dbURL, pgstore.Options{KeyFile: keyFile})
 	if err != nil {
 		tb.Fatal(err)
 	}
+	var hs hub.Store = st
+	for _, w := range wrap {
+		hs = w(st)
+	}
 	opts.Now, opts.Logf = func() time.Time { return noon }, tb.Logf
-	h, err := hub.New(st, opts)
+	h, err := hub.New(hs, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -216,17 +216,32 @@ func (h *Hub) prefetchMinted(meta []recMeta) {
 
 // committer runs group commits: it takes every job queued (up to GroupMax
 // records) and applies them in one store transaction (one fsync), then
-// answers each job's connection.
+// answers each job's connection. On a store that can (Pipeliner) it
+// decides a group while the one before it commits, and answers each group,
+// in order, once its commit's result is known.
 func (h *Hub) committer() {
 	defer h.wg.Done()
+	pl, _ := h.store.(Pipeliner)
+	var fl *flight // a group decided, its commit under way
 	for {
 		var group []*job
+		var landed <-chan struct{}
+		if fl != nil {
+			landed = fl.p.Done()
+		}
 		select {
 		case j := <-h.claims:
 			group = append(group, j)
 		case j := <-h.jobs:
 			group = append(group, j)
+		case <-landed:
+			h.land(fl)
+			fl = nil
+			continue
 		case <-h.ctx.Done():
+			if fl != nil {
+				h.land(fl)
+			}
 			return
 		}
 		n := len(group[0].recs)
@@ -251,14 +266,84 @@ func (h *Hub) committer() {
 				break drain
 			}
 		}
-		h.commit(group)
-		for _, j := range group {
-			if j.kind == jobHello {
-				close(j.hello.done)
-				continue
-			}
-			j.c.done(j)
+		var next *flight
+		if pl != nil && h.now().Sub(h.swept) < sweepEvery {
+			next = h.launch(pl, group, fl) // a sweep's group runs alone, with Commit
 		}
+		if fl != nil && !h.land(fl) && next != nil {
+			// next was decided over what fl left, and fl did not commit
+			// through the pipeline: next rolls back and runs again.
+			_ = next.p.Wait()
+			next = nil
+		}
+		fl = next
+		if fl == nil {
+			h.commit(group)
+			answer(group)
+		}
+	}
+}
+
+// flight is a group whose decisions are made while its commit is under way
+// (Pipeliner).
+type flight struct {
+	group []*job
+	p     Pending
+	now   time.Time
+	start time.Time
+}
+
+// launch decides a group over what prev (nil: none) leaves once committed,
+// and starts its commit; nil if that failed (nothing is written: the
+// group runs again with Commit).
+func (h *Hub) launch(pl Pipeliner, group []*job, prev *flight) *flight {
+	f := &flight{group: group, now: h.now(), start: time.Now()}
+	params, err := h.params(h.ctx)
+	if err != nil {
+		return nil
+	}
+	var pp Pending
+	if prev != nil {
+		pp = prev.p
+	}
+	var dropped int
+	f.p, err = pl.CommitAfter(h.ctx, groupKeys(group), func(tx Tx) error {
+		return h.applyGroup(tx, group, f.now, params.WithDefaults(), false, &dropped)
+	}, pp)
+	if err != nil {
+		h.logf("hub: pipelined commit of %d jobs: %v; run again alone", len(group), err)
+		return nil
+	}
+	return f
+}
+
+// land waits for a flight's commit and answers its group: with the
+// decisions made if it committed; with an error if its result is unknown;
+// else after running the group again with Commit. It reports whether the
+// flight committed as decided.
+func (h *Hub) land(f *flight) bool {
+	err := f.p.Wait()
+	switch {
+	case err == nil:
+		h.settle(f.group, f.now, time.Since(f.start), nil)
+	case errors.Is(err, ErrOutcomeUnknown):
+		h.settle(f.group, f.now, time.Since(f.start), err)
+	default:
+		h.logf("hub: pipelined commit of %d jobs: %v; run again alone", len(f.group), err)
+		h.commit(f.group)
+	}
+	answer(f.group)
+	return err == nil
+}
+
+// answer sends each job of a group its answer.
+func answer(group []*job) {
+	for _, j := range group {
+		if j.kind == jobHello {
+			close(j.hello.done)
+			continue
+		}
+		j.c.done(j)
 	}
 }
 
@@ -321,14 +406,21 @@ func (h *Hub) commit(group []*job) {
 	if sweep {
 		h.swept = now
 	}
-	h.observe(group, time.Since(start), err, now)
+	h.settle(group, now, time.Since(start), err)
+	if err == nil && dropped > 0 {
+		h.logf("hub: dropped %d expired holds", dropped)
+	}
+}
+
+// settle reports a group commit's result (err: none of it committed, or
+// ErrOutcomeUnknown) and, after a failure, gives each job the error.
+func (h *Hub) settle(group []*job, now time.Time, took time.Duration, err error) {
+	h.observe(group, took, err, now)
 	if err != nil {
 		h.logf("hub: commit of %d jobs failed: %v", len(group), err)
 		for _, j := range group {
 			j.msg, j.err = nil, fmt.Errorf("commit: %w", err)
 		}
-	} else if dropped > 0 {
-		h.logf("hub: dropped %d expired holds", dropped)
 	}
 }
 

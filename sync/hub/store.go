@@ -101,6 +101,28 @@ type MintedReader interface {
 	MintedCodes(ctx context.Context, ids []terminal.VoucherID) ([]string, error)
 }
 
+// Pipeliner is implemented by stores whose group commits can overlap
+// (PostgreSQL): the hub decides a group while the one before it still
+// writes and commits.
+type Pipeliner interface {
+	// CommitAfter is Commit for a group decided while prev (a Pending of
+	// this store, or nil) may still be committing: what prev read and wrote
+	// is taken as committed. fn runs once, before CommitAfter returns; the
+	// transaction commits on its own once prev has, if what it took from
+	// prev is still so. An error from CommitAfter or from the Pending's
+	// Wait means nothing of it is durable, except ErrOutcomeUnknown (from
+	// Wait); after any other the hub runs the group again with Commit.
+	CommitAfter(ctx context.Context, keys *Keys, fn func(Tx) error, prev Pending) (Pending, error)
+}
+
+// Pending is a group commit under way (Pipeliner).
+type Pending interface {
+	// Done is closed once the commit's result is known.
+	Done() <-chan struct{}
+	// Wait returns the commit's result once known: nil if committed.
+	Wait() error
+}
+
 // Tx is one group-commit transaction. Reads see the transaction's own writes.
 type Tx interface {
 	// Head and SetHead read and move a terminal's chain head.

@@ -78,8 +78,7 @@ func (s *Store) commitOnce(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) 
 			_ = pt.Rollback(context.Background())
 		}
 	}()
-	t := &tx{ctx: ctx, tx: pt, heads: map[string]*headEntry{}, recs: map[hub.RecordRef]*hub.StoredRecord{},
-		vouchers: map[terminal.VoucherID]*voucherRow{}, merchants: map[string]*terminal.Merchant{}, memos: map[string]*memo{}}
+	t := newTx(ctx, pt, nil)
 	if err := t.prefetch(keys); err != nil {
 		return err
 	}
@@ -89,14 +88,19 @@ func (s *Store) commitOnce(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) 
 	if err := t.flush(); err != nil {
 		return err
 	}
-	if err := pt.Commit(ctx); err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) || pgconn.SafeToRetry(err) {
-			return err // refused, or never sent: nothing committed
-		}
-		return fmt.Errorf("%w: %v", hub.ErrOutcomeUnknown, err)
+	return commit(ctx, pt)
+}
+
+// newTx returns a group commit's transaction over pt; prev is the group
+// before it, still committing, or nil (pipeline.go).
+func newTx(ctx context.Context, pt pgx.Tx, prev *tx) *tx {
+	t := &tx{ctx: ctx, tx: pt, heads: map[string]*headEntry{}, recs: map[hub.RecordRef]*hub.StoredRecord{},
+		vouchers: map[terminal.VoucherID]*voucherRow{}, merchants: map[string]*terminal.Merchant{}, memos: map[string]*memo{}}
+	if prev != nil {
+		t.prev, t.taken = prev, &taken{heads: map[string]hub.Head{}, memos: map[string]memoBase{},
+			vouchers: map[terminal.VoucherID]voucherRow{}, merchants: map[string]*terminal.Merchant{}}
 	}
-	return nil
+	return t
 }
 
 type headEntry struct {
@@ -133,6 +137,13 @@ type tx struct {
 	merchants map[string]*terminal.Merchant // nil: known absent
 	conflicts []*hub.Conflict
 	memos     map[string]*memo
+
+	// prev is the group before this one while it commits: what it read and
+	// wrote is taken from it as committed (taken) instead of being read
+	// here, and checked once it has committed (pipeline.go). nil once this
+	// group's decisions are made.
+	prev  *tx
+	taken *taken
 }
 
 // memo is a memos row as the transaction sees it.
@@ -164,6 +175,10 @@ func (t *tx) send(b *pgx.Batch) error {
 
 // queueMemos queues the locking read of memos.
 func (t *tx) queueMemos(b *pgx.Batch, keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	keys = slices.DeleteFunc(slices.Clone(keys), t.takeMemo)
 	if len(keys) == 0 {
 		return
 	}
@@ -251,6 +266,7 @@ func uniq[T ~string | ~uint64](xs []T) []T {
 
 // queueHeads queues the locking read of chain heads.
 func (t *tx) queueHeads(b *pgx.Batch, terms []string) {
+	terms = slices.DeleteFunc(slices.Clone(terms), t.takeHead)
 	if len(terms) == 0 {
 		return
 	}
@@ -275,6 +291,7 @@ func (t *tx) queueHeads(b *pgx.Batch, terms []string) {
 
 // queueRecords queues the read of records.
 func (t *tx) queueRecords(b *pgx.Batch, refs []hub.RecordRef) {
+	refs = slices.DeleteFunc(slices.Clone(refs), t.takeRecord)
 	if len(refs) == 0 {
 		return
 	}
@@ -299,6 +316,7 @@ func (t *tx) queueRecords(b *pgx.Batch, refs []hub.RecordRef) {
 // queueVouchers queues the reads of vouchers: their minted codes and
 // revocations, without a lock, and the locking read of their live rows.
 func (t *tx) queueVouchers(b *pgx.Batch, vs []terminal.VoucherID) {
+	vs = slices.DeleteFunc(slices.Clone(vs), t.takeVoucher)
 	if len(vs) == 0 {
 		return
 	}
@@ -361,6 +379,7 @@ const liveCols = "voucher_id, redeemed_terminal, redeemed_seq, hold_terminal, ho
 
 // queueMerchants queues the read of merchants.
 func (t *tx) queueMerchants(b *pgx.Batch, ids []string) {
+	ids = slices.DeleteFunc(slices.Clone(ids), t.takeMerchant)
 	if len(ids) == 0 {
 		return
 	}

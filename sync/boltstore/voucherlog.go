@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -174,8 +175,12 @@ func (t *tx) logDelete(v terminal.VoucherID, e logEntry) error {
 		return nil
 	}
 	k := u64(e.key)
+	stored := t.logB.Get(k)
+	if stored == nil {
+		return fmt.Errorf("%w: voucher log: no value %d for voucher %x", ErrDamaged, e.key, uint64(v))
+	}
 	var val []byte
-	err := eachLogged(k, t.logB.Get(k), func(x terminal.VoucherID, rec string) error {
+	err := eachLogged(k, stored, func(x terminal.VoucherID, rec string) error {
 		if x != v {
 			val = appendLogged(val, x, rec)
 		}
@@ -198,11 +203,28 @@ func (t *tx) logDelete(v terminal.VoucherID, e logEntry) error {
 // mergeLog moves the log's redemptions into the index, in key order, and
 // empties the log.
 func (t *tx) mergeLog() error {
-	for _, v := range t.log.sorted() {
+	// The keys and values are cut from one buffer (bbolt keeps them until
+	// the commit), and read from the map once, in its own order.
+	type kv struct {
+		v   terminal.VoucherID
+		rec string
+	}
+	all := make([]kv, 0, len(t.log.live))
+	size := 0
+	for v, e := range t.log.live {
+		all = append(all, kv{v, e.rec})
+		size += 8 + len(e.rec)
+	}
+	slices.SortFunc(all, func(a, b kv) int { return cmp.Compare(a.v, b.v) })
+	buf := make([]byte, 0, size)
+	for _, e := range all {
 		if t.filter != nil {
-			t.filter.add(v)
+			t.filter.add(e.v)
 		}
-		if err := t.vouchers.Put(u64(uint64(v)), []byte(t.log.live[v].rec)); err != nil {
+		at := len(buf)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(e.v))
+		buf = append(buf, e.rec...)
+		if err := t.vouchers.Put(buf[at:at+8:at+8], buf[at+8:len(buf):len(buf)]); err != nil {
 			return err
 		}
 	}

@@ -32,6 +32,8 @@ type mitm struct {
 	srv    *http.Server
 
 	mu gosync.Mutex
+	// sessions counts the connections relayed so far (mitmSession.id).
+	sessions int
 	// toTerminal rewrites a message of the server: it returns what the
 	// terminal gets instead (nothing: dropped).
 	toTerminal func(s *mitmSession, kind int, b []byte) []frame
@@ -47,6 +49,7 @@ type frame struct {
 
 // mitmSession is one relayed connection.
 type mitmSession struct {
+	id     int // 1 for the first connection relayed, and so on
 	term   *websocket.Conn
 	wmu    gosync.Mutex // one writer to the terminal at a time
 	sealed int          // sealed frames the terminal got so far: the next one's number
@@ -86,6 +89,13 @@ func (m *mitm) set(toServer func(*mitmSession, int, []byte) bool, toTerminal fun
 	m.mu.Unlock()
 }
 
+// count returns how many connections were relayed so far.
+func (m *mitm) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sessions
+}
+
 func (m *mitm) rules() (func(*mitmSession, int, []byte) bool, func(*mitmSession, int, []byte) []frame) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -104,7 +114,10 @@ func (m *mitm) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer srv.Close()
-	s := &mitmSession{term: term}
+	m.mu.Lock()
+	m.sessions++
+	s := &mitmSession{id: m.sessions, term: term}
+	m.mu.Unlock()
 	done := make(chan struct{}, 2)
 	go func() { // terminal → server
 		defer func() { done <- struct{}{} }()

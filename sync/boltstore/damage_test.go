@@ -20,8 +20,19 @@ import (
 
 // filled makes a ledger with merchants, terminals, minted codes and a few
 // hundred records, closes it and returns its bytes.
-func filled(t *testing.T) []byte {
+func filled(t *testing.T) []byte { return filledPages(t, 0) }
+
+// filledPages is filled with a file made with pages of pageSize bytes
+// first, as an earlier version made them; 0 leaves the page size to Open.
+func filledPages(t *testing.T, pageSize int) []byte {
 	dir := t.TempDir()
+	if pageSize != 0 {
+		db, err := bolt.Open(boltstore.Path(dir), 0o600, &bolt.Options{PageSize: pageSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	}
 	s, err := boltstore.Open(dir, boltstore.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
@@ -75,9 +86,19 @@ func filled(t *testing.T) []byte {
 // in a page, a page zeroed, the file cut short) and opens, checks and reads
 // each: an error is fine, a panic is not; the worst damage (meta pages
 // zeroed, pages zeroed) must be reported as ErrDamaged, by Open or Check.
+// Ledgers with the pages of a new file (16 KiB) and with the 4 KiB pages of
+// files made by earlier versions.
 func TestOpen_Damaged(t *testing.T) {
-	good := filled(t)
-	const page = 4096
+	t.Run("new", func(t *testing.T) { testOpenDamaged(t, 0) })
+	t.Run("pages=4096", func(t *testing.T) { testOpenDamaged(t, 4096) })
+}
+
+func testOpenDamaged(t *testing.T, pageSize int) {
+	good := filledPages(t, pageSize)
+	page := int(binary.LittleEndian.Uint32(good[16+8:])) // the meta page's page size
+	if pageSize != 0 && page != pageSize {
+		t.Fatalf("page size %d, want %d", page, pageSize)
+	}
 	// Damage only pages in use: bbolt grows the file ahead of them.
 	pages := hwm(good, page)
 	rng := rand.New(rand.NewPCG(1, 2))

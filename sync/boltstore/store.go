@@ -34,6 +34,9 @@ const DefaultLockTimeout = 500 * time.Millisecond
 // addresses are 64-bit, bbolt's own growth on 32-bit machines.
 const initialMmapSize = (1 << 30) * (strconv.IntSize / 64)
 
+// pageSize is the page size of a new file.
+const pageSize = 16 << 10
+
 // Options configure Open. The zero value opens an existing ledger.
 type Options struct {
 	// Create makes the directory and file when missing; without it a
@@ -103,7 +106,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		// file growing inside it is never remapped, so a commit does not
 		// copy every node it holds out of the old map (bbolt dereference)
 		// nor wait for open reads to end (etcd maps 10 GiB the same way).
-		InitialMmapSize: initialMmapSize})
+		InitialMmapSize: initialMmapSize,
+		// A new file gets pages of 16 KiB instead of 4 KiB: a group
+		// commit writes fewer, larger pages (one write call and one
+		// spill a page). An existing file keeps the page size in its
+		// meta page; bbolt ignores this option for it.
+		PageSize: pageSize})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, hub.ErrLocked)
 	}

@@ -435,3 +435,94 @@ func checkReaders(t *testing.T, s *boltstore.Store, live map[terminal.VoucherID]
 		t.Fatalf("issuing: %v", err)
 	}
 }
+
+// A new file has pages of 16 KiB; a file made with 4 KiB pages (by an
+// earlier version) keeps them, and the store reads and writes it as before.
+func TestStore_PageSize(t *testing.T) {
+	ctx := context.Background()
+	day := time.Date(2022, 10, 1, 9, 0, 0, 0, terminal.Zone)
+	pageSize := func(dir string) int {
+		t.Helper()
+		db, err := bolt.Open(boltstore.Path(dir), 0o600, &bolt.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		return db.Info().PageSize
+	}
+	// use commits 3,000 redemptions of 300-byte records (many pages of either
+	// size, the voucher log moved into the index), reopens the store and
+	// reads them all back; the file must pass Check.
+	use := func(dir string) {
+		t.Helper()
+		s := openIn(t, dir)
+		body := bytes.Repeat([]byte{'v'}, 300)
+		vid := func(seq uint64) terminal.VoucherID { return terminal.VoucherID(seq * 0x9E3779B97F4A7C15) }
+		var prev [32]byte
+		for c := uint64(0); c < 30; c++ {
+			err := s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error {
+				for seq := c*100 + 1; seq <= c*100+100; seq++ {
+					prev = terminal.ChainHash(prev, seq, body)
+					r := &hub.StoredRecord{TerminalID: "T1", Seq: seq, MerchantID: "M1", At: day, Kind: terminal.KindRedemption,
+						Voucher: vid(seq), Body: body, Result: terminal.Accepted, Hash: prev}
+					if err := tx.PutRecord(r); err != nil {
+						return err
+					}
+					if err := tx.SetRedeemed(r.Voucher, r.ID()); err != nil {
+						return err
+					}
+				}
+				return tx.SetHead("T1", hub.Head{Seq: c*100 + 100, Hash: prev})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+		s = openIn(t, dir)
+		defer s.Close()
+		n := 0
+		err := s.DayRecords(ctx, day, "", func(r *hub.StoredRecord) error {
+			n++
+			if !bytes.Equal(r.Body, body) {
+				return fmt.Errorf("record %s: body %q", r.ID(), r.Body)
+			}
+			return nil
+		})
+		if err != nil || n != 3000 {
+			t.Fatalf("day records: %d, %v; want 3000", n, err)
+		}
+		err = s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error {
+			for seq := uint64(1); seq <= 3000; seq++ {
+				id, ok, err := tx.Redeemed(vid(seq))
+				if want := terminal.RecordID("T1", seq); err != nil || !ok || id != want {
+					return fmt.Errorf("voucher %d redeemed by %q %v %v, want %q", seq, id, ok, err, want)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range s.Check(ctx) {
+			t.Errorf("check: %v", p)
+		}
+	}
+
+	dir := t.TempDir()
+	use(dir)
+	if got := pageSize(dir); got != 16<<10 {
+		t.Errorf("new file: page size %d, want 16384", got)
+	}
+
+	old := t.TempDir()
+	db, err := bolt.Open(boltstore.Path(old), 0o600, &bolt.Options{PageSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	use(old)
+	if got := pageSize(old); got != 4096 {
+		t.Errorf("file made with 4 KiB pages: page size %d after use, want 4096", got)
+	}
+}

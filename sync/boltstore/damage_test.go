@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -155,4 +157,64 @@ func openCheckRead(dir string) error {
 	}
 	day := time.Date(2022, 10, 1, 0, 0, 0, 0, terminal.Zone)
 	return s.DayRecords(ctx, day, "", func(*hub.StoredRecord) error { return nil })
+}
+
+// TestStore_VoucherLogDamaged damages the voucher index's log three ways
+// (a value cut short, a key of another length, a voucher both in the log
+// and in the index): Check, a commit and the export report ErrDamaged, and
+// nothing panics.
+func TestStore_VoucherLogDamaged(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		damage func(log, index *bolt.Bucket) error
+	}{
+		{"value cut", func(log, _ *bolt.Bucket) error {
+			k, v := log.Cursor().First()
+			return log.Put(append([]byte(nil), k...), append([]byte(nil), v[:len(v)-3]...))
+		}},
+		{"key length", func(log, _ *bolt.Bucket) error {
+			_, v := log.Cursor().First()
+			return log.Put([]byte("short"), append([]byte(nil), v...))
+		}},
+		{"in both", func(log, index *bolt.Bucket) error {
+			_, v := log.Cursor().First()
+			return index.Put(append([]byte(nil), v[:8]...), []byte("T1-0000000001"))
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, boltstore.File), filled(t), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			db, err := bolt.Open(boltstore.Path(dir), 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.Update(func(tx *bolt.Tx) error {
+				return c.damage(tx.Bucket([]byte("voucher_log")), tx.Bucket([]byte("vouchers")))
+			})
+			if cerr := db.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := openIn(t, dir)
+			defer s.Close()
+			ctx := context.Background()
+			if p := s.Check(ctx); len(p) == 0 || !errors.Is(p[0], boltstore.ErrDamaged) {
+				t.Errorf("Check: %v, want ErrDamaged", p)
+			}
+			if err := s.EachRedemption(ctx, func(terminal.VoucherID, string) error { return nil }); !errors.Is(err, boltstore.ErrDamaged) {
+				t.Errorf("EachRedemption: %v, want ErrDamaged", err)
+			}
+			if c.name == "in both" {
+				return // a commit does not read the index whole
+			}
+			err = s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error { _, _, err := tx.Redeemed(1); return err })
+			if !errors.Is(err, boltstore.ErrDamaged) {
+				t.Errorf("Commit: %v, want ErrDamaged", err)
+			}
+		})
+	}
 }

@@ -15,3 +15,14 @@ func SetVoucherLogMax(n int) (restore func()) {
 	voucherLogMax = n
 	return func() { voucherLogMax = old }
 }
+
+// VoucherLogLen returns how many redemptions the voucher index's log holds
+// as the last commit left it (-1: not read since the store was opened).
+func VoucherLogLen(s *Store) int {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	if s.log == nil {
+		return -1
+	}
+	return len(s.log.live)
+}

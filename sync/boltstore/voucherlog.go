@@ -16,12 +16,16 @@ import (
 // keyed by voucher id) and a log of the redemptions put since it was last
 // brought up to date (bVoucherLog, keyed by a sequence). A voucher has its
 // live redemption in one of the two, never both. A group commit appends its
-// redemptions to the log as one value, instead of putting them into an
-// index keyed by random ids, where every group rewrote nearly all of its
-// pages; once the log holds voucherLogMax redemptions, a commit moves them
-// into the index in key order, all at once, and empties the log. A refund's
-// ClearRedeemed deletes the voucher's redemption from whichever part holds
-// it (in the log, by writing its commit's value again without it).
+// redemptions to the log, one value for each of the logRanges ranges of
+// voucher ids, instead of putting them into an index keyed by random ids,
+// where every group rewrote nearly all of its pages. While the log holds
+// voucherLogMax redemptions or more, each commit moves one range's into the
+// index in key order (the next range at the next commit): they fall in that
+// range's pages of the index only, so a move dirties a logRanges-th of the
+// pages a move of the whole log would, for the same number of pages a
+// redemption. A refund's ClearRedeemed deletes the voucher's redemption
+// from whichever part holds it (in the log, by writing its commit's value
+// again without it).
 //
 // The log's bucket sequence grows at every change of the log (an append, a
 // delete, the move into the index), so a committed log is known by its
@@ -29,10 +33,10 @@ import (
 // (logCache) and read it again only when the sequence has moved. The hub's
 // commits keep the log in memory as the last of them left it (Store.log).
 
-// bVoucherLog: sequence u64 → the live redemptions a commit put, not yet in
-// bVouchers, each voucher id u64 ‖ length of the record id uvarint ‖ record
-// id. Made at the first writable open of a file made before it: a missing
-// one is empty.
+// bVoucherLog: range u8 ‖ sequence u64 → the live redemptions of vouchers
+// of that range (logRange) a commit put, not yet in bVouchers, each voucher
+// id u64 ‖ length of the record id uvarint ‖ record id. Made at the first
+// writable open of a file made before it: a missing one is empty.
 var bVoucherLog = []byte("voucher_log")
 
 // voucherLogMax is how many redemptions the log holds before a commit
@@ -41,9 +45,24 @@ var bVoucherLog = []byte("voucher_log")
 // rewritten (once per voucherLogMax redemptions, instead of once per group).
 var voucherLogMax = 1 << 15
 
+// logRangeBits: the log's redemptions are moved into the index by ranges
+// of voucher ids, the ids' top logRangeBits bits.
+const (
+	logRangeBits = 3
+	logRanges    = 1 << logRangeBits
+)
+
+// logRange returns the range of voucher v in the log.
+func logRange(v terminal.VoucherID) byte { return byte(uint64(v) >> (64 - logRangeBits)) }
+
+// logKey returns the log's key of the value of range r under sequence seq.
+func logKey(r byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 9), r), seq)
+}
+
 // logEntry is a voucher's live redemption in the log.
 type logEntry struct {
-	key uint64 // the key of its commit's value in the log
+	key uint64 // the sequence of its commit's value in the log
 	rec string // the record id
 }
 
@@ -74,6 +93,8 @@ func eachLogged(key, val []byte, fn func(v terminal.VoucherID, rec string) error
 type voucherLog struct {
 	seq  uint64
 	live map[terminal.VoucherID]logEntry
+	// next is the range the next move takes (the hub's commits only).
+	next byte
 }
 
 // readLog reads the log bucket b (nil: none, empty).
@@ -84,11 +105,14 @@ func readLog(b *bolt.Bucket) (*voucherLog, error) {
 	}
 	l.seq = b.Sequence()
 	err := b.ForEach(func(k, val []byte) error {
-		if len(k) != 8 || len(val) == 0 {
+		if len(k) != 9 || len(val) == 0 {
 			return fmt.Errorf("%w: voucher log %x → %x", ErrDamaged, k, val)
 		}
-		key := binary.BigEndian.Uint64(k)
+		key := binary.BigEndian.Uint64(k[1:])
 		return eachLogged(k, val, func(v terminal.VoucherID, rec string) error {
+			if logRange(v) != k[0] {
+				return fmt.Errorf("%w: voucher log %x: voucher %x of another range", ErrDamaged, k, uint64(v))
+			}
 			if e, ok := l.live[v]; ok {
 				return fmt.Errorf("%w: voucher log: voucher %x under %d and %d", ErrDamaged, uint64(v), e.key, key)
 			}
@@ -152,21 +176,29 @@ func (t *tx) logPut(v terminal.VoucherID, recordID string) error {
 	return nil
 }
 
-// logFlush writes the commit's value of the log.
+// logFlush writes the commit's values of the log, one for each range.
 func (t *tx) logFlush() error {
 	if len(t.logged) == 0 {
 		return nil
 	}
-	val := make([]byte, 0, len(t.logged)*(8+1+len(t.log.live[t.logged[0]].rec)))
+	var vals [logRanges][]byte
 	for _, v := range t.logged {
-		val = appendLogged(val, v, t.log.live[v].rec)
+		r := logRange(v)
+		vals[r] = appendLogged(vals[r], v, t.log.live[v].rec)
 	}
 	t.logged = t.logged[:0]
-	return t.logB.Put(u64(t.logKey), val)
+	for r, val := range vals {
+		if len(val) > 0 {
+			if err := t.logB.Put(logKey(byte(r), t.logKey), val); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // logDelete deletes a voucher's redemption e from the log: from the
-// commit's value still to be written, or from a stored value written again
+// commit's values still to be written, or from a stored value written again
 // without it.
 func (t *tx) logDelete(v terminal.VoucherID, e logEntry) error {
 	delete(t.log.live, v)
@@ -174,10 +206,10 @@ func (t *tx) logDelete(v terminal.VoucherID, e logEntry) error {
 		t.logged = slices.DeleteFunc(t.logged, func(x terminal.VoucherID) bool { return x == v })
 		return nil
 	}
-	k := u64(e.key)
+	k := logKey(logRange(v), e.key)
 	stored := t.logB.Get(k)
 	if stored == nil {
-		return fmt.Errorf("%w: voucher log: no value %d for voucher %x", ErrDamaged, e.key, uint64(v))
+		return fmt.Errorf("%w: voucher log: no value %x for voucher %x", ErrDamaged, k, uint64(v))
 	}
 	var val []byte
 	err := eachLogged(k, stored, func(x terminal.VoucherID, rec string) error {
@@ -200,20 +232,34 @@ func (t *tx) logDelete(v terminal.VoucherID, e logEntry) error {
 	return t.logB.SetSequence(t.logB.Sequence() + 1)
 }
 
-// mergeLog moves the log's redemptions into the index, in key order, and
-// empties the log.
+// mergeLog moves the redemptions of the log's next range into the index,
+// in key order, and deletes them from the log.
 func (t *tx) mergeLog() error {
-	// The keys and values are cut from one buffer (bbolt keeps them until
-	// the commit), and read from the map once, in its own order.
+	r := t.log.next
+	t.log.next = (r + 1) % logRanges
+	// The keys and values are cut from one buffer, which bbolt keeps until
+	// the commit.
 	type kv struct {
 		v   terminal.VoucherID
 		rec string
 	}
-	all := make([]kv, 0, len(t.log.live))
+	var all []kv
+	var keys [][]byte
 	size := 0
-	for v, e := range t.log.live {
-		all = append(all, kv{v, e.rec})
-		size += 8 + len(e.rec)
+	c := t.logB.Cursor()
+	for k, val := c.Seek([]byte{r}); k != nil && k[0] == r; k, val = c.Next() {
+		keys = append(keys, slices.Clone(k))
+		err := eachLogged(k, val, func(v terminal.VoucherID, rec string) error {
+			all = append(all, kv{v, rec})
+			size += 8 + len(rec)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(keys) == 0 {
+		return nil
 	}
 	slices.SortFunc(all, func(a, b kv) int { return cmp.Compare(a.v, b.v) })
 	buf := make([]byte, 0, size)
@@ -227,19 +273,14 @@ func (t *tx) mergeLog() error {
 		if err := t.vouchers.Put(buf[at:at+8:at+8], buf[at+8:len(buf):len(buf)]); err != nil {
 			return err
 		}
+		delete(t.log.live, e.v)
 	}
-	seq := t.logB.Sequence()
-	if err := t.tx.DeleteBucket(bVoucherLog); err != nil {
-		return err
+	for _, k := range keys {
+		if err := t.logB.Delete(k); err != nil {
+			return err
+		}
 	}
-	b, err := t.tx.CreateBucket(bVoucherLog)
-	if err != nil {
-		return err
-	}
-	b.FillPercent = appendFill
-	t.logB = b
-	clear(t.log.live)
-	return b.SetSequence(seq + 1)
+	return t.logB.SetSequence(t.logB.Sequence() + 1)
 }
 
 // eachLive calls fn with every live redemption of the index and the log l,

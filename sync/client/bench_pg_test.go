@@ -42,8 +42,10 @@ import (
 //	                      the hub's reader and committer) per record drained
 //	pg-cpu-us/rec         CPU of the database server's processes per record
 //	                      drained (only when the server runs on this machine)
-//	commit-us/rec         time in the hub's group commits (its decisions and
-//	                      the store's transactions, one at a time) per record
+//	commit-us/rec         time in the hub's group commits (each from its
+//	                      decisions to its commit's result; two overlap on
+//	                      PostgreSQL, so the sum can pass the drain's time)
+//	                      per record
 //	pg-cpu-us/bare-row    the same for a row of the bare COPY
 //	pg-cpu-us/batch-row   ... of the bare pgx.Batch
 //	pg-cpu-us/values-row  ... of the bare INSERT ... VALUES

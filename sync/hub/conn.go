@@ -26,12 +26,12 @@ const (
 	handshakeWait = 10 * time.Second
 	// closeGrace is how long a closing side waits for the peer's close frame.
 	closeGrace = 2 * time.Second
-	// sendQueue is the size of a connection's outgoing buffer: the acks of
-	// a full window (Options.Window, 8 by default) and as many claim
-	// answers and state pushes; a terminal that lets it fill is too slow
-	// and is disconnected (offer). Every connection holds it, idle or not.
-	sendQueue = 16
 )
+
+// A connection's outgoing buffer holds twice its window (Options.Window,
+// 8 by default): the acks of a full window and as many claim answers and
+// state pushes; a terminal that lets it fill is too slow and is
+// disconnected (offer). Every connection holds it, idle or not.
 
 var upgrader = websocket.Upgrader{
 	HandshakeTimeout: handshakeWait,
@@ -107,7 +107,7 @@ func (h *Hub) serveSync(w http.ResponseWriter, r *http.Request) {
 	}
 	// Until the terminal is authenticated it may send one small frame.
 	ws.SetReadLimit(wire.MaxHello)
-	c := &conn{h: h, ws: ws, send: make(chan outMsg, sendQueue), quit: make(chan struct{}), wdone: make(chan struct{})}
+	c := &conn{h: h, ws: ws, send: make(chan outMsg, 2*h.opts.Window), quit: make(chan struct{}), wdone: make(chan struct{})}
 	err = c.handshake()
 	h.admitted()
 	if err != nil {
@@ -207,7 +207,16 @@ func (c *conn) handshake() error {
 	if c.forked != "" && wm == 0 {
 		c.next = 0 // a new fork chain starts wherever the terminal's records do
 	}
-	welcome := &wire.Message{Type: wire.TypeWelcome, Watermark: wm, Window: h.opts.Window,
+	// A terminal with more than a window of records to send drains a
+	// backlog: it gets twice the window, and a send queue to match. On
+	// PostgreSQL the group commits in flight then overlap (Pipeliner);
+	// with the default window they ran short of records.
+	window := h.opts.Window
+	if m.HighSeq > wm && m.HighSeq-wm > uint64(window)*uint64(h.opts.BatchMax) {
+		window *= 2
+		c.send = make(chan outMsg, 2*window)
+	}
+	welcome := &wire.Message{Type: wire.TypeWelcome, Watermark: wm, Window: window,
 		BatchMax: h.opts.BatchMax, State: st, ServerTime: st.ServerTime,
 		Sig: ed25519.Sign(h.identity, wire.WelcomeMessage(nonce, m.Sig, wm))}
 	c.term, c.merchant, c.pub = m.TerminalID, m.MerchantID, rec.Public

@@ -72,7 +72,9 @@ type Options struct {
 	// /admin/ and allows non-loopback callers; empty means loopback only.
 	AdminToken string
 	// Window is the number of unacknowledged batches a terminal may have in
-	// flight; zero means 8.
+	// flight; zero means 8. A terminal that connects with more than a
+	// window of records to send (its hello's high sequence past the
+	// server's watermark by more than Window × BatchMax) gets twice that.
 	Window int
 	// BatchMax is the largest batch a terminal may send; zero means 1000.
 	BatchMax int

@@ -267,6 +267,12 @@ type rawTerminal struct {
 
 func dialRaw(t *testing.T, srv *httptest.Server, cred wire.Credential) (*rawTerminal, *wire.Message) {
 	t.Helper()
+	return dialRawHigh(t, srv, cred, 0)
+}
+
+// dialRawHigh is dialRaw with a hello that reports the terminal's highest sequence.
+func dialRawHigh(t *testing.T, srv *httptest.Server, cred wire.Credential, high uint64) (*rawTerminal, *wire.Message) {
+	t.Helper()
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+wire.Path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +280,7 @@ func dialRaw(t *testing.T, srv *httptest.Server, cred wire.Credential) (*rawTerm
 	t.Cleanup(func() { ws.Close() })
 	rt := &rawTerminal{t: t, ws: ws, cred: cred, key: cred.PrivateKey()}
 	ch := rt.read()
-	rt.write(&wire.Message{Type: wire.TypeHello, TerminalID: cred.TerminalID, MerchantID: cred.MerchantID,
+	rt.write(&wire.Message{Type: wire.TypeHello, TerminalID: cred.TerminalID, MerchantID: cred.MerchantID, HighSeq: high,
 		Sig: ed25519.Sign(rt.key, wire.HelloMessage(ch.Nonce, cred.TerminalID, cred.MerchantID))})
 	return rt, rt.read()
 }
@@ -329,6 +335,30 @@ func (r *rawTerminal) seal(prev [32]byte, from uint64, bodies ...string) []termi
 func body(term, merchant string, seq uint64) string {
 	return fmt.Sprintf(`{"id":%q,"kind":"refund","seq":%d,"terminal_id":%q,"merchant_id":%q,"at":"2022-10-01T12:00:00+08:00","refund_of":"x"}`,
 		terminal.RecordID(term, seq), seq, term, merchant)
+}
+
+// TestHub_BacklogWindow: a terminal that connects with more than a window
+// of records to send (Window × BatchMax) is given twice the window; one
+// with less, the window.
+func TestHub_BacklogWindow(t *testing.T) {
+	h, _ := MustOpen(t, hub.Options{Window: 4, BatchMax: 10})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx := context.Background()
+	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "x", Category: terminal.Retail}); err != nil {
+		t.Fatal(err)
+	}
+	cred, _ := h.AddTerminal(ctx, "M1", "T1")
+	for _, c := range []struct {
+		high   uint64
+		window int
+	}{{0, 4}, {40, 4}, {41, 8}, {5000, 8}} {
+		r, welcome := dialRawHigh(t, srv, cred, c.high)
+		if welcome.Type != wire.TypeWelcome || welcome.Window != c.window {
+			t.Errorf("high seq %d: welcome %s with window %d, want %d", c.high, welcome.Type, welcome.Window, c.window)
+		}
+		r.ws.Close()
+	}
 }
 
 // Records that break the chain, carry a bad signature or claim another

@@ -124,7 +124,7 @@ func benchDrop(b *testing.B, engine string, clients int, nosign bool) {
 	// garbage would make the server's collector run more often).
 	lat := make([]time.Duration, 0, benchHolders*b.N)
 	var total, ahead, cpu time.Duration
-	for range b.N {
+	for iter := range b.N {
 		b.StopTimer()
 		k := newKit(b, engine, ten)
 		k.drop(terminal.Retail, r200, benchHolders)
@@ -167,6 +167,7 @@ func benchDrop(b *testing.B, engine string, clients int, nosign bool) {
 			}()
 		}
 		waiting.Wait()
+		stopProfile := pgtest.CPUProfile(b, "CLAIMS_CPUPROFILE", fmt.Sprintf("%s-%d-%v.%d", engine, clients, nosign, iter)) // the drop alone
 		b.StartTimer()
 		cpu0 := pgtest.ProcessCPU()
 		start := time.Now()
@@ -175,6 +176,7 @@ func benchDrop(b *testing.B, engine string, clients int, nosign bool) {
 		total += time.Since(start)
 		cpu += pgtest.ProcessCPU() - cpu0
 		b.StopTimer()
+		stopProfile()
 		lat = lat[:len(lat)+benchHolders]
 		k.close()
 	}

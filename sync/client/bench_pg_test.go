@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -111,7 +112,7 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		pg := pgtest.ServerCPU(b, dbURL)
 		cpu0 := pgtest.ProcessCPU()
 		committing.Store(0)
-		stopProfile := drainProfile(b, i)
+		stopProfile := pgtest.CPUProfile(b, "DRAIN_CPUPROFILE", strconv.Itoa(i))
 		b.StartTimer()
 		t0 := time.Now()
 		if err := c.Open(); err != nil {

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"fmt"
-	"os"
 	"path/filepath"
-	"runtime/pprof"
+	"strconv"
 	"testing"
 	"time"
 
@@ -63,7 +61,7 @@ func BenchmarkDrain(b *testing.B) {
 		bare += bareBatchedPuts(b, backlog, batch)
 		c := client.New(client.Options{URL: s.url(), Credential: cred, Outbox: led, State: led,
 			BatchSize: batch, Logf: func(string, ...any) {}})
-		stopProfile := drainProfile(b, i)
+		stopProfile := pgtest.CPUProfile(b, "DRAIN_CPUPROFILE", strconv.Itoa(i)) // the drain alone
 		cpu0 := pgtest.ProcessCPU()
 		b.StartTimer()
 		t0 := time.Now()
@@ -193,28 +191,4 @@ func firstSync(b *testing.B, url string, cred wire.Credential, led *offline.Ledg
 		}
 	}
 	_ = c.Close()
-}
-
-// drainProfile writes a CPU profile of the drain alone (not the minting and
-// queueing before it, which -cpuprofile also counts) to the file that
-// $DRAIN_CPUPROFILE names, with the run's number appended; without it, it
-// does nothing. It returns the function that stops the profile.
-func drainProfile(b *testing.B, run int) func() {
-	name := os.Getenv("DRAIN_CPUPROFILE")
-	if name == "" {
-		return func() {}
-	}
-	f, err := os.Create(fmt.Sprintf("%s.%d", name, run))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err) // e.g. -cpuprofile given as well
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

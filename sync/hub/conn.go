@@ -28,11 +28,6 @@ const (
 	closeGrace = 2 * time.Second
 )
 
-// A connection's outgoing buffer holds twice its window (Options.Window,
-// 8 by default): the acks of a full window and as many claim answers and
-// state pushes; a terminal that lets it fill is too slow and is
-// disconnected (offer). Every connection holds it, idle or not.
-
 var upgrader = websocket.Upgrader{
 	HandshakeTimeout: handshakeWait,
 	// A 1 KiB read buffer, which every idle terminal holds (the HTTP
@@ -107,6 +102,11 @@ func (h *Hub) serveSync(w http.ResponseWriter, r *http.Request) {
 	}
 	// Until the terminal is authenticated it may send one small frame.
 	ws.SetReadLimit(wire.MaxHello)
+	// The outgoing buffer holds twice the window (Options.Window, 8 by
+	// default; a backlog's window is larger: handshake): the acks of a full
+	// window and as many claim answers and state pushes. A terminal that
+	// lets it fill is too slow and is disconnected (offer). Every
+	// connection holds it, idle or not.
 	c := &conn{h: h, ws: ws, send: make(chan outMsg, 2*h.opts.Window), quit: make(chan struct{}), wdone: make(chan struct{})}
 	err = c.handshake()
 	h.admitted()

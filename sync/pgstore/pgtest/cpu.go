@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -80,4 +81,29 @@ func ProcessCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// CPUProfile writes a CPU profile of a benchmark's timed part alone (not
+// what it sets up, which -cpuprofile also counts) to the file the
+// environment variable env names, with "." and suffix appended (a run's
+// number: "FILE.0", "FILE.1" ...); with env unset it does nothing. It
+// returns the function that stops the profile.
+func CPUProfile(tb testing.TB, env, suffix string) func() {
+	name := os.Getenv(env)
+	if name == "" {
+		return func() {}
+	}
+	f, err := os.Create(name + "." + suffix)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		tb.Fatal(err) // e.g. -cpuprofile given as well
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }

@@ -163,33 +163,21 @@ func (s *Issuing) Update(ctx context.Context, fn func(issuing.Tx) error) error {
 	s.mu.RLock()
 	last := s.idx.last
 	s.mu.RUnlock()
-	w := &writing{}
+	var added []indexed
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		// Claims are appended in seq order (a claim's status changes in
 		// place): pages are filled as the write path's appends are.
 		if b := tx.Bucket(bClaims); b != nil {
 			b.FillPercent = appendFill
 		}
-		return fn(issuingTx{tx: tx, s: s, w: w})
+		return fn(issuingTx{tx: tx, s: s, added: &added})
 	})
-	if err != nil {
-		s.rollback(w, last)
+	if err != nil && len(added) > 0 {
+		s.mu.Lock()
+		s.idx.undo(added, last)
+		s.mu.Unlock()
 	}
 	return err
-}
-
-// writing is what a write transaction added to the indexes.
-type writing struct{ added []indexed }
-
-// rollback takes w's index entries out again.
-func (s *Issuing) rollback(w *writing, last uint64) {
-	if len(w.added) == 0 {
-		return
-	}
-	s.mu.Lock()
-	s.idx.undo(w.added, last)
-	s.mu.Unlock()
-	w.added = w.added[:0]
 }
 
 // View runs fn in a bbolt read transaction.
@@ -200,12 +188,12 @@ func (s *Issuing) View(ctx context.Context, fn func(issuing.Tx) error) error {
 	return s.db.View(func(tx *bolt.Tx) error { return fn(issuingTx{tx: tx, s: s}) })
 }
 
-// issuingTx is one transaction; w holds the index entries of the claims a
-// write transaction added (nil in a read transaction).
+// issuingTx is one transaction; added holds the index entries of the
+// claims a write transaction added (nil in a read transaction).
 type issuingTx struct {
-	tx *bolt.Tx
-	s  *Issuing
-	w  *writing
+	tx    *bolt.Tx
+	s     *Issuing
+	added *[]indexed
 }
 
 func (t issuingTx) bucket(name []byte) (*bolt.Bucket, error) {
@@ -305,7 +293,7 @@ func (t issuingTx) AddClaim(c *issuing.Claim) error {
 		return err
 	}
 	key := u64(c.Seq)
-	if t.w == nil {
+	if t.added == nil {
 		return fmt.Errorf("issuing: add claim in a read transaction")
 	}
 	// Claims come in seq order: one above every seq stored cannot exist, and
@@ -321,7 +309,7 @@ func (t issuingTx) AddClaim(c *issuing.Claim) error {
 	if err := putClaim(cb, key, c); err != nil {
 		return err
 	}
-	t.w.added = append(t.w.added, indexed{holder: c.Voucher.Holder, key: c.Key})
+	*t.added = append(*t.added, indexed{holder: c.Voucher.Holder, key: c.Key})
 	t.s.mu.Lock()
 	x.add(c.Voucher.Holder, c.Key, c.Seq)
 	t.s.mu.Unlock()
@@ -366,7 +354,7 @@ func (t issuingTx) ClaimByKey(key string) (issuing.Claim, bool, error) {
 		return issuing.Claim{}, false, nil
 	}
 	c, ok, err := t.claim(u64(seq))
-	if err == nil && !ok && t.w != nil {
+	if err == nil && !ok && t.added != nil {
 		err = fmt.Errorf("key index names claim %d, which is missing", seq)
 	}
 	return c, ok, err
@@ -383,7 +371,7 @@ func (t issuingTx) HolderClaims(h terminal.HolderID) ([]issuing.Claim, error) {
 			return nil, err
 		}
 		if !ok {
-			if t.w != nil {
+			if t.added != nil {
 				return nil, fmt.Errorf("holder index names claim %d, which is missing", seq)
 			}
 			continue

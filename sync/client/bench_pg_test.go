@@ -16,7 +16,6 @@ import (
 	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/sync/client"
 	"github.com/voucherpos/voucherpos/sync/hub"
-	"github.com/voucherpos/voucherpos/sync/pgstore"
 	"github.com/voucherpos/voucherpos/sync/pgstore/pgtest"
 	"github.com/voucherpos/voucherpos/terminal"
 )
@@ -65,11 +64,7 @@ func BenchmarkDrainPostgres(b *testing.B) {
 	var bare, pgBare [len(bareModes)]time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		dbURL := pgtest.DB(b)
-		keyFile := filepath.Join(b.TempDir(), "issuing.key")
-		if _, err := pgstore.Migrate(ctx, dbURL, pgstore.Options{KeyFile: keyFile}); err != nil {
-			b.Fatal(err)
-		}
+		dbURL, keyFile := migratedDB(b)
 		for m := range bareModes {
 			took, cpu := bareBatchedInsert(b, dbURL, bareModes[m], backlog, batch)
 			bare[m], pgBare[m] = bare[m]+took, pgBare[m]+cpu

@@ -63,6 +63,17 @@ type instance struct {
 
 func (i *instance) url() string { return "ws://" + i.addr + wire.Path }
 
+// migratedDB returns a fresh database made ready for voucherd (the
+// migrations applied) and the issuing key file its instances share.
+func migratedDB(tb testing.TB) (dbURL, keyFile string) {
+	tb.Helper()
+	dbURL, keyFile = pgtest.DB(tb), filepath.Join(tb.TempDir(), "issuing.key")
+	if _, err := pgstore.Migrate(context.Background(), dbURL, pgstore.Options{KeyFile: keyFile}); err != nil {
+		tb.Fatal(err)
+	}
+	return dbURL, keyFile
+}
+
 func mustInstance(tb testing.TB, dbURL, keyFile string, create bool) *instance {
 	tb.Helper()
 	return newInstance(tb, dbURL, keyFile, hub.Options{Create: create})
@@ -105,12 +116,8 @@ func newInstance(tb testing.TB, dbURL, keyFile string, opts hub.Options, wrap ..
 // third, killed with SIGKILL mid-drain) with terminals connected to
 // different instances: the contract's guarantees hold across them.
 func TestClient_TwoInstances(t *testing.T) {
-	dbURL := pgtest.DB(t)
-	keyFile := filepath.Join(t.TempDir(), "issuing.key")
+	dbURL, keyFile := migratedDB(t)
 	ctx := context.Background()
-	if _, err := pgstore.Migrate(ctx, dbURL, pgstore.Options{KeyFile: keyFile}); err != nil {
-		t.Fatal(err)
-	}
 	a := mustInstance(t, dbURL, keyFile, true)
 	b := mustInstance(t, dbURL, keyFile, false)
 	if !a.hub.PublicKey().Equal(b.hub.PublicKey()) {

@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -10,7 +9,6 @@ import (
 
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/pgstore"
-	"github.com/voucherpos/voucherpos/sync/pgstore/pgtest"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -44,12 +42,8 @@ func (f *failingPipeline) CommitAfter(ctx context.Context, keys *hub.Keys, fn fu
 // failed group runs again alone, nothing is acknowledged that is not
 // stored, and the server ends with every record once, accepted.
 func TestClient_PipelinedCommitsFail(t *testing.T) {
-	dbURL := pgtest.DB(t)
-	keyFile := filepath.Join(t.TempDir(), "issuing.key")
+	dbURL, keyFile := migratedDB(t)
 	ctx := context.Background()
-	if _, err := pgstore.Migrate(ctx, dbURL, pgstore.Options{KeyFile: keyFile}); err != nil {
-		t.Fatal(err)
-	}
 	var fp *failingPipeline
 	in := newInstance(t, dbURL, keyFile, hub.Options{Create: true}, func(s *pgstore.Store) hub.Store {
 		fp = &failingPipeline{Store: s}

@@ -178,7 +178,7 @@ func (t *tx) queueMemos(b *pgx.Batch, keys []string) {
 	if len(keys) == 0 {
 		return
 	}
-	keys = slices.DeleteFunc(slices.Clone(keys), t.takeMemo)
+	keys = untaken(t, keys, t.takeMemo)
 	if len(keys) == 0 {
 		return
 	}
@@ -266,7 +266,7 @@ func uniq[T ~string | ~uint64](xs []T) []T {
 
 // queueHeads queues the locking read of chain heads.
 func (t *tx) queueHeads(b *pgx.Batch, terms []string) {
-	terms = slices.DeleteFunc(slices.Clone(terms), t.takeHead)
+	terms = untaken(t, terms, t.takeHead)
 	if len(terms) == 0 {
 		return
 	}
@@ -291,7 +291,7 @@ func (t *tx) queueHeads(b *pgx.Batch, terms []string) {
 
 // queueRecords queues the read of records.
 func (t *tx) queueRecords(b *pgx.Batch, refs []hub.RecordRef) {
-	refs = slices.DeleteFunc(slices.Clone(refs), t.takeRecord)
+	refs = untaken(t, refs, t.takeRecord)
 	if len(refs) == 0 {
 		return
 	}
@@ -316,7 +316,7 @@ func (t *tx) queueRecords(b *pgx.Batch, refs []hub.RecordRef) {
 // queueVouchers queues the reads of vouchers: their minted codes and
 // revocations, without a lock, and the locking read of their live rows.
 func (t *tx) queueVouchers(b *pgx.Batch, vs []terminal.VoucherID) {
-	vs = slices.DeleteFunc(slices.Clone(vs), t.takeVoucher)
+	vs = untaken(t, vs, t.takeVoucher)
 	if len(vs) == 0 {
 		return
 	}
@@ -379,7 +379,7 @@ const liveCols = "voucher_id, redeemed_terminal, redeemed_seq, hold_terminal, ho
 
 // queueMerchants queues the read of merchants.
 func (t *tx) queueMerchants(b *pgx.Batch, ids []string) {
-	ids = slices.DeleteFunc(slices.Clone(ids), t.takeMerchant)
+	ids = untaken(t, ids, t.takeMerchant)
 	if len(ids) == 0 {
 		return
 	}

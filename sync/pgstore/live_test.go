@@ -207,14 +207,7 @@ func TestCommit_HoldRacesRedemption(t *testing.T) {
 func TestCommit_LiveReadPlannedPerGroup(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.DB(t)
-	opts := pgstore.Options{KeyFile: filepath.Join(t.TempDir(), "issuing.key"), MaxConns: 1}
-	if _, err := pgstore.Migrate(ctx, url, opts); err != nil {
-		t.Fatal(err)
-	}
-	s, err := pgstore.Open(ctx, url, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openAt(t, url, pgstore.Options{MaxConns: 1})
 	defer s.Close()
 	next := terminal.VoucherID(1)
 	group := func() {

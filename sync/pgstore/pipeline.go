@@ -149,11 +149,18 @@ func commit(ctx context.Context, pt pgx.Tx) error {
 	return fmt.Errorf("%w: %v", hub.ErrOutcomeUnknown, err)
 }
 
+// untaken returns keys less those take takes from the group before t
+// (keys itself, uncopied, without one). The take functions below are
+// called only with a group before.
+func untaken[K any](t *tx, keys []K, take func(K) bool) []K {
+	if t.prev == nil {
+		return keys
+	}
+	return slices.DeleteFunc(slices.Clone(keys), take)
+}
+
 // takeHead takes a chain head from the group before, if it has it.
 func (t *tx) takeHead(id string) bool {
-	if t.prev == nil {
-		return false
-	}
 	e, ok := t.prev.heads[id]
 	if !ok {
 		return false
@@ -164,9 +171,6 @@ func (t *tx) takeHead(id string) bool {
 
 // takeRecord takes a record (or its absence) from the group before.
 func (t *tx) takeRecord(ref hub.RecordRef) bool {
-	if t.prev == nil {
-		return false
-	}
 	r, ok := t.prev.recs[ref]
 	if ok {
 		t.recs[ref] = r // never changed once put
@@ -177,32 +181,27 @@ func (t *tx) takeRecord(ref hub.RecordRef) bool {
 // takeVoucher takes a voucher's row from the group before: its live row
 // exists once that group commits if something is live on it.
 func (t *tx) takeVoucher(v terminal.VoucherID) bool {
-	if t.prev == nil {
-		return false
-	}
 	row, ok := t.prev.vouchers[v]
 	if !ok {
 		return false
 	}
-	base := voucherRow{code: row.code, revoked: row.revoked, exists: !row.empty(), redeemed: row.redeemed}
-	if row.hold != nil {
-		h := *row.hold
-		base.hold = &h
-	}
+	base := voucherRow{code: row.code, revoked: row.revoked, exists: !row.empty(), redeemed: row.redeemed, hold: cloneHold(row.hold)}
 	mine := base
-	if base.hold != nil {
-		h := *base.hold
-		mine.hold = &h
-	}
+	mine.hold = cloneHold(base.hold) // this group's to change; base stays as taken
 	t.vouchers[v], t.taken.vouchers[v] = &mine, base
 	return true
 }
 
+func cloneHold(h *hub.Hold) *hub.Hold {
+	if h == nil {
+		return nil
+	}
+	c := *h
+	return &c
+}
+
 // takeMerchant takes a merchant (or its absence) from the group before.
 func (t *tx) takeMerchant(id string) bool {
-	if t.prev == nil {
-		return false
-	}
 	m, ok := t.prev.merchants[id]
 	if ok {
 		t.merchants[id], t.taken.merchants[id] = m, m // never changed in place
@@ -213,9 +212,6 @@ func (t *tx) takeMerchant(id string) bool {
 // takeMemo takes a memo from the group before: it exists once that group
 // commits if it existed or that group wrote it (memos are never deleted).
 func (t *tx) takeMemo(key string) bool {
-	if t.prev == nil {
-		return false
-	}
 	m, ok := t.prev.memos[key]
 	if !ok {
 		return false

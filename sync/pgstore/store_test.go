@@ -18,9 +18,16 @@ import (
 
 // MustOpen migrates a fresh database and opens a store on it.
 func MustOpen(tb testing.TB) *pgstore.Store {
+	return openAt(tb, pgtest.DB(tb), pgstore.Options{})
+}
+
+// openAt migrates the database at url and opens a store on it with opts
+// (a key file of its own if opts names none).
+func openAt(tb testing.TB, url string, opts pgstore.Options) *pgstore.Store {
 	tb.Helper()
-	url := pgtest.DB(tb)
-	opts := pgstore.Options{KeyFile: filepath.Join(tb.TempDir(), "issuing.key")}
+	if opts.KeyFile == "" {
+		opts.KeyFile = filepath.Join(tb.TempDir(), "issuing.key")
+	}
 	ctx := context.Background()
 	if _, err := pgstore.Migrate(ctx, url, opts); err != nil {
 		tb.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	gosync "sync"
 	"time"
@@ -27,7 +28,7 @@ type session struct {
 	c        *Client
 	ws       *websocket.Conn
 	send     chan outMsg // batches
-	frames   chan []byte // batch frames written, for the sender to fill again
+	frames   chan []byte // batch frames written, for the sender to fill again (released when idle)
 	ctrl     chan outMsg // claims and releases, written before any queued batch
 	quit     chan struct{}
 	wdone    chan struct{}
@@ -69,8 +70,7 @@ func (c *Client) session(ctx context.Context) (welcomed bool, code int, err erro
 		return false, 0, fmt.Errorf("dial: %w", err)
 	}
 	ws.SetReadLimit(wire.MaxMessage)
-	s := &session{c: c, ws: ws, send: make(chan outMsg, sendQueue), frames: make(chan []byte, spareFrames),
-		ctrl: make(chan outMsg, sendQueue), quit: make(chan struct{}),
+	s := &session{c: c, ws: ws, send: make(chan outMsg, sendQueue), ctrl: make(chan outMsg, sendQueue), quit: make(chan struct{}),
 		wdone: make(chan struct{}), rdone: make(chan struct{}), acked: make(chan struct{}, 1),
 		asks: map[uint64]chan *wire.Message{}}
 	welcome, err := s.handshake(ctx)
@@ -80,6 +80,9 @@ func (c *Client) session(ctx context.Context) (welcomed bool, code int, err erro
 	}
 	s.window, s.batch = welcome.Window, min(welcome.BatchMax, c.opts.BatchSize)
 	s.start = welcome.Watermark
+	// As many spare frames as batches may be in flight: acks come in
+	// bursts, and the frames they free are filled again at once.
+	s.frames = make(chan []byte, min(s.window, maxSpareFrames))
 	if w, ok := c.opts.Outbox.(watermarker); ok && w.Watermark() < s.start {
 		// Acknowledgements were lost: resend those records too, so their
 		// outcomes come back (as duplicates with the stored verdict).
@@ -350,8 +353,12 @@ func (s *session) reader() {
 	extend := func(string) error { return s.ws.SetReadDeadline(time.Now().Add(o.PongWait)) }
 	_ = extend("")
 	s.ws.SetPongHandler(extend)
+	var buf []byte
 	for {
-		kind, b, err := s.ws.ReadMessage()
+		kind, b, err := readMessage(s.ws, buf)
+		if buf = b; cap(buf) > maxReadBuffer {
+			buf = nil // a large state push is not kept for the session
+		}
 		if err != nil {
 			code := closeCode(err)
 			if code == 0 {
@@ -386,6 +393,30 @@ func (s *session) reader() {
 		}
 		if err := s.handle(m); err != nil {
 			s.stop(websocket.CloseInternalServerErr, err)
+		}
+	}
+}
+
+// readMessage is ws.ReadMessage reading into buf's memory, grown as needed:
+// the message it returns is valid until buf is used again. Nothing the
+// reader decodes from a message aliases it.
+func readMessage(ws *websocket.Conn, buf []byte) (kind int, b []byte, err error) {
+	kind, r, err := ws.NextReader()
+	if err != nil {
+		return kind, nil, err
+	}
+	b = buf[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return kind, b, nil
+		}
+		if err != nil {
+			return kind, b, err
 		}
 	}
 }
@@ -565,12 +596,13 @@ type pendingViewer interface {
 func (s *session) nextFrame(ctx context.Context, after uint64, size int) (frame []byte, n int, last uint64, err error) {
 	encode := func(recs []terminal.Sealed) error {
 		if n = len(recs); n == 0 {
+			s.releaseFrames()
 			return nil
 		}
 		select {
 		case frame = <-s.frames:
 		default:
-			frame = make([]byte, 0, size)
+			frame = make([]byte, 0, size+size/16) // the next batch may be a little longer
 		}
 		last = recs[n-1].Seq
 		frame, err = wire.AppendBatch(frame, recs)
@@ -585,7 +617,11 @@ func (s *session) nextFrame(ctx context.Context, after uint64, size int) (frame 
 		return frame, n, last, encode(recs)
 	}
 	verr := pv.ViewPending(ctx, after, s.batch, s.recs, func(recs []terminal.Sealed) error {
-		defer func() { s.recs = recs[:0] }()
+		defer func() { // the buffer is kept while there are records to send
+			if s.recs = recs[:0]; len(recs) == 0 {
+				s.recs = nil
+			}
+		}()
 		defer clear(recs) // keep nothing of the ledger's memory past the call
 		if encode(recs) != nil {
 			return errEncode
@@ -596,6 +632,18 @@ func (s *session) nextFrame(ctx context.Context, after uint64, size int) (frame 
 		return nil, 0, 0, fmt.Errorf("outbox: %w", verr)
 	}
 	return frame, n, last, err
+}
+
+// releaseFrames lets the spare frames go: a terminal with nothing to send
+// holds no megabytes of them.
+func (s *session) releaseFrames() {
+	for {
+		select {
+		case <-s.frames:
+		default:
+			return
+		}
+	}
 }
 
 // errEncode stops ViewPending when a batch does not encode (the error is

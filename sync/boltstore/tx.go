@@ -247,10 +247,16 @@ func (t *tx) Merchant(id string) (terminal.Merchant, bool, error) {
 }
 
 func (t *tx) Hold(v terminal.VoucherID) (hub.Hold, bool, error) {
-	var h hub.Hold
 	if t.nonEmpty(); !t.anyHolds {
-		return h, false, nil
+		return hub.Hold{}, false, nil
 	}
+	return t.hold(v)
+}
+
+// hold reads a voucher's hold: apart from Hold, whose common case (no
+// holds at all) then allocates nothing.
+func (t *tx) hold(v terminal.VoucherID) (hub.Hold, bool, error) {
+	var h hub.Hold
 	ok, err := getJSON(t.holds, u64(uint64(v)), &h)
 	return h, ok, err
 }

@@ -38,6 +38,9 @@ const (
 	closeGrace = time.Second
 	// sendQueue is the size of a connection's outgoing buffer.
 	sendQueue = 64
+	// spareFrames is the most batch frames a connection keeps, written, to
+	// fill again.
+	spareFrames = 2
 	// statusEvery throttles outbox counts while a backlog drains.
 	statusEvery = 250 * time.Millisecond
 	// rehelloEvery is the least time between two new handshakes made to

@@ -27,6 +27,7 @@ type session struct {
 	c        *Client
 	ws       *websocket.Conn
 	send     chan outMsg // batches
+	frames   chan []byte // batch frames written, for the sender to fill again
 	ctrl     chan outMsg // claims and releases, written before any queued batch
 	quit     chan struct{}
 	wdone    chan struct{}
@@ -36,13 +37,14 @@ type session struct {
 	wsOnce   gosync.Once
 
 	mu       gosync.Mutex
-	code     int         // close code sent or received
-	err      error       // why the session ended
-	inflight int         // batches sent and not acknowledged
-	sent     []sentBatch // their sizes and send times, oldest first
-	window   int         // from the welcome
-	batch    int         // records per batch
-	start    uint64      // the sender sends records after it
+	code     int               // close code sent or received
+	err      error             // why the session ended
+	inflight int               // batches sent and not acknowledged
+	sent     []sentBatch       // their sizes and send times, oldest first
+	window   int               // from the welcome
+	batch    int               // records per batch
+	start    uint64            // the sender sends records after it
+	recs     []terminal.Sealed // the sender's, for ViewPending to fill
 	asks     map[uint64]chan *wire.Message
 	fork     string // the server holds the ledger as a fork (state.Fork)
 	fault    string // Options.Report's Fault as the hello carried it
@@ -67,7 +69,8 @@ func (c *Client) session(ctx context.Context) (welcomed bool, code int, err erro
 		return false, 0, fmt.Errorf("dial: %w", err)
 	}
 	ws.SetReadLimit(wire.MaxMessage)
-	s := &session{c: c, ws: ws, send: make(chan outMsg, sendQueue), ctrl: make(chan outMsg, sendQueue), quit: make(chan struct{}),
+	s := &session{c: c, ws: ws, send: make(chan outMsg, sendQueue), frames: make(chan []byte, spareFrames),
+		ctrl: make(chan outMsg, sendQueue), quit: make(chan struct{}),
 		wdone: make(chan struct{}), rdone: make(chan struct{}), acked: make(chan struct{}, 1),
 		asks: map[uint64]chan *wire.Message{}}
 	welcome, err := s.handshake(ctx)
@@ -311,6 +314,10 @@ func (s *session) writer() {
 			if !write(m) {
 				return
 			}
+			select { // WriteMessage copied it out: the sender may fill it again
+			case s.frames <- m.data[:0]:
+			default:
+			}
 		case <-ticker.C:
 			_ = s.ws.SetWriteDeadline(time.Now().Add(o.WriteWait))
 			if err := s.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
@@ -506,23 +513,18 @@ func (s *session) sender(ctx context.Context) {
 			if full {
 				break
 			}
-			recs, err := c.opts.Outbox.Pending(ctx, after, s.batch)
-			if err != nil {
-				s.stop(websocket.CloseGoingAway, fmt.Errorf("outbox: %w", err))
-				return
-			}
-			if len(recs) == 0 {
-				break
-			}
-			frame, err := wire.AppendBatch(make([]byte, 0, size), recs)
+			frame, n, last, err := s.nextFrame(ctx, after, size)
 			if err != nil {
 				s.stop(websocket.CloseGoingAway, err)
 				return
 			}
+			if n == 0 {
+				break
+			}
 			size = len(frame)
 			s.mu.Lock()
 			s.inflight++
-			s.sent = append(s.sent, sentBatch{len(recs), time.Now()})
+			s.sent = append(s.sent, sentBatch{n, time.Now()})
 			s.mu.Unlock()
 			select {
 			case s.send <- outMsg{websocket.BinaryMessage, frame}:
@@ -531,7 +533,7 @@ func (s *session) sender(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
-			after = recs[len(recs)-1].Seq
+			after = last
 		}
 		select {
 		case <-s.acked:
@@ -549,6 +551,56 @@ func (s *session) sender(ctx context.Context) {
 		}
 	}
 }
+
+// pendingViewer is an Outbox that lends its pending records for the time
+// of a call instead of copying them out (offline.Ledger does).
+type pendingViewer interface {
+	ViewPending(ctx context.Context, after uint64, n int, buf []terminal.Sealed, fn func([]terminal.Sealed) error) error
+}
+
+// nextFrame returns the batch frame of the next records after after: n of
+// them, the last with sequence last (n == 0: none pending, and no frame).
+// The frame is a spare one the writer has written, or a new one of about
+// size bytes.
+func (s *session) nextFrame(ctx context.Context, after uint64, size int) (frame []byte, n int, last uint64, err error) {
+	encode := func(recs []terminal.Sealed) error {
+		if n = len(recs); n == 0 {
+			return nil
+		}
+		select {
+		case frame = <-s.frames:
+		default:
+			frame = make([]byte, 0, size)
+		}
+		last = recs[n-1].Seq
+		frame, err = wire.AppendBatch(frame, recs)
+		return err
+	}
+	pv, ok := s.c.opts.Outbox.(pendingViewer)
+	if !ok {
+		recs, perr := s.c.opts.Outbox.Pending(ctx, after, s.batch)
+		if perr != nil {
+			return nil, 0, 0, fmt.Errorf("outbox: %w", perr)
+		}
+		return frame, n, last, encode(recs)
+	}
+	verr := pv.ViewPending(ctx, after, s.batch, s.recs, func(recs []terminal.Sealed) error {
+		defer func() { s.recs = recs[:0] }()
+		defer clear(recs) // keep nothing of the ledger's memory past the call
+		if encode(recs) != nil {
+			return errEncode
+		}
+		return nil
+	})
+	if verr != nil && err == nil {
+		return nil, 0, 0, fmt.Errorf("outbox: %w", verr)
+	}
+	return frame, n, last, err
+}
+
+// errEncode stops ViewPending when a batch does not encode (the error is
+// AppendBatch's).
+var errEncode = errors.New("batch does not encode")
 
 // faultChanged reports whether the terminal's fault (Options.Report) is no
 // longer the one the hello carried and a new handshake may report it now:

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	gosync "sync"
 	"time"
@@ -70,6 +71,7 @@ type conn struct {
 	helloSeq       uint64       // the highest sequence the terminal reported then
 	seal           *wire.Sealer // signs every message from the welcome on (nil: a version 1 terminal)
 	next           uint64       // reader: next sequence expected
+	batchSize      int          // reader: the size of the last batch message
 	last           [32]byte     // reader: hash of the record before next
 }
 
@@ -343,9 +345,23 @@ func (c *conn) reader() {
 	_ = extend("")
 	c.ws.SetPongHandler(extend)
 	for {
-		kind, b, err := c.ws.ReadMessage()
+		kind, r, err := c.ws.NextReader()
 		if err != nil {
 			return
+		}
+		// A buffer is taken only once a message has come: an idle
+		// connection holds none.
+		buf := getMsgBuf()
+		hint := 0
+		if kind == websocket.BinaryMessage {
+			hint = c.batchSize + c.batchSize/16
+		}
+		b, err := readMsg(r, buf, hint)
+		if err != nil {
+			return
+		}
+		if kind == websocket.BinaryMessage {
+			c.batchSize = len(b)
 		}
 		_ = extend("")
 		select {
@@ -354,7 +370,8 @@ func (c *conn) reader() {
 		default:
 		}
 		if kind == websocket.BinaryMessage {
-			if err := c.batch(b); err != nil {
+			queued, err := c.batch(b, buf)
+			if err != nil {
 				h.logf("hub: terminal %s: %v", c.term, err)
 				code := wire.CloseRejected
 				if errors.Is(err, wire.ErrBatch) {
@@ -362,9 +379,15 @@ func (c *conn) reader() {
 				}
 				c.stop(code, err.Error())
 			}
+			if !queued {
+				putMsgBuf(buf) // nothing of the batch was kept
+			}
 			continue
 		}
+		// wire.Decode keeps nothing of b (encoding/json copies what it
+		// decodes), so the buffer is free again at once.
 		m, err := wire.Decode(b)
+		putMsgBuf(buf)
 		if err != nil {
 			c.stop(wire.CloseProtocol, err.Error())
 			continue
@@ -380,44 +403,60 @@ func (c *conn) reader() {
 	}
 }
 
-func (c *conn) batch(b []byte) error {
+// batch verifies the batch message b (read into buf) and queues it for
+// the committer. Its records' bodies and signatures alias b: once queued,
+// the job holds buf (queued true) until its answer (done).
+func (c *conn) batch(b []byte, buf *msgBuf) (queued bool, err error) {
 	recs, err := wire.DecodeBatch(b)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(recs) > c.h.opts.BatchMax {
-		return fmt.Errorf("%w: %d records, at most %d", wire.ErrBatch, len(recs), c.h.opts.BatchMax)
+		return false, fmt.Errorf("%w: %d records, at most %d", wire.ErrBatch, len(recs), c.h.opts.BatchMax)
 	}
 	if c.next == 0 { // a fresh fork chain: it starts with this batch
 		c.next, c.last = recs[0].Seq, recs[0].Prev
 	}
 	meta, err := verifyBatch(recs, c.term, c.merchant, c.pub, c.next, c.last)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if l := &recs[len(recs)-1]; l.Seq >= c.next {
 		c.next, c.last = l.Seq+1, l.Hash
 	}
 	c.h.prefetchMinted(meta)
 	prepare(meta, recs, c.chain, c.merchant)
-	c.submit(&job{kind: jobBatch, c: c, term: c.term, chain: c.chain, forked: c.forked != "", merchant: c.merchant, recs: recs, meta: meta})
-	return nil
+	return c.submit(&job{kind: jobBatch, c: c, term: c.term, chain: c.chain, forked: c.forked != "", merchant: c.merchant, recs: recs, meta: meta, buf: buf}), nil
 }
 
-// submit queues j for the committer, unless the connection is ending.
-func (c *conn) submit(j *job) {
+// submit queues j for the committer, unless the connection is ending; it
+// reports whether j was queued.
+func (c *conn) submit(j *job) bool {
 	q := c.h.jobs
 	if j.kind != jobBatch {
 		q = c.h.claims
 	}
 	select {
 	case q <- j:
+		return true
 	case <-c.quit:
+		return false
 	}
 }
 
 // done receives a committed job's answer on the committer's goroutine.
 func (c *conn) done(j *job) {
+	if j.buf != nil {
+		// The job is over: its group committed (the store has let go of
+		// what it was given), or failed. Only after a commit known to be
+		// done is the message's buffer read into again; after a failure
+		// (a result unknown, a store that may still hold the values) it
+		// is left to the garbage collector.
+		if j.err == nil {
+			putMsgBuf(j.buf)
+		}
+		j.buf = nil
+	}
 	if j.err != nil {
 		code := wire.CloseRejected
 		if !errors.Is(j.err, errRejected) {
@@ -460,4 +499,70 @@ func (c *conn) offer(b []byte) {
 	default:
 		c.stop(wire.CloseTryAgainLater, "terminal too slow to read")
 	}
+}
+
+// msgBuf is a buffer messages are read into, reused through msgBufs: a
+// batch of a thousand records is about 1 MB, and reading each into a
+// fresh slice grown by io.ReadAll allocated twice that.
+type msgBuf struct{ b []byte }
+
+// msgBufs holds the buffers no message uses. A buffer is taken when a
+// message arrives and put back once nothing refers to the message: at
+// once for a control message or a refused batch, after its answer for a
+// queued batch (conn.done). The pool lets go of unused buffers at garbage
+// collections, so idle connections keep none.
+var msgBufs = gosync.Pool{New: func() any { return &msgBuf{b: make([]byte, 0, minMsgBuf)} }}
+
+// minMsgBuf is the size a new message buffer starts at; it grows to the
+// largest message read into it.
+const minMsgBuf = 4 << 10
+
+func getMsgBuf() *msgBuf { return msgBufs.Get().(*msgBuf) }
+
+func putMsgBuf(b *msgBuf) {
+	if cap(b.b) > wire.MaxMessage {
+		return // grown past the largest message: let go
+	}
+	b.b = b.b[:0]
+	msgBufs.Put(b)
+}
+
+// readMsg reads the rest of a message from r into buf and returns it
+// (buf.b[:n]). A buffer smaller than hint (the size the message is
+// expected to have) is replaced by one of that size first; one too small
+// for the message grows. The connection's read limit bounds the size.
+func readMsg(r io.Reader, buf *msgBuf, hint int) ([]byte, error) {
+	if cap(buf.b) < hint {
+		buf.b = make([]byte, 0, hint)
+	}
+	b := buf.b[:0]
+	for {
+		if len(b) == cap(b) {
+			// Full: is there more? A message that fills the buffer
+			// exactly does not make it grow.
+			var one [1]byte
+			n, err := r.Read(one[:])
+			if n == 0 && err == io.EOF {
+				break
+			}
+			if err != nil && err != io.EOF {
+				return nil, err
+			}
+			b = append(b, one[:n]...)
+			if err == io.EOF {
+				break
+			}
+			continue
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	buf.b = b
+	return b, nil
 }

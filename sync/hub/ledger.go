@@ -35,6 +35,9 @@ type job struct {
 	meta     []recMeta
 	req      *wire.Message
 	hello    *helloJob // jobHello
+	// buf holds the batch message recs alias, reused once the job is
+	// answered (conn.done).
+	buf *msgBuf
 
 	msg *wire.Message
 	err error

@@ -169,15 +169,20 @@ type Report struct {
 var ErrMessage = errors.New("malformed sync message")
 
 // Decode parses and checks a control message. It never panics on any input.
+// An ack in the form the server writes is read by decodeAck, anything else
+// by encoding/json, to the same message.
 func Decode(b []byte) (*Message, error) {
-	var m Message
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMessage, err)
+	m, ok := decodeAck(b)
+	if !ok {
+		m = new(Message)
+		if err := json.Unmarshal(b, m); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMessage, err)
+		}
 	}
 	if err := m.Check(); err != nil {
 		return nil, err
 	}
-	return &m, nil
+	return m, nil
 }
 
 // Encode returns the JSON of m.

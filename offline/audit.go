@@ -187,6 +187,23 @@ func readSealed(tx *bolt.Tx, after uint64, n int) ([]terminal.Sealed, error) {
 	return out, nil
 }
 
+// viewSealed appends up to n sealed records after seq in tx to out, their
+// Sig and Body in tx's memory (valid while tx is open).
+func viewSealed(tx *bolt.Tx, after uint64, n int, out []terminal.Sealed) ([]terminal.Sealed, error) {
+	c := tx.Bucket(bucketRecords).Cursor()
+	for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < n; k, v = c.Next() {
+		seq := getU64(k)
+		if err := checkSealed(seq, v); err != nil {
+			return nil, err
+		}
+		s := terminal.Sealed{Seq: seq, Sig: v[65:sealedHeader:sealedHeader], Body: v[sealedHeader:len(v):len(v)]}
+		copy(s.Prev[:], v[1:33])
+		copy(s.Hash[:], v[33:65])
+		out = append(out, s)
+	}
+	return out, nil
+}
+
 // ErrExists is returned by Compact when the destination file exists.
 var ErrExists = errors.New("destination file exists")
 

@@ -117,8 +117,11 @@ func decodeBody(seq uint64, v []byte, r any) error {
 }
 
 // An outcome value is the result, a zero byte and the detail.
-func encodeOutcome(o terminal.Outcome) []byte {
-	return append(append([]byte(o.Result), 0), o.Detail...)
+func encodeOutcome(o terminal.Outcome) []byte { return appendOutcome(nil, o) }
+
+// appendOutcome appends the outcome value of o to b.
+func appendOutcome(b []byte, o terminal.Outcome) []byte {
+	return append(append(append(b, o.Result...), 0), o.Detail...)
 }
 
 func decodeOutcome(seq uint64, v []byte) terminal.Outcome {

@@ -2,7 +2,9 @@ package offline
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"sort"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -45,6 +47,26 @@ func (l *Ledger) Pending(ctx context.Context, after uint64, n int) ([]terminal.S
 		return nil, fmt.Errorf("pending after %d: %w", after, err)
 	}
 	return out, nil
+}
+
+// ViewPending is Pending without the copies, for a caller that only
+// encodes the records: inside one read transaction it appends up to n
+// sealed records with Seq > after to buf[:0] and calls fn with them. Their
+// Sig and Body are the ledger file's own bytes, valid only until fn
+// returns: fn must copy what it keeps and must not change them. A fault
+// reading a damaged file inside fn is ErrCorrupt, as in Pending.
+func (l *Ledger) ViewPending(ctx context.Context, after uint64, n int, buf []terminal.Sealed, fn func([]terminal.Sealed) error) error {
+	err := l.view(ctx, func(tx *bolt.Tx) error {
+		recs, err := viewSealed(tx, after, n, buf[:0])
+		if err != nil {
+			return err
+		}
+		return fn(recs)
+	})
+	if err != nil {
+		return fmt.Errorf("pending after %d: %w", after, err)
+	}
+	return nil
 }
 
 // Unsynced returns the number of records above the watermark and the total
@@ -122,19 +144,59 @@ func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.
 }
 
 func (l *Ledger) storeOutcomes(tx *bolt.Tx, high uint64, outcomes []terminal.Outcome) error {
-	b, conflicts := appending(tx, bucketSync), appending(tx, bucketConflicts)
-	for _, o := range outcomes {
+	ascending, size := true, 0
+	for i, o := range outcomes {
 		if o.Seq == 0 || o.Seq > high {
 			return fmt.Errorf("%w: outcome for seq %d, high seq %d", ErrAck, o.Seq, high)
 		}
 		if rank(o.Result) == 0 {
 			return fmt.Errorf("%w: outcome %q for seq %d", ErrAck, o.Result, o.Seq)
 		}
-		key := u64(o.Seq)
-		if old := b.Get(key); old != nil && rank(decodeOutcome(o.Seq, old).Result) >= rank(o.Result) {
+		ascending = ascending && (i == 0 || o.Seq > outcomes[i-1].Seq)
+		size += 8 + len(o.Result) + 1 + len(o.Detail)
+	}
+	if len(outcomes) == 0 {
+		return nil
+	}
+	b, conflicts := appending(tx, bucketSync), appending(tx, bucketConflicts)
+	// The outcomes already stored that the new ones may not replace. The
+	// server sends a batch's outcomes in order: one cursor finds them all
+	// (none, for records sent once); in any other order, a Get each.
+	var kept []uint64 // ascending
+	if ascending {
+		keep := func(seq uint64, v []byte) bool {
+			i := sort.Search(len(outcomes), func(i int) bool { return outcomes[i].Seq >= seq })
+			return i < len(outcomes) && outcomes[i].Seq == seq && rank(decodeOutcome(seq, v).Result) >= rank(outcomes[i].Result)
+		}
+		c := b.Cursor()
+		last := outcomes[len(outcomes)-1].Seq
+		for k, v := c.Seek(u64(outcomes[0].Seq)); k != nil && getU64(k) <= last; k, v = c.Next() {
+			if seq := getU64(k); keep(seq, v) {
+				kept = append(kept, seq)
+			}
+		}
+	}
+	// bbolt keeps the keys and values it is given until the commit: they
+	// are cut from one allocation, not made one by one.
+	arena := make([]byte, 0, size)
+	cut := func(from int) []byte { return arena[from:len(arena):len(arena)] }
+	for _, o := range outcomes {
+		if ascending {
+			for len(kept) > 0 && kept[0] < o.Seq {
+				kept = kept[1:]
+			}
+			if len(kept) > 0 && kept[0] == o.Seq {
+				continue
+			}
+		} else if old := b.Get(u64(o.Seq)); old != nil && rank(decodeOutcome(o.Seq, old).Result) >= rank(o.Result) {
 			continue
 		}
-		if err := b.Put(key, encodeOutcome(o)); err != nil {
+		from := len(arena)
+		arena = binary.BigEndian.AppendUint64(arena, o.Seq)
+		key := cut(from)
+		from = len(arena)
+		arena = appendOutcome(arena, o)
+		if err := b.Put(key, cut(from)); err != nil {
 			return err
 		}
 		if o.Result == terminal.Conflict {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -42,6 +43,48 @@ func TestOutbox_Pending(t *testing.T) {
 	}
 	if none, _ := l.Pending(ctx, 5, 10); len(none) != 0 {
 		t.Fatalf("pending after the high seq: got %d", len(none))
+	}
+}
+
+// TestOutbox_ViewPending: ViewPending lends the records Pending copies,
+// into the buffer it is given; fn's error and a closed ledger's are its own.
+func TestOutbox_ViewPending(t *testing.T) {
+	ctx := context.Background()
+	l, _ := MustOpen(t)
+	for i := uint64(1); i <= 5; i++ {
+		mustCommit(t, l, redemption(i, i, noon.Add(time.Duration(i)*time.Minute)))
+	}
+	buf := make([]terminal.Sealed, 0, 8)
+	for _, c := range []struct {
+		after uint64
+		n     int
+	}{{0, 100}, {1, 3}, {4, 3}, {5, 10}, {0, 0}} {
+		want, err := l.Pending(ctx, c.after, c.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []terminal.Sealed
+		err = l.ViewPending(ctx, c.after, c.n, buf, func(recs []terminal.Sealed) error {
+			if len(recs) > 0 && &recs[0] != &buf[:1][0] {
+				t.Errorf("after %d: records not in the buffer given", c.after)
+			}
+			for _, r := range recs {
+				r.Sig, r.Body = append([]byte(nil), r.Sig...), append([]byte(nil), r.Body...)
+				got = append(got, r)
+			}
+			return nil
+		})
+		if err != nil || len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("after %d, %d: got %d records (%v), Pending %d", c.after, c.n, len(got), err, len(want))
+		}
+	}
+	stop := errors.New("stop")
+	if err := l.ViewPending(ctx, 0, 1, nil, func([]terminal.Sealed) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("fn's error: got %v", err)
+	}
+	_ = l.Close()
+	if err := l.ViewPending(ctx, 0, 1, nil, func([]terminal.Sealed) error { return nil }); !errors.Is(err, offline.ErrClosed) {
+		t.Fatalf("closed: got %v, want ErrClosed", err)
 	}
 }
 
@@ -85,6 +128,62 @@ func TestOutbox_Ack(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantUnsynced(t, l, 0, 0)
+	})
+	t.Run("Ranks", func(t *testing.T) {
+		// Acks in the server's order (ascending), in another, and with a
+		// sequence twice: each outcome stored replaces a lower-ranked one
+		// only (conflict > accepted > duplicate), as a model keeps them.
+		acc, dup, con := terminal.Accepted, terminal.Duplicate, terminal.Conflict
+		o := func(seq uint64, r terminal.Result) terminal.Outcome {
+			return terminal.Outcome{Seq: seq, Result: r, Detail: fmt.Sprintf("%s %d", r, seq)}
+		}
+		for name, acks := range map[string][][]terminal.Outcome{
+			"ascending":  {{o(1, acc), o(2, con), o(3, dup), o(5, acc)}, {o(1, dup), o(2, acc), o(3, acc), o(4, dup), o(5, con), o(6, acc)}},
+			"descending": {{o(5, acc), o(3, dup), o(2, con), o(1, acc)}, {o(6, acc), o(5, con), o(4, dup), o(3, acc), o(2, acc), o(1, dup)}},
+			"repeated":   {{o(2, dup), o(2, con), o(2, acc), o(3, acc), o(3, dup)}, {o(1, dup), o(1, acc), o(4, acc), o(4, con), o(3, con)}},
+		} {
+			t.Run(name, func(t *testing.T) {
+				l, path := MustOpen(t)
+				for i := uint64(1); i <= 6; i++ {
+					mustCommit(t, l, redemption(i, i, noon))
+				}
+				rank := map[terminal.Result]int{dup: 1, acc: 2, con: 3}
+				model := map[uint64]terminal.Outcome{}
+				for _, outs := range acks {
+					if err := l.Ack(ctx, 0, outs); err != nil {
+						t.Fatal(err)
+					}
+					for _, o := range outs {
+						if rank[o.Result] > rank[model[o.Seq].Result] {
+							model[o.Seq] = o
+						}
+					}
+				}
+				l = reopen(t, l, path)
+				var conflicts []uint64
+				for seq := uint64(1); seq <= 6; seq++ {
+					want := model[seq]
+					if want.Result == "" {
+						want.Result = terminal.Awaiting
+					}
+					if want.Result == con {
+						conflicts = append(conflicts, seq)
+					}
+					e, err := l.Entry(ctx, fmt.Sprintf("T1-%010d", seq))
+					if err != nil || e.Sync != want.Result || e.Detail != want.Detail {
+						t.Errorf("seq %d: got %q %q %v, want %q %q", seq, e.Sync, e.Detail, err, want.Result, want.Detail)
+					}
+				}
+				cs, err := l.Conflicts(ctx)
+				var got []uint64
+				for _, c := range cs {
+					got = append(got, c.Record.Seq)
+				}
+				if err != nil || !reflect.DeepEqual(got, conflicts) {
+					t.Errorf("conflicts %v %v, want %v", got, err, conflicts)
+				}
+			})
+		}
 	})
 	t.Run("ErrAck", func(t *testing.T) {
 		l, _ := MustOpen(t)

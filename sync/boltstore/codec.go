@@ -19,7 +19,7 @@ var (
 	bMerchants = []byte("merchants") // merchant id → JSON terminal.Merchant
 	bTerminals = []byte("terminals") // terminal id → JSON hub.TerminalRecord
 	bHeads     = []byte("heads")     // terminal id → watermark u64 ‖ hash of that record [32]
-	bRecords   = []byte("records")   // terminal id ‖ 0 ‖ seq u64 → stored record (encodeRecord)
+	bRecords   = []byte("records")   // terminal id ‖ 0 ‖ seq u64 → stored record (appendRecord)
 	bDays      = []byte("days")      // "YYYYMMDD" ‖ record key → last seq u64 of the run of that chain and UTC+8 day it starts, or empty for one record (Store.DayRecords)
 	bVouchers  = []byte("vouchers")  // voucher id u64 → record id of its one accepted, live redemption, unless in bVoucherLog (voucherlog.go)
 	bConflicts = []byte("conflicts") // sequence u64 → JSON hub.Conflict
@@ -47,15 +47,21 @@ var ErrDamaged = errors.New("ledger damaged")
 // their query fields are read from the body.
 const recordV2 = 2
 
-// encodeRecord: 2 ‖ result ‖ hash [32] ‖ siglen u8 ‖ sig ‖ detaillen u16 ‖
+// A stored record: 2 ‖ result ‖ hash [32] ‖ siglen u8 ‖ sig ‖ detaillen u16 ‖
 // detail ‖ merchantlen u8 ‖ merchant ‖ at Unix ns i64 ‖ kindlen u8 ‖ kind ‖
-// voucher u64 ‖ body.
-func encodeRecord(r *hub.StoredRecord) []byte {
+// voucher u64 ‖ body (appendRecord).
+
+// recordSize is the length of r stored.
+func recordSize(r *hub.StoredRecord) int {
+	return 2 + 32 + 1 + len(r.Sig) + 2 + min(len(r.Detail), 0xffff) + 1 + len(r.MerchantID) + 8 + 1 + len(r.Kind) + 8 + len(r.Body)
+}
+
+// appendRecord appends r stored to b.
+func appendRecord(b []byte, r *hub.StoredRecord) []byte {
 	detail := r.Detail
 	if len(detail) > 0xffff {
 		detail = detail[:0xffff]
 	}
-	b := make([]byte, 0, 2+32+1+len(r.Sig)+2+len(detail)+1+len(r.MerchantID)+8+1+len(r.Kind)+8+len(r.Body))
 	b = append(b, recordV2, resultByte(r.Result))
 	b = append(b, r.Hash[:]...)
 	b = append(b, byte(len(r.Sig)))
@@ -175,7 +181,11 @@ func byteResult(b int) terminal.Result {
 }
 
 func recordKey(term string, seq uint64) []byte {
-	k := make([]byte, 0, len(term)+9)
+	return appendRecordKey(make([]byte, 0, len(term)+9), term, seq)
+}
+
+// appendRecordKey appends the key of a terminal's record to k.
+func appendRecordKey(k []byte, term string, seq uint64) []byte {
 	k = append(k, term...)
 	k = append(k, 0)
 	return binary.BigEndian.AppendUint64(k, seq)

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,11 +56,17 @@ type Store struct {
 	db *bolt.DB
 	// redeemed filters the voucher index's lookups (nil: read-only, look
 	// every voucher up). Only write transactions use it, one at a time.
-	redeemed *voucherFilter
+	redeemed *keyFilter
+	// memoKeys filters the memos' lookups likewise (nil with redeemed),
+	// their keys hashed with memoSeed.
+	memoKeys *keyFilter
+	memoSeed maphash.Seed
 	// logMu guards log: the voucher index's log as the last commit left it
 	// (nil: read it at the next commit).
 	logMu gosync.Mutex
 	log   *voucherLog
+	// slab holds a commit's keys and values (tx.take), under logMu.
+	slab slab
 	// logs is the log as readers outside commits last read it.
 	logs logCache
 
@@ -139,7 +146,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if err == nil && !opts.ReadOnly {
 		err = s.guard(func() error {
-			return db.View(func(tx *bolt.Tx) error { s.redeemed = buildFilter(tx.Bucket(bVouchers)); return nil })
+			return db.View(func(tx *bolt.Tx) error {
+				s.memoSeed = maphash.MakeSeed()
+				s.redeemed, s.memoKeys = buildVoucherFilter(tx.Bucket(bVouchers)), buildMemoFilter(tx.Bucket(bMemos), s.memoSeed)
+				return nil
+			})
 		})
 	}
 	if err != nil {
@@ -172,10 +183,15 @@ func (s *Store) Commit(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) erro
 	defer s.logMu.Unlock()
 	err := s.update(ctx, func(btx *bolt.Tx) error {
 		if s.redeemed != nil && s.redeemed.full() {
-			s.redeemed = buildFilter(btx.Bucket(bVouchers))
+			s.redeemed = buildVoucherFilter(btx.Bucket(bVouchers))
+		}
+		if s.memoKeys != nil && s.memoKeys.full() {
+			s.memoKeys = buildMemoFilter(btx.Bucket(bMemos), s.memoSeed)
 		}
 		t := newTx(btx)
-		t.filter = s.redeemed
+		s.slab.reset() // the last commit's bytes are bbolt's no more
+		t.slab = &s.slab
+		t.filter, t.memoFilter, t.memoSeed = s.redeemed, s.memoKeys, s.memoSeed
 		if t.logB = btx.Bucket(bVoucherLog); t.logB == nil {
 			return fmt.Errorf("commit: %w: bucket %s missing", ErrDamaged, bVoucherLog)
 		}

@@ -530,3 +530,119 @@ func TestStore_PageSize(t *testing.T) {
 		t.Errorf("file made with 4 KiB pages: page size %d after use, want 4096", got)
 	}
 }
+
+// TestStore_RecordsOutliveTheirCommit: a commit's keys and values come from
+// memory the next commit uses again (the store's slab). Records of many
+// commits, a failed one among them, and a record larger than a chunk
+// read back as put, in their commit and after the later ones.
+func TestStore_RecordsOutliveTheirCommit(t *testing.T) {
+	s, err := boltstore.Open(t.TempDir(), boltstore.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	at := time.Date(2022, 10, 1, 12, 0, 0, 0, terminal.Zone)
+	stored := func(seq uint64) *hub.StoredRecord {
+		size := 700 + int(seq%300)
+		if seq == 1500 {
+			size = 1 << 20 // more than a chunk of the slab
+		}
+		return &hub.StoredRecord{TerminalID: "T1", Seq: seq, MerchantID: "M1", At: at, Kind: terminal.KindRedemption,
+			Voucher: terminal.VoucherID(seq), Sig: bytes.Repeat([]byte{byte(seq)}, 64), Result: terminal.Accepted,
+			Body: bytes.Repeat([]byte{'a' + byte(seq%26)}, size)}
+	}
+	check := func(get func(seq uint64) (hub.StoredRecord, bool, error), upto uint64) {
+		t.Helper()
+		for seq := uint64(1); seq <= upto; seq++ {
+			got, ok, err := get(seq)
+			want := stored(seq)
+			if err != nil || !ok || !bytes.Equal(got.Body, want.Body) || !bytes.Equal(got.Sig, want.Sig) || got.Voucher != want.Voucher {
+				t.Fatalf("record %d: ok %v, err %v, body %d bytes, want %d", seq, ok, err, len(got.Body), len(want.Body))
+			}
+		}
+	}
+	var seq uint64
+	for c := 0; c < 6; c++ {
+		fail := c == 3
+		err := s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error {
+			n := seq
+			for range 1000 {
+				n++
+				if err := tx.PutRecord(stored(n)); err != nil {
+					return err
+				}
+			}
+			check(func(q uint64) (hub.StoredRecord, bool, error) { return tx.Record("T1", q) }, n)
+			if fail {
+				return errors.New("rolled back")
+			}
+			seq = n
+			return nil
+		})
+		if (err != nil) != fail {
+			t.Fatalf("commit %d: %v", c, err)
+		}
+		check(func(q uint64) (hub.StoredRecord, bool, error) { return s.Record(ctx, "T1", q) }, seq)
+	}
+	if _, ok, _ := s.Record(ctx, "T1", seq+1); ok {
+		t.Fatal("a record of the failed commit is stored")
+	}
+}
+
+// TestStore_MemoFilter: the memos' Bloom filter never hides a memo. Memos
+// put in commits (a failed one among them) with the filter at its
+// smallest, so that it fills and is rebuilt, then read in a commit and
+// after the store is opened again; keys never put stay absent.
+func TestStore_MemoFilter(t *testing.T) {
+	defer boltstore.SetFilterMinBits(64)()
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := openIn(t, dir)
+	want := map[string]string{}
+	key := func(i int) string { return fmt.Sprintf("holder/M1/%016X", i*7919) }
+	check := func(s *boltstore.Store) {
+		t.Helper()
+		err := s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error {
+			for i := range 400 {
+				v, ok, err := tx.Memo(key(i))
+				if w, stored := want[key(i)]; err != nil || ok != stored || string(v) != w {
+					t.Fatalf("memo %s: %q, %v, %v; want %q, %v", key(i), v, ok, err, w, stored)
+				}
+			}
+			return errors.New("only read")
+		})
+		if err == nil {
+			t.Fatal("a commit that fails returned no error")
+		}
+	}
+	for c := range 6 {
+		fail := c == 2
+		err := s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error {
+			for i := c * 50; i < c*50+50; i++ {
+				if err := tx.PutMemo(key(i), []byte(fmt.Sprint("v", i))); err != nil {
+					return err
+				}
+			}
+			if fail {
+				return errors.New("rolled back")
+			}
+			return nil
+		})
+		if (err != nil) != fail {
+			t.Fatalf("commit %d: %v", c, err)
+		}
+		if !fail {
+			for i := c * 50; i < c*50+50; i++ {
+				want[key(i)] = fmt.Sprint("v", i)
+			}
+		}
+		check(s)
+		if c == 3 {
+			s.Close()
+			s = openIn(t, dir)
+			check(s)
+		}
+	}
+	s.Close()
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,7 +37,11 @@ type tx struct {
 	// by chain, written once when it ends (putRuns).
 	runs map[string]*dayRun
 	// filter says which vouchers may be in the voucher index (nil: any).
-	filter *voucherFilter
+	filter *keyFilter
+	// memoFilter says which memos may be stored (nil: any), their keys
+	// hashed with memoSeed.
+	memoFilter *keyFilter
+	memoSeed   maphash.Seed
 	// log is the voucher index's log (voucherlog.go), changed in place
 	// by the transaction; logB its bucket.
 	log  *voucherLog
@@ -45,6 +50,8 @@ type tx struct {
 	// logged the vouchers it holds (logPut).
 	logKey uint64
 	logged []terminal.VoucherID
+	// slab holds the keys and values put (nil: allocate each).
+	slab *slab
 }
 
 // dayRun is a run of consecutive records of one chain and one day in the
@@ -116,8 +123,17 @@ func (t *tx) Record(term string, seq uint64) (hub.StoredRecord, bool, error) {
 	return record(t.tx, term, seq)
 }
 
+// take returns an empty slice with room for n bytes that stays valid
+// until the transaction ends.
+func (t *tx) take(n int) []byte {
+	if t.slab == nil {
+		return make([]byte, 0, n)
+	}
+	return t.slab.take(n)
+}
+
 func (t *tx) PutRecord(r *hub.StoredRecord) error {
-	key := recordKey(r.TerminalID, r.Seq)
+	key := appendRecordKey(t.take(len(r.TerminalID)+9), r.TerminalID, r.Seq)
 	if !t.gap.holds(key) {
 		k, _ := t.cRecords.Seek(key)
 		if k != nil && bytes.Equal(k, key) {
@@ -127,7 +143,7 @@ func (t *tx) PutRecord(r *hub.StoredRecord) error {
 		t.gap.open = k == nil
 	}
 	t.gap.start = append(t.gap.start[:0], key...)
-	if err := t.records.Put(key, encodeRecord(r)); err != nil {
+	if err := t.records.Put(key, appendRecord(t.take(recordSize(r)), r)); err != nil {
 		return err
 	}
 	return t.addToDay(r, key)
@@ -182,7 +198,7 @@ func (t *tx) Redeemed(v terminal.VoucherID) (string, bool, error) {
 		t.knownFree = false
 		return e.rec, true, nil
 	}
-	if t.filter != nil && !t.filter.has(v) {
+	if t.filter != nil && !t.filter.has(voucherHash(v)) {
 		t.free, t.knownFree = v, true
 		return "", false, nil
 	}
@@ -231,10 +247,16 @@ func (t *tx) Merchant(id string) (terminal.Merchant, bool, error) {
 }
 
 func (t *tx) Hold(v terminal.VoucherID) (hub.Hold, bool, error) {
-	var h hub.Hold
 	if t.nonEmpty(); !t.anyHolds {
-		return h, false, nil
+		return hub.Hold{}, false, nil
 	}
+	return t.hold(v)
+}
+
+// hold reads a voucher's hold: apart from Hold, whose common case (no
+// holds at all) then allocates nothing.
+func (t *tx) hold(v terminal.VoucherID) (hub.Hold, bool, error) {
+	var h hub.Hold
 	ok, err := getJSON(t.holds, u64(uint64(v)), &h)
 	return h, ok, err
 }
@@ -277,6 +299,9 @@ func (t *tx) AddConflict(c *hub.Conflict) error {
 }
 
 func (t *tx) Memo(key string) ([]byte, bool, error) {
+	if t.memoFilter != nil && !t.memoFilter.has(memoHash(t.memoSeed, key)) {
+		return nil, false, nil
+	}
 	v := get(t.cMemos, []byte(key))
 	if v == nil {
 		return nil, false, nil
@@ -288,5 +313,8 @@ func (t *tx) PutMemo(key string, v []byte) error {
 	if key == "" {
 		return fmt.Errorf("memo: empty key")
 	}
-	return t.memos.Put([]byte(key), v)
+	if t.memoFilter != nil {
+		t.memoFilter.add(memoHash(t.memoSeed, key))
+	}
+	return t.memos.Put(append(t.take(len(key)), key...), v)
 }

@@ -265,7 +265,7 @@ func (t *tx) mergeLog() error {
 	buf := make([]byte, 0, size)
 	for _, e := range all {
 		if t.filter != nil {
-			t.filter.add(e.v)
+			t.filter.add(voucherHash(e.v))
 		}
 		at := len(buf)
 		buf = binary.BigEndian.AppendUint64(buf, uint64(e.v))

@@ -38,6 +38,12 @@ const (
 	closeGrace = time.Second
 	// sendQueue is the size of a connection's outgoing buffer.
 	sendQueue = 64
+	// maxSpareFrames is the most written batch frames a connection keeps
+	// to fill again while it drains.
+	maxSpareFrames = 16
+	// maxReadBuffer is the largest buffer the reader keeps for the next
+	// message (an ack of 2,000 outcomes is about 80 KB).
+	maxReadBuffer = 256 << 10
 	// statusEvery throttles outbox counts while a backlog drains.
 	statusEvery = 250 * time.Millisecond
 	// rehelloEvery is the least time between two new handshakes made to

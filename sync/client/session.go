@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	gosync "sync"
 	"time"
@@ -27,6 +28,7 @@ type session struct {
 	c        *Client
 	ws       *websocket.Conn
 	send     chan outMsg // batches
+	frames   chan []byte // batch frames written, for the sender to fill again (released when idle)
 	ctrl     chan outMsg // claims and releases, written before any queued batch
 	quit     chan struct{}
 	wdone    chan struct{}
@@ -36,13 +38,14 @@ type session struct {
 	wsOnce   gosync.Once
 
 	mu       gosync.Mutex
-	code     int         // close code sent or received
-	err      error       // why the session ended
-	inflight int         // batches sent and not acknowledged
-	sent     []sentBatch // their sizes and send times, oldest first
-	window   int         // from the welcome
-	batch    int         // records per batch
-	start    uint64      // the sender sends records after it
+	code     int               // close code sent or received
+	err      error             // why the session ended
+	inflight int               // batches sent and not acknowledged
+	sent     []sentBatch       // their sizes and send times, oldest first
+	window   int               // from the welcome
+	batch    int               // records per batch
+	start    uint64            // the sender sends records after it
+	recs     []terminal.Sealed // the sender's, for ViewPending to fill
 	asks     map[uint64]chan *wire.Message
 	fork     string // the server holds the ledger as a fork (state.Fork)
 	fault    string // Options.Report's Fault as the hello carried it
@@ -77,6 +80,9 @@ func (c *Client) session(ctx context.Context) (welcomed bool, code int, err erro
 	}
 	s.window, s.batch = welcome.Window, min(welcome.BatchMax, c.opts.BatchSize)
 	s.start = welcome.Watermark
+	// As many spare frames as batches may be in flight: acks come in
+	// bursts, and the frames they free are filled again at once.
+	s.frames = make(chan []byte, min(s.window, maxSpareFrames))
 	if w, ok := c.opts.Outbox.(watermarker); ok && w.Watermark() < s.start {
 		// Acknowledgements were lost: resend those records too, so their
 		// outcomes come back (as duplicates with the stored verdict).
@@ -311,6 +317,10 @@ func (s *session) writer() {
 			if !write(m) {
 				return
 			}
+			select { // WriteMessage copied it out: the sender may fill it again
+			case s.frames <- m.data[:0]:
+			default:
+			}
 		case <-ticker.C:
 			_ = s.ws.SetWriteDeadline(time.Now().Add(o.WriteWait))
 			if err := s.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
@@ -343,8 +353,12 @@ func (s *session) reader() {
 	extend := func(string) error { return s.ws.SetReadDeadline(time.Now().Add(o.PongWait)) }
 	_ = extend("")
 	s.ws.SetPongHandler(extend)
+	var buf []byte
 	for {
-		kind, b, err := s.ws.ReadMessage()
+		kind, b, err := readMessage(s.ws, buf)
+		if buf = b; cap(buf) > maxReadBuffer {
+			buf = nil // a large state push is not kept for the session
+		}
 		if err != nil {
 			code := closeCode(err)
 			if code == 0 {
@@ -379,6 +393,30 @@ func (s *session) reader() {
 		}
 		if err := s.handle(m); err != nil {
 			s.stop(websocket.CloseInternalServerErr, err)
+		}
+	}
+}
+
+// readMessage is ws.ReadMessage reading into buf's memory, grown as needed:
+// the message it returns is valid until buf is used again. Nothing the
+// reader decodes from a message aliases it.
+func readMessage(ws *websocket.Conn, buf []byte) (kind int, b []byte, err error) {
+	kind, r, err := ws.NextReader()
+	if err != nil {
+		return kind, nil, err
+	}
+	b = buf[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return kind, b, nil
+		}
+		if err != nil {
+			return kind, b, err
 		}
 	}
 }
@@ -506,23 +544,18 @@ func (s *session) sender(ctx context.Context) {
 			if full {
 				break
 			}
-			recs, err := c.opts.Outbox.Pending(ctx, after, s.batch)
-			if err != nil {
-				s.stop(websocket.CloseGoingAway, fmt.Errorf("outbox: %w", err))
-				return
-			}
-			if len(recs) == 0 {
-				break
-			}
-			frame, err := wire.AppendBatch(make([]byte, 0, size), recs)
+			frame, n, last, err := s.nextFrame(ctx, after, size)
 			if err != nil {
 				s.stop(websocket.CloseGoingAway, err)
 				return
 			}
+			if n == 0 {
+				break
+			}
 			size = len(frame)
 			s.mu.Lock()
 			s.inflight++
-			s.sent = append(s.sent, sentBatch{len(recs), time.Now()})
+			s.sent = append(s.sent, sentBatch{n, time.Now()})
 			s.mu.Unlock()
 			select {
 			case s.send <- outMsg{websocket.BinaryMessage, frame}:
@@ -531,7 +564,7 @@ func (s *session) sender(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
-			after = recs[len(recs)-1].Seq
+			after = last
 		}
 		select {
 		case <-s.acked:
@@ -549,6 +582,73 @@ func (s *session) sender(ctx context.Context) {
 		}
 	}
 }
+
+// pendingViewer is an Outbox that lends its pending records for the time
+// of a call instead of copying them out (offline.Ledger does).
+type pendingViewer interface {
+	ViewPending(ctx context.Context, after uint64, n int, buf []terminal.Sealed, fn func([]terminal.Sealed) error) error
+}
+
+// nextFrame returns the batch frame of the next records after after: n of
+// them, the last with sequence last (n == 0: none pending, and no frame).
+// The frame is a spare one the writer has written, or a new one of about
+// size bytes.
+func (s *session) nextFrame(ctx context.Context, after uint64, size int) (frame []byte, n int, last uint64, err error) {
+	encode := func(recs []terminal.Sealed) error {
+		if n = len(recs); n == 0 {
+			s.releaseFrames()
+			return nil
+		}
+		select {
+		case frame = <-s.frames:
+		default:
+			frame = make([]byte, 0, size+size/16) // the next batch may be a little longer
+		}
+		last = recs[n-1].Seq
+		frame, err = wire.AppendBatch(frame, recs)
+		return err
+	}
+	pv, ok := s.c.opts.Outbox.(pendingViewer)
+	if !ok {
+		recs, perr := s.c.opts.Outbox.Pending(ctx, after, s.batch)
+		if perr != nil {
+			return nil, 0, 0, fmt.Errorf("outbox: %w", perr)
+		}
+		return frame, n, last, encode(recs)
+	}
+	verr := pv.ViewPending(ctx, after, s.batch, s.recs, func(recs []terminal.Sealed) error {
+		defer func() { // the buffer is kept while there are records to send
+			if s.recs = recs[:0]; len(recs) == 0 {
+				s.recs = nil
+			}
+		}()
+		defer clear(recs) // keep nothing of the ledger's memory past the call
+		if encode(recs) != nil {
+			return errEncode
+		}
+		return nil
+	})
+	if verr != nil && err == nil {
+		return nil, 0, 0, fmt.Errorf("outbox: %w", verr)
+	}
+	return frame, n, last, err
+}
+
+// releaseFrames lets the spare frames go: a terminal with nothing to send
+// holds no megabytes of them.
+func (s *session) releaseFrames() {
+	for {
+		select {
+		case <-s.frames:
+		default:
+			return
+		}
+	}
+}
+
+// errEncode stops ViewPending when a batch does not encode (the error is
+// AppendBatch's).
+var errEncode = errors.New("batch does not encode")
 
 // faultChanged reports whether the terminal's fault (Options.Report) is no
 // longer the one the hello carried and a new handshake may report it now:

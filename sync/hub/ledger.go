@@ -463,7 +463,11 @@ func (h *Hub) observe(group []*job, took time.Duration, err error, now time.Time
 // applyGroup applies every job of a group in tx (safe to run again).
 func (h *Hub) applyGroup(btx Tx, group []*job, now time.Time, params terminal.Params, sweep bool, dropped *int) error {
 	*dropped = 0
-	tx := newGroupTx(btx)
+	records := 0
+	for _, j := range group {
+		records += len(j.recs)
+	}
+	tx := newGroupTx(btx, records)
 	for _, j := range group {
 		j.msg, j.err, j.forkedNow = nil, nil, false
 		switch j.kind {
@@ -509,6 +513,7 @@ func (h *Hub) applyBatch(tx *groupTx, j *job, now time.Time, params terminal.Par
 		}
 	}
 	outs := make([]terminal.Outcome, 0, len(j.recs))
+	var sr StoredRecord // one for the batch: PutRecord keeps none
 	for i := range j.recs {
 		r, m := &j.recs[i], &j.meta[i]
 		if r.Seq <= w {
@@ -546,7 +551,7 @@ func (h *Hub) applyBatch(tx *groupTx, j *job, now time.Time, params terminal.Par
 		if err != nil {
 			return err
 		}
-		sr := StoredRecord{TerminalID: j.chain, Seq: r.Seq, MerchantID: j.merchant, At: m.At, Kind: m.Kind,
+		sr = StoredRecord{TerminalID: j.chain, Seq: r.Seq, MerchantID: j.merchant, At: m.At, Kind: m.Kind,
 			Voucher: m.Voucher.ID, Hash: r.Hash, Sig: r.Sig, Body: r.Body, Result: o.Result, Detail: o.Detail}
 		if err := tx.PutRecord(&sr); err != nil {
 			return err

@@ -39,7 +39,8 @@ func decodeMemo(b []byte, v any) error {
 // encodeMemo returns what is stored of memo v.
 func encodeMemo(v any) ([]byte, error) {
 	if bm, ok := v.(binaryMemo); ok {
-		return bm.appendMemo([]byte{memoBinary}), nil
+		// Room for a holder's redemption or two: most memos, in one allocation.
+		return bm.appendMemo(append(make([]byte, 0, 128), memoBinary)), nil
 	}
 	return json.Marshal(v)
 }

@@ -94,6 +94,10 @@ type groupTx struct {
 	dirty     map[string]bool
 	order     []string // dirty keys, in the order first changed
 	merchants map[string]cachedMerchant
+	// led and merchant are review's, for the record it reviews: the
+	// rules keep neither after Review returns.
+	led      txLedgers
+	merchant terminal.Merchant
 }
 
 type cachedMerchant struct {
@@ -101,8 +105,12 @@ type cachedMerchant struct {
 	ok bool
 }
 
-func newGroupTx(tx Tx) *groupTx {
-	return &groupTx{Tx: tx, memos: map[string]any{}, dirty: map[string]bool{}, merchants: map[string]cachedMerchant{}}
+// newGroupTx makes the group's transaction; records is how many records
+// the group brings, most of which read a memo of their own (a holder's).
+func newGroupTx(tx Tx, records int) *groupTx {
+	n := records + 8
+	return &groupTx{Tx: tx, memos: make(map[string]any, n), dirty: make(map[string]bool, n), order: make([]string, 0, n),
+		merchants: map[string]cachedMerchant{}}
 }
 
 // memo returns the memo under key (a zero T if there is none), decoded
@@ -344,7 +352,8 @@ func absDur(d time.Duration) time.Duration {
 // error ends the commit.
 func (h *Hub) review(tx *groupTx, j *job, meta *recMeta, prevAt, now time.Time, params terminal.Params) (terminal.Verdict, bool, error) {
 	rec := meta.rec
-	led := &txLedgers{tx: tx, chain: j.chain, voucher: rec.Voucher.ID, minted: meta.minted,
+	led := &tx.led
+	*led = txLedgers{tx: tx, chain: j.chain, voucher: rec.Voucher.ID, minted: meta.minted,
 		merchant: rec.MerchantID, holder: rec.Voucher.Holder, holderKey: meta.holderKey(rec.MerchantID)}
 	mk := j.memoKeys()
 	led.lane = mk.lane
@@ -362,7 +371,8 @@ func (h *Hub) review(tx *groupTx, j *job, meta *recMeta, prevAt, now time.Time, 
 			return terminal.Verdict{}, false, err
 		}
 		m.Blocked = blockedAt(&m, *periods, rec.At)
-		s.Merchant = &m
+		tx.merchant = m
+		s.Merchant = &tx.merchant
 	}
 	hsp, err := memo[[]hello](tx, mk.sync)
 	if err != nil {

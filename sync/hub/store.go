@@ -134,7 +134,8 @@ type Tx interface {
 	// Record returns a stored record (a resend's original, a refund's sale).
 	Record(terminalID string, seq uint64) (StoredRecord, bool, error)
 	// PutRecord stores a new record with its outcome; a second record for
-	// the same (terminal, sequence) is an error (ErrExists).
+	// the same (terminal, sequence) is an error (ErrExists). r is not kept
+	// after the call: the committer fills one for each of a batch's records.
 	PutRecord(r *StoredRecord) error
 	// Redeemed returns the record id of a voucher's live accepted redemption.
 	Redeemed(v terminal.VoucherID) (string, bool, error)

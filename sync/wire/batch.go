@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/voucherpos/voucherpos/terminal"
 )
@@ -29,6 +30,11 @@ func AppendBatch(b []byte, recs []terminal.Sealed) ([]byte, error) {
 	if len(recs) == 0 || len(recs) > MaxBatch {
 		return b, fmt.Errorf("%w: %d records", ErrBatch, len(recs))
 	}
+	size := len(batchMagic) + 2
+	for i := range recs {
+		size += 8 + 32 + 32 + 1 + len(recs[i].Sig) + 4 + len(recs[i].Body)
+	}
+	b = slices.Grow(b, size)
 	b = append(b, batchMagic...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(recs)))
 	for i := range recs {

@@ -38,7 +38,11 @@ var ErrSealed = errors.New("server message not signed for this connection")
 // connection whose challenge was nonce and whose hello carried helloSig:
 // the domain tag ‖ nonce ‖ helloSig ‖ n (u64 BE) ‖ msg.
 func SealedMessage(nonce, helloSig []byte, n uint64, msg []byte) []byte {
-	b := make([]byte, 0, len(sealTag)+len(nonce)+len(helloSig)+8+len(msg))
+	return appendSealedMessage(make([]byte, 0, len(sealTag)+len(nonce)+len(helloSig)+8+len(msg)), nonce, helloSig, n, msg)
+}
+
+// appendSealedMessage appends SealedMessage to b.
+func appendSealedMessage(b, nonce, helloSig []byte, n uint64, msg []byte) []byte {
 	b = append(b, sealTag...)
 	b = append(b, nonce...)
 	b = append(b, helloSig...)
@@ -77,7 +81,11 @@ type Opener struct {
 	pub             ed25519.PublicKey
 	nonce, helloSig []byte
 	n               uint64
+	signed          []byte // the last SealedMessage checked, kept for the next when small
 }
+
+// maxOpenerBuffer is the largest SealedMessage buffer an Opener keeps.
+const maxOpenerBuffer = 256 << 10
 
 // NewOpener returns the opener of the connection whose challenge was nonce
 // and whose hello carried helloSig. With a nil pub (a credential without
@@ -98,8 +106,17 @@ func (o *Opener) Open(frame []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: message number %d, want %d (replayed or reordered)", ErrSealed, n, o.n)
 	}
 	sig, msg := frame[len(sealMagic)+8:sealHeader], frame[sealHeader:]
-	if o.pub != nil && (len(o.pub) != ed25519.PublicKeySize || !ed25519.Verify(o.pub, SealedMessage(o.nonce, o.helloSig, n, msg), sig)) {
-		return nil, fmt.Errorf("%w: message %d: bad signature (forged, altered, or signed for another connection)", ErrSealed, n)
+	if o.pub != nil {
+		if len(o.pub) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("%w: message %d: bad signature (forged, altered, or signed for another connection)", ErrSealed, n)
+		}
+		signed := appendSealedMessage(o.signed[:0], o.nonce, o.helloSig, n, msg)
+		if o.signed = signed; cap(signed) > maxOpenerBuffer {
+			o.signed = nil
+		}
+		if !ed25519.Verify(o.pub, signed, sig) {
+			return nil, fmt.Errorf("%w: message %d: bad signature (forged, altered, or signed for another connection)", ErrSealed, n)
+		}
 	}
 	o.n++
 	return msg, nil

@@ -152,3 +152,27 @@ func TestClaimResult_Decline(t *testing.T) {
 		}
 	}
 }
+
+// TestOpener_Sequence: one opener opens a connection's frames of any sizes
+// in order (a short message after a long one), refuses an altered or
+// truncated one, and still opens the right one after refusing.
+func TestOpener_Sequence(t *testing.T) {
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize))
+	nonce, hello := bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 64)
+	seal := wire.NewSealer(key, nonce, hello)
+	open := wire.NewOpener(key.Public().(ed25519.PublicKey), nonce, hello)
+	for i, msg := range [][]byte{bytes.Repeat([]byte{'x'}, 100_000), []byte(`{"type":"ack"}`), bytes.Repeat([]byte{'y'}, 300_000), []byte(`{}`)} {
+		frame := seal.Seal(msg)
+		altered := append([]byte(nil), frame...)
+		altered[len(altered)-1] ^= 1
+		for _, bad := range [][]byte{altered, frame[:len(frame)-1]} {
+			if _, err := open.Open(bad); !errors.Is(err, wire.ErrSealed) {
+				t.Fatalf("message %d altered or cut: got %v, want ErrSealed", i, err)
+			}
+		}
+		got, err := open.Open(frame)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+}

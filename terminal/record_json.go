@@ -14,10 +14,13 @@ import (
 // encoding/json on the server's sync path, where every record is read once;
 // anything else (an escape, an unknown or repeated key, a null, a number
 // out of range, invalid UTF-8) is left to json.Unmarshal.
+//
+// The strings of a record read in one pass share one allocation.
 func DecodeRedemption(b []byte) (*Redemption, error) {
 	r := new(Redemption)
-	d := recordDecoder{b: b}
+	d := recordDecoder{b: b, defer_: true}
 	if d.redemption(r) && d.end() {
+		d.strings()
 		return r, nil
 	}
 	*r = Redemption{}
@@ -32,6 +35,38 @@ func DecodeRedemption(b []byte) (*Redemption, error) {
 type recordDecoder struct {
 	b []byte
 	i int
+	// defer_ has str note where each string goes (refs) instead of
+	// copying it, for strings to make them in one allocation at the end;
+	// strings past the first len(refs) are copied at once.
+	defer_ bool
+	nrefs  int
+	refs   [32]strRef
+}
+
+// strRef is a string str read: b[start:end], for *p.
+type strRef struct {
+	p          *string
+	start, end int
+}
+
+// strings sets the strings str noted, copied from b into one allocation.
+func (d *recordDecoder) strings() {
+	refs := d.refs[:d.nrefs]
+	n := 0
+	for _, r := range refs {
+		n += r.end - r.start
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	for _, r := range refs {
+		sb.Write(d.b[r.start:r.end])
+	}
+	all := sb.String()
+	n = 0
+	for _, r := range refs {
+		*r.p = all[n : n+r.end-r.start]
+		n += r.end - r.start
+	}
 }
 
 func (d *recordDecoder) ws() {
@@ -46,6 +81,10 @@ func (d *recordDecoder) ws() {
 }
 
 func (d *recordDecoder) byte(c byte) bool {
+	if d.i < len(d.b) && d.b[d.i] == c { // json.Marshal writes no spaces
+		d.i++
+		return true
+	}
 	d.ws()
 	if d.i < len(d.b) && d.b[d.i] == c {
 		d.i++
@@ -62,36 +101,89 @@ func (d *recordDecoder) raw() ([]byte, bool) {
 	if !d.byte('"') {
 		return nil, false
 	}
-	start := d.i
+	b, start := d.b, d.i
 	ascii := true
-	for ; d.i < len(d.b); d.i++ {
-		c := d.b[d.i]
+	for i := start; i < len(b); i++ {
+		c := b[i]
+		if plain[c] {
+			continue
+		}
 		switch {
 		case c == '"':
-			s := d.b[start:d.i]
-			d.i++
+			d.i = i + 1
+			s := b[start:i]
 			return s, ascii || utf8.Valid(s)
-		case c == '\\' || c < 0x20:
-			return nil, false
 		case c >= 0x80:
 			ascii = false
+		default: // an escape or a control character
+			return nil, false
 		}
 	}
 	return nil, false
 }
 
+// plain marks the bytes a string holds as themselves in the form
+// json.Marshal writes: printable ASCII but the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 func (d *recordDecoder) str(s *string) bool {
 	b, ok := d.raw()
-	if ok {
+	switch {
+	case !ok:
+	case d.defer_ && d.nrefs < len(d.refs):
+		end := d.i - 1 // before the closing quote
+		d.refs[d.nrefs] = strRef{s, end - len(b), end}
+		d.nrefs++
+	default:
 		*s = string(b)
 	}
 	return ok
 }
 
-func (d *recordDecoder) text(u interface{ UnmarshalText([]byte) error }) bool {
-	b, ok := d.raw()
-	return ok && u.UnmarshalText(b) == nil
+// count returns the number of elements of the array at d.i, found by a
+// look ahead for its commas: a guess only, not a check (the elements are
+// read after it), right for any array json.Marshal writes.
+func (d *recordDecoder) count() int {
+	b, i := d.b, d.i
+	commas, depth, some := 0, 0, false
+	for ; i < len(b); i++ {
+		c := b[i]
+		if depth == 1 && !some && c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != ']' {
+			some = true
+		}
+		switch c {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '[', '{':
+			depth++
+		case ']', '}':
+			if depth--; depth <= 0 {
+				i = len(b)
+			}
+		case ',':
+			if depth == 1 {
+				commas++
+			}
+		}
+	}
+	if !some {
+		return 0
+	}
+	return commas + 1
 }
+
+// maxElems is the most lines or flags a record is read with here; a
+// record with more is left to encoding/json.
+const maxElems = 256
 
 func (d *recordDecoder) time(t *time.Time) bool {
 	d.ws()
@@ -165,20 +257,6 @@ func (d *recordDecoder) null() bool {
 	return false
 }
 
-// object reads an object whose keys are among keys, each at most once,
-// calling field with the key's index to read its value.
-func (d *recordDecoder) object(keys []string, field func(int) bool) bool {
-	var seen uint64
-	return d.members(func(k []byte) bool {
-		i := index(keys, k)
-		if i < 0 || seen&(1<<i) != 0 || !field(i) {
-			return false
-		}
-		seen |= 1 << i
-		return true
-	})
-}
-
 // members reads an object, calling value with each key (no escapes) to
 // read the key's value.
 func (d *recordDecoder) members(value func(key []byte) bool) bool {
@@ -200,15 +278,6 @@ func (d *recordDecoder) members(value func(key []byte) bool) bool {
 			return false
 		}
 	}
-}
-
-func index(keys []string, k []byte) int {
-	for i, s := range keys {
-		if s == string(k) {
-			return i
-		}
-	}
-	return -1
 }
 
 // array reads an array (null: none), calling elem for each element.
@@ -236,127 +305,369 @@ func (d *recordDecoder) array(null func(), elem func() bool) bool {
 	}
 }
 
-var redemptionKeys = []string{"id", "kind", "seq", "terminal_id", "merchant_id", "at", "checkout_id",
-	"idempotency_key", "code", "voucher", "items", "total_fen", "eligible_fen", "discount_fen", "payable_fen",
-	"flags", "online", "refund_of", "refund_fen", "voucher_share_fen", "voucher_returned"}
+// The keys of a record, a voucher and an item line, as json.Marshal
+// writes them: a key in another case, or any other key, is left to
+// encoding/json.
 
-func (d *recordDecoder) redemption(r *Redemption) bool {
-	return d.object(redemptionKeys, func(i int) bool {
-		switch i {
-		case 0:
-			return d.str(&r.ID)
-		case 1:
-			return d.str((*string)(&r.Kind))
-		case 2:
-			n, ok := d.uint(1<<64 - 1)
-			r.Seq = n
-			return ok
-		case 3:
-			return d.str(&r.TerminalID)
-		case 4:
-			return d.str(&r.MerchantID)
-		case 5:
-			return d.time(&r.At)
-		case 6:
-			return d.str(&r.CheckoutID)
-		case 7:
-			return d.str(&r.IdempotencyKey)
-		case 8:
-			return d.str(&r.Code)
-		case 9:
-			return d.voucher(&r.Voucher)
-		case 10:
-			r.Items = []Item{}
-			return d.array(func() { r.Items = nil }, func() bool {
-				r.Items = append(r.Items, Item{})
-				return d.item(&r.Items[len(r.Items)-1])
-			})
-		case 11:
-			return d.fen(&r.TotalFen)
-		case 12:
-			return d.fen(&r.EligibleFen)
-		case 13:
-			return d.fen(&r.DiscountFen)
-		case 14:
-			return d.fen(&r.PayableFen)
-		case 15:
-			r.Flags = []string{}
-			return d.array(func() { r.Flags = nil }, func() bool {
-				r.Flags = append(r.Flags, "")
-				return d.str(&r.Flags[len(r.Flags)-1])
-			})
-		case 16:
-			return d.bool(&r.Online)
-		case 17:
-			return d.str(&r.RefundOf)
-		case 18:
-			return d.fen(&r.RefundFen)
-		case 19:
-			return d.fen(&r.VoucherShareFen)
-		default:
-			return d.bool(&r.VoucherReturned)
-		}
-	})
+func redemptionKey(k []byte) int {
+	switch string(k) {
+	case "id":
+		return 0
+	case "kind":
+		return 1
+	case "seq":
+		return 2
+	case "terminal_id":
+		return 3
+	case "merchant_id":
+		return 4
+	case "at":
+		return 5
+	case "checkout_id":
+		return 6
+	case "idempotency_key":
+		return 7
+	case "code":
+		return 8
+	case "voucher":
+		return 9
+	case "items":
+		return 10
+	case "total_fen":
+		return 11
+	case "eligible_fen":
+		return 12
+	case "discount_fen":
+		return 13
+	case "payable_fen":
+		return 14
+	case "flags":
+		return 15
+	case "online":
+		return 16
+	case "refund_of":
+		return 17
+	case "refund_fen":
+		return 18
+	case "voucher_share_fen":
+		return 19
+	case "voucher_returned":
+		return 20
+	}
+	return -1
 }
 
-var voucherKeys = []string{"version", "key_id", "id", "holder", "category", "spend_fen", "off_fen",
-	"valid_from", "valid_until", "region", "campaign", "round"}
+func voucherKey(k []byte) int {
+	switch string(k) {
+	case "version":
+		return 0
+	case "key_id":
+		return 1
+	case "id":
+		return 2
+	case "holder":
+		return 3
+	case "category":
+		return 4
+	case "spend_fen":
+		return 5
+	case "off_fen":
+		return 6
+	case "valid_from":
+		return 7
+	case "valid_until":
+		return 8
+	case "region":
+		return 9
+	case "campaign":
+		return 10
+	case "round":
+		return 11
+	}
+	return -1
+}
+
+func itemKey(k []byte) int {
+	switch string(k) {
+	case "sku":
+		return 0
+	case "name":
+		return 1
+	case "category":
+		return 2
+	case "qty":
+		return 3
+	case "unit_price_fen":
+		return 4
+	}
+	return -1
+}
+
+// key reads an object's next key and its colon, and returns its index by
+// keyOf, once each (seen); -1 for a key not read here.
+func (d *recordDecoder) key(keyOf func([]byte) int, seen *uint32) int {
+	k, ok := d.raw()
+	if !ok || !d.byte(':') {
+		return -1
+	}
+	i := keyOf(k)
+	if i < 0 || *seen&(1<<i) != 0 {
+		return -1
+	}
+	*seen |= 1 << i
+	return i
+}
+
+// next reads what follows an object's member: true with more true at a
+// comma, true with more false at the closing brace.
+func (d *recordDecoder) next() (more, ok bool) {
+	if d.byte(',') {
+		return true, true
+	}
+	return false, d.byte('}')
+}
+
+func (d *recordDecoder) redemption(r *Redemption) bool {
+	if !d.byte('{') {
+		return false
+	}
+	if d.byte('}') {
+		return true
+	}
+	var seen uint32
+	for {
+		ok := false
+		switch d.key(redemptionKey, &seen) {
+		case 0:
+			ok = d.str(&r.ID)
+		case 1:
+			ok = d.kind(&r.Kind)
+		case 2:
+			r.Seq, ok = d.uint(1<<64 - 1)
+		case 3:
+			ok = d.str(&r.TerminalID)
+		case 4:
+			ok = d.str(&r.MerchantID)
+		case 5:
+			ok = d.time(&r.At)
+		case 6:
+			ok = d.str(&r.CheckoutID)
+		case 7:
+			ok = d.str(&r.IdempotencyKey)
+		case 8:
+			ok = d.str(&r.Code)
+		case 9:
+			ok = d.voucher(&r.Voucher)
+		case 10:
+			ok = d.items(&r.Items)
+		case 11:
+			ok = d.fen(&r.TotalFen)
+		case 12:
+			ok = d.fen(&r.EligibleFen)
+		case 13:
+			ok = d.fen(&r.DiscountFen)
+		case 14:
+			ok = d.fen(&r.PayableFen)
+		case 15:
+			ok = d.flags(&r.Flags)
+		case 16:
+			ok = d.bool(&r.Online)
+		case 17:
+			ok = d.str(&r.RefundOf)
+		case 18:
+			ok = d.fen(&r.RefundFen)
+		case 19:
+			ok = d.fen(&r.VoucherShareFen)
+		case 20:
+			ok = d.bool(&r.VoucherReturned)
+		}
+		if !ok {
+			return false
+		}
+		more, ok := d.next()
+		if !more {
+			return ok
+		}
+	}
+}
+
+// kind reads a record's kind: one of ours without a copy.
+func (d *recordDecoder) kind(k *Kind) bool {
+	b, ok := d.raw()
+	switch {
+	case !ok:
+		return false
+	case string(b) == string(KindRedemption):
+		*k = KindRedemption
+	case string(b) == string(KindRefund):
+		*k = KindRefund
+	default:
+		*k = Kind(b)
+	}
+	return true
+}
+
+// items reads a record's lines (null: none), into a slice of their number.
+func (d *recordDecoder) items(items *[]Item) bool {
+	if d.null() {
+		*items = nil
+		return true
+	}
+	n := d.count()
+	if n > maxElems || !d.byte('[') {
+		return false
+	}
+	*items = make([]Item, n)
+	for i := range *items {
+		if i > 0 && !d.byte(',') || !d.item(&(*items)[i]) {
+			return false
+		}
+	}
+	return d.byte(']')
+}
+
+// flags reads a record's flags (null: none).
+func (d *recordDecoder) flags(flags *[]string) bool {
+	if d.null() {
+		*flags = nil
+		return true
+	}
+	n := d.count()
+	if n > maxElems || !d.byte('[') {
+		return false
+	}
+	*flags = make([]string, n)
+	for i := range *flags {
+		if i > 0 && !d.byte(',') || !d.str(&(*flags)[i]) {
+			return false
+		}
+	}
+	return d.byte(']')
+}
 
 func (d *recordDecoder) voucher(v *Voucher) bool {
-	return d.object(voucherKeys, func(i int) bool {
+	if !d.byte('{') {
+		return false
+	}
+	if d.byte('}') {
+		return true
+	}
+	var seen uint32
+	for {
 		var n uint64
-		ok := true
-		switch i {
+		ok := false
+		switch d.key(voucherKey, &seen) {
 		case 0:
 			n, ok = d.uint(0xff)
 			v.Version = uint8(n)
 		case 1:
-			return d.text(&v.KeyID)
+			n, ok = d.hex(0xffffffff)
+			v.KeyID = KeyID(n)
 		case 2:
-			return d.text(&v.ID)
+			n, ok = d.hex(1<<64 - 1)
+			v.ID = VoucherID(n)
 		case 3:
-			return d.text(&v.Holder)
+			n, ok = d.hex(1<<64 - 1)
+			v.Holder = HolderID(n)
 		case 4:
-			return d.text(&v.Category)
+			ok = d.category(&v.Category)
 		case 5:
-			return d.fen(&v.SpendFen)
+			ok = d.fen(&v.SpendFen)
 		case 6:
-			return d.fen(&v.OffFen)
+			ok = d.fen(&v.OffFen)
 		case 7:
-			return d.time(&v.ValidFrom)
+			ok = d.time(&v.ValidFrom)
 		case 8:
-			return d.time(&v.ValidUntil)
+			ok = d.time(&v.ValidUntil)
 		case 9:
 			n, ok = d.uint(0xffffffff)
 			v.Region = uint32(n)
 		case 10:
 			n, ok = d.uint(0xffffffff)
 			v.Campaign = uint32(n)
-		default:
+		case 11:
 			n, ok = d.uint(0xff)
 			v.Round = uint8(n)
 		}
-		return ok
-	})
+		if !ok {
+			return false
+		}
+		more, ok := d.next()
+		if !more {
+			return ok
+		}
+	}
 }
 
-var itemKeys = []string{"sku", "name", "category", "qty", "unit_price_fen"}
+// hex reads a string of 1 to 16 hex digits of a value at most max, as
+// the UnmarshalText of VoucherID, HolderID and KeyID reads it.
+func (d *recordDecoder) hex(max uint64) (uint64, bool) {
+	b, ok := d.raw()
+	if !ok || len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | uint64(c)
+	}
+	return n, n <= max
+}
+
+// category reads a category code as Category.UnmarshalText does.
+func (d *recordDecoder) category(c *Category) bool {
+	b, ok := d.raw()
+	if !ok {
+		return false
+	}
+	for i, code := range categoryCodes {
+		if code == string(b) { // "" is the zero category
+			*c = Category(i)
+			return true
+		}
+	}
+	return false
+}
 
 func (d *recordDecoder) item(it *Item) bool {
-	return d.object(itemKeys, func(i int) bool {
-		switch i {
+	if !d.byte('{') {
+		return false
+	}
+	if d.byte('}') {
+		return true
+	}
+	var seen uint32
+	for {
+		ok := false
+		switch d.key(itemKey, &seen) {
 		case 0:
-			return d.str(&it.SKU)
+			ok = d.str(&it.SKU)
 		case 1:
-			return d.str(&it.Name)
+			ok = d.str(&it.Name)
 		case 2:
-			return d.str(&it.Category)
+			ok = d.str(&it.Category)
 		case 3:
-			return d.int(&it.Qty)
-		default:
-			return d.fen(&it.UnitPriceFen)
+			ok = d.int(&it.Qty)
+		case 4:
+			ok = d.fen(&it.UnitPriceFen)
 		}
-	})
+		if !ok {
+			return false
+		}
+		more, ok := d.next()
+		if !more {
+			return ok
+		}
+	}
 }
 
 // KindAndDiscount reads only a record body's kind and discount_fen, as
@@ -376,7 +687,7 @@ func KindAndDiscount(b []byte) (kind Kind, discount Fen, ok bool) {
 				return false
 			}
 			seenKind = true
-			return d.str((*string)(&kind))
+			return d.kind(&kind)
 		case string(k) == "discount_fen":
 			if seenDiscount {
 				return false

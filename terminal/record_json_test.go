@@ -58,6 +58,31 @@ func TestDecodeRedemption_FastPath(t *testing.T) {
 	}
 }
 
+// TestDecodeRedemption_Copies: a decoded record keeps nothing of the
+// body it was read from: the server reads the next message into the same
+// buffer once a batch is committed, while records decoded from it may
+// still be referred to.
+func TestDecodeRedemption_Copies(t *testing.T) {
+	bodies := sampleRecords(t)
+	bodies = append(bodies, []byte(`{"id":"a","items":[{"sku":"a,]}","qty":1},{},{"name":"[x]"}],"flags":["x,y","[",""]}`))
+	for _, b := range bodies {
+		var want Redemption
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeRedemption(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range b {
+			b[i] = 'X'
+		}
+		if !reflect.DeepEqual(got, &want) {
+			t.Errorf("after the body was overwritten:\ngot  %+v\nwant %+v", *got, want)
+		}
+	}
+}
+
 // FuzzDecodeRedemption: any input decodes to what json.Unmarshal gives a
 // zero Redemption, error for error, and never panics.
 func FuzzDecodeRedemption(f *testing.F) {
@@ -71,6 +96,8 @@ func FuzzDecodeRedemption(f *testing.F) {
 	f.Add([]byte(`{"items":null,"flags":[],"voucher":null,"at":null}`))               // nulls
 	f.Add([]byte(`{"code":"\xff","at":"2022-10-01T12:00:00+08:00","x":[1,{"y":2}]}`)) // invalid UTF-8, unknown key
 	f.Add([]byte(`{"voucher":{"id":"zz","holder":"1","category":"nope"}} x`))         // bad text, trailing data
+	f.Add([]byte(`{"items":[{"sku":"a,]}","qty":1},{}],"flags":["x,y","[",""]}`))     // commas and brackets in strings
+	f.Add([]byte(`{"items":[1,[2,3]],"flags":[ ],"items":[]}`))                       // elements of another type
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var want Redemption
 		werr := json.Unmarshal(b, &want)

@@ -424,20 +424,24 @@ func (s *Store) AddMinted(ctx context.Context, codes []hub.Minted) error {
 	})
 }
 
-// MintedCodes returns the code minted for each of ids ("" for one this
-// server did not mint), read in a transaction of its own.
-func (s *Store) MintedCodes(ctx context.Context, ids []terminal.VoucherID) ([]string, error) {
-	codes := make([]string, len(ids))
-	err := s.view(func(tx *bolt.Tx) error {
+// MintedCodes sets codes[i] to the code minted for ids[i] ("" for one
+// this server did not mint), read in a transaction of its own; a code
+// equal to the one codes[i] held is kept, not copied out of the file.
+func (s *Store) MintedCodes(ctx context.Context, ids []terminal.VoucherID, codes []string) error {
+	if len(codes) != len(ids) {
+		return fmt.Errorf("minted codes: %d codes for %d vouchers", len(codes), len(ids))
+	}
+	return s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bMinted).Cursor()
 		var k [8]byte
 		for i, id := range ids {
 			binary.BigEndian.PutUint64(k[:], uint64(id))
-			codes[i] = string(get(c, k[:]))
+			if v := get(c, k[:]); string(v) != codes[i] {
+				codes[i] = string(v)
+			}
 		}
 		return ctx.Err()
 	})
-	return codes, err
 }
 
 // Revoke records a revocation: voucher id → Unix seconds.

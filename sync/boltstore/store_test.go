@@ -57,7 +57,8 @@ func TestStore_Contract(t *testing.T) {
 }
 
 // MintedCodes reads the codes of minted vouchers and "" for the others,
-// in the order asked.
+// in the order asked, whatever codes held before: a code equal to the
+// minted one stays, any other is replaced.
 func TestStore_MintedCodes(t *testing.T) {
 	s := MustOpen(t)
 	t.Cleanup(func() { s.Close() }) // before MustOpen's check
@@ -65,12 +66,15 @@ func TestStore_MintedCodes(t *testing.T) {
 	if err := s.AddMinted(ctx, []hub.Minted{{ID: 9, Code: "nine"}, {ID: 3, Code: "three"}}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.MintedCodes(ctx, []terminal.VoucherID{3, 4, 9, 3, 0})
-	if err != nil {
+	got := []string{"three", "four", "", "other", ""}
+	if err := s.MintedCodes(ctx, []terminal.VoucherID{3, 4, 9, 3, 0}, got); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"three", "", "nine", "three", ""}; !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+	if err := s.MintedCodes(ctx, []terminal.VoucherID{3}, nil); err == nil {
+		t.Error("no error for fewer codes than vouchers")
 	}
 }
 

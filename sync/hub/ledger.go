@@ -198,17 +198,18 @@ func (h *Hub) prefetchMinted(meta []recMeta) {
 		return
 	}
 	ids := make([]terminal.VoucherID, 0, len(meta))
+	codes := make([]string, 0, len(meta))
 	idx := make([]int, 0, len(meta))
 	for i := range meta {
 		if m := &meta[i]; m.checked && m.rec != nil {
-			ids, idx = append(ids, m.rec.Voucher.ID), append(idx, i)
+			// The record's code: most often the minted one, and then kept.
+			ids, codes, idx = append(ids, m.rec.Voucher.ID), append(codes, m.rec.Code), append(idx, i)
 		}
 	}
 	if len(ids) == 0 {
 		return
 	}
-	codes, err := mr.MintedCodes(h.ctx, ids)
-	if err != nil {
+	if err := mr.MintedCodes(h.ctx, ids, codes); err != nil {
 		h.logf("hub: minted codes of a batch: %v", err)
 		return
 	}

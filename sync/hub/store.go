@@ -97,8 +97,11 @@ type Store interface {
 // without a lookup of its own; a voucher not minted yet is looked up again
 // in the commit.
 type MintedReader interface {
-	// MintedCodes returns the code minted for each of ids, "" for none.
-	MintedCodes(ctx context.Context, ids []terminal.VoucherID) ([]string, error)
+	// MintedCodes sets codes[i] to the code minted for ids[i], "" for
+	// none. On entry codes[i] holds the code the caller expects (a
+	// record's): one equal to the minted code is kept, not copied. After
+	// an error codes holds nothing to use.
+	MintedCodes(ctx context.Context, ids []terminal.VoucherID, codes []string) error
 }
 
 // Pipeliner is implemented by stores whose group commits can overlap

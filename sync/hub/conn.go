@@ -517,11 +517,17 @@ var msgBufs = gosync.Pool{New: func() any { return &msgBuf{b: make([]byte, 0, mi
 // largest message read into it.
 const minMsgBuf = 4 << 10
 
+// minPooledBuf is the smallest buffer kept in msgBufs: a smaller one is
+// cheap to make again, and pooling the small batches of thousands of
+// terminals reconnecting at once would keep them (in the pool until two
+// garbage collections pass) after the terminals fall idle.
+const minPooledBuf = 64 << 10
+
 func getMsgBuf() *msgBuf { return msgBufs.Get().(*msgBuf) }
 
 func putMsgBuf(b *msgBuf) {
-	if cap(b.b) > wire.MaxMessage {
-		return // grown past the largest message: let go
+	if cap(b.b) < minPooledBuf || cap(b.b) > wire.MaxMessage {
+		return // small, or grown past the largest message: let go
 	}
 	b.b = b.b[:0]
 	msgBufs.Put(b)

@@ -21,7 +21,7 @@ import (
 // stored body, signature or hash other than the one sent, and under -race
 // as a data race.
 func TestHub_BatchesInFlight(t *testing.T) {
-	const window, batches, per = 4, 24, 25
+	const window, batches, per = 4, 12, 100 // batches above minPooledBuf
 	th := hubWithTerminals(t, hub.Options{Window: window, BatchMax: per}, terminal.Yuan(200), terminal.Yuan(40), 0, "T1")
 	ctx := context.Background()
 	from, until := terminal.ClaimDay(day)

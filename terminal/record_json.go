@@ -1,6 +1,7 @@
 package terminal
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"time"
@@ -103,23 +104,42 @@ func (d *recordDecoder) raw() ([]byte, bool) {
 	}
 	b, start := d.b, d.i
 	ascii := true
-	for i := start; i < len(b); i++ {
-		c := b[i]
-		if plain[c] {
+	for i := start; ; {
+		// Eight plain bytes at a time (most of a code or an id), then
+		// up to eight one at a time: the one that is not plain among them.
+		if i+8 <= len(b) && plain8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
 			continue
 		}
-		switch {
-		case c == '"':
-			d.i = i + 1
-			s := b[start:i]
-			return s, ascii || utf8.Valid(s)
-		case c >= 0x80:
-			ascii = false
-		default: // an escape or a control character
+		for end := min(i+8, len(b)); i < end; i++ {
+			c := b[i]
+			if plain[c] {
+				continue
+			}
+			switch {
+			case c == '"':
+				d.i = i + 1
+				s := b[start:i]
+				return s, ascii || utf8.Valid(s)
+			case c >= 0x80:
+				ascii = false
+			default: // an escape or a control character
+				return nil, false
+			}
+		}
+		if i == len(b) {
 			return nil, false
 		}
 	}
-	return nil, false
+}
+
+// plain8 reports whether the eight bytes of x are all plain: none below
+// 0x20, none 0x80 or above, no quote, no backslash (the bit tricks say
+// whether any byte is zero or below a bound, never missing one).
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, s := x^('"'*ones), x^('\\'*ones)
+	return ((x-0x20*ones)&^x|(q-ones)&^q|(s-ones)&^s|x)&highs == 0
 }
 
 // plain marks the bytes a string holds as themselves in the form
@@ -403,6 +423,40 @@ func itemKey(k []byte) int {
 	return -1
 }
 
+// The keys of a record, a voucher and an item line by index, in the order
+// json.Marshal writes them, each with its quotes and colon: member looks
+// for the one after the last read first.
+var (
+	redemptionMembers = quoted("id", "kind", "seq", "terminal_id", "merchant_id", "at", "checkout_id",
+		"idempotency_key", "code", "voucher", "items", "total_fen", "eligible_fen", "discount_fen", "payable_fen",
+		"flags", "online", "refund_of", "refund_fen", "voucher_share_fen", "voucher_returned")
+	voucherMembers = quoted("version", "key_id", "id", "holder", "category", "spend_fen", "off_fen",
+		"valid_from", "valid_until", "region", "campaign", "round")
+	itemMembers = quoted("sku", "name", "category", "qty", "unit_price_fen")
+)
+
+func quoted(keys ...string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = `"` + k + `":`
+	}
+	return out
+}
+
+// member reads an object's next key and its colon, and returns its index:
+// at once if it is members[next] (the key json.Marshal writes after the
+// last one read), else as key does.
+func (d *recordDecoder) member(members []string, next int, keyOf func([]byte) int, seen *uint32) int {
+	if next < len(members) && *seen&(1<<next) == 0 {
+		if m := members[next]; len(d.b)-d.i >= len(m) && string(d.b[d.i:d.i+len(m)]) == m {
+			d.i += len(m)
+			*seen |= 1 << next
+			return next
+		}
+	}
+	return d.key(keyOf, seen)
+}
+
 // key reads an object's next key and its colon, and returns its index by
 // keyOf, once each (seen); -1 for a key not read here.
 func (d *recordDecoder) key(keyOf func([]byte) int, seen *uint32) int {
@@ -435,9 +489,12 @@ func (d *recordDecoder) redemption(r *Redemption) bool {
 		return true
 	}
 	var seen uint32
+	next := 0
 	for {
 		ok := false
-		switch d.key(redemptionKey, &seen) {
+		k := d.member(redemptionMembers, next, redemptionKey, &seen)
+		next = k + 1
+		switch k {
 		case 0:
 			ok = d.str(&r.ID)
 		case 1:
@@ -553,10 +610,13 @@ func (d *recordDecoder) voucher(v *Voucher) bool {
 		return true
 	}
 	var seen uint32
+	next := 0
 	for {
 		var n uint64
 		ok := false
-		switch d.key(voucherKey, &seen) {
+		k := d.member(voucherMembers, next, voucherKey, &seen)
+		next = k + 1
+		switch k {
 		case 0:
 			n, ok = d.uint(0xff)
 			v.Version = uint8(n)
@@ -646,9 +706,12 @@ func (d *recordDecoder) item(it *Item) bool {
 		return true
 	}
 	var seen uint32
+	next := 0
 	for {
 		ok := false
-		switch d.key(itemKey, &seen) {
+		k := d.member(itemMembers, next, itemKey, &seen)
+		next = k + 1
+		switch k {
 		case 0:
 			ok = d.str(&it.SKU)
 		case 1:

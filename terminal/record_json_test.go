@@ -1,7 +1,9 @@
 package terminal
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -196,4 +198,48 @@ func BenchmarkKindAndDiscount(b *testing.B) {
 	b.ReportMetric(float64(skim.Nanoseconds())/float64(b.N), "skim-ns/op")
 	b.ReportMetric(float64(whole.Nanoseconds())/float64(b.N), "decode-ns/op")
 	b.ReportMetric(float64(skim)/float64(whole), "x-decode")
+}
+
+// plain8 says of eight bytes what plain says of each: every byte value in
+// every place among plain bytes, and random words.
+func TestPlain8(t *testing.T) {
+	word := func(b [8]byte) uint64 { return binary.LittleEndian.Uint64(b[:]) }
+	for c := range 256 {
+		for p := range 8 {
+			b := [8]byte{'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'}
+			b[p] = byte(c)
+			if got := plain8(word(b)); got != plain[c] {
+				t.Fatalf("byte %#x at %d: plain8 %v", c, p, got)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1_000_000 {
+		var b [8]byte
+		want := true
+		for i := range b {
+			b[i] = byte(r.Uint32())
+			if r.IntN(2) == 0 { // mostly plain, to reach words that are
+				b[i] = byte(0x20 + r.IntN(0x60))
+			}
+			want = want && plain[b[i]]
+		}
+		if got := plain8(word(b)); got != want {
+			t.Fatalf("% x: plain8 %v, want %v", b, got, want)
+		}
+	}
+}
+
+// The keys member looks for first are the keys key knows, by the same index.
+func TestDecodeRedemption_Members(t *testing.T) {
+	for _, c := range []struct {
+		members []string
+		keyOf   func([]byte) int
+	}{{redemptionMembers, redemptionKey}, {voucherMembers, voucherKey}, {itemMembers, itemKey}} {
+		for i, m := range c.members {
+			if k := c.keyOf([]byte(m[1 : len(m)-2])); k != i {
+				t.Errorf("%s is member %d, key %d", m, i, k)
+			}
+		}
+	}
 }

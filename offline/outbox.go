@@ -3,6 +3,7 @@ package offline
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -103,55 +104,104 @@ func rank(r terminal.Result) int {
 // stored one (a server restored from a backup) puts the records above it
 // back in the outbox.
 func (l *Ledger) Ack(ctx context.Context, watermark uint64, outcomes []terminal.Outcome) error {
-	var weights []terminal.Fen
-	var disc terminal.Fen
-	var back uint64
-	err := l.update(ctx, func(tx *bolt.Tx) error {
-		l.mu.RLock()
-		high, old := l.head, l.water
-		weights, disc = l.weights, l.disc
-		l.mu.RUnlock()
-		if watermark > high {
-			return fmt.Errorf("%w: watermark %d, high seq %d", ErrAck, watermark, high)
-		}
-		if err := l.storeOutcomes(tx, high, outcomes); err != nil {
-			return err
-		}
-		var err error
-		switch {
-		case watermark > old:
-			weights, disc, err = prune(tx, old, watermark, weights, disc)
-		case watermark < old:
-			back = old
-			weights, disc, err = requeue(tx, watermark, old, weights, disc)
-		}
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMeta).Put(keyWatermark, u64(watermark))
-	}, func() {
-		l.mu.Lock()
-		l.water, l.weights, l.count, l.disc = watermark, weights, len(weights), disc
-		l.mu.Unlock()
-	})
+	errs, err := l.AckMany(ctx, []uint64{watermark}, [][]terminal.Outcome{outcomes})
+	if err == nil {
+		err = errs[0]
+	}
 	if err != nil {
 		return fmt.Errorf("ack %d: %w", watermark, err)
-	}
-	if back != 0 {
-		l.log.Warn("server watermark went back: records queued again", "from", back, "to", watermark)
 	}
 	return nil
 }
 
-func (l *Ledger) storeOutcomes(tx *bolt.Tx, high uint64, outcomes []terminal.Outcome) error {
-	ascending, size := true, 0
-	for i, o := range outcomes {
+// AckMany stores acknowledgements that came together (watermarks[i] with
+// outcomes[i]) in one transaction, as Ack would store them one after
+// another, in order: errs[i] is ErrAck for one that Ack would refuse,
+// which stores nothing of it and does not stop the others. An error of the
+// transaction (err) stores none of them.
+func (l *Ledger) AckMany(ctx context.Context, watermarks []uint64, outcomes [][]terminal.Outcome) (errs []error, err error) {
+	errs = make([]error, len(watermarks))
+	var weights []terminal.Fen
+	var disc terminal.Fen
+	var water uint64
+	type back struct{ from, to uint64 }
+	var backs []back
+	err = l.update(ctx, func(tx *bolt.Tx) error {
+		l.mu.RLock()
+		high := l.head
+		water, weights, disc = l.water, l.weights, l.disc
+		l.mu.RUnlock()
+		backs = backs[:0]
+		for i := range errs {
+			errs[i] = nil
+		}
+		stored := false
+		for i, w := range watermarks {
+			if w > high {
+				errs[i] = fmt.Errorf("%w: watermark %d, high seq %d", ErrAck, w, high)
+				continue
+			}
+			if errs[i] = checkOutcomes(high, outcomes[i]); errs[i] != nil {
+				continue
+			}
+			if err := storeOutcomes(tx, outcomes[i]); err != nil {
+				return err
+			}
+			var err error
+			switch {
+			case w > water:
+				weights, disc, err = prune(tx, water, w, weights, disc)
+			case w < water:
+				backs = append(backs, back{water, w})
+				weights, disc, err = requeue(tx, w, water, weights, disc)
+			}
+			if err != nil {
+				return err
+			}
+			water, stored = w, true
+		}
+		if !stored { // nothing to commit: leave the file as it is
+			return errNoAck
+		}
+		return tx.Bucket(bucketMeta).Put(keyWatermark, u64(water))
+	}, func() {
+		l.mu.Lock()
+		l.water, l.weights, l.count, l.disc = water, weights, len(weights), disc
+		l.mu.Unlock()
+	})
+	if errors.Is(err, errNoAck) {
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range backs {
+		l.log.Warn("server watermark went back: records queued again", "from", b.from, "to", b.to)
+	}
+	return errs, nil
+}
+
+// errNoAck rolls back an AckMany that stores nothing.
+var errNoAck = errors.New("no acknowledgement to store")
+
+// checkOutcomes refuses outcomes that Ack does not store: one for a
+// sequence the ledger does not hold, or of an unknown result.
+func checkOutcomes(high uint64, outcomes []terminal.Outcome) error {
+	for _, o := range outcomes {
 		if o.Seq == 0 || o.Seq > high {
 			return fmt.Errorf("%w: outcome for seq %d, high seq %d", ErrAck, o.Seq, high)
 		}
 		if rank(o.Result) == 0 {
 			return fmt.Errorf("%w: outcome %q for seq %d", ErrAck, o.Result, o.Seq)
 		}
+	}
+	return nil
+}
+
+// storeOutcomes stores outcomes (checked) that rank above those stored.
+func storeOutcomes(tx *bolt.Tx, outcomes []terminal.Outcome) error {
+	ascending, size := true, 0
+	for i, o := range outcomes {
 		ascending = ascending && (i == 0 || o.Seq > outcomes[i-1].Seq)
 		size += 8 + len(o.Result) + 1 + len(o.Detail)
 	}

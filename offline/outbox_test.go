@@ -337,3 +337,75 @@ func mustJSON(tb testing.TB, v any) string {
 	}
 	return string(b)
 }
+
+// TestOutbox_AckMany: acknowledgements stored together by AckMany leave
+// the ledger as Ack leaves it storing them one after another (outcomes,
+// conflicts, watermark, unsynced counts), and refuse with ErrAck the same
+// ones, which stop none of the others.
+func TestOutbox_AckMany(t *testing.T) {
+	ctx := context.Background()
+	acc, dup, con := terminal.Accepted, terminal.Duplicate, terminal.Conflict
+	o := func(seq uint64, r terminal.Result) terminal.Outcome {
+		return terminal.Outcome{Seq: seq, Result: r, Detail: fmt.Sprintf("%s %d", r, seq)}
+	}
+	type ack struct {
+		w    uint64
+		outs []terminal.Outcome
+	}
+	for name, acks := range map[string][]ack{
+		"drain":      {{2, []terminal.Outcome{o(1, acc), o(2, acc)}}, {4, []terminal.Outcome{o(3, con), o(4, acc)}}, {6, []terminal.Outcome{o(5, dup), o(6, acc)}}},
+		"refused":    {{2, []terminal.Outcome{o(1, acc), o(2, con)}}, {99, []terminal.Outcome{o(3, acc)}}, {3, []terminal.Outcome{o(3, acc)}}, {3, []terminal.Outcome{o(9, acc)}}, {4, []terminal.Outcome{o(4, "maybe")}}, {4, nil}},
+		"back":       {{5, []terminal.Outcome{o(5, acc)}}, {2, []terminal.Outcome{o(2, dup)}}, {4, []terminal.Outcome{o(3, acc), o(4, con)}}},
+		"none":       {{99, nil}, {1, []terminal.Outcome{o(0, acc)}}},
+		"rank":       {{1, []terminal.Outcome{o(1, dup)}}, {1, []terminal.Outcome{o(1, acc)}}, {2, []terminal.Outcome{o(2, con), o(1, dup)}}, {2, []terminal.Outcome{o(2, acc)}}},
+		"watermarks": {{3, nil}, {3, nil}, {1, nil}, {6, nil}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			one, _ := MustOpen(t)
+			many, _ := MustOpen(t)
+			for _, l := range []*offline.Ledger{one, many} {
+				for i := uint64(1); i <= 5; i++ {
+					mustCommit(t, l, redemption(i, i, noon))
+				}
+				mustCommit(t, l, refund(mustGet(t, l, "T1-0000000001"), false))
+				if err := l.Ack(ctx, 1, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var ws []uint64
+			var outs [][]terminal.Outcome
+			var want []error
+			for _, a := range acks {
+				ws, outs = append(ws, a.w), append(outs, a.outs)
+				want = append(want, one.Ack(ctx, a.w, a.outs))
+			}
+			errs, err := many.AckMany(ctx, ws, outs)
+			if err != nil || len(errs) != len(acks) {
+				t.Fatalf("AckMany: %v, %d errors", err, len(errs))
+			}
+			for i := range acks {
+				if errors.Is(errs[i], offline.ErrAck) != errors.Is(want[i], offline.ErrAck) || (errs[i] == nil) != (want[i] == nil) {
+					t.Errorf("ack %d: got %v, Ack %v", i, errs[i], want[i])
+				}
+			}
+			if one.Watermark() != many.Watermark() {
+				t.Errorf("watermark %d, Ack %d", many.Watermark(), one.Watermark())
+			}
+			n1, fen1, _ := one.Unsynced(ctx)
+			wantUnsynced(t, many, n1, fen1)
+			for seq := uint64(1); seq <= 6; seq++ {
+				id := fmt.Sprintf("T1-%010d", seq)
+				e1, err1 := one.Entry(ctx, id)
+				e2, err2 := many.Entry(ctx, id)
+				if err1 != nil || err2 != nil || e1.Sync != e2.Sync || e1.Detail != e2.Detail {
+					t.Errorf("seq %d: got %q %q %v, Ack %q %q %v", seq, e2.Sync, e2.Detail, err2, e1.Sync, e1.Detail, err1)
+				}
+			}
+			c1, _ := one.Conflicts(ctx)
+			c2, _ := many.Conflicts(ctx)
+			if len(c1) != len(c2) {
+				t.Errorf("%d conflicts, Ack %d", len(c2), len(c1))
+			}
+		})
+	}
+}

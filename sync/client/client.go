@@ -41,6 +41,8 @@ const (
 	// maxSpareFrames is the most written batch frames a connection keeps
 	// to fill again while it drains.
 	maxSpareFrames = 16
+	// maxAcksTogether is the most acks the reader stores in one transaction.
+	maxAcksTogether = 64
 	// maxReadBuffer is the largest buffer the reader keeps for the next
 	// message (an ack of 2,000 outcomes is about 80 KB).
 	maxReadBuffer = 256 << 10

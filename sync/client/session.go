@@ -349,6 +349,64 @@ func (s *session) reader() {
 		s.closeWS()
 		close(s.rdone)
 	}()
+	in := make(chan inMsg, maxSpareFrames)
+	go s.readLoop(in)
+	var acks []*wire.Message
+	var held *inMsg // a message taken while gathering acks, handled next
+	for {
+		var it inMsg
+		if held != nil {
+			it, held = *held, nil
+		} else {
+			var ok bool
+			if it, ok = <-in; !ok {
+				return
+			}
+		}
+		switch {
+		case it.err != nil:
+			s.stop(it.code, it.err)
+		case it.m.Type == wire.TypeAck:
+			// Acks that came together are stored together: one commit.
+			acks = append(acks[:0], it.m)
+		gather:
+			for len(acks) < maxAcksTogether {
+				select {
+				case next, ok := <-in:
+					if ok && next.err == nil && next.m.Type == wire.TypeAck {
+						acks = append(acks, next.m)
+						continue
+					}
+					if ok {
+						held = &next
+					}
+					break gather
+				default:
+					break gather
+				}
+			}
+			s.handleAcks(acks)
+			clear(acks)
+		default:
+			if err := s.handle(it.m); err != nil {
+				s.stop(websocket.CloseInternalServerErr, err)
+			}
+		}
+	}
+}
+
+// inMsg is a server message read, opened and decoded; or, with err, why
+// the session stops (code).
+type inMsg struct {
+	m    *wire.Message
+	code int
+	err  error
+}
+
+// readLoop reads, opens and decodes the server's messages into in, in
+// order, until the connection fails; then it closes in.
+func (s *session) readLoop(in chan<- inMsg) {
+	defer close(in)
 	o := &s.c.opts
 	extend := func(string) error { return s.ws.SetReadDeadline(time.Now().Add(o.PongWait)) }
 	_ = extend("")
@@ -364,7 +422,7 @@ func (s *session) reader() {
 			if code == 0 {
 				code = websocket.CloseAbnormalClosure
 			}
-			s.stop(code, fmt.Errorf("read: %w", err))
+			in <- inMsg{code: code, err: fmt.Errorf("read: %w", err)}
 			return
 		}
 		_ = extend("")
@@ -374,26 +432,24 @@ func (s *session) reader() {
 				// Not the server's, or not for this connection: nothing of
 				// it is applied (no outcome stored, nothing pruned).
 				s.c.logf("sync: ALARM refused a server message: %v", err)
-				s.stop(wire.CloseProtocol, err)
+				in <- inMsg{code: wire.CloseProtocol, err: err}
 				continue
 			}
 		case s.open != nil:
 			err := fmt.Errorf("%w: an unsigned text message after a sealed welcome", wire.ErrSealed)
 			s.c.logf("sync: ALARM refused a server message: %v", err)
-			s.stop(wire.CloseProtocol, err)
+			in <- inMsg{code: wire.CloseProtocol, err: err}
 			continue
 		case kind != websocket.TextMessage:
-			s.stop(wire.CloseProtocol, errors.New("unexpected binary message"))
+			in <- inMsg{code: wire.CloseProtocol, err: errors.New("unexpected binary message")}
 			continue
 		}
 		m, err := wire.Decode(b)
 		if err != nil {
-			s.stop(wire.CloseProtocol, err)
+			in <- inMsg{code: wire.CloseProtocol, err: err}
 			continue
 		}
-		if err := s.handle(m); err != nil {
-			s.stop(websocket.CloseInternalServerErr, err)
-		}
+		in <- inMsg{m: m}
 	}
 }
 
@@ -438,41 +494,10 @@ func (s *session) handle(m *wire.Message) error {
 		// server's head, which may be past the batch when the records
 		// after it were stored from the lost connection: their outcomes
 		// come with their own batches, sent next.
-		w := m.Watermark
-		if m.Upto != 0 && m.Upto < w {
-			w = m.Upto
-		}
-		if err := c.opts.Outbox.Ack(ctx, w, m.Outcomes); err != nil {
+		if err := c.opts.Outbox.Ack(ctx, ackWatermark(m), m.Outcomes); err != nil {
 			return fmt.Errorf("outbox ack: %w", err)
 		}
-		s.mu.Lock()
-		s.inflight--
-		idle := s.inflight <= 0
-		var b sentBatch
-		if len(s.sent) > 0 {
-			b, s.sent = s.sent[0], s.sent[1:]
-		}
-		s.mu.Unlock()
-		if c.opts.OnBatch != nil && !b.at.IsZero() {
-			c.opts.OnBatch(b.records, time.Since(b.at))
-		}
-		select {
-		case s.acked <- struct{}{}:
-		default:
-		}
-		s.mu.Lock()
-		forked := s.fork != ""
-		s.mu.Unlock()
-		c.setStatus(func(st *Status) {
-			st.Watermark = m.Watermark
-			if !forked { // records kept as a fork are no sync
-				st.LastSync = c.now()
-			}
-		})
-		if c.opts.OnOutcomes != nil {
-			c.opts.OnOutcomes(m.Outcomes)
-		}
-		c.refreshCounts(ctx, !idle)
+		s.acknowledged(m)
 	case wire.TypeState:
 		return s.saveState(ctx, m.State)
 	case wire.TypeClaimResult:
@@ -486,6 +511,85 @@ func (s *session) handle(m *wire.Message) error {
 		s.stop(wire.CloseProtocol, fmt.Errorf("unexpected %s", m.Type))
 	}
 	return nil
+}
+
+// ackWatermark is the watermark to store for ack m.
+func ackWatermark(m *wire.Message) uint64 {
+	if m.Upto != 0 && m.Upto < m.Watermark {
+		return m.Upto
+	}
+	return m.Watermark
+}
+
+// ackBatcher is an Outbox that stores acks that came together in one
+// transaction, as Ack would one after another (offline.Ledger does).
+type ackBatcher interface {
+	AckMany(ctx context.Context, watermarks []uint64, outcomes [][]terminal.Outcome) ([]error, error)
+}
+
+// handleAcks applies acks that came together, each as handle would; with
+// an ackBatcher, in one transaction.
+func (s *session) handleAcks(ms []*wire.Message) {
+	ab, ok := s.c.opts.Outbox.(ackBatcher)
+	if !ok || len(ms) == 1 {
+		for _, m := range ms {
+			if err := s.handle(m); err != nil {
+				s.stop(websocket.CloseInternalServerErr, err)
+			}
+		}
+		return
+	}
+	ws, outs := make([]uint64, len(ms)), make([][]terminal.Outcome, len(ms))
+	for i, m := range ms {
+		ws[i], outs[i] = ackWatermark(m), m.Outcomes
+	}
+	errs, txErr := ab.AckMany(s.c.ctx, ws, outs)
+	for i, m := range ms {
+		err := txErr // none of them stored
+		if err == nil {
+			err = errs[i]
+		}
+		if err != nil {
+			s.stop(websocket.CloseInternalServerErr, fmt.Errorf("outbox ack: ack %d: %w", ws[i], err))
+			continue
+		}
+		s.acknowledged(m)
+	}
+}
+
+// acknowledged does what follows a stored ack m: the batch is no longer in
+// flight, the status and the callbacks hear of it.
+func (s *session) acknowledged(m *wire.Message) {
+	c := s.c
+	ctx := c.ctx
+	s.mu.Lock()
+	s.inflight--
+	idle := s.inflight <= 0
+	var b sentBatch
+	if len(s.sent) > 0 {
+		b, s.sent = s.sent[0], s.sent[1:]
+	}
+	s.mu.Unlock()
+	if c.opts.OnBatch != nil && !b.at.IsZero() {
+		c.opts.OnBatch(b.records, time.Since(b.at))
+	}
+	select {
+	case s.acked <- struct{}{}:
+	default:
+	}
+	s.mu.Lock()
+	forked := s.fork != ""
+	s.mu.Unlock()
+	c.setStatus(func(st *Status) {
+		st.Watermark = m.Watermark
+		if !forked { // records kept as a fork are no sync
+			st.LastSync = c.now()
+		}
+	})
+	if c.opts.OnOutcomes != nil {
+		c.opts.OnOutcomes(m.Outcomes)
+	}
+	c.refreshCounts(ctx, !idle)
 }
 
 // ask sends a claim or release and waits for its answer.

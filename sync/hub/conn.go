@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -21,7 +22,7 @@ const (
 	writeWait = 10 * time.Second
 	// pongWait is the time allowed between two messages (or pongs) from the terminal.
 	pongWait = 60 * time.Second
-	// pingPeriod is how often the writer pings; below pongWait.
+	// pingPeriod is how often the terminal is pinged; below pongWait.
 	pingPeriod = pongWait * 9 / 10
 	// handshakeWait is the time allowed for the terminal's hello.
 	handshakeWait = 10 * time.Second
@@ -49,19 +50,29 @@ type outMsg struct {
 	data []byte
 }
 
-// conn is one terminal's websocket: the reader runs in the HTTP handler's
-// goroutine, the writer in its own; sends go through the buffered send
-// channel; stop is idempotent and the socket is closed exactly once.
+// conn is one terminal's websocket: the reader runs in a goroutine of its
+// own, the writer in one started while messages are queued (kick); sends
+// go through the buffered send channel; stop is idempotent and the socket
+// is closed exactly once.
 type conn struct {
 	h        *Hub
 	ws       *websocket.Conn
 	send     chan outMsg
 	quit     chan struct{}
-	wdone    chan struct{}
+	wdone    chan struct{} // closed once the writing has ended (closing)
 	stopOnce gosync.Once
-	wsOnce   gosync.Once
-	code     int
-	reason   string
+	// started is set when the writing starts (or would have, had the
+	// connection not been stopped): from then on stop calls closing.
+	started   atomic.Bool
+	closeOnce gosync.Once
+	ping      *time.Timer // the next ping (startWriting)
+	wmu       gosync.Mutex
+	writing   bool // a writer goroutine runs (kick)
+	wclosed   bool // no writer starts again (closing)
+	writers   gosync.WaitGroup
+	wsOnce    gosync.Once
+	code      int
+	reason    string
 
 	term, merchant string
 	pub            ed25519.PublicKey
@@ -130,7 +141,7 @@ func (h *Hub) serveSync(w http.ResponseWriter, r *http.Request) {
 	// request, and this goroutine's stack, grown by the handshake), which an
 	// idle terminal would otherwise keep for as long as it is connected.
 	handedOver = true
-	go c.writer()
+	c.startWriting()
 	go func() {
 		defer h.connWG.Done()
 		c.reader()
@@ -261,7 +272,7 @@ func (c *conn) handshake() error {
 	return c.writeNow(welcome)
 }
 
-// writeNow writes m directly: only before the writer goroutine starts.
+// writeNow writes m directly: only before the writing starts (startWriting).
 func (c *conn) writeNow(m *wire.Message) error {
 	b, err := wire.Encode(m)
 	if err != nil {
@@ -281,22 +292,74 @@ func (c *conn) sealed(m outMsg) (int, []byte) {
 	return websocket.BinaryMessage, c.seal.Seal(m.data)
 }
 
-// stop asks the writer to send a close frame with code and end the
-// connection. Safe to call many times from any goroutine.
+// stop ends the connection: the writing ends and a close frame with code
+// goes (closing), once the writing has started (startWriting). Safe to call many times from any goroutine.
 func (c *conn) stop(code int, reason string) {
 	c.stopOnce.Do(func() {
 		c.code, c.reason = code, reason
 		close(c.quit)
+		if c.started.Load() {
+			go c.closing()
+		}
 	})
 }
 
 // closeWS closes the socket, exactly once.
 func (c *conn) closeWS() { c.wsOnce.Do(func() { _ = c.ws.Close() }) }
 
-func (c *conn) writer() {
-	defer close(c.wdone)
-	ticker := time.NewTicker(pingPeriod)
-	defer ticker.Stop()
+// startWriting starts what writes to the terminal once the connection
+// is authenticated: the pings, on a timer. The queued messages are
+// written by a goroutine started when there are some (kick) that ends
+// once the queue is empty: an idle connection has no writer goroutine
+// and its stack (4 KiB that a blocked writer kept, or 8 KiB after it
+// signed a message: a grown stack shrinks only by halves, and only while
+// the goroutine uses under a quarter of it), only its reader.
+func (c *conn) startWriting() {
+	c.ping = time.AfterFunc(pingPeriod, c.pingNow)
+	c.started.Store(true) // after ping is set: closing stops it
+	select {
+	case <-c.quit: // stopped during the handshake (replaced, say)
+		go c.closing()
+	default:
+		c.kick() // what was queued during the handshake
+	}
+}
+
+// pingNow pings the terminal and sets the next ping. WriteControl may run
+// beside the messages' writer (gorilla/websocket's concurrency rules).
+func (c *conn) pingNow() {
+	select {
+	case <-c.quit:
+		return
+	default:
+	}
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+		c.stop(websocket.CloseAbnormalClosure, "")
+		c.closeWS()
+		return
+	}
+	c.ping.Reset(pingPeriod)
+}
+
+// kick starts the messages' writer unless it runs or the connection is
+// closing.
+func (c *conn) kick() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.writing || c.wclosed {
+		return
+	}
+	c.writing = true
+	c.writers.Add(1)
+	go c.write()
+}
+
+// write writes the queued messages in order and ends when there are none
+// (after a last look under wmu: a message queued after it is kicked
+// anew). A connection that stops still gets what was queued before: an
+// ack before the close frame that says why (a fork, say).
+func (c *conn) write() {
+	defer c.writers.Done()
 	for {
 		select {
 		case m := <-c.send:
@@ -305,24 +368,45 @@ func (c *conn) writer() {
 			if err := c.ws.WriteMessage(kind, b); err != nil {
 				c.stop(websocket.CloseAbnormalClosure, "")
 				c.closeWS()
+				c.wmu.Lock()
+				c.writing = false
+				c.wmu.Unlock()
 				return
 			}
-		case <-ticker.C:
-			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
-				c.stop(websocket.CloseAbnormalClosure, "")
-				c.closeWS()
-				return
-			}
-		case <-c.quit:
-			if c.code != websocket.CloseAbnormalClosure {
-				_ = c.ws.WriteControl(websocket.CloseMessage, closeMsg(c.code, c.reason), time.Now().Add(writeWait))
-			}
-			// Let the reader wait a little for the peer's close frame.
-			_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(closeGrace))
+			continue
+		default:
+		}
+		c.wmu.Lock()
+		if len(c.send) == 0 {
+			c.writing = false
+			c.wmu.Unlock()
 			return
 		}
+		c.wmu.Unlock()
 	}
+}
+
+// closing ends the writing once the connection stops: no writer starts
+// again, the one running ends (having written what was queued), then the
+// close frame goes (unless the
+// connection broke) and the reader is given a little time for the
+// peer's. wdone is closed after it.
+func (c *conn) closing() { c.closeOnce.Do(c.closeWriting) }
+
+func (c *conn) closeWriting() {
+	defer close(c.wdone)
+	if c.ping != nil {
+		c.ping.Stop()
+	}
+	c.wmu.Lock()
+	c.wclosed = true
+	c.wmu.Unlock()
+	c.writers.Wait()
+	if c.code != websocket.CloseAbnormalClosure {
+		_ = c.ws.WriteControl(websocket.CloseMessage, closeMsg(c.code, c.reason), time.Now().Add(writeWait))
+	}
+	// Let the reader wait a little for the peer's close frame.
+	_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(closeGrace))
 }
 
 func (c *conn) reader() {
@@ -341,66 +425,80 @@ func (c *conn) reader() {
 		}
 		h.mu.Unlock()
 	}()
-	extend := func(string) error { return c.ws.SetReadDeadline(time.Now().Add(pongWait)) }
-	_ = extend("")
-	c.ws.SetPongHandler(extend)
+	c.extendRead("")
+	c.ws.SetPongHandler(c.extendRead)
 	for {
 		kind, r, err := c.ws.NextReader()
-		if err != nil {
+		if err != nil || !c.handle(kind, r) {
 			return
-		}
-		// A buffer is taken only once a message has come: an idle
-		// connection holds none.
-		buf := getMsgBuf()
-		hint := 0
-		if kind == websocket.BinaryMessage {
-			hint = c.batchSize + c.batchSize/16
-		}
-		b, err := readMsg(r, buf, hint)
-		if err != nil {
-			return
-		}
-		if kind == websocket.BinaryMessage {
-			c.batchSize = len(b)
-		}
-		_ = extend("")
-		select {
-		case <-c.quit:
-			return
-		default:
-		}
-		if kind == websocket.BinaryMessage {
-			queued, err := c.batch(b, buf)
-			if err != nil {
-				h.logf("hub: terminal %s: %v", c.term, err)
-				code := wire.CloseRejected
-				if errors.Is(err, wire.ErrBatch) {
-					code = wire.CloseProtocol
-				}
-				c.stop(code, err.Error())
-			}
-			if !queued {
-				putMsgBuf(buf) // nothing of the batch was kept
-			}
-			continue
-		}
-		// wire.Decode keeps nothing of b (encoding/json copies what it
-		// decodes), so the buffer is free again at once.
-		m, err := wire.Decode(b)
-		putMsgBuf(buf)
-		if err != nil {
-			c.stop(wire.CloseProtocol, err.Error())
-			continue
-		}
-		switch m.Type {
-		case wire.TypeClaim:
-			c.submit(&job{kind: jobClaim, c: c, term: c.term, merchant: c.merchant, req: m})
-		case wire.TypeRelease:
-			c.submit(&job{kind: jobRelease, c: c, term: c.term, merchant: c.merchant, req: m})
-		default:
-			c.stop(wire.CloseProtocol, "unexpected "+string(m.Type))
 		}
 	}
+}
+
+// extendRead moves the read deadline on: a message or a pong came.
+func (c *conn) extendRead(string) error { return c.ws.SetReadDeadline(time.Now().Add(pongWait)) }
+
+// handle reads and handles one message of the terminal; false: the
+// connection is over. Kept apart from the reader's loop so that the loop's
+// frame, below the read an idle connection is blocked in, stays small: the
+// stack of a goroutine blocked under 1.2 KiB deep shrinks back to 4 KiB
+// after a batch grew it to 8 KiB (the collector halves a stack only while
+// under a quarter of it is used, with 800 bytes counted for a call
+// without a stack check).
+func (c *conn) handle(kind int, r io.Reader) bool {
+	h := c.h
+	// A buffer is taken only once a message has come: an idle
+	// connection holds none.
+	buf := getMsgBuf()
+	hint := 0
+	if kind == websocket.BinaryMessage {
+		hint = c.batchSize + c.batchSize/16
+	}
+	b, err := readMsg(r, buf, hint)
+	if err != nil {
+		return false
+	}
+	if kind == websocket.BinaryMessage {
+		c.batchSize = len(b)
+	}
+	_ = c.extendRead("")
+	select {
+	case <-c.quit:
+		return false
+	default:
+	}
+	if kind == websocket.BinaryMessage {
+		queued, err := c.batch(b, buf)
+		if err != nil {
+			h.logf("hub: terminal %s: %v", c.term, err)
+			code := wire.CloseRejected
+			if errors.Is(err, wire.ErrBatch) {
+				code = wire.CloseProtocol
+			}
+			c.stop(code, err.Error())
+		}
+		if !queued {
+			putMsgBuf(buf) // nothing of the batch was kept
+		}
+		return true
+	}
+	// wire.Decode keeps nothing of b (encoding/json copies what it
+	// decodes), so the buffer is free again at once.
+	m, err := wire.Decode(b)
+	putMsgBuf(buf)
+	if err != nil {
+		c.stop(wire.CloseProtocol, err.Error())
+		return true
+	}
+	switch m.Type {
+	case wire.TypeClaim:
+		c.submit(&job{kind: jobClaim, c: c, term: c.term, merchant: c.merchant, req: m})
+	case wire.TypeRelease:
+		c.submit(&job{kind: jobRelease, c: c, term: c.term, merchant: c.merchant, req: m})
+	default:
+		c.stop(wire.CloseProtocol, "unexpected "+string(m.Type))
+	}
+	return true
 }
 
 // batch verifies the batch message b (read into buf) and queues it for
@@ -495,6 +593,7 @@ func (c *conn) pushState() {
 func (c *conn) offer(b []byte) {
 	select {
 	case c.send <- outMsg{websocket.TextMessage, b}:
+		c.kick()
 	case <-c.quit:
 	default:
 		c.stop(wire.CloseTryAgainLater, "terminal too slow to read")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -358,6 +359,66 @@ func TestHub_BacklogWindow(t *testing.T) {
 			t.Errorf("high seq %d: welcome %s with window %d, want %d", c.high, welcome.Type, welcome.Window, c.window)
 		}
 		r.ws.Close()
+	}
+}
+
+// An idle connection holds one goroutine, its reader: the writer runs
+// only while messages are queued. Thirty idle terminals add thirty
+// goroutines; a state pushed to each (a block) is written, and after it
+// they are back to one each.
+func TestHub_IdleConnectionOneGoroutine(t *testing.T) {
+	h, _ := MustOpen(t, hub.Options{})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx := context.Background()
+	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "x", Category: terminal.Retail}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	var creds []wire.Credential
+	for i := range n {
+		c, err := h.AddTerminal(ctx, "M1", fmt.Sprintf("T%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds = append(creds, c)
+	}
+	settled := func() int {
+		t.Helper()
+		// Goroutines end a little after their work: wait for a count that holds.
+		last, same := -1, 0
+		for range 200 {
+			time.Sleep(20 * time.Millisecond)
+			if g := runtime.NumGoroutine(); g == last {
+				if same++; same == 5 {
+					return g
+				}
+			} else {
+				last, same = g, 0
+			}
+		}
+		t.Fatal("the goroutine count does not settle")
+		return 0
+	}
+	before := settled()
+	var rs []*rawTerminal
+	for _, c := range creds {
+		r, _ := dialRaw(t, srv, c)
+		rs = append(rs, r)
+	}
+	if got := settled() - before; got != n {
+		t.Errorf("%d idle connections hold %d goroutines, want %d", n, got, n)
+	}
+	if err := h.Block(ctx, "M1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if m := r.read(); m.Type != wire.TypeState || m.State == nil || !m.State.Merchant.Blocked {
+			t.Fatalf("after the block: %s %+v", m.Type, m.State)
+		}
+	}
+	if got := settled() - before; got != n {
+		t.Errorf("after a push, %d idle connections hold %d goroutines, want %d", n, got, n)
 	}
 }
 

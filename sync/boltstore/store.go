@@ -35,8 +35,8 @@ const DefaultLockTimeout = 500 * time.Millisecond
 // addresses are 64-bit, bbolt's own growth on 32-bit machines.
 const initialMmapSize = (1 << 30) * (strconv.IntSize / 64)
 
-// pageSize is the page size of a new file.
-const pageSize = 16 << 10
+// PageSize is the page size of a new file (an existing one keeps its own).
+const PageSize = 16 << 10
 
 // Options configure Open. The zero value opens an existing ledger.
 type Options struct {
@@ -118,7 +118,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		// commit writes fewer, larger pages (one write call and one
 		// spill a page). An existing file keeps the page size in its
 		// meta page; bbolt ignores this option for it.
-		PageSize: pageSize})
+		PageSize: PageSize})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, hub.ErrLocked)
 	}

@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/voucherpos/voucherpos/offline"
+	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/client"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/pgstore/pgtest"
@@ -23,11 +24,15 @@ import (
 // redemptions in a real offline ledger drains over a loopback websocket to
 // a real hub whose ledger fsyncs every group commit (no NoSync anywhere).
 // Beside it, in the same run, a bare bbolt baseline puts 300-byte values
-// in transactions of the same batch size, with fsync.
+// in transactions of the same batch size, with fsync; and a second puts the
+// drain's own rows (bareRowPuts: the ledger's records, about 900 bytes, under
+// the hub's record keys, with the hub's page size) the same way.
 //
-//	records/s      redemptions acknowledged per second, connect to last ack
-//	bbolt-puts/s   the bare batched-put rate
-//	x-bare         records/s ÷ bbolt-puts/s
+//	records/s         redemptions acknowledged per second, connect to last ack
+//	bbolt-puts/s      the bare batched-put rate (300-byte values)
+//	x-bare            records/s ÷ bbolt-puts/s
+//	bbolt-row-puts/s  the bare batched-put rate of the drain's own rows
+//	x-bare-rows       records/s ÷ bbolt-row-puts/s
 //	cpu-us/rec     CPU of this process (the terminal's client and ledger, the
 //	               hub's reader and committer) per record drained
 func BenchmarkDrain(b *testing.B) {
@@ -36,7 +41,7 @@ func BenchmarkDrain(b *testing.B) {
 		batch   = 1000
 	)
 	ctx := context.Background()
-	var drained, bare, cpu time.Duration
+	var drained, bare, bareRows, cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		s := mustServer(b, hub.Options{Logf: func(string, ...any) {}})
@@ -59,6 +64,7 @@ func BenchmarkDrain(b *testing.B) {
 			}
 		}
 		bare += bareBatchedPuts(b, backlog, batch)
+		bareRows += bareRowPuts(b, led, cred.TerminalID, backlog, batch)
 		c := client.New(client.Options{URL: s.url(), Credential: cred, Outbox: led, State: led,
 			BatchSize: batch, Logf: func(string, ...any) {}})
 		stopProfile := pgtest.CPUProfile(b, "DRAIN_CPUPROFILE", strconv.Itoa(i)) // the drain alone
@@ -85,17 +91,48 @@ func BenchmarkDrain(b *testing.B) {
 	b.ReportMetric(rate, "records/s")
 	b.ReportMetric(bareRate, "bbolt-puts/s")
 	b.ReportMetric(rate/bareRate, "x-bare")
+	rowRate := float64(b.N*backlog) / bareRows.Seconds()
+	b.ReportMetric(rowRate, "bbolt-row-puts/s")
+	b.ReportMetric(rate/rowRate, "x-bare-rows")
 }
 
 // bareBatchedPuts puts n 300-byte values under 8-byte sequential keys into
 // a fresh bbolt file, batch per transaction (one fsync each), and returns the time.
 func bareBatchedPuts(b *testing.B, n, batch int) time.Duration {
-	db, err := bolt.Open(filepath.Join(b.TempDir(), "bare.db"), 0o600, nil)
+	val := bytes.Repeat([]byte{'v'}, 300)
+	return barePuts(b, nil, n, batch, func(k int) ([]byte, []byte) {
+		return binary.BigEndian.AppendUint64(nil, uint64(k)), val
+	})
+}
+
+// bareRowPuts puts the drain's own rows, the n records of the ledger led
+// as the terminal holds them (previous hash, hash, signature, body: about
+// 900 bytes), under the key the hub keeps a record under (terminal id, 0,
+// sequence), into a fresh bbolt file with the hub's page size, batch per
+// transaction (one fsync each), and returns the time. The records are read
+// out of the ledger before the clock starts.
+func bareRowPuts(b *testing.B, led *offline.Ledger, term string, n, batch int) time.Duration {
+	recs, err := led.Pending(context.Background(), 0, n)
+	if err != nil || len(recs) != n {
+		b.Fatalf("%d records read of %d: %v", len(recs), n, err)
+	}
+	return barePuts(b, &bolt.Options{PageSize: boltstore.PageSize}, n, batch, func(k int) ([]byte, []byte) {
+		r := &recs[k]
+		key := binary.BigEndian.AppendUint64(append([]byte(term), 0), r.Seq)
+		val := make([]byte, 0, 64+len(r.Sig)+len(r.Body))
+		val = append(append(append(val, r.Prev[:]...), r.Hash[:]...), r.Sig...)
+		return key, append(val, r.Body...)
+	})
+}
+
+// barePuts puts the n keys and values kv gives into a fresh bbolt file
+// opened with opts, batch per transaction, and returns the time.
+func barePuts(b *testing.B, opts *bolt.Options, n, batch int, kv func(k int) (key, val []byte)) time.Duration {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "bare.db"), 0o600, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	val := bytes.Repeat([]byte{'v'}, 300)
 	t0 := time.Now()
 	for j := 0; j < n; j += batch {
 		err := db.Update(func(tx *bolt.Tx) error {
@@ -104,7 +141,7 @@ func bareBatchedPuts(b *testing.B, n, batch int) time.Duration {
 				return err
 			}
 			for k := j; k < min(j+batch, n); k++ {
-				if err := bk.Put(binary.BigEndian.AppendUint64(nil, uint64(k)), val); err != nil {
+				if err := bk.Put(kv(k)); err != nil {
 					return err
 				}
 			}

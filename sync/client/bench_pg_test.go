@@ -23,7 +23,7 @@ import (
 // BenchmarkDrainPostgres is BenchmarkDrain against a hub on PostgreSQL: a
 // backlog of 100,000 queued redemptions in a real offline ledger drains over
 // a loopback websocket into the database. Beside it, in the same run and on
-// the same server, three bare batched inserts of rows of the same size
+// the same server, three bare batched inserts of rows of 300 bytes
 // (1,000 rows per transaction, each its own COMMIT) into tables keyed like
 // the records, one for each reading of "a bare batched insert": pgx COPY
 // (the fastest bulk path), a pgx.Batch of 1,000 single-row INSERTs sent in

@@ -341,12 +341,13 @@ func (c *conn) pingNow() {
 	c.ping.Reset(pingPeriod)
 }
 
-// kick starts the messages' writer unless it runs or the connection is
-// closing.
+// kick starts the messages' writer unless it runs, the connection is
+// closing, or the handshake is still writing (the welcome goes first;
+// startWriting kicks for what was queued meanwhile).
 func (c *conn) kick() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.writing || c.wclosed {
+	if !c.started.Load() || c.writing || c.wclosed {
 		return
 	}
 	c.writing = true
@@ -388,9 +389,8 @@ func (c *conn) write() {
 
 // closing ends the writing once the connection stops: no writer starts
 // again, the one running ends (having written what was queued), then the
-// close frame goes (unless the
-// connection broke) and the reader is given a little time for the
-// peer's. wdone is closed after it.
+// close frame goes (unless the connection broke) and the reader is given
+// a little time for the peer's. wdone is closed after it.
 func (c *conn) closing() { c.closeOnce.Do(c.closeWriting) }
 
 func (c *conn) closeWriting() {

@@ -422,6 +422,50 @@ func TestHub_IdleConnectionOneGoroutine(t *testing.T) {
 	}
 }
 
+// The welcome is the first message a connection gets after the challenge,
+// even with states pushed to the merchant's terminals while it shakes
+// hands (the push finds the connection registered before its welcome is
+// written): what was queued goes after it.
+func TestHub_WelcomeBeforePushes(t *testing.T) {
+	h, _ := MustOpen(t, hub.Options{})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx := context.Background()
+	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "x", Category: terminal.Retail}); err != nil {
+		t.Fatal(err)
+	}
+	cred, err := h.AddTerminal(ctx, "M1", "T1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for blocked := true; ; blocked = !blocked {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if blocked {
+				_ = h.Block(ctx, "M1")
+			} else {
+				_ = h.Unblock(ctx, "M1")
+			}
+		}
+	}()
+	for range 40 {
+		r, welcome := dialRaw(t, srv, cred)
+		if welcome.Type != wire.TypeWelcome {
+			t.Errorf("first message after the challenge: %s, want welcome", welcome.Type)
+		}
+		r.ws.Close()
+	}
+	close(stop)
+	<-done
+}
+
 // Records that break the chain, carry a bad signature or claim another
 // terminal or merchant are refused whole with close code 4409, and nothing
 // of them is stored.

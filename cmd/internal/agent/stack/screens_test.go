@@ -151,9 +151,9 @@ func TestBrowser_Messages(t *testing.T) {
 	s, clk, page := screenStack(t, "T1")
 	ctx := context.Background()
 	term := s.Terminals[0]
-	if page.eval(`document.getElementById("scanner").classList.contains("hidden")`) != false {
-		t.Fatal("a configured scanner has no pill")
-	}
+	// The pill shows once the agent's status has come (it failed once when
+	// read right after the page loaded, on a loaded machine).
+	page.waitFor("a pill for the configured scanner", `!document.getElementById("scanner").classList.contains("hidden")`)
 
 	// An approval, live.
 	co := scanInto(t, s, term, page, 0xA1, basket200...)

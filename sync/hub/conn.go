@@ -293,7 +293,8 @@ func (c *conn) sealed(m outMsg) (int, []byte) {
 }
 
 // stop ends the connection: the writing ends and a close frame with code
-// goes (closing), once the writing has started (startWriting). Safe to call many times from any goroutine.
+// goes (closing), once the writing has started (startWriting). Safe to
+// call many times from any goroutine.
 func (c *conn) stop(code int, reason string) {
 	c.stopOnce.Do(func() {
 		c.code, c.reason = code, reason

@@ -516,7 +516,7 @@ func (d *recordDecoder) redemption(r *Redemption) bool {
 		case 9:
 			ok = d.voucher(&r.Voucher)
 		case 10:
-			ok = d.items(&r.Items)
+			ok = decodeArray(d, &r.Items, d.item)
 		case 11:
 			ok = d.fen(&r.TotalFen)
 		case 12:
@@ -526,7 +526,7 @@ func (d *recordDecoder) redemption(r *Redemption) bool {
 		case 14:
 			ok = d.fen(&r.PayableFen)
 		case 15:
-			ok = d.flags(&r.Flags)
+			ok = decodeArray(d, &r.Flags, d.str)
 		case 16:
 			ok = d.bool(&r.Online)
 		case 17:
@@ -564,38 +564,20 @@ func (d *recordDecoder) kind(k *Kind) bool {
 	return true
 }
 
-// items reads a record's lines (null: none), into a slice of their number.
-func (d *recordDecoder) items(items *[]Item) bool {
+// decodeArray reads an array (null: none) into a slice of its number of
+// elements, each read by elem: a record's lines and flags.
+func decodeArray[T any](d *recordDecoder, out *[]T, elem func(*T) bool) bool {
 	if d.null() {
-		*items = nil
+		*out = nil
 		return true
 	}
 	n := d.count()
 	if n > maxElems || !d.byte('[') {
 		return false
 	}
-	*items = make([]Item, n)
-	for i := range *items {
-		if i > 0 && !d.byte(',') || !d.item(&(*items)[i]) {
-			return false
-		}
-	}
-	return d.byte(']')
-}
-
-// flags reads a record's flags (null: none).
-func (d *recordDecoder) flags(flags *[]string) bool {
-	if d.null() {
-		*flags = nil
-		return true
-	}
-	n := d.count()
-	if n > maxElems || !d.byte('[') {
-		return false
-	}
-	*flags = make([]string, n)
-	for i := range *flags {
-		if i > 0 && !d.byte(',') || !d.str(&(*flags)[i]) {
+	*out = make([]T, n)
+	for i := range *out {
+		if i > 0 && !d.byte(',') || !elem(&(*out)[i]) {
 			return false
 		}
 	}

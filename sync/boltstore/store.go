@@ -65,7 +65,7 @@ type Store struct {
 	// (nil: read it at the next commit).
 	logMu gosync.Mutex
 	log   *voucherLog
-	// slab holds a commit's keys and values (tx.take), under logMu.
+	// slab holds a commit's keys and values (tx.slab), under logMu.
 	slab slab
 	// logs is the log as readers outside commits last read it.
 	logs logCache

@@ -83,10 +83,7 @@ func TestStore_MintedCodes(t *testing.T) {
 // ends at the next stored key and never covers a key it put.
 func TestStore_PutRecordExists(t *testing.T) {
 	// Not MustOpen: these records are no chain for its check.
-	s, err := boltstore.Open(t.TempDir(), boltstore.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openIn(t, t.TempDir())
 	defer s.Close()
 	ctx := context.Background()
 	put := func(tx hub.Tx, term string, seq uint64) error {
@@ -104,7 +101,7 @@ func TestStore_PutRecordExists(t *testing.T) {
 		{"T1", 1, false}, {"T1", 2, false}, {"T1", 2, true}, {"T1", 3, false}, {"T1", 4, true},
 		{"T1", 1, true}, {"T1", 6, false}, {"T1", 5, false}, {"T1", 5, true}, {"T0", 9, false}, {"T2", 1, false}, {"T1", 7, false},
 	}
-	err = s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error {
+	err := s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error {
 		for _, st := range steps {
 			err := put(tx, st.term, st.seq)
 			if got := errors.Is(err, hub.ErrExists); got != st.exists || err != nil && !got {
@@ -536,10 +533,7 @@ func TestStore_PageSize(t *testing.T) {
 // commits, a failed one among them, and a record larger than a chunk
 // read back as put, in their commit and after the later ones.
 func TestStore_RecordsOutliveTheirCommit(t *testing.T) {
-	s, err := boltstore.Open(t.TempDir(), boltstore.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openIn(t, t.TempDir())
 	defer s.Close()
 	ctx := context.Background()
 	at := time.Date(2022, 10, 1, 12, 0, 0, 0, terminal.Zone)

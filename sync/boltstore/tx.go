@@ -50,7 +50,7 @@ type tx struct {
 	// logged the vouchers it holds (logPut).
 	logKey uint64
 	logged []terminal.VoucherID
-	// slab holds the keys and values put (nil: allocate each).
+	// slab holds the keys and values put (the store's).
 	slab *slab
 }
 
@@ -123,17 +123,8 @@ func (t *tx) Record(term string, seq uint64) (hub.StoredRecord, bool, error) {
 	return record(t.tx, term, seq)
 }
 
-// take returns an empty slice with room for n bytes that stays valid
-// until the transaction ends.
-func (t *tx) take(n int) []byte {
-	if t.slab == nil {
-		return make([]byte, 0, n)
-	}
-	return t.slab.take(n)
-}
-
 func (t *tx) PutRecord(r *hub.StoredRecord) error {
-	key := appendRecordKey(t.take(len(r.TerminalID)+9), r.TerminalID, r.Seq)
+	key := appendRecordKey(t.slab.take(len(r.TerminalID)+9), r.TerminalID, r.Seq)
 	if !t.gap.holds(key) {
 		k, _ := t.cRecords.Seek(key)
 		if k != nil && bytes.Equal(k, key) {
@@ -143,7 +134,7 @@ func (t *tx) PutRecord(r *hub.StoredRecord) error {
 		t.gap.open = k == nil
 	}
 	t.gap.start = append(t.gap.start[:0], key...)
-	if err := t.records.Put(key, appendRecord(t.take(recordSize(r)), r)); err != nil {
+	if err := t.records.Put(key, appendRecord(t.slab.take(recordSize(r)), r)); err != nil {
 		return err
 	}
 	return t.addToDay(r, key)
@@ -316,5 +307,5 @@ func (t *tx) PutMemo(key string, v []byte) error {
 	if t.memoFilter != nil {
 		t.memoFilter.add(memoHash(t.memoSeed, key))
 	}
-	return t.memos.Put(append(t.take(len(key)), key...), v)
+	return t.memos.Put(append(t.slab.take(len(key)), key...), v)
 }

@@ -547,15 +547,11 @@ func (c *conn) submit(j *job) bool {
 func (c *conn) done(j *job) {
 	if j.buf != nil {
 		// The job is over: its group committed, or failed. Only after a
-		// commit known to be done, on a store whose transaction then lets
-		// go of what it was given, is the message's buffer read into
-		// again. After a failure (a result unknown, a store that may still
-		// hold the values) it is left to the garbage collector, and so on
-		// a store whose group commits overlap (Pipeliner): the group after
-		// this one may keep its records' bodies past this answer (pgstore
-		// hands a record it took from the group before to the group after
-		// it, which may read the body of a refunded sale).
-		if _, overlap := c.h.store.(Pipeliner); j.err == nil && !overlap {
+		// commit known to be done is the message's buffer read into again
+		// (a store keeps nothing of what PutRecord was given, Tx). After a
+		// failure (a result unknown, a store that may still hold the
+		// values) it is left to the garbage collector.
+		if j.err == nil {
 			putMsgBuf(j.buf)
 		}
 		j.buf = nil

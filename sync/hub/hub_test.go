@@ -342,14 +342,8 @@ func body(term, merchant string, seq uint64) string {
 // of records to send (Window × BatchMax) is given twice the window; one
 // with less, the window.
 func TestHub_BacklogWindow(t *testing.T) {
-	h, _ := MustOpen(t, hub.Options{Window: 4, BatchMax: 10})
-	srv := httptest.NewServer(h.Handler())
-	defer srv.Close()
-	ctx := context.Background()
-	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "x", Category: terminal.Retail}); err != nil {
-		t.Fatal(err)
-	}
-	cred, _ := h.AddTerminal(ctx, "M1", "T1")
+	th := hubWithTerminals(t, hub.Options{Window: 4, BatchMax: 10}, 0, 0, 0, "T1")
+	srv, cred := th.srv, th.creds[0]
 	for _, c := range []struct {
 		high   uint64
 		window int
@@ -367,22 +361,13 @@ func TestHub_BacklogWindow(t *testing.T) {
 // goroutines; a state pushed to each (a block) is written, and after it
 // they are back to one each.
 func TestHub_IdleConnectionOneGoroutine(t *testing.T) {
-	h, _ := MustOpen(t, hub.Options{})
-	srv := httptest.NewServer(h.Handler())
-	defer srv.Close()
-	ctx := context.Background()
-	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "x", Category: terminal.Retail}); err != nil {
-		t.Fatal(err)
-	}
 	const n = 30
-	var creds []wire.Credential
+	var terms []string
 	for i := range n {
-		c, err := h.AddTerminal(ctx, "M1", fmt.Sprintf("T%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		creds = append(creds, c)
+		terms = append(terms, fmt.Sprintf("T%d", i))
 	}
+	th := hubWithTerminals(t, hub.Options{}, 0, 0, 0, terms...)
+	h, srv, creds, ctx := th.h, th.srv, th.creds, context.Background()
 	settled := func() int {
 		t.Helper()
 		// Goroutines end a little after their work: wait for a count that holds.
@@ -427,17 +412,8 @@ func TestHub_IdleConnectionOneGoroutine(t *testing.T) {
 // hands (the push finds the connection registered before its welcome is
 // written): what was queued goes after it.
 func TestHub_WelcomeBeforePushes(t *testing.T) {
-	h, _ := MustOpen(t, hub.Options{})
-	srv := httptest.NewServer(h.Handler())
-	defer srv.Close()
-	ctx := context.Background()
-	if err := h.AddMerchant(ctx, terminal.Merchant{ID: "M1", Name: "x", Category: terminal.Retail}); err != nil {
-		t.Fatal(err)
-	}
-	cred, err := h.AddTerminal(ctx, "M1", "T1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	th := hubWithTerminals(t, hub.Options{}, 0, 0, 0, "T1")
+	h, srv, cred, ctx := th.h, th.srv, th.creds[0], context.Background()
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {

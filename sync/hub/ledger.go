@@ -463,11 +463,7 @@ func (h *Hub) observe(group []*job, took time.Duration, err error, now time.Time
 // applyGroup applies every job of a group in tx (safe to run again).
 func (h *Hub) applyGroup(btx Tx, group []*job, now time.Time, params terminal.Params, sweep bool, dropped *int) error {
 	*dropped = 0
-	records := 0
-	for _, j := range group {
-		records += len(j.recs)
-	}
-	tx := newGroupTx(btx, records)
+	tx := newGroupTx(btx, group)
 	for _, j := range group {
 		j.msg, j.err, j.forkedNow = nil, nil, false
 		switch j.kind {

@@ -105,10 +105,13 @@ type cachedMerchant struct {
 	ok bool
 }
 
-// newGroupTx makes the group's transaction; records is how many records
-// the group brings, most of which read a memo of their own (a holder's).
-func newGroupTx(tx Tx, records int) *groupTx {
-	n := records + 8
+// newGroupTx makes group's transaction, its maps sized for the group's
+// records: most read a memo of their own (a holder's).
+func newGroupTx(tx Tx, group []*job) *groupTx {
+	n := 8
+	for _, j := range group {
+		n += len(j.recs)
+	}
 	return &groupTx{Tx: tx, memos: make(map[string]any, n), dirty: make(map[string]bool, n), order: make([]string, 0, n),
 		merchants: map[string]cachedMerchant{}}
 }

@@ -134,8 +134,10 @@ type Tx interface {
 	// Record returns a stored record (a resend's original, a refund's sale).
 	Record(terminalID string, seq uint64) (StoredRecord, bool, error)
 	// PutRecord stores a new record with its outcome; a second record for
-	// the same (terminal, sequence) is an error (ErrExists). r is not kept
-	// after the call: the committer fills one for each of a batch's records.
+	// the same (terminal, sequence) is an error (ErrExists). Neither r nor
+	// the bytes it points to are kept after the call: the committer fills
+	// one for each of a batch's records, and the body and signature alias
+	// the batch's message, read into again once the batch is answered.
 	PutRecord(r *StoredRecord) error
 	// Redeemed returns the record id of a voucher's live accepted redemption.
 	Redeemed(v terminal.VoucherID) (string, bool, error)

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -451,6 +452,10 @@ func (t *tx) PutRecord(r *hub.StoredRecord) error {
 		return fmt.Errorf("record %s: %w", r.ID(), hub.ErrExists)
 	}
 	c := *r
+	// The bytes too: the hub reads the next batch into the message these
+	// alias once this group is answered, and the group after it may take
+	// this record (takeRecord).
+	c.Body, c.Sig = bytes.Clone(r.Body), bytes.Clone(r.Sig)
 	t.recs[ref] = &c
 	t.newRecs = append(t.newRecs, &c)
 	return nil

@@ -39,6 +39,7 @@ func Run(t *testing.T, open Open) {
 		{"Revocations", testRevocations},
 		{"Params", testParams},
 		{"Records", testRecords},
+		{"PutRecordKeepsNothing", testPutRecordKeepsNothing},
 		{"Redeemed", testRedeemed},
 		{"Holds", testHolds},
 		{"Conflicts", testConflicts},
@@ -323,6 +324,47 @@ func testRecords(t *testing.T, s hub.Store) {
 	}))
 	if got, _, _ := s.Record(ctx, "T1", 4); got.Result != terminal.Conflict || got.Detail != c.Detail {
 		t.Fatalf("conflict read back: %+v", got)
+	}
+}
+
+// testPutRecordKeepsNothing: a store keeps neither the record PutRecord
+// is given nor the bytes it points to (the hub reads its next batch into
+// the message a body and signature alias): bytes scribbled over after the
+// call change nothing stored, in the transaction or after it.
+func testPutRecordKeepsNothing(t *testing.T, s hub.Store) {
+	setup(t, s)
+	scribble := func(b []byte) {
+		for i := range b {
+			b[i] = 'x'
+		}
+	}
+	check := func(where string, get func(seq uint64) (hub.StoredRecord, bool, error)) error {
+		for seq := uint64(1); seq <= 3; seq++ {
+			want := rec("T1", "M1", seq, noon, terminal.VoucherID(seq), terminal.Accepted)
+			got, ok, err := get(seq)
+			if err != nil || !ok || string(got.Body) != string(want.Body) || string(got.Sig) != string(want.Sig) {
+				return fmt.Errorf("%s: record %d: body %q sig %v (%v %v), want %q %v", where, seq, got.Body, got.Sig, ok, err, want.Body, want.Sig)
+			}
+		}
+		return nil
+	}
+	must(t, s.Commit(ctx, &hub.Keys{Terminals: []string{"T1"}}, func(tx hub.Tx) error {
+		for seq := uint64(1); seq <= 3; seq++ {
+			r := rec("T1", "M1", seq, noon, terminal.VoucherID(seq), terminal.Accepted)
+			if err := tx.PutRecord(r); err != nil {
+				return err
+			}
+			scribble(r.Body)
+			scribble(r.Sig)
+			*r = hub.StoredRecord{}
+		}
+		if err := tx.SetHead("T1", headAt(3)); err != nil {
+			return err
+		}
+		return check("in its transaction", func(seq uint64) (hub.StoredRecord, bool, error) { return tx.Record("T1", seq) })
+	}))
+	if err := check("stored", func(seq uint64) (hub.StoredRecord, bool, error) { return s.Record(ctx, "T1", seq) }); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -146,10 +146,30 @@ func ParseCode(s string) (Voucher, error) {
 // returns a *Error with code Malformed, UnknownKey or BadSignature on failure.
 func (k *Keyring) Verify(s string) (Voucher, error) {
 	var v Voucher
-	if err := k.verify(s, &v, nil); err != nil {
+	if err := k.verify(s, &v, nil, nil); err != nil {
 		return Voucher{}, err
 	}
 	return v, nil
+}
+
+// DecodedCode is a code's text decoded ahead of its decision. Decoding
+// depends on the text alone, so a server decodes a batch's codes on the
+// connection's reader while its committer decides the batch before
+// (Sender.Code, Request.Decoded). Nothing in it is trusted: the decision
+// checks the code's signature, or compares it with the minted code, and
+// every rule, as for a code decoded there.
+type DecodedCode struct {
+	text    string
+	raw     rawCode
+	v       Voucher
+	err     *Error
+	decoded bool
+}
+
+// Decode decodes the code s into c.
+func (c *DecodedCode) Decode(s string) {
+	c.text, c.decoded = s, true
+	c.err = parse(s, &c.raw, &c.v)
 }
 
 // MintedCodes is an issuer's own record of the codes it minted (the
@@ -164,10 +184,18 @@ type MintedCodes interface {
 // a code minted there must be the very code minted (a comparison instead
 // of an Ed25519 verification); any other code's signature must verify
 // against the ring.
-func (k *Keyring) verify(s string, v *Voucher, minted MintedCodes) *Error {
-	var r rawCode
-	if err := parse(s, &r, v); err != nil {
-		return err
+func (k *Keyring) verify(s string, v *Voucher, minted MintedCodes, dc *DecodedCode) *Error {
+	var r *rawCode
+	if dc != nil && dc.decoded && dc.text == s {
+		if dc.err != nil {
+			return dc.err
+		}
+		r, *v = &dc.raw, dc.v
+	} else {
+		r = new(rawCode)
+		if err := parse(s, r, v); err != nil {
+			return err
+		}
 	}
 	pub := k.Lookup(v.KeyID)
 	if pub == nil {

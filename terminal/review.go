@@ -69,6 +69,9 @@ type Sender struct {
 	// voucher for this terminal; only then is an "online" record spared
 	// the offline limits.
 	Held bool
+	// Code is the record's code decoded ahead (DecodedCode); nil: the
+	// review decodes it.
+	Code *DecodedCode
 }
 
 // Ledgers is what the server's ledger tells the review of earlier records.
@@ -177,7 +180,7 @@ func (r *Rules) reviewRedemption(rec *Redemption, s *Sender, led Ledgers, d *Dec
 	rr := *r
 	rr.History = &ledgerHistory{led: led, merchant: rec.MerchantID, terminal: s.TerminalID, at: rec.At}
 	co := &Checkout{ID: rec.CheckoutID, Status: StatusOpen, Items: rec.Items}
-	req := &Request{Code: rec.Code, Merchant: s.Merchant, Checkout: co, Now: rec.At}
+	req := &Request{Code: rec.Code, Merchant: s.Merchant, Checkout: co, Now: rec.At, Decoded: s.Code}
 	if !(rec.Online && s.Held) {
 		// The last sync is on the server's clock, the record's time on the
 		// terminal's: they may differ by the allowed skew.

@@ -138,6 +138,9 @@ type Request struct {
 	// Offline, if non-nil, applies the offline risk limits: set it when the
 	// server cannot authorise the redemption online.
 	Offline *SyncState
+	// Decoded is Code decoded ahead (nil, or decoded from other text:
+	// Decide decodes Code itself).
+	Decoded *DecodedCode
 }
 
 // Decision is the outcome of Decide: an approval with its amounts, or a decline.
@@ -182,7 +185,7 @@ func (r *Rules) decide(req *Request, d *Decision) *Error {
 		return Errorf(MerchantBlocked, "merchant %s", m.ID)
 	}
 	v := &d.Voucher
-	if err := r.Keys.verify(req.Code, v, r.Minted); err != nil {
+	if err := r.Keys.verify(req.Code, v, r.Minted, req.Decoded); err != nil {
 		return err
 	}
 	if r.Programme != nil && !r.Programme.HasDenomination(v.Category, v.Denomination()) {

@@ -2,6 +2,7 @@ package terminal_test
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -173,6 +174,18 @@ func TestRules_Declines(t *testing.T) {
 				t.Fatalf("got %q (%v), want %q", gotCode, got.Decline, c.want)
 			}
 			seen[gotCode] = true
+			// The code decoded ahead decides the same; a code decoded from
+			// other text is not used.
+			other := withV(func(v *terminal.Voucher) { v.ID, v.Holder = v.ID+1, v.Holder+1 })
+			for _, text := range []string{req.Code, other} {
+				var dc terminal.DecodedCode
+				dc.Decode(text)
+				q := *req
+				q.Decoded = &dc
+				if d := r.Decide(&q); !reflect.DeepEqual(d, got) {
+					t.Errorf("with the code decoded ahead from %.20q…: %+v, want %+v", text, d, got)
+				}
+			}
 		})
 	}
 	for _, k := range terminal.Codes {

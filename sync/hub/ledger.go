@@ -89,15 +89,22 @@ type recMeta struct {
 	// id and holder are the record's id in its job's chain and its
 	// holder's memo key, made by the connection's reader (prepare); "" if not.
 	id, holder string
+	// code is a redemption's code, decoded by the connection's reader
+	// (prepare); the review checks it.
+	code terminal.DecodedCode
 }
 
 // prepare makes on the connection's reader what the committer needs of
-// each new record of a batch of chain: its id and its holder's memo key.
+// each new record of a batch of chain: its id, its holder's memo key and
+// a redemption's decoded code.
 func prepare(meta []recMeta, recs []terminal.Sealed, chain, merchant string) {
 	for i := range meta {
 		if m := &meta[i]; m.checked && m.rec != nil {
 			m.id = terminal.RecordID(chain, recs[i].Seq)
 			m.holder = holderMemo(merchant, m.rec.Voucher.Holder)
+			if m.Kind == terminal.KindRedemption {
+				m.code.Decode(m.rec.Code)
+			}
 		}
 	}
 }

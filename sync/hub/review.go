@@ -90,9 +90,11 @@ func putMemo(tx Tx, key string, v any) error {
 // afresh each time the store runs the commit's function.
 type groupTx struct {
 	Tx
-	memos     map[string]any // key → *T, decoded
-	dirty     map[string]bool
-	order     []string // dirty keys, in the order first changed
+	// memos are the memos read, decoded, found by index; order the
+	// changed ones, by their place in memos, in the order first changed.
+	memos     []cachedMemo
+	index     map[string]int
+	order     []int
 	merchants map[string]cachedMerchant
 	// led and merchant are review's, for the record it reviews: the
 	// rules keep neither after Review returns.
@@ -100,19 +102,26 @@ type groupTx struct {
 	merchant terminal.Merchant
 }
 
+// cachedMemo is a memo a group read: v a *T, decoded.
+type cachedMemo struct {
+	key   string
+	v     any
+	dirty bool
+}
+
 type cachedMerchant struct {
 	m  terminal.Merchant
 	ok bool
 }
 
-// newGroupTx makes group's transaction, its maps sized for the group's
+// newGroupTx makes group's transaction, its memos sized for the group's
 // records: most read a memo of their own (a holder's).
 func newGroupTx(tx Tx, group []*job) *groupTx {
 	n := 8
 	for _, j := range group {
 		n += len(j.recs)
 	}
-	return &groupTx{Tx: tx, memos: make(map[string]any, n), dirty: make(map[string]bool, n), order: make([]string, 0, n),
+	return &groupTx{Tx: tx, memos: make([]cachedMemo, 0, n), index: make(map[string]int, n), order: make([]int, 0, n),
 		merchants: map[string]cachedMerchant{}}
 }
 
@@ -120,10 +129,10 @@ func newGroupTx(tx Tx, group []*job) *groupTx {
 // once per group and shared by its records: call g.changed(key) after
 // changing it.
 func memo[T any](g *groupTx, key string) (*T, error) {
-	if v, ok := g.memos[key]; ok {
-		p, ok := v.(*T)
+	if i, ok := g.index[key]; ok {
+		p, ok := g.memos[i].v.(*T)
 		if !ok {
-			return nil, fmt.Errorf("memo %s: read as %T and as %T", key, v, p)
+			return nil, fmt.Errorf("memo %s: read as %T and as %T", key, g.memos[i].v, p)
 		}
 		return p, nil
 	}
@@ -131,49 +140,51 @@ func memo[T any](g *groupTx, key string) (*T, error) {
 	if err := getMemo(g.Tx, key, p); err != nil {
 		return nil, err
 	}
-	g.memos[key] = p
+	g.index[key] = len(g.memos)
+	g.memos = append(g.memos, cachedMemo{key: key, v: p})
 	return p, nil
 }
 
-// changed marks the memo under key to be written at flush.
+// changed marks the memo under key, read with memo, to be written at flush.
 func (g *groupTx) changed(key string) {
-	if !g.dirty[key] {
-		g.dirty[key] = true
-		g.order = append(g.order, key)
+	i, ok := g.index[key]
+	if ok && !g.memos[i].dirty {
+		g.memos[i].dirty = true
+		g.order = append(g.order, i)
 	}
 }
 
 // flush writes the changed memos.
 func (g *groupTx) flush() error {
-	for _, k := range g.order {
-		if err := putMemo(g.Tx, k, g.memos[k]); err != nil {
+	for _, i := range g.order {
+		m := &g.memos[i]
+		if err := putMemo(g.Tx, m.key, m.v); err != nil {
 			return err
 		}
+		m.dirty = false
 	}
 	g.order = g.order[:0]
-	clear(g.dirty)
 	return nil
 }
 
 // Memo reads a memo through the group: a changed one is written first.
 func (g *groupTx) Memo(key string) ([]byte, bool, error) {
-	if g.dirty[key] {
-		if err := putMemo(g.Tx, key, g.memos[key]); err != nil {
+	if i, ok := g.index[key]; ok && g.memos[i].dirty {
+		if err := putMemo(g.Tx, key, g.memos[i].v); err != nil {
 			return nil, false, err
 		}
-		delete(g.dirty, key)
-		g.order = slices.DeleteFunc(g.order, func(k string) bool { return k == key })
+		g.memos[i].dirty = false
+		g.order = slices.DeleteFunc(g.order, func(k int) bool { return k == i })
 	}
 	return g.Tx.Memo(key)
 }
 
 // PutMemo writes a memo through the group: its decoded copy is dropped.
 func (g *groupTx) PutMemo(key string, v []byte) error {
-	if _, ok := g.memos[key]; ok {
-		delete(g.memos, key)
-		if g.dirty[key] {
-			delete(g.dirty, key)
-			g.order = slices.DeleteFunc(g.order, func(k string) bool { return k == key })
+	if i, ok := g.index[key]; ok {
+		delete(g.index, key)
+		if g.memos[i].dirty {
+			g.order = slices.DeleteFunc(g.order, func(k int) bool { return k == i })
 		}
 	}
 	return g.Tx.PutMemo(key, v)

@@ -13,9 +13,8 @@ import (
 
 // TestGroupMemos checks a group commit's memo cache over a real store: a
 // memo is read once and written once at flush, a read through the store
-// sees a change made before it, and a memo written around the cache is
-// read afresh, however recently the cache found it; a memo changed after
-// a flush is written by the next.
+// sees a change made before it, a memo written around the cache is read
+// afresh, and a memo changed after a flush is written by the next.
 func TestGroupMemos(t *testing.T) {
 	s, err := boltstore.Open(t.TempDir(), boltstore.Options{Create: true})
 	if err != nil {
@@ -39,7 +38,7 @@ func TestGroupMemos(t *testing.T) {
 		}
 		return rs
 	}
-	keys := make([]string, 7) // more than the cache keeps at hand
+	keys := make([]string, 7)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("holder/M1/%d", i)
 	}

@@ -65,7 +65,10 @@ func TestKill_OpenCheckout(t *testing.T) {
 	cmd := start()
 	waitStatus(t, base, "online", func(st till.Status) bool { return st.Online })
 
-	code, err := s.Today(ctx, terminal.Retail, terminal.Yuan(200), terminal.Yuan(40), 77)
+	// The agent runs on the real clock: a voucher valid around now, at any
+	// hour (a day's vouchers are valid only from 10:00 UTC+8).
+	now := time.Now()
+	code, err := s.Mint(ctx, terminal.Retail, terminal.Yuan(200), terminal.Yuan(40), 77, now.Add(-time.Hour), now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,8 +109,11 @@ func TestFleet_AgentFault(t *testing.T) {
 			t.Fatal("posagent never synced with the server")
 		}
 	}
+	// posagent runs on the real clock: a voucher valid around now, at any
+	// hour (a day's vouchers are valid only from 10:00 UTC+8).
+	now := time.Now()
 	code := strings.TrimSpace(voucherd(t, 0, "mint", "-server", base, "-category", "retail", "-spend", "200", "-off", "40",
-		"-holder", "1a2b3c", "-day", terminal.Day(time.Now()).Format(time.DateOnly), "-n", "1"))
+		"-holder", "1a2b3c", "-from", now.Add(-time.Hour).Format(time.RFC3339), "-until", now.Add(time.Hour).Format(time.RFC3339), "-n", "1"))
 	api := func(path string, body any, out any) {
 		t.Helper()
 		var b []byte

@@ -325,147 +325,56 @@ func (d *recordDecoder) array(null func(), elem func() bool) bool {
 	}
 }
 
-// The keys of a record, a voucher and an item line, as json.Marshal
-// writes them: a key in another case, or any other key, is left to
-// encoding/json.
-
-func redemptionKey(k []byte) int {
-	switch string(k) {
-	case "id":
-		return 0
-	case "kind":
-		return 1
-	case "seq":
-		return 2
-	case "terminal_id":
-		return 3
-	case "merchant_id":
-		return 4
-	case "at":
-		return 5
-	case "checkout_id":
-		return 6
-	case "idempotency_key":
-		return 7
-	case "code":
-		return 8
-	case "voucher":
-		return 9
-	case "items":
-		return 10
-	case "total_fen":
-		return 11
-	case "eligible_fen":
-		return 12
-	case "discount_fen":
-		return 13
-	case "payable_fen":
-		return 14
-	case "flags":
-		return 15
-	case "online":
-		return 16
-	case "refund_of":
-		return 17
-	case "refund_fen":
-		return 18
-	case "voucher_share_fen":
-		return 19
-	case "voucher_returned":
-		return 20
-	}
-	return -1
-}
-
-func voucherKey(k []byte) int {
-	switch string(k) {
-	case "version":
-		return 0
-	case "key_id":
-		return 1
-	case "id":
-		return 2
-	case "holder":
-		return 3
-	case "category":
-		return 4
-	case "spend_fen":
-		return 5
-	case "off_fen":
-		return 6
-	case "valid_from":
-		return 7
-	case "valid_until":
-		return 8
-	case "region":
-		return 9
-	case "campaign":
-		return 10
-	case "round":
-		return 11
-	}
-	return -1
-}
-
-func itemKey(k []byte) int {
-	switch string(k) {
-	case "sku":
-		return 0
-	case "name":
-		return 1
-	case "category":
-		return 2
-	case "qty":
-		return 3
-	case "unit_price_fen":
-		return 4
-	}
-	return -1
-}
-
 // The keys of a record, a voucher and an item line by index, in the order
-// json.Marshal writes them, each with its quotes and colon: member looks
-// for the one after the last read first.
+// json.Marshal writes them: member looks for the one after the last read
+// first. A key in another case, or any other key, is left to encoding/json.
 var (
-	redemptionMembers = quoted("id", "kind", "seq", "terminal_id", "merchant_id", "at", "checkout_id",
+	redemptionObject = newObject("id", "kind", "seq", "terminal_id", "merchant_id", "at", "checkout_id",
 		"idempotency_key", "code", "voucher", "items", "total_fen", "eligible_fen", "discount_fen", "payable_fen",
 		"flags", "online", "refund_of", "refund_fen", "voucher_share_fen", "voucher_returned")
-	voucherMembers = quoted("version", "key_id", "id", "holder", "category", "spend_fen", "off_fen",
+	voucherObject = newObject("version", "key_id", "id", "holder", "category", "spend_fen", "off_fen",
 		"valid_from", "valid_until", "region", "campaign", "round")
-	itemMembers = quoted("sku", "name", "category", "qty", "unit_price_fen")
+	itemObject = newObject("sku", "name", "category", "qty", "unit_price_fen")
 )
 
-func quoted(keys ...string) []string {
-	out := make([]string, len(keys))
+// jsonObject is the keys of an object the decoder reads: members each
+// with its quotes and colon, index each key's place.
+type jsonObject struct {
+	members []string
+	index   map[string]int
+}
+
+func newObject(keys ...string) *jsonObject {
+	o := &jsonObject{members: make([]string, len(keys)), index: make(map[string]int, len(keys))}
 	for i, k := range keys {
-		out[i] = `"` + k + `":`
+		o.members[i], o.index[k] = `"`+k+`":`, i
 	}
-	return out
+	return o
 }
 
 // member reads an object's next key and its colon, and returns its index:
-// at once if it is members[next] (the key json.Marshal writes after the
+// at once if it is o's member next (the key json.Marshal writes after the
 // last one read), else as key does.
-func (d *recordDecoder) member(members []string, next int, keyOf func([]byte) int, seen *uint32) int {
-	if next < len(members) && *seen&(1<<next) == 0 {
-		if m := members[next]; len(d.b)-d.i >= len(m) && string(d.b[d.i:d.i+len(m)]) == m {
+func (d *recordDecoder) member(o *jsonObject, next int, seen *uint32) int {
+	if next < len(o.members) && *seen&(1<<next) == 0 {
+		if m := o.members[next]; len(d.b)-d.i >= len(m) && string(d.b[d.i:d.i+len(m)]) == m {
 			d.i += len(m)
 			*seen |= 1 << next
 			return next
 		}
 	}
-	return d.key(keyOf, seen)
+	return d.key(o, seen)
 }
 
-// key reads an object's next key and its colon, and returns its index by
-// keyOf, once each (seen); -1 for a key not read here.
-func (d *recordDecoder) key(keyOf func([]byte) int, seen *uint32) int {
+// key reads an object's next key and its colon, and returns its index in
+// o, once each (seen); -1 for a key not read here.
+func (d *recordDecoder) key(o *jsonObject, seen *uint32) int {
 	k, ok := d.raw()
 	if !ok || !d.byte(':') {
 		return -1
 	}
-	i := keyOf(k)
-	if i < 0 || *seen&(1<<i) != 0 {
+	i, ok := o.index[string(k)]
+	if !ok || *seen&(1<<i) != 0 {
 		return -1
 	}
 	*seen |= 1 << i
@@ -492,7 +401,7 @@ func (d *recordDecoder) redemption(r *Redemption) bool {
 	next := 0
 	for {
 		ok := false
-		k := d.member(redemptionMembers, next, redemptionKey, &seen)
+		k := d.member(redemptionObject, next, &seen)
 		next = k + 1
 		switch k {
 		case 0:
@@ -596,7 +505,7 @@ func (d *recordDecoder) voucher(v *Voucher) bool {
 	for {
 		var n uint64
 		ok := false
-		k := d.member(voucherMembers, next, voucherKey, &seen)
+		k := d.member(voucherObject, next, &seen)
 		next = k + 1
 		switch k {
 		case 0:
@@ -691,7 +600,7 @@ func (d *recordDecoder) item(it *Item) bool {
 	next := 0
 	for {
 		ok := false
-		k := d.member(itemMembers, next, itemKey, &seen)
+		k := d.member(itemObject, next, &seen)
 		next = k + 1
 		switch k {
 		case 0:

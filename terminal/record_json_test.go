@@ -232,12 +232,9 @@ func TestPlain8(t *testing.T) {
 
 // The keys member looks for first are the keys key knows, by the same index.
 func TestDecodeRedemption_Members(t *testing.T) {
-	for _, c := range []struct {
-		members []string
-		keyOf   func([]byte) int
-	}{{redemptionMembers, redemptionKey}, {voucherMembers, voucherKey}, {itemMembers, itemKey}} {
-		for i, m := range c.members {
-			if k := c.keyOf([]byte(m[1 : len(m)-2])); k != i {
+	for _, o := range []*jsonObject{redemptionObject, voucherObject, itemObject} {
+		for i, m := range o.members {
+			if k := o.index[m[1:len(m)-2]]; k != i {
 				t.Errorf("%s is member %d, key %d", m, i, k)
 			}
 		}

@@ -175,14 +175,12 @@ func pendingFrom(ctx context.Context, db *bolt.DB, after uint64, n int) ([]termi
 
 // readSealed copies up to n sealed records after seq out of tx.
 func readSealed(tx *bolt.Tx, after uint64, n int) ([]terminal.Sealed, error) {
-	var out []terminal.Sealed
-	c := tx.Bucket(bucketRecords).Cursor()
-	for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < n; k, v = c.Next() {
-		s, err := decodeSealed(getU64(k), v)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
+	out, err := viewSealed(tx, after, n, nil)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		ownSealed(&out[i])
 	}
 	return out, nil
 }
@@ -192,13 +190,10 @@ func readSealed(tx *bolt.Tx, after uint64, n int) ([]terminal.Sealed, error) {
 func viewSealed(tx *bolt.Tx, after uint64, n int, out []terminal.Sealed) ([]terminal.Sealed, error) {
 	c := tx.Bucket(bucketRecords).Cursor()
 	for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < n; k, v = c.Next() {
-		seq := getU64(k)
-		if err := checkSealed(seq, v); err != nil {
+		s, err := viewSealedValue(getU64(k), v)
+		if err != nil {
 			return nil, err
 		}
-		s := terminal.Sealed{Seq: seq, Sig: v[65:sealedHeader:sealedHeader], Body: v[sealedHeader:len(v):len(v)]}
-		copy(s.Prev[:], v[1:33])
-		copy(s.Hash[:], v[33:65])
 		out = append(out, s)
 	}
 	return out, nil

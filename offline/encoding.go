@@ -90,17 +90,32 @@ func checkSealed(seq uint64, v []byte) error {
 	return nil
 }
 
-// decodeSealed copies v (a records value) out of the transaction.
-func decodeSealed(seq uint64, v []byte) (terminal.Sealed, error) {
+// viewSealedValue reads v (a records value) in place: the record's Sig
+// and Body are v's bytes.
+func viewSealedValue(seq uint64, v []byte) (terminal.Sealed, error) {
 	if err := checkSealed(seq, v); err != nil {
 		return terminal.Sealed{}, err
 	}
-	s := terminal.Sealed{Seq: seq}
+	s := terminal.Sealed{Seq: seq, Sig: v[65:sealedHeader:sealedHeader], Body: v[sealedHeader:len(v):len(v)]}
 	copy(s.Prev[:], v[1:33])
 	copy(s.Hash[:], v[33:65])
-	sigBody := append([]byte(nil), v[65:]...) // one copy for both
-	s.Sig, s.Body = sigBody[:64:64], sigBody[64:]
 	return s, nil
+}
+
+// decodeSealed copies v (a records value) out of the transaction.
+func decodeSealed(seq uint64, v []byte) (terminal.Sealed, error) {
+	s, err := viewSealedValue(seq, v)
+	if err == nil {
+		ownSealed(&s)
+	}
+	return s, err
+}
+
+// ownSealed copies s's Sig and Body out of the transaction they were
+// read in, in one allocation.
+func ownSealed(s *terminal.Sealed) {
+	sigBody := append(append(make([]byte, 0, len(s.Sig)+len(s.Body)), s.Sig...), s.Body...)
+	s.Sig, s.Body = sigBody[:len(s.Sig):len(s.Sig)], sigBody[len(s.Sig):]
 }
 
 // decodeBody decodes the JSON body of v, a records value, into r. It reads

@@ -1,11 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	gosync "sync"
 	"time"
@@ -411,11 +411,18 @@ func (s *session) readLoop(in chan<- inMsg) {
 	extend := func(string) error { return s.ws.SetReadDeadline(time.Now().Add(o.PongWait)) }
 	_ = extend("")
 	s.ws.SetPongHandler(extend)
-	var buf []byte
+	// Messages are read into buf's memory: nothing the reader decodes
+	// from one aliases it.
+	var buf bytes.Buffer
 	for {
-		kind, b, err := readMessage(s.ws, buf)
-		if buf = b; cap(buf) > maxReadBuffer {
-			buf = nil // a large state push is not kept for the session
+		buf.Reset()
+		kind, r, err := s.ws.NextReader()
+		if err == nil {
+			_, err = buf.ReadFrom(r)
+		}
+		b := buf.Bytes()
+		if buf.Cap() > maxReadBuffer {
+			buf = bytes.Buffer{} // a large state push is not kept for the session
 		}
 		if err != nil {
 			code := closeCode(err)
@@ -450,30 +457,6 @@ func (s *session) readLoop(in chan<- inMsg) {
 			continue
 		}
 		in <- inMsg{m: m}
-	}
-}
-
-// readMessage is ws.ReadMessage reading into buf's memory, grown as needed:
-// the message it returns is valid until buf is used again. Nothing the
-// reader decodes from a message aliases it.
-func readMessage(ws *websocket.Conn, buf []byte) (kind int, b []byte, err error) {
-	kind, r, err := ws.NextReader()
-	if err != nil {
-		return kind, nil, err
-	}
-	b = buf[:0]
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return kind, b, nil
-		}
-		if err != nil {
-			return kind, b, err
-		}
 	}
 }
 

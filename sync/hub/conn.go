@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -604,14 +605,18 @@ func (c *conn) offer(b []byte) {
 // msgBuf is a buffer messages are read into, reused through msgBufs: a
 // batch of a thousand records is about 1 MB, and reading each into a
 // fresh slice grown by io.ReadAll allocated twice that.
-type msgBuf struct{ b []byte }
+type msgBuf struct{ b bytes.Buffer }
 
 // msgBufs holds the buffers no message uses. A buffer is taken when a
 // message arrives and put back once nothing refers to the message: at
 // once for a control message or a refused batch, after its answer for a
 // queued batch (conn.done). The pool lets go of unused buffers at garbage
 // collections, so idle connections keep none.
-var msgBufs = gosync.Pool{New: func() any { return &msgBuf{b: make([]byte, 0, minMsgBuf)} }}
+var msgBufs = gosync.Pool{New: func() any {
+	b := new(msgBuf)
+	b.b.Grow(minMsgBuf)
+	return b
+}}
 
 // minMsgBuf is the size a new message buffer starts at; it grows to the
 // largest message read into it.
@@ -626,49 +631,22 @@ const minPooledBuf = 64 << 10
 func getMsgBuf() *msgBuf { return msgBufs.Get().(*msgBuf) }
 
 func putMsgBuf(b *msgBuf) {
-	if cap(b.b) < minPooledBuf || cap(b.b) > wire.MaxMessage {
+	if c := b.b.Cap(); c < minPooledBuf || c > wire.MaxMessage {
 		return // small, or grown past the largest message: let go
 	}
-	b.b = b.b[:0]
+	b.b.Reset()
 	msgBufs.Put(b)
 }
 
-// readMsg reads the rest of a message from r into buf and returns it
-// (buf.b[:n]). A buffer smaller than hint (the size the message is
-// expected to have) is replaced by one of that size first; one too small
-// for the message grows. The connection's read limit bounds the size.
+// readMsg reads the rest of a message from r into buf and returns it,
+// valid until buf is used again. buf has room for hint bytes (the size the
+// message is expected to have) first, and grows for a larger one. The
+// connection's read limit bounds the size.
 func readMsg(r io.Reader, buf *msgBuf, hint int) ([]byte, error) {
-	if cap(buf.b) < hint {
-		buf.b = make([]byte, 0, hint)
+	buf.b.Reset()
+	buf.b.Grow(hint)
+	if _, err := buf.b.ReadFrom(r); err != nil {
+		return nil, err
 	}
-	b := buf.b[:0]
-	for {
-		if len(b) == cap(b) {
-			// Full: is there more? A message that fills the buffer
-			// exactly does not make it grow.
-			var one [1]byte
-			n, err := r.Read(one[:])
-			if n == 0 && err == io.EOF {
-				break
-			}
-			if err != nil && err != io.EOF {
-				return nil, err
-			}
-			b = append(b, one[:n]...)
-			if err == io.EOF {
-				break
-			}
-			continue
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	buf.b = b
-	return b, nil
+	return buf.b.Bytes(), nil
 }

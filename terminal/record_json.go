@@ -352,6 +352,31 @@ func newObject(keys ...string) *jsonObject {
 	return o
 }
 
+// object reads an object of o's keys, calling field with the index of
+// each member's key once the key is read (-1: not one read here); field
+// reads the value and reports whether it could.
+func (d *recordDecoder) object(o *jsonObject, field func(k int) bool) bool {
+	if !d.byte('{') {
+		return false
+	}
+	if d.byte('}') {
+		return true
+	}
+	var seen uint32
+	next := 0
+	for {
+		k := d.member(o, next, &seen)
+		next = k + 1
+		if !field(k) {
+			return false
+		}
+		more, ok := d.next()
+		if !more {
+			return ok
+		}
+	}
+}
+
 // member reads an object's next key and its colon, and returns its index:
 // at once if it is o's member next (the key json.Marshal writes after the
 // last one read), else as key does.
@@ -391,18 +416,7 @@ func (d *recordDecoder) next() (more, ok bool) {
 }
 
 func (d *recordDecoder) redemption(r *Redemption) bool {
-	if !d.byte('{') {
-		return false
-	}
-	if d.byte('}') {
-		return true
-	}
-	var seen uint32
-	next := 0
-	for {
-		ok := false
-		k := d.member(redemptionObject, next, &seen)
-		next = k + 1
+	return d.object(redemptionObject, func(k int) (ok bool) {
 		switch k {
 		case 0:
 			ok = d.str(&r.ID)
@@ -447,14 +461,8 @@ func (d *recordDecoder) redemption(r *Redemption) bool {
 		case 20:
 			ok = d.bool(&r.VoucherReturned)
 		}
-		if !ok {
-			return false
-		}
-		more, ok := d.next()
-		if !more {
-			return ok
-		}
-	}
+		return ok
+	})
 }
 
 // kind reads a record's kind: one of ours without a copy.
@@ -494,19 +502,8 @@ func decodeArray[T any](d *recordDecoder, out *[]T, elem func(*T) bool) bool {
 }
 
 func (d *recordDecoder) voucher(v *Voucher) bool {
-	if !d.byte('{') {
-		return false
-	}
-	if d.byte('}') {
-		return true
-	}
-	var seen uint32
-	next := 0
-	for {
+	return d.object(voucherObject, func(k int) (ok bool) {
 		var n uint64
-		ok := false
-		k := d.member(voucherObject, next, &seen)
-		next = k + 1
 		switch k {
 		case 0:
 			n, ok = d.uint(0xff)
@@ -540,14 +537,8 @@ func (d *recordDecoder) voucher(v *Voucher) bool {
 			n, ok = d.uint(0xff)
 			v.Round = uint8(n)
 		}
-		if !ok {
-			return false
-		}
-		more, ok := d.next()
-		if !more {
-			return ok
-		}
-	}
+		return ok
+	})
 }
 
 // hex reads a string of 1 to 16 hex digits of a value at most max, as
@@ -590,18 +581,7 @@ func (d *recordDecoder) category(c *Category) bool {
 }
 
 func (d *recordDecoder) item(it *Item) bool {
-	if !d.byte('{') {
-		return false
-	}
-	if d.byte('}') {
-		return true
-	}
-	var seen uint32
-	next := 0
-	for {
-		ok := false
-		k := d.member(itemObject, next, &seen)
-		next = k + 1
+	return d.object(itemObject, func(k int) (ok bool) {
 		switch k {
 		case 0:
 			ok = d.str(&it.SKU)
@@ -614,14 +594,8 @@ func (d *recordDecoder) item(it *Item) bool {
 		case 4:
 			ok = d.fen(&it.UnitPriceFen)
 		}
-		if !ok {
-			return false
-		}
-		more, ok := d.next()
-		if !more {
-			return ok
-		}
-	}
+		return ok
+	})
 }
 
 // KindAndDiscount reads only a record body's kind and discount_fen, as

@@ -172,6 +172,9 @@ func (c *DecodedCode) Decode(s string) {
 	c.err = parse(s, &c.raw, &c.v)
 }
 
+// Of reports whether c holds the code s decoded (false for a nil c).
+func (c *DecodedCode) Of(s string) bool { return c != nil && c.decoded && c.text == s }
+
 // MintedCodes is an issuer's own record of the codes it minted (the
 // server's ledger keeps every code it mints).
 type MintedCodes interface {
@@ -186,7 +189,7 @@ type MintedCodes interface {
 // against the ring.
 func (k *Keyring) verify(s string, v *Voucher, minted MintedCodes, dc *DecodedCode) *Error {
 	var r *rawCode
-	if dc != nil && dc.decoded && dc.text == s {
+	if dc.Of(s) {
 		if dc.err != nil {
 			return dc.err
 		}

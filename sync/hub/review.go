@@ -373,8 +373,7 @@ func (h *Hub) review(tx *groupTx, j *job, meta *recMeta, prevAt, now time.Time, 
 	led.lane = mk.lane
 	_, keys := h.signing()
 	rules := terminal.Rules{Programme: h.prog, Keys: keys, Revoked: led, Params: params, Minted: led}
-	s := &terminal.Sender{TerminalID: j.term, ReceivedAt: now, PrevAt: prevAt,
-		ConnectedAt: j.c.helloAt, ConnectedSeq: j.c.helloSeq}
+	s := sender(j, meta, prevAt, now)
 	m, ok, err := tx.Merchant(j.merchant)
 	if err != nil {
 		return terminal.Verdict{}, false, err
@@ -416,6 +415,13 @@ func (h *Hub) review(tx *groupTx, j *job, meta *recMeta, prevAt, now time.Time, 
 		tx.changed(mk.sync)
 	}
 	return v, held, nil
+}
+
+// sender is what the review knows of the terminal that sent meta's record
+// in job j, with the record's code as the connection's reader decoded it.
+func sender(j *job, meta *recMeta, prevAt, now time.Time) *terminal.Sender {
+	return &terminal.Sender{TerminalID: j.term, ReceivedAt: now, PrevAt: prevAt,
+		ConnectedAt: j.c.helloAt, ConnectedSeq: j.c.helloSeq, Code: &meta.code}
 }
 
 // remember keeps what later reviews need of an accepted redemption: the

@@ -19,16 +19,28 @@ import (
 // The strings of a record read in one pass share one allocation.
 func DecodeRedemption(b []byte) (*Redemption, error) {
 	r := new(Redemption)
-	d := recordDecoder{b: b, defer_: true}
-	if d.redemption(r) && d.end() {
-		d.strings()
-		return r, nil
-	}
-	*r = Redemption{}
-	if err := json.Unmarshal(b, r); err != nil {
+	if err := DecodeRedemptionInto(b, r); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// DecodeRedemptionInto is DecodeRedemption into *r, which it sets whole (a
+// zero Redemption after an error), for a caller that keeps its records in
+// storage of its own.
+func DecodeRedemptionInto(b []byte, r *Redemption) error {
+	*r = Redemption{}
+	d := recordDecoder{b: b, defer_: true}
+	if d.redemption(r) && d.end() {
+		d.strings()
+		return nil
+	}
+	*r = Redemption{}
+	if err := json.Unmarshal(b, r); err != nil {
+		*r = Redemption{}
+		return err
+	}
+	return nil
 }
 
 // recordDecoder reads the form json.Marshal writes; a false result means

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -100,6 +101,10 @@ func FuzzDecodeRedemption(f *testing.F) {
 	f.Add([]byte(`{"voucher":{"id":"zz","holder":"1","category":"nope"}} x`))         // bad text, trailing data
 	f.Add([]byte(`{"items":[{"sku":"a,]}","qty":1},{}],"flags":["x,y","[",""]}`))     // commas and brackets in strings
 	f.Add([]byte(`{"items":[1,[2,3]],"flags":[ ],"items":[]}`))                       // elements of another type
+	dirty, err := DecodeRedemption(sampleRecords(f)[1])
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var want Redemption
 		werr := json.Unmarshal(b, &want)
@@ -109,6 +114,18 @@ func FuzzDecodeRedemption(f *testing.F) {
 		}
 		if err == nil && !reflect.DeepEqual(got, &want) {
 			t.Fatalf("%q:\ngot  %+v\nwant %+v", b, *got, want)
+		}
+		// Into a record that holds another: the same record, or a zero one.
+		into := *dirty
+		into.Items, into.Flags = slices.Clone(dirty.Items), slices.Clone(dirty.Flags)
+		ierr := DecodeRedemptionInto(b, &into)
+		switch {
+		case (ierr != nil) != (err != nil):
+			t.Fatalf("%q: into a used record: error %v, fresh %v", b, ierr, err)
+		case err == nil && !reflect.DeepEqual(&into, got):
+			t.Fatalf("%q: into a used record:\ngot  %+v\nwant %+v", b, into, *got)
+		case err != nil && !reflect.DeepEqual(into, Redemption{}):
+			t.Fatalf("%q: into a used record after an error: %+v, want a zero record", b, into)
 		}
 	})
 }

@@ -517,10 +517,11 @@ func (c *conn) batch(b []byte, buf *msgBuf) (queued bool, err error) {
 	if c.next == 0 { // a fresh fork chain: it starts with this batch
 		c.next, c.last = recs[0].Seq, recs[0].Prev
 	}
-	meta, err := verifyBatch(recs, c.term, c.merchant, c.pub, c.next, c.last)
+	meta, err := verifyBatch(buf.meta, recs, c.term, c.merchant, c.pub, c.next, c.last)
 	if err != nil {
 		return false, err
 	}
+	buf.meta = meta
 	if l := &recs[len(recs)-1]; l.Seq >= c.next {
 		c.next, c.last = l.Seq+1, l.Hash
 	}
@@ -604,8 +605,12 @@ func (c *conn) offer(b []byte) {
 
 // msgBuf is a buffer messages are read into, reused through msgBufs: a
 // batch of a thousand records is about 1 MB, and reading each into a
-// fresh slice grown by io.ReadAll allocated twice that.
-type msgBuf struct{ b bytes.Buffer }
+// fresh slice grown by io.ReadAll allocated twice that. A batch's records
+// are decoded into meta (verifyBatch), reused with the buffer.
+type msgBuf struct {
+	b    bytes.Buffer
+	meta []recMeta
+}
 
 // msgBufs holds the buffers no message uses. A buffer is taken when a
 // message arrives and put back once nothing refers to the message: at
@@ -635,6 +640,8 @@ func putMsgBuf(b *msgBuf) {
 		return // small, or grown past the largest message: let go
 	}
 	b.b.Reset()
+	clear(b.meta[:cap(b.meta)]) // keep nothing of the batch alive in the pool
+	b.meta = b.meta[:0]
 	msgBufs.Put(b)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/voucherpos/voucherpos/sync/wire"
@@ -73,9 +74,10 @@ type recMeta struct {
 	DiscountFen terminal.Fen `json:"discount_fen"`
 	RefundOf    string       `json:"refund_of"`
 
-	// rec is the whole record, decoded on the connection's reader; nil
-	// with invalid set if the body is not a record.
-	rec *terminal.Redemption
+	// rec is the whole record (body), decoded on the connection's reader;
+	// nil with invalid set if the body is not a record.
+	rec  *terminal.Redemption
+	body terminal.Redemption
 	// invalid is why the body could not be decoded as a record.
 	invalid string
 	// checked is set once the record's chain, body and ids are verified.
@@ -128,7 +130,8 @@ var errRejected = errors.New("record rejected")
 // saying why; one that is not even that is an error.
 func readBody(b []byte, m *recMeta) error {
 	*m = recMeta{}
-	rec, err := terminal.DecodeRedemption(b)
+	rec := &m.body
+	err := terminal.DecodeRedemptionInto(b, rec)
 	if err != nil {
 		if err := json.Unmarshal(b, m); err != nil {
 			return fmt.Errorf("record body: %w", err)
@@ -146,8 +149,12 @@ func readBody(b []byte, m *recMeta) error {
 // the bodies and verifies the terminal's signature on the last record: the
 // chain links every record to it. It runs on the connection's reader, in
 // parallel with other terminals.
-func verifyBatch(recs []terminal.Sealed, term, merchant string, pub ed25519.PublicKey, next uint64, last [32]byte) ([]recMeta, error) {
-	meta := make([]recMeta, len(recs))
+//
+// The records' meta are made in meta's storage if it has room: it must
+// hold nothing in use.
+func verifyBatch(meta []recMeta, recs []terminal.Sealed, term, merchant string, pub ed25519.PublicKey, next uint64, last [32]byte) ([]recMeta, error) {
+	meta = slices.Grow(meta[:0], len(recs))[:len(recs)]
+	clear(meta)
 	if recs[0].Seq > next {
 		// A gap: the terminal's ledger does not continue the server's.
 		meta[0].forks, next, last = true, recs[0].Seq, recs[0].Prev

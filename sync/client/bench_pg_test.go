@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/sync/client"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/sync/pgstore/pgtest"
@@ -87,21 +85,9 @@ func BenchmarkDrainPostgres(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		led, err := offline.Open(filepath.Join(b.TempDir(), "terminal.db"), offline.Options{
-			TerminalID: cred.TerminalID, MerchantID: cred.MerchantID, Key: cred.PrivateKey(), MaxSize: 4 << 30})
-		if err != nil {
-			b.Fatal(err)
-		}
+		led := openLedger(b, cred)
 		firstSync(b, in.url(), cred, led)
-		for j := 0; j < backlog; j += batch {
-			recs := make([]*terminal.Redemption, 0, batch)
-			for _, c := range codes[j:min(j+batch, backlog)] {
-				recs = append(recs, sale(b, c))
-			}
-			if err := led.CommitMany(ctx, recs); err != nil {
-				b.Fatal(err)
-			}
-		}
+		commitSales(b, led, codes, batch)
 		c := client.New(client.Options{URL: in.url(), Credential: cred, Outbox: led, State: led,
 			BatchSize: batch, Logf: func(string, ...any) {}})
 		pg := pgtest.ServerCPU(b, dbURL)

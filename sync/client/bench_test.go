@@ -40,7 +40,6 @@ func BenchmarkDrain(b *testing.B) {
 		backlog = 100_000
 		batch   = 1000
 	)
-	ctx := context.Background()
 	var drained, bare, bareRows, cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -48,21 +47,9 @@ func BenchmarkDrain(b *testing.B) {
 		cred := s.merchant("M1", "T1")[0]
 		liftOfflineLimit(b, s.hub)
 		codes := s.mint(backlog)
-		led, err := offline.Open(filepath.Join(b.TempDir(), "terminal.db"), offline.Options{
-			TerminalID: cred.TerminalID, MerchantID: cred.MerchantID, Key: cred.PrivateKey(), MaxSize: 4 << 30})
-		if err != nil {
-			b.Fatal(err)
-		}
+		led := openLedger(b, cred)
 		firstSync(b, s.url(), cred, led)
-		for j := 0; j < backlog; j += batch {
-			recs := make([]*terminal.Redemption, 0, batch)
-			for _, c := range codes[j:min(j+batch, backlog)] {
-				recs = append(recs, sale(b, c))
-			}
-			if err := led.CommitMany(ctx, recs); err != nil {
-				b.Fatal(err)
-			}
-		}
+		commitSales(b, led, codes, batch)
 		bare += bareBatchedPuts(b, backlog, batch)
 		bareRows += bareRowPuts(b, led, cred.TerminalID, backlog, batch)
 		c := client.New(client.Options{URL: s.url(), Credential: cred, Outbox: led, State: led,
@@ -211,6 +198,30 @@ func liftOfflineLimit(b *testing.B, h *hub.Hub) {
 	p := terminal.Params{OfflineLimitFen: terminal.Yuan(100_000_000)}
 	if err := h.SetParams(context.Background(), p); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// openLedger opens a terminal's real offline ledger for cred in a fresh
+// directory, large enough for the benchmarks' backlogs.
+func openLedger(b *testing.B, cred wire.Credential) *offline.Ledger {
+	led, err := offline.Open(filepath.Join(b.TempDir(), "terminal.db"), offline.Options{
+		TerminalID: cred.TerminalID, MerchantID: cred.MerchantID, Key: cred.PrivateKey(), MaxSize: 8 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return led
+}
+
+// commitSales commits a sale of each code to led, batch to a transaction.
+func commitSales(b *testing.B, led *offline.Ledger, codes []string, batch int) {
+	for j := 0; j < len(codes); j += batch {
+		recs := make([]*terminal.Redemption, 0, batch)
+		for _, c := range codes[j:min(j+batch, len(codes))] {
+			recs = append(recs, sale(b, c))
+		}
+		if err := led.CommitMany(context.Background(), recs); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -4,13 +4,11 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/sync/client"
 	"github.com/voucherpos/voucherpos/sync/hub"
 	"github.com/voucherpos/voucherpos/terminal"
@@ -56,11 +54,7 @@ func growLedger(b *testing.B, scatter bool) {
 	s := mustServer(b, hub.Options{Logf: func(string, ...any) {}})
 	cred := s.merchant("M1", "T1")[0]
 	liftOfflineLimit(b, s.hub)
-	led, err := offline.Open(filepath.Join(b.TempDir(), "terminal.db"), offline.Options{
-		TerminalID: cred.TerminalID, MerchantID: cred.MerchantID, Key: cred.PrivateKey(), MaxSize: 8 << 30})
-	if err != nil {
-		b.Fatal(err)
-	}
+	led := openLedger(b, cred)
 	defer led.Close()
 	firstSync(b, s.url(), cred, led)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -84,15 +78,7 @@ func growLedger(b *testing.B, scatter bool) {
 		if scatter {
 			rng.Shuffle(len(codes), func(i, j int) { codes[i], codes[j] = codes[j], codes[i] })
 		}
-		for j := 0; j < backlog; j += batch {
-			recs := make([]*terminal.Redemption, 0, batch)
-			for _, c := range codes[j:min(j+batch, backlog)] {
-				recs = append(recs, sale(b, c))
-			}
-			if err := led.CommitMany(ctx, recs); err != nil {
-				b.Fatal(err)
-			}
-		}
+		commitSales(b, led, codes, batch)
 		c := client.New(client.Options{URL: s.url(), Credential: cred, Outbox: led, State: led,
 			BatchSize: batch, Logf: func(string, ...any) {}})
 		w0 := writeBytes()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/voucherpos/voucherpos/sync/client"
 	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/pgstore/pgtest"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
@@ -33,6 +34,8 @@ import (
 //	                                  /proc/self/io; -1 elsewhere)
 //
 // Run it on its own (minutes): go test -run XXX -bench GrowingLedger -benchtime 1x ./sync/client
+// $DRAIN_CPUPROFILE names files for a CPU profile of each round's drain
+// (a suffix .1 to .5; run one of the two forms with -bench).
 func BenchmarkGrowingLedger(b *testing.B) {
 	for _, holders := range []string{"holders-in-order", "pseudonymous-holders"} {
 		b.Run(holders, func(b *testing.B) {
@@ -82,6 +85,7 @@ func growLedger(b *testing.B, scatter bool) {
 		c := client.New(client.Options{URL: s.url(), Credential: cred, Outbox: led, State: led,
 			BatchSize: batch, Logf: func(string, ...any) {}})
 		w0 := writeBytes()
+		stopProfile := pgtest.CPUProfile(b, "DRAIN_CPUPROFILE", strconv.Itoa(r+1)) // each round's drain alone
 		b.StartTimer()
 		t0 := time.Now()
 		if err := c.Open(); err != nil {
@@ -92,6 +96,7 @@ func growLedger(b *testing.B, scatter bool) {
 		}
 		rate := backlog / time.Since(t0).Seconds()
 		b.StopTimer()
+		stopProfile()
 		wrote = writeBytes() - w0
 		_ = c.Close()
 		b.Logf("round %d: %.0f records/s, %d bytes written a record", r+1, rate, wrote/backlog)

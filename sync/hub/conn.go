@@ -639,9 +639,7 @@ func putMsgBuf(b *msgBuf) {
 	if c := b.b.Cap(); c < minPooledBuf || c > wire.MaxMessage {
 		return // small, or grown past the largest message: let go
 	}
-	b.b.Reset()
-	clear(b.meta[:cap(b.meta)]) // keep nothing of the batch alive in the pool
-	b.meta = b.meta[:0]
+	b.b.Reset() // meta is set record by record when used again (verifyBatch)
 	msgBufs.Put(b)
 }
 

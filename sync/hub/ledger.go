@@ -150,33 +150,33 @@ func readBody(b []byte, m *recMeta) error {
 // chain links every record to it. It runs on the connection's reader, in
 // parallel with other terminals.
 //
-// The records' meta are made in meta's storage if it has room: it must
-// hold nothing in use.
+// The records' meta are made in meta's storage if it has room (it must
+// hold nothing in use), each set whole.
 func verifyBatch(meta []recMeta, recs []terminal.Sealed, term, merchant string, pub ed25519.PublicKey, next uint64, last [32]byte) ([]recMeta, error) {
 	meta = slices.Grow(meta[:0], len(recs))[:len(recs)]
-	clear(meta)
-	if recs[0].Seq > next {
-		// A gap: the terminal's ledger does not continue the server's.
-		meta[0].forks, next, last = true, recs[0].Seq, recs[0].Prev
+	// A gap: the terminal's ledger does not continue the server's.
+	gap := recs[0].Seq > next
+	if gap {
+		next, last = recs[0].Seq, recs[0].Prev
 	}
 	for i := range recs {
-		r := &recs[i]
+		r, m := &recs[i], &meta[i]
 		if r.Seq < next {
+			*m = recMeta{}
 			continue // a resend: the committer compares it with the stored record
 		}
+		forks := i == 0 && gap
 		if r.Prev != last {
 			if r.Seq != next || i > 0 && recs[i-1].Seq >= next {
 				return nil, fmt.Errorf("%w: seq %d: prev hash does not match the chain", errRejected, r.Seq)
 			}
-			meta[i].forks = true // another previous hash than the server's: a fork starts here
+			forks = true // another previous hash than the server's: a fork starts here
 		}
 		if terminal.ChainHash(r.Prev, r.Seq, r.Body) != r.Hash {
 			return nil, fmt.Errorf("%w: seq %d: hash does not match the body", errRejected, r.Seq)
 		}
 		last = r.Hash
-		m := &meta[i]
-		forks := m.forks
-		err := readBody(r.Body, m)
+		err := readBody(r.Body, m) // sets *m whole
 		m.forks = forks
 		if err != nil {
 			return nil, fmt.Errorf("%w: seq %d: %v", errRejected, r.Seq, err)

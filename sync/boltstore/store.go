@@ -4,6 +4,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
@@ -544,4 +545,30 @@ func (s *Store) AddKey(ctx context.Context, key ed25519.PrivateKey, current bool
 
 func keyID(k ed25519.PrivateKey) []byte {
 	return u32(uint32(terminal.KeyIDOf(k.Public().(ed25519.PublicKey))))
+}
+
+// ScanMemos calls fn with at most limit memos under prefix after the key
+// after, in key order (hub.Store).
+func (s *Store) ScanMemos(ctx context.Context, prefix, after string, limit int, fn func(key string, v []byte) error) error {
+	return s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bMemos)
+		if b == nil || limit <= 0 {
+			return nil
+		}
+		c := b.Cursor()
+		k, v := c.Seek([]byte(max(prefix, after)))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+		for n := 0; k != nil && n < limit && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := fn(string(k), v); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
 }

@@ -309,3 +309,7 @@ func (t *tx) PutMemo(key string, v []byte) error {
 	}
 	return t.memos.Put(append(t.slab.take(len(key)), key...), v)
 }
+
+// DeleteMemo deletes a memo. The memo filter keeps its key: a filter
+// says which memos may be stored, and is made again once full.
+func (t *tx) DeleteMemo(key string) error { return t.memos.Delete([]byte(key)) }

@@ -20,3 +20,11 @@ func (m GroupMemos) Memo(key string) ([]byte, bool, error) { return m.g.Memo(key
 func (m GroupMemos) PutMemo(key string, v []byte) error    { return m.g.PutMemo(key, v) }
 func EncodeRecents(rs []terminal.Recent) ([]byte, error)   { r := recents(rs); return encodeMemo(&r) }
 func DecodeRecents(b []byte, rs *[]terminal.Recent) error  { return decodeMemo(b, (*recents)(rs)) }
+
+// SetSweepChunk makes a sweep of the holder memos read n at a time, until
+// the test ends.
+func SetSweepChunk(t interface{ Cleanup(func()) }, n int) {
+	old := sweepChunk
+	sweepChunk = n
+	t.Cleanup(func() { sweepChunk = old })
+}

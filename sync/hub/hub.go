@@ -118,7 +118,7 @@ type Hub struct {
 	claims  chan *job // claims and releases
 	ctx     context.Context
 	cancel  context.CancelFunc
-	wg      gosync.WaitGroup // committer, pusher
+	wg      gosync.WaitGroup // committer, pusher, memo sweeper
 	connWG  gosync.WaitGroup // connections
 	mu      gosync.Mutex
 	conns   map[string]*conn // by terminal id
@@ -166,9 +166,10 @@ func New(st Store, opts Options) (*Hub, error) {
 		h.cancel()
 		return nil, err
 	}
-	h.wg.Add(2)
+	h.wg.Add(3)
 	go h.committer()
 	go h.pusher()
+	go h.memoSweeper()
 	if w, ok := st.(Watcher); ok {
 		h.wg.Add(1)
 		go h.watch(w)

@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/voucherpos/voucherpos/terminal"
@@ -137,4 +139,114 @@ func readRecent(b []byte, r *terminal.Recent) ([]byte, error) {
 	*r = terminal.Recent{RedemptionID: id, VoucherID: terminal.VoucherID(v), Holder: terminal.HolderID(h),
 		At: time.Unix(0, ints[0]).In(terminal.Zone), EligibleFen: terminal.Fen(ints[1]), SpendFen: terminal.Fen(ints[2])}
 	return b, nil
+}
+
+// A holder memo is needed only while a record can still come within the
+// split-bill window of a redemption in it. Records reach the server up to
+// holderKeep after their time (as remember assumes when it trims a memo),
+// so once the newest redemption of a memo is more than holderKeep and the
+// window behind the clock, no record the server can still receive is
+// within the window of any of them, and the memo goes: otherwise every
+// holder who ever redeemed would keep a memo for good, and the ledger would
+// grow with the programme's holders rather than with its last days.
+//
+// The hub walks the holder memos a chunk at a time (Store.ScanMemos, no
+// lock) and drops those found expired in one commit per chunk, each read
+// again in that transaction (locked, for PostgreSQL) and dropped only if
+// still expired: a redemption committed in between keeps its memo.
+
+// memoSweepEvery is how often the hub sweeps the holder memos; the first
+// sweep is sweepFirst after the hub starts.
+const (
+	memoSweepEvery = time.Hour
+	sweepFirst     = time.Minute
+)
+
+// sweepChunk is how many memos a step of a sweep reads (and at most drops
+// in one commit).
+var sweepChunk = 1000
+
+// SweepMemos drops the holder memos no record can need any more (above)
+// and returns how many it dropped.
+func (h *Hub) SweepMemos(ctx context.Context) (int, error) {
+	params, err := h.params(ctx)
+	if err != nil {
+		return 0, err
+	}
+	cutoff := h.now().Add(-holderKeep - params.WithDefaults().SplitBillWindow)
+	expired := func(v []byte) bool {
+		var rs recents
+		if decodeMemo(v, &rs) != nil {
+			return false // damaged: left for the commit that reads it to report
+		}
+		for _, r := range rs {
+			if !r.At.Before(cutoff) {
+				return false
+			}
+		}
+		return true
+	}
+	dropped, after := 0, ""
+	for {
+		var keys []string
+		n := 0
+		err := h.store.ScanMemos(ctx, holderPrefix, after, sweepChunk, func(k string, v []byte) error {
+			n, after = n+1, k
+			if expired(v) {
+				keys = append(keys, k)
+			}
+			return nil
+		})
+		if err != nil {
+			return dropped, fmt.Errorf("sweep holder memos: %w", err)
+		}
+		if len(keys) > 0 {
+			d := 0
+			err = h.store.Commit(ctx, &Keys{Memos: keys}, func(tx Tx) error {
+				d = 0
+				for _, k := range keys {
+					v, ok, err := tx.Memo(k)
+					if err != nil {
+						return err
+					}
+					if ok && expired(v) {
+						if err := tx.DeleteMemo(k); err != nil {
+							return err
+						}
+						d++
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return dropped, fmt.Errorf("sweep holder memos: %w", err)
+			}
+			dropped += d
+		}
+		if n < sweepChunk {
+			return dropped, nil
+		}
+	}
+}
+
+// memoSweeper sweeps the holder memos every memoSweepEvery until the hub closes.
+func (h *Hub) memoSweeper() {
+	defer h.wg.Done()
+	t := time.NewTimer(sweepFirst)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := h.SweepMemos(h.ctx)
+		switch {
+		case err != nil && h.ctx.Err() == nil:
+			h.logf("hub: %v", err)
+		case n > 0:
+			h.logf("hub: dropped %d holder memos no record can need any more", n)
+		}
+		t.Reset(memoSweepEvery)
+	}
 }

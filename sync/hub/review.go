@@ -17,7 +17,8 @@ import (
 // beyond the store's indexes the hub keeps as memos (Tx.Memo), in the same
 // transaction as the records they describe:
 //
-//	holder/<merchant>/<holder>  the holder's recent accepted redemptions there (split bill)
+//	holder/<merchant>/<holder>  the holder's recent accepted redemptions there (split bill),
+//	                            dropped once no record can need it (Hub.SweepMemos)
 //	lane/<chain>                the chain's latest accepted redemption (linked-transaction flags)
 //	refunds/<record id>         the accepted refunds of a sale (PlanRefund's prior refunds)
 //	sync/<terminal>             the terminal's recent handshakes (its last sync before a record)
@@ -27,8 +28,8 @@ import (
 // put together without fmt: it is made three times for every record.
 func holderMemo(merchant string, h terminal.HolderID) string {
 	const digits = "0123456789ABCDEF"
-	b := make([]byte, 0, len("holder/")+len(merchant)+1+16)
-	b = append(b, "holder/"...)
+	b := make([]byte, 0, len(holderPrefix)+len(merchant)+1+16)
+	b = append(b, holderPrefix...)
 	b = append(b, merchant...)
 	b = append(b, '/')
 	for shift := 60; shift >= 0; shift -= 4 {
@@ -36,6 +37,10 @@ func holderMemo(merchant string, h terminal.HolderID) string {
 	}
 	return string(b)
 }
+
+// holderPrefix starts every holder memo's key.
+const holderPrefix = "holder/"
+
 func laneMemo(chain string) string       { return "lane/" + chain }
 func refundsMemo(recordID string) string { return "refunds/" + recordID }
 func syncMemo(term string) string        { return "sync/" + term }
@@ -181,13 +186,24 @@ func (g *groupTx) Memo(key string) ([]byte, bool, error) {
 
 // PutMemo writes a memo through the group: its decoded copy is dropped.
 func (g *groupTx) PutMemo(key string, v []byte) error {
+	g.forget(key)
+	return g.Tx.PutMemo(key, v)
+}
+
+// DeleteMemo drops a memo through the group, with its decoded copy.
+func (g *groupTx) DeleteMemo(key string) error {
+	g.forget(key)
+	return g.Tx.DeleteMemo(key)
+}
+
+// forget drops the group's decoded copy of a memo, changed or not.
+func (g *groupTx) forget(key string) {
 	if i, ok := g.index[key]; ok {
 		delete(g.index, key)
 		if g.memos[i].dirty {
 			g.order = slices.DeleteFunc(g.order, func(k int) bool { return k == i })
 		}
 	}
-	return g.Tx.PutMemo(key, v)
 }
 
 // Merchant returns a merchant, read once per group.

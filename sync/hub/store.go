@@ -72,6 +72,14 @@ type Store interface {
 	Revoke(ctx context.Context, id terminal.VoucherID, at time.Time) error
 	// Revocations returns every revoked voucher id, ascending.
 	Revocations(ctx context.Context) ([]terminal.VoucherID, error)
+	// ScanMemos calls fn with the memos whose keys start with prefix and
+	// come after the key after, in the store's order of keys (bytewise for
+	// bbolt, the column's collation for PostgreSQL: the same from one call
+	// to the next), at most limit of them: a walk of every memo a chunk at
+	// a time gives each call the last key the one before saw. It reads
+	// what is committed; it locks nothing.
+	ScanMemos(ctx context.Context, prefix, after string, limit int, fn func(key string, v []byte) error) error
+
 	// Params returns the stored rule parameters (zero if never set).
 	Params(ctx context.Context) (terminal.Params, error)
 	// SetParams stores the rule parameters.
@@ -167,6 +175,8 @@ type Tx interface {
 	// values, the store only keeps them.
 	Memo(key string) ([]byte, bool, error)
 	PutMemo(key string, v []byte) error
+	// DeleteMemo drops a memo the hub no longer needs (absent: nothing to do).
+	DeleteMemo(key string) error
 }
 
 // Keys lists what one Commit reads, so an engine can fetch and lock it first.

@@ -199,6 +199,31 @@ func (s *Store) Revocations(ctx context.Context) ([]terminal.VoucherID, error) {
 	return out, err
 }
 
+// ScanMemos calls fn with at most limit memos under prefix after the key
+// after, in the order of the key column's collation (hub.Store).
+func (s *Store) ScanMemos(ctx context.Context, prefix, after string, limit int, fn func(key string, v []byte) error) error {
+	if limit <= 0 {
+		return nil
+	}
+	rows, err := s.pool.Query(ctx, "SELECT key, value FROM memos WHERE key > $1 AND starts_with(key, $2) ORDER BY key LIMIT $3",
+		after, prefix, limit)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return err
+		}
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // Params returns the stored rule parameters.
 func (s *Store) Params(ctx context.Context) (terminal.Params, error) {
 	var p terminal.Params

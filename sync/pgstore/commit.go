@@ -231,13 +231,28 @@ func (t *tx) PutMemo(key string, v []byte) error {
 	return nil
 }
 
-// flushMemos copies the new memos and queues the updates of the others on b.
+// DeleteMemo marks a memo deleted: deleted at flush if it was stored.
+func (t *tx) DeleteMemo(key string) error {
+	m, err := t.memo(key)
+	if err != nil {
+		return err
+	}
+	m.value, m.dirty = nil, true
+	return nil
+}
+
+// flushMemos copies the new memos and queues the updates and deletes of
+// the others on b.
 func (t *tx) flushMemos(b *pgx.Batch) error {
-	var uk, ik []string
+	var uk, ik, dk []string
 	var uv, iv [][]byte
 	for k, m := range t.memos {
 		switch {
 		case !m.dirty:
+		case m.value == nil: // deleted
+			if m.exists {
+				dk = append(dk, k)
+			}
 		case m.exists:
 			uk, uv = append(uk, k), append(uv, m.value)
 		default:
@@ -246,6 +261,9 @@ func (t *tx) flushMemos(b *pgx.Batch) error {
 	}
 	if len(uk) > 0 {
 		b.Queue("UPDATE memos SET value = u.v FROM unnest($1::text[], $2::bytea[]) AS u(k, v) WHERE memos.key = u.k", uk, uv)
+	}
+	if len(dk) > 0 {
+		b.Queue("DELETE FROM memos WHERE key = ANY($1)", dk)
 	}
 	if len(ik) > 0 {
 		// COPY: a group inserts thousands (a holder's first redemption at a

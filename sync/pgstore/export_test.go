@@ -11,7 +11,8 @@ var MigrateTo = migrateTo
 
 // HeldCommit is a pending commit (hub.Pending) that leaves the chain heads
 // and memos given once it commits, and ends with the result passed to the
-// function returned: a group before one CommitAfter decides.
+// function returned: a group before one CommitAfter decides. A nil memo
+// is one the group deletes.
 func HeldCommit(heads map[string]hub.Head, memos map[string][]byte) (hub.Pending, func(error)) {
 	t := newTx(context.Background(), nil, nil)
 	for id, h := range heads {

@@ -210,13 +210,13 @@ func (t *tx) takeMerchant(id string) bool {
 }
 
 // takeMemo takes a memo from the group before: it exists once that group
-// commits if it existed or that group wrote it (memos are never deleted).
+// commits if it existed or that group wrote it, unless that group deleted it.
 func (t *tx) takeMemo(key string) bool {
 	m, ok := t.prev.memos[key]
 	if !ok {
 		return false
 	}
-	base := memoBase{value: m.value, exists: m.exists || m.dirty}
+	base := memoBase{value: m.value, exists: (m.exists || m.dirty) && m.value != nil}
 	t.memos[key], t.taken.memos[key] = &memo{value: slices.Clone(m.value), exists: base.exists}, base
 	return true
 }

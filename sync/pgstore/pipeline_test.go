@@ -115,4 +115,38 @@ func TestCommitAfter_TakesFromTheGroupBefore(t *testing.T) {
 			}
 		})
 	}
+
+	// A group before that deletes memo k (a sweep of the holder memos):
+	// the next group reads it absent, and commits only if the database
+	// then lacks it too.
+	t.Run("its memo deleted but there", func(t *testing.T) {
+		before, beforeMemo := stored()
+		prev, release := pgstore.HeldCommit(map[string]hub.Head{"T1": before}, map[string][]byte{"k": nil})
+		p, _, memo := next(prev)
+		if memo != "" {
+			t.Fatalf("decided over memo %q, want it absent as the group before leaves it", memo)
+		}
+		release(nil)
+		if err := p.Wait(); err == nil {
+			t.Fatal("committed over a memo the database still holds")
+		}
+		if h, v := stored(); h != before || v != beforeMemo {
+			t.Fatalf("head %d memo %q; want nothing written (head %d memo %q)", h.Seq, v, before.Seq, beforeMemo)
+		}
+	})
+	t.Run("its memo deleted and gone", func(t *testing.T) {
+		if err := s.Commit(ctx, keys, func(tx hub.Tx) error { return tx.DeleteMemo("k") }); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := stored()
+		prev, release := pgstore.HeldCommit(map[string]hub.Head{"T1": before}, map[string][]byte{"k": nil})
+		p, _, _ := next(prev)
+		release(nil)
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if h, v := stored(); h.Seq != before.Seq+1 || v != "n" {
+			t.Fatalf("head %d memo %q; want %d and %q", h.Seq, v, before.Seq+1, "n")
+		}
+	})
 }

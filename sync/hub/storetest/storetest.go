@@ -44,6 +44,8 @@ func Run(t *testing.T, open Open) {
 		{"Holds", testHolds},
 		{"Conflicts", testConflicts},
 		{"Memos", testMemos},
+		{"DeleteMemo", testDeleteMemo},
+		{"ScanMemos", testScanMemos},
 		{"Actions", testActions},
 		{"DayRecords", testDayRecords},
 		{"Rollback", testRollback},
@@ -681,6 +683,125 @@ func testMemos(t *testing.T, s hub.Store) {
 		}
 		return err
 	}))
+}
+
+// testDeleteMemo: a deleted memo is absent in the transaction and after
+// it; deleting an absent memo is no error; a memo deleted and put again in
+// one transaction, or put and deleted, ends as the last did; a rolled-back
+// delete leaves the memo.
+func testDeleteMemo(t *testing.T, s hub.Store) {
+	keys := &hub.Keys{Memos: []string{"holder/M1/A1", "holder/M1/A2", "holder/M1/A3", "absent"}}
+	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error {
+		for _, k := range keys.Memos[:3] {
+			if err := tx.PutMemo(k, []byte("v "+k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	read := func(tx hub.Tx, key string) string {
+		v, ok, err := tx.Memo(key)
+		if err != nil {
+			t.Fatalf("memo %s: %v", key, err)
+		}
+		if !ok {
+			return "absent"
+		}
+		return string(v)
+	}
+	errBoom := errors.New("boom")
+	err := s.Commit(ctx, keys, func(tx hub.Tx) error {
+		if err := tx.DeleteMemo("holder/M1/A1"); err != nil {
+			return err
+		}
+		if got := read(tx, "holder/M1/A1"); got != "absent" {
+			t.Errorf("deleted in the transaction: %q", got)
+		}
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("rollback: %v", err)
+	}
+	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error {
+		if got := read(tx, "holder/M1/A1"); got != "v holder/M1/A1" {
+			t.Errorf("after a rolled-back delete: %q", got)
+		}
+		for _, step := range []error{tx.DeleteMemo("holder/M1/A1"), tx.DeleteMemo("absent"),
+			tx.DeleteMemo("holder/M1/A2"), tx.PutMemo("holder/M1/A2", []byte("again")),
+			tx.PutMemo("absent", []byte("new")), tx.DeleteMemo("absent")} {
+			if step != nil {
+				return step
+			}
+		}
+		return nil
+	}))
+	must(t, s.Commit(ctx, keys, func(tx hub.Tx) error {
+		want := map[string]string{"holder/M1/A1": "absent", "holder/M1/A2": "again", "holder/M1/A3": "v holder/M1/A3", "absent": "absent"}
+		for k, w := range want {
+			if got := read(tx, k); got != w {
+				t.Errorf("memo %s after the commit: %q, want %q", k, got, w)
+			}
+		}
+		return nil
+	}))
+}
+
+// testScanMemos: a walk a chunk at a time, each call after the last key of
+// the one before, meets every memo under the prefix once and no other.
+func testScanMemos(t *testing.T, s hub.Store) {
+	want := map[string]bool{}
+	var all []string
+	for i := range 7 {
+		k := fmt.Sprintf("holder/M%d/%016X", i%2+1, 0xA0+i)
+		want[k] = true
+		all = append(all, k)
+	}
+	all = append(all, "holder", "holdes/x", "lane/T1", "blocks/M1", "sync/T1")
+	must(t, s.Commit(ctx, &hub.Keys{Memos: all}, func(tx hub.Tx) error {
+		for _, k := range all {
+			if err := tx.PutMemo(k, []byte("v "+k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	if err := s.ScanMemos(ctx, "holder/", "", 0, func(k string, _ []byte) error {
+		t.Errorf("limit 0 gave %s", k)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{1, 3, 7, 100} {
+		seen := map[string]bool{}
+		after := ""
+		for calls := 0; ; calls++ {
+			if calls > len(all) {
+				t.Fatalf("limit %d: the walk does not end", limit)
+			}
+			n := 0
+			must(t, s.ScanMemos(ctx, "holder/", after, limit, func(k string, v []byte) error {
+				if !want[k] || seen[k] || string(v) != "v "+k {
+					t.Errorf("limit %d after %q: %q → %q (seen before: %v)", limit, after, k, v, seen[k])
+				}
+				seen[k], after = true, k
+				n++
+				return nil
+			}))
+			if n > limit {
+				t.Fatalf("limit %d: %d memos in one call", limit, n)
+			}
+			if n < limit {
+				break
+			}
+		}
+		if len(seen) != len(want) {
+			t.Errorf("limit %d: the walk met %d holder memos, want %d", limit, len(seen), len(want))
+		}
+	}
+	errStop := errors.New("stop")
+	if err := s.ScanMemos(ctx, "holder/", "", 10, func(string, []byte) error { return errStop }); !errors.Is(err, errStop) {
+		t.Errorf("an error of fn: %v, want it returned", err)
+	}
 }
 
 func testActions(t *testing.T, s hub.Store) {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/voucherpos/voucherpos/offline"
 	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/client"
@@ -53,9 +55,36 @@ func TestVoucherd_Migrate(t *testing.T) {
 	if !strings.Contains(before[1], `"conflicts": [`) || strings.Contains(before[1], `"conflicts": []`) {
 		t.Fatalf("the day has no conflict to carry over: %s", before[0])
 	}
+	// The holders' memos (kept in memory and a log by the embedded
+	// ledger, not in its memos bucket) are copied too.
+	src, err := boltstore.Open(dir, boltstore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holderMemos := 0
+	err = src.EachMemo(context.Background(), func(k string, _ []byte) error {
+		if strings.HasPrefix(k, hub.ExpiringMemoPrefix) {
+			holderMemos++
+		}
+		return nil
+	})
+	src.Close()
+	if err != nil || holderMemos == 0 {
+		t.Fatalf("the day's ledger has %d holder memos (%v)", holderMemos, err)
+	}
 	out := voucherd(t, 0, "migrate", "-data", dir, "-db", dbURL, "-key-file", keyFile)
 	if !strings.Contains(out, "checked:") {
 		t.Fatalf("migrate: %s", out)
+	}
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var copied int
+	err = conn.QueryRow(context.Background(), "SELECT count(*) FROM memos WHERE starts_with(key, $1)", hub.ExpiringMemoPrefix).Scan(&copied)
+	conn.Close(context.Background())
+	if err != nil || copied != holderMemos {
+		t.Fatalf("%d holder memos in the database (%v), want the ledger's %d", copied, err, holderMemos)
 	}
 	for i, v := range views {
 		if after := untimed(voucherd(t, 0, append(v, "-db", dbURL, "-key-file", keyFile)...)); after != before[i] {

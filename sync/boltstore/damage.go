@@ -45,7 +45,7 @@ func (s *Store) guard(fn func() error) (err error) {
 
 // probe reads the first key of every bucket.
 func probe(tx *bolt.Tx) error {
-	for _, name := range append(allBuckets[:len(allBuckets):len(allBuckets)], bVoucherLog) {
+	for _, name := range append(allBuckets[:len(allBuckets):len(allBuckets)], bVoucherLog, bMemoLog) {
 		b := tx.Bucket(name)
 		if b == nil {
 			continue // a read-only open of a file made before the bucket
@@ -217,6 +217,9 @@ func checkChains(ctx context.Context, tx *bolt.Tx) (problems []error) {
 		})
 	}
 	if err != nil {
+		problems = append(problems, err)
+	}
+	if _, err := readMemoLog(tx.Bucket(bMemoLog)); err != nil {
 		problems = append(problems, err)
 	}
 	return problems

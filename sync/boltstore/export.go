@@ -81,13 +81,32 @@ func (s *Store) EachHold(ctx context.Context, fn func(v terminal.VoucherID, h hu
 	})
 }
 
-// EachMemo calls fn with every memo of the hub's rules.
+// EachMemo calls fn with every memo of the hub's rules: those of the memos
+// bucket, then the expiring ones of the log (memolog.go).
 func (s *Store) EachMemo(ctx context.Context, fn func(key string, v []byte) error) error {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
 	return s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bMemos)
-		if b == nil {
-			return nil
+		l, err := s.memoLogAt(tx)
+		if err != nil {
+			return err
 		}
-		return b.ForEach(func(k, v []byte) error { return fn(string(k), v) })
+		if b := tx.Bucket(bMemos); b != nil {
+			err := b.ForEach(func(k, v []byte) error {
+				if _, ok := l.live[string(k)]; ok {
+					return fmt.Errorf("%w: memo %q in the memos bucket and the log", ErrDamaged, k)
+				}
+				return fn(string(k), v)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		for _, k := range l.sortedLive("") {
+			if err := fn(k, l.live[k]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }

@@ -26,3 +26,23 @@ func VoucherLogLen(s *Store) int {
 	}
 	return len(s.log.live)
 }
+
+// SetMemoLogSlack makes the log of expiring memos be written again once it
+// holds n more entries than twice its live memos, and returns what
+// restores the default.
+func SetMemoLogSlack(n int) (restore func()) {
+	old := memoLogSlack
+	memoLogSlack = n
+	return func() { memoLogSlack = old }
+}
+
+// MemoLogLen returns the live memos and the entries of the log of expiring
+// memos as the last commit left it (-1, -1: not read since the store was opened).
+func MemoLogLen(s *Store) (live, entries int) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	if s.mlog == nil {
+		return -1, -1
+	}
+	return len(s.mlog.live), s.mlog.entries
+}

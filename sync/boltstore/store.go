@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	gosync "sync"
 	"time"
@@ -70,6 +71,9 @@ type Store struct {
 	slab slab
 	// logs is the log as readers outside commits last read it.
 	logs logCache
+	// mlog is the expiring memos as the last commit, or a read under
+	// logMu, left them (nil: read them again).
+	mlog *memoLog
 
 	issuingOnce gosync.Once // Issuing
 	issuing     *Issuing
@@ -135,7 +139,10 @@ func Open(dir string, opts Options) (*Store, error) {
 						return err
 					}
 				}
-				_, err := tx.CreateBucketIfNotExists(bVoucherLog)
+				if _, err := tx.CreateBucketIfNotExists(bVoucherLog); err != nil {
+					return err
+				}
+				_, err := tx.CreateBucketIfNotExists(bMemoLog)
 				return err
 			})
 		})
@@ -150,7 +157,9 @@ func Open(dir string, opts Options) (*Store, error) {
 			return db.View(func(tx *bolt.Tx) error {
 				s.memoSeed = maphash.MakeSeed()
 				s.redeemed, s.memoKeys = buildVoucherFilter(tx.Bucket(bVouchers)), buildMemoFilter(tx.Bucket(bMemos), s.memoSeed)
-				return nil
+				// The expiring memos are read now rather than in the first commit.
+				_, err := s.memoLogAt(tx)
+				return err
 			})
 		})
 	}
@@ -204,8 +213,16 @@ func (s *Store) Commit(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) erro
 			}
 			s.log = l
 		}
-		// The log is changed in place: dropped below if the commit fails.
+		// The logs are changed in place: dropped below if the commit fails.
 		t.log = s.log
+		if t.mlogB = btx.Bucket(bMemoLog); t.mlogB == nil {
+			return fmt.Errorf("commit: %w: bucket %s missing", ErrDamaged, bMemoLog)
+		}
+		ml, err := s.memoLogAt(btx)
+		if err != nil {
+			return err
+		}
+		t.mlog, t.mlogDirty = ml, map[string]struct{}{}
 		if len(t.log.live) >= voucherLogMax {
 			if err := t.mergeLog(); err != nil {
 				return err
@@ -221,10 +238,10 @@ func (s *Store) Commit(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) erro
 			return err
 		}
 		t.log.seq = t.logB.Sequence()
-		return nil
+		return t.mlogFlush()
 	})
 	if err != nil {
-		s.log = nil
+		s.log, s.mlog = nil, nil
 	}
 	return err
 }
@@ -548,26 +565,58 @@ func keyID(k ed25519.PrivateKey) []byte {
 }
 
 // ScanMemos calls fn with at most limit memos under prefix after the key
-// after, in key order (hub.Store).
+// after, in key order (hub.Store): those of the memos bucket and of the
+// log of expiring memos merged. The log's keys are sorted once per walk,
+// at its first call (after ""): a memo first put after that is not met.
 func (s *Store) ScanMemos(ctx context.Context, prefix, after string, limit int, fn func(key string, v []byte) error) error {
+	if limit <= 0 {
+		return nil
+	}
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
 	return s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bMemos)
-		if b == nil || limit <= 0 {
-			return nil
+		l, err := s.memoLogAt(tx)
+		if err != nil {
+			return err
 		}
-		c := b.Cursor()
-		k, v := c.Seek([]byte(max(prefix, after)))
-		if k != nil && string(k) == after {
-			k, v = c.Next()
+		if after == "" || l.scan == nil || l.scanPrefix != prefix {
+			l.scan, l.scanPrefix = l.sortedLive(prefix), prefix
 		}
-		for n := 0; k != nil && n < limit && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
+		logged := l.scan[sort.SearchStrings(l.scan, after):]
+		if len(logged) > 0 && logged[0] == after {
+			logged = logged[1:]
+		}
+		var c *bolt.Cursor
+		var k, v []byte
+		if b := tx.Bucket(bMemos); b != nil {
+			c = b.Cursor()
+			if k, v = c.Seek([]byte(max(prefix, after))); k != nil && string(k) == after {
+				k, v = c.Next()
+			}
+		}
+		for n := 0; n < limit; n++ {
+			if k != nil && !bytes.HasPrefix(k, []byte(prefix)) {
+				k = nil
+			}
+			for len(logged) > 0 && !l.has(logged[0]) { // deleted since the walk began
+				logged = logged[1:]
+			}
+			if k == nil && len(logged) == 0 {
+				return nil
+			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := fn(string(k), v); err != nil {
+			if k != nil && (len(logged) == 0 || string(k) < logged[0]) {
+				err = fn(string(k), v)
+				k, v = c.Next()
+			} else {
+				err = fn(logged[0], l.live[logged[0]])
+				logged = logged[1:]
+			}
+			if err != nil {
 				return err
 			}
-			n++
 		}
 		return nil
 	})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -52,6 +53,13 @@ type tx struct {
 	logged []terminal.VoucherID
 	// slab holds the keys and values put (the store's).
 	slab *slab
+	// mlog is the expiring memos (memolog.go), changed in place by the
+	// transaction; mlogB its bucket; mlogOrder the keys changed, each
+	// once (mlogDirty), appended to the log when the commit's function ends.
+	mlog      *memoLog
+	mlogB     *bolt.Bucket
+	mlogDirty map[string]struct{}
+	mlogOrder []string
 }
 
 // dayRun is a run of consecutive records of one chain and one day in the
@@ -290,6 +298,11 @@ func (t *tx) AddConflict(c *hub.Conflict) error {
 }
 
 func (t *tx) Memo(key string) ([]byte, bool, error) {
+	if expiring(key) {
+		if v, ok := t.mlog.live[key]; ok {
+			return slices.Clone(v), true, nil
+		}
+	}
 	if t.memoFilter != nil && !t.memoFilter.has(memoHash(t.memoSeed, key)) {
 		return nil, false, nil
 	}
@@ -304,6 +317,9 @@ func (t *tx) PutMemo(key string, v []byte) error {
 	if key == "" {
 		return fmt.Errorf("memo: empty key")
 	}
+	if expiring(key) {
+		return t.mlogPut(key, v)
+	}
 	if t.memoFilter != nil {
 		t.memoFilter.add(memoHash(t.memoSeed, key))
 	}
@@ -312,4 +328,9 @@ func (t *tx) PutMemo(key string, v []byte) error {
 
 // DeleteMemo deletes a memo. The memo filter keeps its key: a filter
 // says which memos may be stored, and is made again once full.
-func (t *tx) DeleteMemo(key string) error { return t.memos.Delete([]byte(key)) }
+func (t *tx) DeleteMemo(key string) error {
+	if expiring(key) {
+		return t.mlogDelete(key)
+	}
+	return t.memos.Delete([]byte(key))
+}

@@ -41,6 +41,12 @@ func holderMemo(merchant string, h terminal.HolderID) string {
 // holderPrefix starts every holder memo's key.
 const holderPrefix = "holder/"
 
+// ExpiringMemoPrefix starts the keys of the memos the hub drops once no
+// record can need them (Hub.SweepMemos), within about three days of their
+// last change: a store may keep them apart from the others (boltstore
+// keeps them in memory and a log).
+const ExpiringMemoPrefix = holderPrefix
+
 func laneMemo(chain string) string       { return "lane/" + chain }
 func refundsMemo(recordID string) string { return "refunds/" + recordID }
 func syncMemo(term string) string        { return "sync/" + term }

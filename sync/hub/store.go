@@ -77,7 +77,8 @@ type Store interface {
 	// bbolt, the column's collation for PostgreSQL: the same from one call
 	// to the next), at most limit of them: a walk of every memo a chunk at
 	// a time gives each call the last key the one before saw. It reads
-	// what is committed; it locks nothing. v is valid only during fn.
+	// what is committed; it locks nothing. v is valid only during fn,
+	// which must not call the store (it may run inside a transaction).
 	ScanMemos(ctx context.Context, prefix, after string, limit int, fn func(key string, v []byte) error) error
 
 	// Params returns the stored rule parameters (zero if never set).

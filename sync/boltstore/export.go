@@ -84,13 +84,7 @@ func (s *Store) EachHold(ctx context.Context, fn func(v terminal.VoucherID, h hu
 // EachMemo calls fn with every memo of the hub's rules: those of the memos
 // bucket, then the expiring ones of the log (memolog.go).
 func (s *Store) EachMemo(ctx context.Context, fn func(key string, v []byte) error) error {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	return s.view(func(tx *bolt.Tx) error {
-		l, err := s.memoLogAt(tx)
-		if err != nil {
-			return err
-		}
+	return s.viewMemos(func(tx *bolt.Tx, l *memoLog) error {
 		if b := tx.Bucket(bMemos); b != nil {
 			err := b.ForEach(func(k, v []byte) error {
 				if _, ok := l.live[string(k)]; ok {

@@ -138,6 +138,21 @@ func (s *Store) memoLogAt(tx *bolt.Tx) (*memoLog, error) {
 
 func (l *memoLog) has(key string) bool { _, ok := l.live[key]; return ok }
 
+// viewMemos runs fn in a read transaction with the expiring memos as it
+// sees them, under logMu (no commit under way): the readers of memos
+// outside commits.
+func (s *Store) viewMemos(fn func(tx *bolt.Tx, l *memoLog) error) error {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.view(func(tx *bolt.Tx) error {
+		l, err := s.memoLogAt(tx)
+		if err != nil {
+			return err
+		}
+		return fn(tx, l)
+	})
+}
+
 // sortedLive returns the live keys under prefix, sorted.
 func (l *memoLog) sortedLive(prefix string) []string {
 	var keys []string

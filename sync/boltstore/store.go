@@ -572,13 +572,7 @@ func (s *Store) ScanMemos(ctx context.Context, prefix, after string, limit int, 
 	if limit <= 0 {
 		return nil
 	}
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	return s.view(func(tx *bolt.Tx) error {
-		l, err := s.memoLogAt(tx)
-		if err != nil {
-			return err
-		}
+	return s.viewMemos(func(tx *bolt.Tx, l *memoLog) error {
 		if after == "" || l.scan == nil || l.scanPrefix != prefix {
 			l.scan, l.scanPrefix = l.sortedLive(prefix), prefix
 		}
@@ -607,6 +601,7 @@ func (s *Store) ScanMemos(ctx context.Context, prefix, after string, limit int, 
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			var err error
 			if k != nil && (len(logged) == 0 || string(k) < logged[0]) {
 				err = fn(string(k), v)
 				k, v = c.Next()

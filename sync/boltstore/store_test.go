@@ -614,20 +614,14 @@ func TestStore_MemoFilter(t *testing.T) {
 	}
 	for c := range 6 {
 		fail := c == 2
-		err := s.Commit(ctx, &hub.Keys{}, func(tx hub.Tx) error {
+		commitMaybeFailing(t, s, fail, func(tx hub.Tx) error {
 			for i := c * 50; i < c*50+50; i++ {
 				if err := tx.PutMemo(key(i), []byte(fmt.Sprint("v", i))); err != nil {
 					return err
 				}
 			}
-			if fail {
-				return errors.New("rolled back")
-			}
 			return nil
 		})
-		if (err != nil) != fail {
-			t.Fatalf("commit %d: %v", c, err)
-		}
 		if !fail {
 			for i := c * 50; i < c*50+50; i++ {
 				want[key(i)] = fmt.Sprint("v", i)
@@ -641,4 +635,22 @@ func TestStore_MemoFilter(t *testing.T) {
 		}
 	}
 	s.Close()
+}
+
+// commitMaybeFailing commits fn, or with fail has the commit fail after
+// fn (rolled back); either must come out so.
+func commitMaybeFailing(t *testing.T, s *boltstore.Store, fail bool, fn func(hub.Tx) error) {
+	t.Helper()
+	err := s.Commit(context.Background(), &hub.Keys{}, func(tx hub.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if fail {
+			return errors.New("rolled back")
+		}
+		return nil
+	})
+	if (err != nil) != fail {
+		t.Fatalf("commit (to fail: %v): %v", fail, err)
+	}
 }

@@ -36,6 +36,14 @@ func SetMemoLogSlack(n int) (restore func()) {
 	return func() { memoLogSlack = old }
 }
 
+// SetMemoLogPiece makes values of the log of expiring memos end once they
+// reach n bytes, and returns what restores the default.
+func SetMemoLogPiece(n int) (restore func()) {
+	old := memoLogPiece
+	memoLogPiece = n
+	return func() { memoLogPiece = old }
+}
+
 // MemoLogLen returns the live memos and the entries of the log of expiring
 // memos as the last commit left it (-1, -1: not read since the store was opened).
 func MemoLogLen(s *Store) (live, entries int) {

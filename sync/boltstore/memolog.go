@@ -40,8 +40,13 @@ var bMemoLog = []byte("memo_log")
 // since) the log may hold beyond as many as it has live memos.
 var memoLogSlack = 1 << 16
 
-// memoLogChunk is the largest value a rewrite of the log writes.
-const memoLogChunk = 1 << 20
+// memoLogPiece is how large a value of the log grows before the next
+// entries start another (under the next sequence). bbolt splits no leaf
+// of four elements or fewer, however large, and writes a changed leaf
+// whole: one value a commit of thousands of memos (hundreds of kilobytes)
+// made the log's last leaf hold up to four of them, all written again at
+// every commit. Values of a few kilobytes fill the leaves as records do.
+var memoLogPiece = 4 << 10
 
 // expiring says whether a memo key is kept in the log.
 func expiring(key string) bool { return strings.HasPrefix(key, hub.ExpiringMemoPrefix) }
@@ -211,14 +216,18 @@ func (t *tx) mlogChanged(key string) {
 // again if it holds too many dead entries.
 func (t *tx) mlogFlush() error {
 	if len(t.mlogOrder) > 0 {
-		size := 0
-		for _, k := range t.mlogOrder {
-			size += 2*binary.MaxVarintLen32 + len(k) + len(t.mlog.live[k])
-		}
-		val := make([]byte, 0, size)
+		var val []byte
 		for _, k := range t.mlogOrder {
 			v, ok := t.mlog.live[k]
-			val = appendMemoEntry(val, k, v, !ok)
+			if val == nil {
+				val = t.slab.take(memoLogPiece + 2*binary.MaxVarintLen32 + len(k) + len(v))
+			}
+			if val = appendMemoEntry(val, k, v, !ok); len(val) >= memoLogPiece {
+				if err := t.mlogAppend(val); err != nil {
+					return err
+				}
+				val = nil
+			}
 		}
 		if err := t.mlogAppend(val); err != nil {
 			return err
@@ -236,8 +245,11 @@ func (t *tx) mlogFlush() error {
 	return nil
 }
 
-// mlogAppend puts a value at the end of the log.
+// mlogAppend puts a value at the end of the log (none if empty).
 func (t *tx) mlogAppend(val []byte) error {
+	if len(val) == 0 {
+		return nil
+	}
 	seq, err := t.mlogB.NextSequence()
 	if err != nil {
 		return err
@@ -260,18 +272,15 @@ func (t *tx) mlogRewrite() error {
 	}
 	var val []byte
 	for _, k := range t.mlog.sortedLive("") {
-		val = appendMemoEntry(val, k, t.mlog.live[k], false)
-		if len(val) >= memoLogChunk {
+		if val = appendMemoEntry(val, k, t.mlog.live[k], false); len(val) >= memoLogPiece {
 			if err := t.mlogAppend(val); err != nil {
 				return err
 			}
 			val = nil
 		}
 	}
-	if len(val) > 0 {
-		if err := t.mlogAppend(val); err != nil {
-			return err
-		}
+	if err := t.mlogAppend(val); err != nil {
+		return err
 	}
 	t.mlog.entries = len(t.mlog.live)
 	return nil

@@ -19,10 +19,12 @@ import (
 // others (kept in the memos bucket) read back as a model says, in a commit,
 // through ScanMemos and EachMemo, and after the file is opened again: over
 // random puts, deletes, puts after deletes, commits that fail, reopenings,
-// rewrites of the log (its slack small), and expiring memos an earlier
-// version stored in the memos bucket.
+// rewrites of the log (its slack small), a commit's changes over several
+// values of the log, and expiring memos an earlier version stored in the
+// memos bucket.
 func TestStore_MemoLog(t *testing.T) {
 	defer boltstore.SetMemoLogSlack(40)()
+	defer boltstore.SetMemoLogPiece(100)() // a value of two or three memos
 	ctx := context.Background()
 	dir := t.TempDir()
 	key := func(i int) string {

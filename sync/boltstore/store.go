@@ -218,6 +218,7 @@ func (s *Store) Commit(ctx context.Context, keys *hub.Keys, fn func(hub.Tx) erro
 		if t.mlogB = btx.Bucket(bMemoLog); t.mlogB == nil {
 			return fmt.Errorf("commit: %w: bucket %s missing", ErrDamaged, bMemoLog)
 		}
+		t.mlogB.FillPercent = appendFill
 		ml, err := s.memoLogAt(btx)
 		if err != nil {
 			return err

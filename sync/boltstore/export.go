@@ -82,13 +82,15 @@ func (s *Store) EachHold(ctx context.Context, fn func(v terminal.VoucherID, h hu
 }
 
 // EachMemo calls fn with every memo of the hub's rules: those of the memos
-// bucket, then the expiring ones of the log (memolog.go).
+// bucket, then the expiring ones of the log not also in the bucket
+// (memolog.go).
 func (s *Store) EachMemo(ctx context.Context, fn func(key string, v []byte) error) error {
 	return s.viewMemos(func(tx *bolt.Tx, l *memoLog) error {
+		inBucket := map[string]bool{}
 		if b := tx.Bucket(bMemos); b != nil {
 			err := b.ForEach(func(k, v []byte) error {
-				if _, ok := l.live[string(k)]; ok {
-					return fmt.Errorf("%w: memo %q in the memos bucket and the log", ErrDamaged, k)
+				if expiring(string(k)) {
+					inBucket[string(k)] = true // read before the log's (Tx.Memo)
 				}
 				return fn(string(k), v)
 			})
@@ -97,6 +99,9 @@ func (s *Store) EachMemo(ctx context.Context, fn func(key string, v []byte) erro
 			}
 		}
 		for _, k := range l.sortedLive("") {
+			if inBucket[k] {
+				continue
+			}
 			if err := fn(k, l.live[k]); err != nil {
 				return err
 			}

@@ -27,8 +27,9 @@ import (
 // writes the live memos again as new values and deletes every older one.
 //
 // A memo stored in the memos bucket by an earlier version is still read
-// there; it is deleted from it when the memo is first put or deleted
-// through the log.
+// there, before the log: an earlier version opening a file this one wrote
+// does not see the log, and what it puts in the bucket is the newer. It is
+// deleted from the bucket when the memo is next put or deleted here.
 
 // bMemoLog: sequence u64 → the expiring memos a commit changed, each key
 // length uvarint ‖ key ‖ value length + 1 uvarint ‖ value, or key length
@@ -193,12 +194,8 @@ func (t *tx) mlogDelete(key string) error {
 }
 
 // dropStored deletes an expiring memo an earlier version stored in the
-// memos bucket, the first time the memo is changed through the log (a
-// memo in the log is not in the bucket).
+// memos bucket, when the memo is changed through the log.
 func (t *tx) dropStored(key string) error {
-	if _, ok := t.mlog.live[key]; ok {
-		return nil
-	}
 	if t.memoFilter != nil && !t.memoFilter.has(memoHash(t.memoSeed, key)) {
 		return nil
 	}

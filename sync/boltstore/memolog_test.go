@@ -21,7 +21,8 @@ import (
 // random puts, deletes, puts after deletes, commits that fail, reopenings,
 // rewrites of the log (its slack small), a commit's changes over several
 // values of the log, and expiring memos an earlier version stored in the
-// memos bucket.
+// memos bucket, before and after this one wrote the log (the earlier
+// version does not read the log: what it writes is the newer).
 func TestStore_MemoLog(t *testing.T) {
 	defer boltstore.SetMemoLogSlack(40)()
 	defer boltstore.SetMemoLogPiece(100)() // a value of two or three memos
@@ -37,23 +38,11 @@ func TestStore_MemoLog(t *testing.T) {
 	// An earlier version's file: expiring memos in the memos bucket.
 	s := openIn(t, dir)
 	s.Close()
-	db, err := bolt.Open(boltstore.Path(dir), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	putInBucket(t, dir, want, func(yield func(k, v string)) {
 		for i := 0; i < 60; i += 3 {
-			want[key(i)] = fmt.Sprint("old", i)
-			if err := tx.Bucket([]byte("memos")).Put([]byte(key(i)), []byte(want[key(i)])); err != nil {
-				return err
-			}
+			yield(key(i), fmt.Sprint("old", i))
 		}
-		return nil
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	s = openIn(t, dir)
 	defer func() { s.Close() }()
 
@@ -152,6 +141,9 @@ func TestStore_MemoLog(t *testing.T) {
 		check(fmt.Sprint("after commit ", c))
 		if c%17 == 16 {
 			s.Close()
+			if c%34 == 33 { // an earlier version runs on the file meanwhile
+				olderPuts(t, dir, rng, key, c, want)
+			}
 			s = openIn(t, dir)
 			check(fmt.Sprint("reopened after commit ", c))
 		}
@@ -217,4 +209,39 @@ func TestStore_MemoLogDamaged(t *testing.T) {
 	if len(problems) != 1 || !errors.Is(problems[0], boltstore.ErrDamaged) {
 		t.Fatalf("check: %v, want the memo log damaged", problems)
 	}
+}
+
+// putInBucket puts memos straight into the memos bucket of the file in
+// dir, as a version before the log of expiring memos did, and notes them
+// in want.
+func putInBucket(t *testing.T, dir string, want map[string]string, memos func(yield func(k, v string))) {
+	t.Helper()
+	db, err := bolt.Open(boltstore.Path(dir), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		var err error
+		memos(func(k, v string) {
+			if err == nil {
+				want[k] = v
+				err = tx.Bucket([]byte("memos")).Put([]byte(k), []byte(v))
+			}
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// olderPuts has an earlier version put a few memos, some of them in the
+// log already.
+func olderPuts(t *testing.T, dir string, rng *rand.Rand, key func(int) string, c int, want map[string]string) {
+	putInBucket(t, dir, want, func(yield func(k, v string)) {
+		for range 6 {
+			yield(key(rng.IntN(80)), fmt.Sprint("older", c, "-", rng.IntN(1000)))
+		}
+	})
 }

@@ -603,7 +603,10 @@ func (s *Store) ScanMemos(ctx context.Context, prefix, after string, limit int, 
 				return err
 			}
 			var err error
-			if k != nil && (len(logged) == 0 || string(k) < logged[0]) {
+			if k != nil && (len(logged) == 0 || string(k) <= logged[0]) {
+				if len(logged) > 0 && string(k) == logged[0] {
+					logged = logged[1:] // the bucket's is read first (Tx.Memo)
+				}
 				err = fn(string(k), v)
 				k, v = c.Next()
 			} else {

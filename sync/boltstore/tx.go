@@ -297,20 +297,21 @@ func (t *tx) AddConflict(c *hub.Conflict) error {
 	return putJSON(t.conflicts, u64(n), c)
 }
 
+// Memo reads a memo from the memos bucket, else (an expiring one) from the
+// log: an expiring memo in the bucket was put there by an earlier version,
+// after any in the log (memolog.go).
 func (t *tx) Memo(key string) ([]byte, bool, error) {
+	if t.memoFilter == nil || t.memoFilter.has(memoHash(t.memoSeed, key)) {
+		if v := get(t.cMemos, []byte(key)); v != nil {
+			return append([]byte(nil), v...), true, nil
+		}
+	}
 	if expiring(key) {
 		if v, ok := t.mlog.live[key]; ok {
 			return slices.Clone(v), true, nil
 		}
 	}
-	if t.memoFilter != nil && !t.memoFilter.has(memoHash(t.memoSeed, key)) {
-		return nil, false, nil
-	}
-	v := get(t.cMemos, []byte(key))
-	if v == nil {
-		return nil, false, nil
-	}
-	return append([]byte(nil), v...), true, nil
+	return nil, false, nil
 }
 
 func (t *tx) PutMemo(key string, v []byte) error {

@@ -58,6 +58,13 @@ type testHub struct {
 func hubWithTerminals(t *testing.T, opts hub.Options, spend, off terminal.Fen, n int, terms ...string) testHub {
 	t.Helper()
 	h, dir := MustOpen(t, opts)
+	return withTerminals(t, h, dir, spend, off, n, terms...)
+}
+
+// withTerminals serves h (its ledger in dir, if embedded) on a test server
+// with merchant M1, its terminals and n vouchers, as hubWithTerminals.
+func withTerminals(t *testing.T, h *hub.Hub, dir string, spend, off terminal.Fen, n int, terms ...string) testHub {
+	t.Helper()
 	srv := httptest.NewServer(h.Handler())
 	t.Cleanup(srv.Close)
 	ctx := context.Background()

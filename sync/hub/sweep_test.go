@@ -2,24 +2,69 @@ package hub_test
 
 import (
 	"context"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/voucherpos/voucherpos/sync/boltstore"
 	"github.com/voucherpos/voucherpos/sync/hub"
+	"github.com/voucherpos/voucherpos/sync/pgstore"
+	"github.com/voucherpos/voucherpos/sync/pgstore/pgtest"
 	"github.com/voucherpos/voucherpos/terminal"
 )
 
 // A holder memo goes once no record the server can still receive (up to
 // 72 hours after its time) is within the split-bill window of its newest
-// redemption, and not before: swept a chunk at a time, each memo once.
+// redemption, and not before: swept a chunk at a time, each memo once; on
+// either store.
 func TestHub_SweepMemos(t *testing.T) {
+	t.Run("bolt", func(t *testing.T) {
+		testSweepMemos(t, func(opts hub.Options) (testHub, func() hub.Store) {
+			h, dir := MustOpen(t, opts)
+			return withTerminals(t, h, dir, terminal.Yuan(200), terminal.Yuan(40), 0, "T1", "T2"), func() hub.Store {
+				st, err := boltstore.Open(dir, boltstore.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		testSweepMemos(t, func(opts hub.Options) (testHub, func() hub.Store) {
+			url, pgOpts := pgtest.DB(t), pgstore.Options{KeyFile: filepath.Join(t.TempDir(), "issuing.key")}
+			ctx := context.Background()
+			if _, err := pgstore.Migrate(ctx, url, pgOpts); err != nil {
+				t.Fatal(err)
+			}
+			open := func() hub.Store {
+				st, err := pgstore.Open(ctx, url, pgOpts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+			opts.Create, opts.Logf = true, t.Logf
+			h, err := hub.New(open(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { h.Close() })
+			return withTerminals(t, h, "", terminal.Yuan(200), terminal.Yuan(40), 0, "T1", "T2"), open
+		})
+	})
+}
+
+// testSweepMemos runs the sweep's test on a hub start opens with merchant
+// M1 and terminals T1 and T2; the function start returns opens the hub's
+// store again once the hub is closed.
+func testSweepMemos(t *testing.T, start func(hub.Options) (testHub, func() hub.Store)) {
 	hub.SetSweepChunk(t, 2) // three holder memos: two chunks, the last short
 	var clock atomic.Int64
 	clock.Store(noon.UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()).In(terminal.Zone) }
-	th := hubWithTerminals(t, hub.Options{Now: now}, terminal.Yuan(200), terminal.Yuan(40), 0, "T1", "T2")
+	th, reopen := start(hub.Options{Now: now})
 	ctx := context.Background()
 	from, until := terminal.ClaimDay(day)
 	var codes []string
@@ -80,13 +125,10 @@ func TestHub_SweepMemos(t *testing.T) {
 	if err := th.h.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := boltstore.Open(th.dir, boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := reopen()
 	defer st.Close()
 	var left []string
-	err = st.ScanMemos(ctx, "holder/", "", 10, func(k string, _ []byte) error { left = append(left, k); return nil })
+	err := st.ScanMemos(ctx, hub.ExpiringMemoPrefix, "", 10, func(k string, _ []byte) error { left = append(left, k); return nil })
 	if want := "holder/M1/000000000000000B"; err != nil || len(left) != 1 || left[0] != want {
 		t.Fatalf("holder memos left %q, %v; want only %s", left, err, want)
 	}

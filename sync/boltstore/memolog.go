@@ -159,14 +159,20 @@ func (s *Store) viewMemos(fn func(tx *bolt.Tx, l *memoLog) error) error {
 	})
 }
 
-// sortedLive returns the live keys under prefix, sorted.
-func (l *memoLog) sortedLive(prefix string) []string {
+// liveKeys returns the live keys under prefix, in no order.
+func (l *memoLog) liveKeys(prefix string) []string {
 	var keys []string
 	for k := range l.live {
 		if strings.HasPrefix(k, prefix) {
 			keys = append(keys, k)
 		}
 	}
+	return keys
+}
+
+// sortedLive returns the live keys under prefix, sorted.
+func (l *memoLog) sortedLive(prefix string) []string {
+	keys := l.liveKeys(prefix)
 	sort.Strings(keys)
 	return keys
 }

@@ -569,13 +569,31 @@ func keyID(k ed25519.PrivateKey) []byte {
 // after, in key order (hub.Store): those of the memos bucket and of the
 // log of expiring memos merged. The log's keys are sorted once per walk,
 // at its first call (after ""): a memo first put after that is not met.
+// The sorted keys are dropped when a call reaches the end.
 func (s *Store) ScanMemos(ctx context.Context, prefix, after string, limit int, fn func(key string, v []byte) error) error {
 	if limit <= 0 {
 		return nil
 	}
+	// A walk begins: its keys are copied under the lock, sorted outside it
+	// (commits wait for the copy only), and kept for the rest of the walk.
+	var sorted []string
+	var from *memoLog
+	if after == "" {
+		if err := s.viewMemos(func(_ *bolt.Tx, l *memoLog) error {
+			sorted, from = l.liveKeys(prefix), l
+			return nil
+		}); err != nil {
+			return err
+		}
+		sort.Strings(sorted)
+	}
 	return s.viewMemos(func(tx *bolt.Tx, l *memoLog) error {
-		if after == "" || l.scan == nil || l.scanPrefix != prefix {
-			l.scan, l.scanPrefix = l.sortedLive(prefix), prefix
+		switch {
+		case after == "" && l == from:
+			l.scan, l.scanPrefix = sorted, prefix
+		case after == "" || l.scan == nil || l.scanPrefix != prefix:
+			l.scan, l.scanPrefix = l.liveKeys(prefix), prefix
+			sort.Strings(l.scan)
 		}
 		logged := l.scan[sort.SearchStrings(l.scan, after):]
 		if len(logged) > 0 && logged[0] == after {
@@ -597,6 +615,7 @@ func (s *Store) ScanMemos(ctx context.Context, prefix, after string, limit int, 
 				logged = logged[1:]
 			}
 			if k == nil && len(logged) == 0 {
+				l.scan = nil // the walk is over: its sorted keys are not kept
 				return nil
 			}
 			if err := ctx.Err(); err != nil {

@@ -3,17 +3,13 @@ package boltstore
 // SetFilterMinBits makes the voucher filters opened from now on start with
 // bits bits (a power of two, at least 64) and returns what restores the default.
 func SetFilterMinBits(bits int) (restore func()) {
-	old := filterMinBits
-	filterMinBits = bits
-	return func() { filterMinBits = old }
+	return set(&filterMinBits, bits)
 }
 
 // SetVoucherLogMax makes commits move the voucher index's log into the
 // index once it holds n redemptions, and returns what restores the default.
 func SetVoucherLogMax(n int) (restore func()) {
-	old := voucherLogMax
-	voucherLogMax = n
-	return func() { voucherLogMax = old }
+	return set(&voucherLogMax, n)
 }
 
 // VoucherLogLen returns how many redemptions the voucher index's log holds
@@ -31,17 +27,13 @@ func VoucherLogLen(s *Store) int {
 // holds n more entries than twice its live memos, and returns what
 // restores the default.
 func SetMemoLogSlack(n int) (restore func()) {
-	old := memoLogSlack
-	memoLogSlack = n
-	return func() { memoLogSlack = old }
+	return set(&memoLogSlack, n)
 }
 
 // SetMemoLogPiece makes values of the log of expiring memos end once they
 // reach n bytes, and returns what restores the default.
 func SetMemoLogPiece(n int) (restore func()) {
-	old := memoLogPiece
-	memoLogPiece = n
-	return func() { memoLogPiece = old }
+	return set(&memoLogPiece, n)
 }
 
 // MemoLogLen returns the live memos and the entries of the log of expiring
@@ -53,4 +45,11 @@ func MemoLogLen(s *Store) (live, entries int) {
 		return -1, -1
 	}
 	return len(s.mlog.live), s.mlog.entries
+}
+
+// set sets *p to v and returns what sets it back.
+func set[T any](p *T, v T) (restore func()) {
+	old := *p
+	*p = v
+	return func() { *p = old }
 }

@@ -219,20 +219,14 @@ func (t *tx) mlogChanged(key string) {
 // again if it holds too many dead entries.
 func (t *tx) mlogFlush() error {
 	if len(t.mlogOrder) > 0 {
-		var val []byte
+		w := logWriter{t: t}
 		for _, k := range t.mlogOrder {
 			v, ok := t.mlog.live[k]
-			if val == nil {
-				val = t.slab.take(memoLogPiece + 2*binary.MaxVarintLen32 + len(k) + len(v))
-			}
-			if val = appendMemoEntry(val, k, v, !ok); len(val) >= memoLogPiece {
-				if err := t.mlogAppend(val); err != nil {
-					return err
-				}
-				val = nil
+			if err := w.add(k, v, !ok); err != nil {
+				return err
 			}
 		}
-		if err := t.mlogAppend(val); err != nil {
+		if err := w.close(); err != nil {
 			return err
 		}
 		t.mlog.entries += len(t.mlogOrder)
@@ -248,16 +242,34 @@ func (t *tx) mlogFlush() error {
 	return nil
 }
 
-// mlogAppend puts a value at the end of the log (none if empty).
-func (t *tx) mlogAppend(val []byte) error {
-	if len(val) == 0 {
+// logWriter appends entries to the log in values of about memoLogPiece
+// bytes, each under the next sequence.
+type logWriter struct {
+	t   *tx
+	val []byte
+}
+
+func (w *logWriter) add(key string, v []byte, deleted bool) error {
+	if w.val == nil {
+		w.val = w.t.slab.take(memoLogPiece + 2*binary.MaxVarintLen32 + len(key) + len(v))
+	}
+	if w.val = appendMemoEntry(w.val, key, v, deleted); len(w.val) < memoLogPiece {
 		return nil
 	}
-	seq, err := t.mlogB.NextSequence()
-	if err != nil {
-		return err
+	return w.close()
+}
+
+// close puts the value under way, if any.
+func (w *logWriter) close() error {
+	if len(w.val) == 0 {
+		return nil
 	}
-	return t.mlogB.Put(u64(seq), val)
+	seq, err := w.t.mlogB.NextSequence()
+	if err == nil {
+		err = w.t.mlogB.Put(u64(seq), w.val)
+	}
+	w.val = nil
+	return err
 }
 
 // mlogRewrite writes the live memos as new values of the log and deletes
@@ -273,18 +285,12 @@ func (t *tx) mlogRewrite() error {
 			return err
 		}
 	}
-	var val []byte
+	w := logWriter{t: t}
 	for _, k := range t.mlog.sortedLive("") {
-		if val = appendMemoEntry(val, k, t.mlog.live[k], false); len(val) >= memoLogPiece {
-			if err := t.mlogAppend(val); err != nil {
-				return err
-			}
-			val = nil
+		if err := w.add(k, t.mlog.live[k], false); err != nil {
+			return err
 		}
 	}
-	if err := t.mlogAppend(val); err != nil {
-		return err
-	}
 	t.mlog.entries = len(t.mlog.live)
-	return nil
+	return w.close()
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -93,7 +94,7 @@ func TestStore_MemoLog(t *testing.T) {
 		}
 		var wantWalk []string
 		for _, k := range keys {
-			if len(k) > len(hub.ExpiringMemoPrefix) && k[:len(hub.ExpiringMemoPrefix)] == hub.ExpiringMemoPrefix {
+			if strings.HasPrefix(k, hub.ExpiringMemoPrefix) {
 				wantWalk = append(wantWalk, k)
 			}
 		}

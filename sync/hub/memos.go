@@ -190,43 +190,50 @@ func (h *Hub) SweepMemos(ctx context.Context) (int, error) {
 	for {
 		var keys []string
 		n := 0
-		err := h.store.ScanMemos(ctx, holderPrefix, after, sweepChunk, func(k string, v []byte) error {
+		err := h.store.ScanMemos(ctx, ExpiringMemoPrefix, after, sweepChunk, func(k string, v []byte) error {
 			n, after = n+1, k
 			if expired(v) {
 				keys = append(keys, k)
 			}
 			return nil
 		})
+		if err == nil && len(keys) > 0 {
+			var d int
+			d, err = h.dropMemos(ctx, keys, expired)
+			dropped += d
+		}
 		if err != nil {
 			return dropped, fmt.Errorf("sweep holder memos: %w", err)
-		}
-		if len(keys) > 0 {
-			d := 0
-			err = h.store.Commit(ctx, &Keys{Memos: keys}, func(tx Tx) error {
-				d = 0
-				for _, k := range keys {
-					v, ok, err := tx.Memo(k)
-					if err != nil {
-						return err
-					}
-					if ok && expired(v) {
-						if err := tx.DeleteMemo(k); err != nil {
-							return err
-						}
-						d++
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return dropped, fmt.Errorf("sweep holder memos: %w", err)
-			}
-			dropped += d
 		}
 		if n < sweepChunk {
 			return dropped, nil
 		}
 	}
+}
+
+// dropMemos deletes, in one commit, those of the memos under keys that
+// expired still says are expired as the commit reads them, and returns
+// how many.
+func (h *Hub) dropMemos(ctx context.Context, keys []string, expired func(v []byte) bool) (int, error) {
+	dropped := 0
+	err := h.store.Commit(ctx, &Keys{Memos: keys}, func(tx Tx) error {
+		dropped = 0 // the commit may run fn again
+		for _, k := range keys {
+			v, ok, err := tx.Memo(k)
+			if err == nil && ok && expired(v) {
+				err = tx.DeleteMemo(k)
+				dropped++
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return dropped, nil
 }
 
 // memoSweeper sweeps the holder memos every memoSweepEvery until the hub closes.

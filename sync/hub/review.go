@@ -28,8 +28,8 @@ import (
 // put together without fmt: it is made three times for every record.
 func holderMemo(merchant string, h terminal.HolderID) string {
 	const digits = "0123456789ABCDEF"
-	b := make([]byte, 0, len(holderPrefix)+len(merchant)+1+16)
-	b = append(b, holderPrefix...)
+	b := make([]byte, 0, len(ExpiringMemoPrefix)+len(merchant)+1+16)
+	b = append(b, ExpiringMemoPrefix...)
 	b = append(b, merchant...)
 	b = append(b, '/')
 	for shift := 60; shift >= 0; shift -= 4 {
@@ -38,14 +38,11 @@ func holderMemo(merchant string, h terminal.HolderID) string {
 	return string(b)
 }
 
-// holderPrefix starts every holder memo's key.
-const holderPrefix = "holder/"
-
-// ExpiringMemoPrefix starts the keys of the memos the hub drops once no
-// record can need them (Hub.SweepMemos), within about three days of their
-// last change: a store may keep them apart from the others (boltstore
-// keeps them in memory and a log).
-const ExpiringMemoPrefix = holderPrefix
+// ExpiringMemoPrefix starts every holder memo's key: the memos the hub
+// drops once no record can need them (Hub.SweepMemos), within about three
+// days of their newest redemption. A store may keep them apart from the
+// others (boltstore keeps them in memory and a log).
+const ExpiringMemoPrefix = "holder/"
 
 func laneMemo(chain string) string       { return "lane/" + chain }
 func refundsMemo(recordID string) string { return "refunds/" + recordID }
